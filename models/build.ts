@@ -1,0 +1,84 @@
+import * as tf from '@tensorflow/tfjs';
+
+export const ARCH_NAMES = ['linear', 'mlp', 'cnn'] as const;
+export type Arch = (typeof ARCH_NAMES)[number];
+
+/** Network settings; every field has a documented default. */
+export interface ModelSpec {
+  /** "linear" (logistic regression) | "mlp" | "cnn". */
+  arch: Arch;
+  /** mlp: hidden widths. Default [256, 256]. */
+  hidden?: number[];
+  /** cnn: filters of the two conv layers. Default [16, 32]. */
+  filters?: [number, number];
+  /** cnn: square kernel size of both convs. Default 5. */
+  kernelSize?: number;
+}
+
+export function resolveModelSpec(spec: ModelSpec): Required<ModelSpec> {
+  if (!(ARCH_NAMES as readonly string[]).includes(spec.arch)) {
+    throw new Error(`unknown model arch "${spec.arch}"; allowed: ${ARCH_NAMES.join(', ')}`);
+  }
+  const hidden = spec.hidden ?? [256, 256];
+  const filters = spec.filters ?? [16, 32];
+  const kernelSize = spec.kernelSize ?? 5;
+  for (const w of [...hidden, ...filters, kernelSize]) {
+    if (!Number.isInteger(w) || w < 1) throw new Error(`model widths must be integers >= 1, got ${w}`);
+  }
+  return { arch: spec.arch, hidden, filters, kernelSize };
+}
+
+/**
+ * Builds a network that outputs logits (never softmax). Weights are drawn
+ * from seeded Glorot-uniform initialisers, one derived seed per layer, so the
+ * same seed gives identical weights on the same backend.
+ */
+export function buildModel(spec: ModelSpec, inputShape: number[], numClasses: number, seed: number): tf.LayersModel {
+  const s = resolveModelSpec(spec);
+  let layerIndex = 0;
+  const init = () => tf.initializers.glorotUniform({ seed: seed * 1000 + ++layerIndex });
+  const model = tf.sequential({ name: `${s.arch}` });
+  if (s.arch === 'cnn') {
+    if (inputShape.length !== 3) throw new Error(`cnn needs image inputs [h, w, c], got [${inputShape.join(', ')}]`);
+    for (const [i, f] of s.filters.entries()) {
+      model.add(
+        tf.layers.conv2d({
+          ...(i === 0 ? { inputShape } : {}),
+          filters: f,
+          kernelSize: s.kernelSize,
+          padding: 'same',
+          activation: 'relu',
+          kernelInitializer: init(),
+          name: `conv${i + 1}`,
+        }),
+      );
+      model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `pool${i + 1}` }));
+    }
+    model.add(tf.layers.flatten({ name: 'flatten' }));
+  } else if (inputShape.length > 1) {
+    model.add(tf.layers.flatten({ inputShape, name: 'flatten' }));
+  }
+  const first = model.layers.length === 0;
+  if (s.arch === 'mlp') {
+    s.hidden.forEach((units, i) => {
+      model.add(
+        tf.layers.dense({
+          ...(first && i === 0 ? { inputShape } : {}),
+          units,
+          activation: 'relu',
+          kernelInitializer: init(),
+          name: `dense${i + 1}`,
+        }),
+      );
+    });
+  }
+  model.add(
+    tf.layers.dense({
+      ...(model.layers.length === 0 ? { inputShape } : {}),
+      units: numClasses,
+      kernelInitializer: init(),
+      name: 'logits',
+    }),
+  );
+  return model;
+}

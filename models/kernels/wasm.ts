@@ -1,0 +1,4 @@
+/** Placeholder: replaced by correct wasm gradient kernels. */
+export function registerWasmKernels(): string[] {
+  return [];
+}

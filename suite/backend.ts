@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs';
+import { registerWasmKernels } from '../models/kernels/wasm';
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** What actually computes: recorded in every result and report. */
+export interface BackendInfo {
+  requested: BackendChoice;
+  /** tfjs backend name: "tensorflow" | "wasm" | "cpu". */
+  name: string;
+  /** npm package that provides it. */
+  package: string;
+  /** True when the TensorFlow binding reports a GPU device. */
+  gpu: boolean;
+  tfjsVersion: string;
+  /** Kernels vicinal registered to replace missing or wrong ones. */
+  patchedKernels: string[];
+}
+
+function tryRequire(name: string): boolean {
+  try {
+    require(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function tryTensorflow(): Promise<{ pkg: string; gpu: boolean } | null> {
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    if (!tryRequire(pkg)) continue;
+    if (await tf.setBackend('tensorflow')) {
+      const binding = (tf.backend() as unknown as { binding?: { isUsingGpuDevice?: () => boolean } }).binding;
+      const gpu = typeof binding?.isUsingGpuDevice === 'function' ? binding.isUsingGpuDevice() : false;
+      return { pkg, gpu };
+    }
+  }
+  return null;
+}
+
+async function tryWasm(): Promise<string[] | null> {
+  if (!tryRequire('@tensorflow/tfjs-backend-wasm')) return null;
+  const patched = registerWasmKernels();
+  try {
+    if (await tf.setBackend('wasm')) return patched;
+  } catch {
+    // fall through: wasm could not start
+  }
+  return null;
+}
+
+/**
+ * Selects the compute backend. `auto` walks the ladder tfjs-node-gpu ->
+ * tfjs-node -> wasm -> cpu and takes the first that starts; an explicit
+ * choice that cannot start is an error, never a silent fallback.
+ */
+export async function initBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
+  if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
+    throw new Error(`unknown backend "${requested}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
+  }
+  const info = (name: string, pkg: string, gpu: boolean, patchedKernels: string[] = []): BackendInfo => ({
+    requested,
+    name,
+    package: pkg,
+    gpu,
+    tfjsVersion: tf.version.tfjs,
+    patchedKernels,
+  });
+  if (requested === 'auto' || requested === 'tensorflow') {
+    const t = await tryTensorflow();
+    if (t) return info('tensorflow', t.pkg, t.gpu);
+    if (requested === 'tensorflow') {
+      throw new Error('backend "tensorflow" needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed (their install downloads libtensorflow); use --backend wasm or cpu');
+    }
+  }
+  if (requested === 'auto' || requested === 'wasm') {
+    const patched = await tryWasm();
+    if (patched) return info('wasm', '@tensorflow/tfjs-backend-wasm', false, patched);
+    if (requested === 'wasm') throw new Error('backend "wasm" failed to start (@tensorflow/tfjs-backend-wasm)');
+  }
+  await tf.setBackend('cpu');
+  await tf.ready();
+  return info('cpu', '@tensorflow/tfjs-backend-cpu', false);
+}
