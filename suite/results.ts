@@ -1,0 +1,101 @@
+/**
+ * The contract between the runner (suite/), the evaluation (attacks/) and the
+ * reports (reports/): what one job's result file holds. Every result carries
+ * its complete settings and the environment that produced it.
+ */
+import type { BackendInfo } from './backend';
+
+export interface Environment {
+  backend: BackendInfo;
+  node: string;
+  platform: string;
+  cpus: string;
+  cores: number;
+  vicinalVersion: string;
+  gitCommit: string | null;
+}
+
+/** Identity of a trained model: what was trained on what, how. */
+export interface ModelIdentity {
+  dataset: Record<string, number | string>;
+  model: Record<string, unknown>;
+  scheme: { name: string; settings: Record<string, unknown> };
+  train: Record<string, unknown>;
+  seed: number;
+}
+
+export type JobStatus = 'ok' | 'diverged' | 'failed';
+
+export interface TrainJobResult {
+  kind: 'train';
+  jobId: string;
+  identity: ModelIdentity;
+  status: JobStatus;
+  /** Set when status != ok: the one-line reason (e.g. "training diverged in epoch 3: mean loss is NaN"). */
+  error?: string;
+  /** Per-epoch records; present also for diverged runs, up to the last finite epoch. */
+  history: { epoch: number; loss: number; trainAccuracy: number; testAccuracy: number; seconds: number }[];
+  /** Clean test accuracy of the final model; null unless status == ok. */
+  cleanAccuracy: number | null;
+  wallSeconds: number;
+  env: Environment;
+}
+
+/** One attack at one epsilon, summarised over the evaluated test examples. */
+export interface AttackSummary {
+  /** e.g. "fgsm", "pgd", "apgd-ce", "noise", "transfer:<source scheme>". */
+  attack: string;
+  norm: 'linf' | 'l2';
+  eps: number;
+  /** Every setting of the attack (steps, step size, restarts, random start, source model...). */
+  settings: Record<string, unknown>;
+  n: number;
+  /** Share of examples still classified correctly after the attack. */
+  robustAccuracy: number;
+  meanLoss: number;
+}
+
+/** Quantiles of a per-example quantity. */
+export interface Distribution {
+  n: number;
+  mean: number;
+  q05: number;
+  q25: number;
+  median: number;
+  q75: number;
+  q95: number;
+}
+
+export interface SanityFlag {
+  /** e.g. "non-monotone", "gradient-masking", "large-eps-not-chance", "zero-gradients", "noise-stronger", "batch-dependence", "steps-not-converged". */
+  check: string;
+  /** "error" fails the job; "warning" is reported. */
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+export interface EvalJobResult {
+  kind: 'eval';
+  jobId: string;
+  trainJobId: string;
+  identity: ModelIdentity;
+  status: JobStatus;
+  error?: string;
+  cleanAccuracy: number;
+  /** Test examples evaluated (the first n of the test set). */
+  n: number;
+  attacks: AttackSummary[];
+  /** Per epsilon (and norm): accuracy when an example must survive every attack in `attacks`. */
+  worstCase: { norm: 'linf' | 'l2'; eps: number; robustAccuracy: number; attacks: string[] }[];
+  /** Gradient-norm probes: name (e.g. "grad-l1/train", "grad-l2/test", "grad-l1/vicinal", "local-lipschitz", "margin") -> distribution. */
+  probes: Record<string, Distribution>;
+  flags: SanityFlag[];
+  /** Per-example correctness on the clean test set (1/0), used for McNemar tests. */
+  cleanCorrect: number[];
+  /** Per attack key "attack@norm:eps" -> per-example robust correctness (1/0). */
+  robustCorrect: Record<string, number[]>;
+  wallSeconds: number;
+  env: Environment;
+}
+
+export type JobResult = TrainJobResult | EvalJobResult;
