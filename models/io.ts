@@ -63,6 +63,6 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; m
       buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
     }
   }
-  const model = await tf.loadLayersModel(tf.io.fromMemory(json.modelTopology, specs, tf.io.CompositeArrayBuffer.join(buffers)));
+  const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData: tf.io.CompositeArrayBuffer.join(buffers) }));
   return { model, metadata: json.userDefinedMetadata ?? {} };
 }

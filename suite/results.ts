@@ -99,3 +99,38 @@ export interface EvalJobResult {
 }
 
 export type JobResult = TrainJobResult | EvalJobResult;
+
+/** One job of a study, as planned. Its id is a hash of everything that determines its result. */
+export interface PlannedJob {
+  id: string;
+  kind: 'train' | 'eval';
+  /** Human-readable label, e.g. "mnist/mlp/mixup(alpha=1)/seed0". */
+  label: string;
+  /** Experiment (dataset + model) group name, e.g. "mnist/mlp". */
+  group: string;
+  /** Display name of the scheme including swept parameters, e.g. "mixup(alpha=0.2)". */
+  schemeLabel: string;
+  seed: number;
+  /** For eval jobs: the train job whose model is attacked. */
+  trainJobId?: string;
+  /** Train jobs this job needs finished first (its own model, transfer sources). */
+  dependsOn: string[];
+  /** The fully resolved settings of this job (what the id hashes). */
+  spec: Record<string, unknown>;
+}
+
+/** manifest.json of a run folder. */
+export interface RunManifest {
+  vicinal: string;
+  /** The study config as given (resolved: defaults filled in). */
+  config: Record<string, unknown>;
+  /** Profile or config file name. */
+  source: string;
+  jobs: PlannedJob[];
+  env: Environment;
+  startedAt: string;
+  /** Set when every job has a result. */
+  endedAt: string | null;
+  wallSeconds: number | null;
+  workers: number;
+}

@@ -1,0 +1,155 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { BACKEND_CHOICES } from './backend';
+import { UsageError } from './errors';
+
+const params = z.record(z.string(), z.unknown());
+
+const schemeEntry = z
+  .object({
+    /** Scheme name (models/schemes): erm, mixup, mixup-asym, mixup-semi, mixup-knn, label-smoothing, gaussian-noise, adversarial. */
+    name: z.string(),
+    /** Scheme parameters; missing ones take the scheme's defaults. */
+    params: params.default({}),
+    /** Parameter sweeps: every combination becomes its own scheme entry, e.g. {alpha: [0.2, 0.4, 1]}. */
+    sweep: z.record(z.string(), z.array(z.union([z.number(), z.string()])).min(1)).optional(),
+  })
+  .strict();
+
+const attackEntry = z
+  .object({
+    /** Attack name (attacks/registry): fgsm, fgm, pgd, apgd-ce, noise. */
+    name: z.string(),
+    params: params.default({}),
+  })
+  .strict();
+
+const datasetSpec = z
+  .object({
+    name: z.enum(['moons', 'circles', 'mnist']),
+    seed: z.number().int().nonnegative().optional(),
+    nTrain: z.number().int().positive().optional(),
+    nTest: z.number().int().positive().optional(),
+    noise: z.number().nonnegative().optional(),
+    factor: z.number().positive().optional(),
+  })
+  .strict();
+
+const modelSpec = z
+  .object({
+    arch: z.enum(['linear', 'mlp', 'cnn']),
+    hidden: z.array(z.number().int().positive()).optional(),
+    filters: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
+    kernelSize: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const trainSpec = z
+  .object({
+    optimizer: z.enum(['adam', 'sgd']).default('adam'),
+    learningRate: z.number().positive().optional(),
+    momentum: z.number().min(0).lt(1).default(0.9),
+    batchSize: z.number().int().positive().default(128),
+    epochs: z.number().int().positive().default(10),
+  })
+  .strict();
+
+const evalSpec = z
+  .object({
+    /** Threat model of the attacks. */
+    norm: z.enum(['linf', 'l2']).default('linf'),
+    /** Perturbation budgets, each >= 0. */
+    eps: z.array(z.number().nonnegative()).min(1),
+    /** Attack the first n test examples. */
+    nExamples: z.number().int().positive().default(500),
+    /** Examples per attack batch. */
+    batchSize: z.number().int().positive().default(250),
+    /** Training / test / vicinal points probed for gradient norms. */
+    probePoints: z.number().int().positive().default(200),
+  })
+  .strict();
+
+const experiment = z
+  .object({
+    dataset: datasetSpec,
+    models: z.array(modelSpec).min(1),
+    train: trainSpec.default(() => trainSpec.parse({})),
+    eval: evalSpec,
+  })
+  .strict();
+
+export const studySchema = z
+  .object({
+    /** Study name (used in the run folder name and reports). */
+    name: z.string().min(1).default('study'),
+    /** Compute backend: auto walks tfjs-node-gpu -> tfjs-node -> wasm -> cpu. */
+    backend: z.enum(BACKEND_CHOICES).default('auto'),
+    /** Training seeds (model initialisation, shuffling, scheme draws); data are fixed per experiment. */
+    seeds: z.array(z.number().int().nonnegative()).min(1).default([0]),
+    schemes: z.array(schemeEntry).min(1),
+    attacks: z.array(attackEntry).min(1),
+    /** Gradient-norm probes at train, test and vicinal points. */
+    probes: z.boolean().default(true),
+    /** Transfer attacks: examples crafted on the `source` scheme's model (same data, model, seed) with `attack`. */
+    transfer: z
+      .object({ enabled: z.boolean().default(false), source: z.string().default('erm'), attack: z.string().default('pgd') })
+      .strict()
+      .default({ enabled: false, source: 'erm', attack: 'pgd' }),
+    experiments: z.array(experiment).min(1),
+    /** Regression thresholds used by `vicinal compare`. */
+    thresholds: z
+      .object({
+        cleanAccuracyDrop: z.number().nonnegative().default(0.01),
+        robustBeyondCI: z.boolean().default(true),
+        wallTimeIncrease: z.number().nonnegative().default(0.25),
+      })
+      .strict()
+      .default({ cleanAccuracyDrop: 0.01, robustBeyondCI: true, wallTimeIncrease: 0.25 }),
+  })
+  .strict();
+
+export type StudyConfig = z.infer<typeof studySchema>;
+export type ExperimentConfig = StudyConfig['experiments'][number];
+export type SchemeEntry = StudyConfig['schemes'][number];
+
+/** Validates a study; the first problem becomes a one-line UsageError naming the field, the value and what is allowed. */
+export function validateStudy(raw: unknown, source: string): StudyConfig {
+  const r = studySchema.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
+  const value = valueAt(raw, issue.path as (string | number)[]);
+  const shown = value === undefined ? 'missing' : JSON.stringify(value);
+  throw new UsageError(`${source}: invalid field ${field} = ${shown}: ${issue.message}`);
+}
+
+function valueAt(raw: unknown, p: (string | number)[]): unknown {
+  let v: unknown = raw;
+  for (const k of p) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[k];
+  }
+  return v;
+}
+
+export const PROFILE_DIR = path.join(__dirname, '..', '..', 'suite', 'profiles');
+export const PROFILES = ['quick', 'nightly', 'full'] as const;
+
+/** Loads a profile name or a JSON/YAML config file. */
+export function loadStudy(nameOrFile: string): { config: StudyConfig; source: string } {
+  let file = nameOrFile;
+  if ((PROFILES as readonly string[]).includes(nameOrFile)) file = path.join(PROFILE_DIR, `${nameOrFile}.yaml`);
+  else if (!fs.existsSync(nameOrFile)) {
+    throw new UsageError(`config "${nameOrFile}" is neither a profile (${PROFILES.join(', ')}) nor an existing file`);
+  }
+  const text = fs.readFileSync(file, 'utf8');
+  let raw: unknown;
+  try {
+    raw = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (e) {
+    throw new UsageError(`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return { config: validateStudy(raw, path.basename(file)), source: path.basename(file) };
+}

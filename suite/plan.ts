@@ -1,0 +1,109 @@
+import { StudyConfig, SchemeEntry } from './config';
+import { hashId } from './hash';
+import { PlannedJob } from './results';
+
+/** Bumped whenever a change alters what a job computes, so stale cached results are not reused. */
+export const RESULT_FORMAT = 1;
+
+export interface ExpandedScheme {
+  name: string;
+  params: Record<string, unknown>;
+  /** e.g. "mixup(alpha=0.2)"; just the name when nothing was swept or set. */
+  label: string;
+}
+
+/** Expands sweeps: each combination of swept values becomes one scheme entry. */
+export function expandSchemes(entries: SchemeEntry[]): ExpandedScheme[] {
+  const out: ExpandedScheme[] = [];
+  for (const e of entries) {
+    let combos: Record<string, unknown>[] = [{}];
+    for (const [k, values] of Object.entries(e.sweep ?? {})) {
+      combos = combos.flatMap((c) => values.map((v) => ({ ...c, [k]: v })));
+    }
+    for (const c of combos) {
+      const p = { ...e.params, ...c };
+      const shown = Object.entries(p).map(([k, v]) => `${k}=${v}`);
+      out.push({ name: e.name, params: p, label: shown.length ? `${e.name}(${shown.join(',')})` : e.name });
+    }
+  }
+  const seen = new Set<string>();
+  for (const s of out) {
+    if (seen.has(s.label)) throw new Error(`scheme "${s.label}" appears twice in the study`);
+    seen.add(s.label);
+  }
+  return out;
+}
+
+export function modelLabel(m: { arch: string; hidden?: number[]; filters?: number[] }): string {
+  if (m.arch === 'mlp' && m.hidden) return `mlp-${m.hidden.join('x')}`;
+  if (m.arch === 'cnn' && m.filters) return `cnn-${m.filters.join('x')}`;
+  return m.arch;
+}
+
+/**
+ * Turns a validated study into jobs: one train job per dataset x model x
+ * scheme (after sweeps) x seed, and one eval job per trained model carrying
+ * every attack x epsilon and the probes. Ids hash the resolved settings and
+ * the backend, so the same study on the same backend gives the same ids.
+ */
+export function planStudy(study: StudyConfig, backendName: string): PlannedJob[] {
+  const schemes = expandSchemes(study.schemes);
+  const jobs: PlannedJob[] = [];
+  for (const ex of study.experiments) {
+    for (const model of ex.models) {
+      const group = `${ex.dataset.name}/${modelLabel(model)}`;
+      const trainIds = new Map<string, string>();
+      for (const seed of study.seeds) {
+        for (const s of schemes) {
+          const spec = {
+            format: RESULT_FORMAT,
+            backend: backendName,
+            dataset: ex.dataset,
+            model,
+            scheme: { name: s.name, params: s.params },
+            train: ex.train,
+            seed,
+          };
+          const id = hashId({ kind: 'train', ...spec });
+          trainIds.set(`${s.label}|${seed}`, id);
+          jobs.push({ id, kind: 'train', label: `${group}/${s.label}/seed${seed}`, group, schemeLabel: s.label, seed, dependsOn: [], spec });
+        }
+      }
+      for (const seed of study.seeds) {
+        for (const s of schemes) {
+          const trainJobId = trainIds.get(`${s.label}|${seed}`) as string;
+          const sources: string[] = [];
+          if (study.transfer.enabled && s.name !== study.transfer.source) {
+            const src = schemes.find((x) => x.label === study.transfer.source || x.name === study.transfer.source);
+            if (!src) throw new Error(`transfer.source "${study.transfer.source}" is not a scheme of this study`);
+            sources.push(trainIds.get(`${src.label}|${seed}`) as string);
+          }
+          const spec = {
+            format: RESULT_FORMAT,
+            backend: backendName,
+            trainJobId,
+            dataset: ex.dataset,
+            scheme: { name: s.name, params: s.params },
+            eval: ex.eval,
+            attacks: study.attacks,
+            probes: study.probes,
+            transfer: study.transfer.enabled ? { ...study.transfer, sourceTrainJobIds: sources } : null,
+            seed,
+          };
+          jobs.push({
+            id: hashId({ kind: 'eval', ...spec }),
+            kind: 'eval',
+            label: `${group}/${s.label}/seed${seed}/eval`,
+            group,
+            schemeLabel: s.label,
+            seed,
+            trainJobId,
+            dependsOn: [trainJobId, ...sources],
+            spec,
+          });
+        }
+      }
+    }
+  }
+  return jobs;
+}
