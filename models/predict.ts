@@ -22,7 +22,11 @@ export function predictLogits(f: Classifier, x: Float32Array, inputShape: number
   const parts: Float32Array[] = [];
   for (let s = 0; s < n; s += batchSize) {
     const e = Math.min(n, s + batchSize);
-    parts.push(tf.tidy(() => f(batchTensor(x, inputShape, s, e)).dataSync() as Float32Array));
+    // Read back outside tidy: tidy walks whatever it returns, and walking a
+    // typed array element by element costs far more than the batch itself.
+    const logits = tf.tidy(() => f(batchTensor(x, inputShape, s, e)));
+    parts.push(logits.dataSync() as Float32Array);
+    logits.dispose();
   }
   const k = n === 0 ? 0 : parts[0].length / Math.min(n, batchSize);
   const out = new Float32Array(n * k);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from '../models/kernels/wasm';
+import { registerWasmMatMulFastPath } from '../models/kernels/wasm-matmul';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -41,7 +42,7 @@ async function tryTensorflow(): Promise<{ pkg: string; gpu: boolean } | null> {
 
 async function tryWasm(): Promise<string[] | null> {
   if (!tryRequire('@tensorflow/tfjs-backend-wasm')) return null;
-  const patched = registerWasmKernels();
+  const patched = [...registerWasmKernels(), ...registerWasmMatMulFastPath()];
   try {
     if (await tf.setBackend('wasm')) return patched;
   } catch {
