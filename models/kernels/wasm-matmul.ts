@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type Info = tf.TensorInfo;
 
-const MARK = Symbol.for('vicinal.wasmMatMulFastPath');
+const ORIGINAL = Symbol.for('vicinal.wasmMatMulOriginal');
+type Marked = tf.KernelConfig & { [ORIGINAL]?: tf.KernelConfig };
 
 /**
  * The wasm BatchMatMul is ~15x slower when an operand is transposed
@@ -18,7 +19,7 @@ export function registerWasmMatMulFastPath(): string[] {
   const original = tf.getKernel('BatchMatMul', 'wasm');
   const transpose = tf.getKernel('Transpose', 'wasm');
   if (!original || !transpose) return [];
-  if ((original as unknown as Record<symbol, boolean>)[MARK]) return ['BatchMatMul'];
+  if ((original as Marked)[ORIGINAL]) return ['BatchMatMul'];
   const plain = original.kernelFunc;
   const kernelFunc = (args: KernelArgs): Info => {
     const { inputs, backend, attrs } = args;
@@ -39,8 +40,17 @@ export function registerWasmMatMulFastPath(): string[] {
     return out;
   };
   tf.unregisterKernel('BatchMatMul', 'wasm');
-  const config = { ...original, kernelFunc } as tf.KernelConfig;
-  (config as unknown as Record<symbol, boolean>)[MARK] = true;
+  const config: Marked = { ...original, kernelFunc };
+  config[ORIGINAL] = original;
   tf.registerKernel(config);
   return ['BatchMatMul'];
+}
+
+/** Puts the stock wasm BatchMatMul back (benchmarks compare against it). */
+export function unregisterWasmMatMulFastPath(): void {
+  const current = tf.getKernel('BatchMatMul', 'wasm') as Marked | undefined;
+  const original = current?.[ORIGINAL];
+  if (!original) return;
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel(original);
 }

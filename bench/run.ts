@@ -1,0 +1,238 @@
+/**
+ * `npm run bench` / `vicinal bench`: throughput of the operations a study
+ * spends its time in, for the suite's implementation and a naive baseline
+ * (the obvious tfjs code: stock kernels, tf.grad of the loss, a read-back
+ * every step) measured side by side in one run, plus the matMul ceiling and,
+ * with --e2e, the wall time of the quick profile with 1 and 2 workers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import Benchmark from 'benchmark';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { table } from 'table';
+import { pgdPerturb } from '../attacks/pgd';
+import { lossInputGradient } from '../attacks/gradients';
+import { buildModel, ModelSpec } from '../models/build';
+import { registerWasmMatMulFastPath, unregisterWasmMatMulFastPath } from '../models/kernels/wasm-matmul';
+import { crossEntropy } from '../models/loss';
+import { asClassifier } from '../models/predict';
+import { Rng } from '../data/rng';
+import { BackendChoice, BackendInfo, initBackend } from '../suite/backend';
+import { describeEnvironment } from '../suite/env';
+import { writeJsonAtomic } from '../suite/store';
+
+export interface BenchFigure {
+  task: string;
+  model: string;
+  batch: number;
+  impl: 'naive' | 'vicinal';
+  meanMs: number;
+  /** Relative margin of error of the mean, percent (95%). */
+  rmePct: number;
+  samples: number;
+  examplesPerSec: number;
+}
+
+export interface BenchOptions {
+  backend: BackendChoice;
+  batches: number[];
+  models: ('mlp' | 'cnn')[];
+  /** Seconds per figure (benchmark.js maxTime). */
+  maxTime: number;
+  e2e: boolean;
+  out: string;
+}
+
+const MODEL_SPECS: Record<string, ModelSpec> = { mlp: { arch: 'mlp', hidden: [256, 256] }, cnn: { arch: 'cnn', filters: [16, 32] } };
+
+function measure(name: string, fn: () => void, maxTime: number): { meanMs: number; rmePct: number; samples: number } {
+  fn(); // warm-up: kernel set-up, first allocations
+  const b = new Benchmark(name, fn, { maxTime, minSamples: 5, initCount: 1 });
+  b.run();
+  return { meanMs: b.stats.mean * 1000, rmePct: b.stats.rme, samples: b.stats.sample.length };
+}
+
+/** The fastest non-transposed matMul found over a few shapes: the ceiling a dense step can reach. */
+export function matMulCeiling(maxTime: number): { shape: string; gflops: number }[] {
+  const shapes: [number, number, number][] = [
+    [128, 784, 256],
+    [512, 784, 256],
+    [256, 256, 256],
+    [1024, 1024, 1024],
+  ];
+  return shapes.map(([m, k, n]) => {
+    const a = tf.randomNormal([m, k]);
+    const b = tf.randomNormal([k, n]);
+    const r = measure(`matMul ${m}x${k}x${n}`, () => {
+      const c = tf.matMul(a, b);
+      c.dataSync();
+      c.dispose();
+    }, maxTime);
+    a.dispose();
+    b.dispose();
+    return { shape: `[${m}x${k}]x[${k}x${n}]`, gflops: (2 * m * k * n) / (r.meanMs * 1e6) };
+  });
+}
+
+function modelFlopsPerExample(model: tf.LayersModel): number {
+  // Forward multiply-adds of dense and conv layers; a training step is about 3x.
+  let flops = 0;
+  for (const layer of model.layers) {
+    const w = layer.getWeights()[0];
+    if (!w) continue;
+    const out = layer.outputShape as number[];
+    if (w.shape.length === 2) flops += 2 * w.shape[0] * w.shape[1];
+    if (w.shape.length === 4) flops += 2 * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3] * out[1] * out[2];
+  }
+  return flops;
+}
+
+export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[]; ceiling: { shape: string; gflops: number }[]; e2e: Record<string, number>[]; backend: BackendInfo }> {
+  const backend = await initBackend(o.backend);
+  const figures: BenchFigure[] = [];
+  const wasm = backend.name === 'wasm';
+  const setImpl = (impl: 'naive' | 'vicinal') => {
+    if (!wasm) return;
+    if (impl === 'naive') unregisterWasmMatMulFastPath();
+    else registerWasmMatMulFastPath();
+  };
+  const extra: Record<string, number> = {};
+  for (const arch of o.models) {
+    const model = buildModel(MODEL_SPECS[arch], [28, 28, 1], 10, 0);
+    const f = asClassifier(model);
+    const bounds = { lo: 0, hi: 1 };
+    for (const batch of o.batches) {
+      const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
+      const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10).toFloat() as tf.Tensor2D;
+      const add = (task: string, impl: 'naive' | 'vicinal', fn: () => void) => {
+        setImpl(impl);
+        const r = measure(`${task} ${arch} b${batch} ${impl}`, fn, o.maxTime);
+        figures.push({ task, model: arch, batch, impl, ...r, examplesPerSec: (batch * 1000) / r.meanMs });
+        process.stderr.write(`  ${task.padEnd(16)} ${arch} b${batch} ${impl.padEnd(7)} ${r.meanMs.toFixed(1)} ms ±${r.rmePct.toFixed(1)}%\n`);
+      };
+      // Training step (Adam).
+      const optN = tf.train.adam(1e-3);
+      add('train-step', 'naive', () => {
+        const { value, grads } = tf.variableGrads(() => crossEntropy(model.predict(x) as tf.Tensor2D, y));
+        optN.applyGradients(grads as unknown as tf.NamedVariableMap);
+        value.dataSync();
+        value.dispose();
+        tf.dispose(grads);
+      });
+      const optV = tf.train.adam(1e-3);
+      add('train-step', 'vicinal', () => {
+        tf.tidy(() => {
+          optV.minimize(() => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y));
+        });
+      });
+      // Input gradient of the loss.
+      add('input-grad', 'naive', () => {
+        const g = tf.grad((xi: tf.Tensor) => crossEntropy(model.predict(xi) as tf.Tensor2D, y))(x);
+        g.dataSync();
+        g.dispose();
+      });
+      add('input-grad', 'vicinal', () => {
+        const g = lossInputGradient(f, x, y);
+        g.dataSync();
+        g.dispose();
+      });
+      // FGSM: one signed gradient step, projected.
+      add('fgsm', 'naive', () => {
+        const g = tf.grad((xi: tf.Tensor) => crossEntropy(model.predict(xi) as tf.Tensor2D, y))(x);
+        const adv = tf.clipByValue(tf.add(x, tf.mul(tf.sign(g), 0.3)), 0, 1);
+        adv.dataSync();
+        tf.dispose([g, adv]);
+      });
+      add('fgsm', 'vicinal', () => {
+        const adv = pgdPerturb(f, x, y, bounds, { norm: 'linf', eps: 0.3, stepSize: 0.3, steps: 1, randomStart: false }, new Rng(0));
+        adv.dataSync();
+        adv.dispose();
+      });
+      // PGD: 10 steps per call, reported per step.
+      const steps = 10;
+      add('pgd-10', 'naive', () => {
+        let xa = x.clone();
+        for (let s = 0; s < steps; s++) {
+          const g = tf.grad((xi: tf.Tensor) => crossEntropy(model.predict(xi) as tf.Tensor2D, y))(xa);
+          const next = tf.tidy(() => tf.clipByValue(tf.minimum(tf.maximum(tf.add(xa, tf.mul(tf.sign(g), 0.01)), tf.sub(x, 0.3)), tf.add(x, 0.3)), 0, 1));
+          next.dataSync(); // the obvious loop reads back every step
+          tf.dispose([g, xa]);
+          xa = next;
+        }
+        xa.dispose();
+      });
+      add('pgd-10', 'vicinal', () => {
+        const adv = pgdPerturb(f, x, y, bounds, { norm: 'linf', eps: 0.3, stepSize: 0.01, steps, randomStart: false }, new Rng(0));
+        adv.dataSync();
+        adv.dispose();
+      });
+      optN.dispose();
+      optV.dispose();
+      tf.dispose([x, y]);
+      const step = figures.find((r) => r.task === 'train-step' && r.model === arch && r.batch === batch && r.impl === 'vicinal') as BenchFigure;
+      extra[`${arch}-b${batch}-train-gflops`] = (3 * modelFlopsPerExample(model) * batch) / (step.meanMs * 1e6);
+    }
+    model.dispose();
+  }
+  setImpl('vicinal');
+  const ceiling = matMulCeiling(o.maxTime);
+  const e2e: Record<string, number>[] = [];
+  if (o.e2e) {
+    for (const workers of [1, 2]) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-bench-'));
+      const t0 = Date.now();
+      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'suite', 'cli.js'), 'run', 'quick', '--out', dir, '--workers', String(workers), '--no-cache', '--quiet', '--backend', backend.name], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      const seconds = (Date.now() - t0) / 1000;
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { peakRssMB?: number };
+      e2e.push({ workers, seconds, exitCode: r.status ?? -1, peakRssMB: manifest.peakRssMB ?? NaN });
+      process.stderr.write(`  quick profile, ${workers} worker(s): ${seconds.toFixed(1)} s\n`);
+    }
+  }
+  const result = { figures, ceiling, e2e, backend, trainGflops: extra, env: describeEnvironment(backend), settings: o, date: new Date().toISOString() };
+  writeJsonAtomic(o.out, result);
+  return { figures, ceiling, e2e, backend };
+}
+
+export function formatBench(figures: BenchFigure[]): string {
+  const rows: string[][] = [['task', 'model', 'batch', 'naive ms (±%, n)', 'vicinal ms (±%, n)', 'vicinal ex/s', 'speed-up']];
+  const keys = [...new Set(figures.map((f) => `${f.task}|${f.model}|${f.batch}`))];
+  for (const k of keys) {
+    const [task, model, batch] = k.split('|');
+    const pick = (impl: string) => figures.find((f) => `${f.task}|${f.model}|${f.batch}` === k && f.impl === impl) as BenchFigure;
+    const n = pick('naive');
+    const v = pick('vicinal');
+    const cell = (f: BenchFigure) => `${f.meanMs.toFixed(1)} (±${f.rmePct.toFixed(1)}, ${f.samples})`;
+    rows.push([task, model, batch, cell(n), cell(v), v.examplesPerSec.toFixed(0), `${(n.meanMs / v.meanMs).toFixed(2)}x`]);
+  }
+  return table(rows);
+}
+
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  const opts: BenchOptions = {
+    backend: 'auto',
+    batches: [128, 512],
+    models: ['mlp', 'cnn'],
+    maxTime: 2,
+    e2e: argv.includes('--e2e'),
+    out: path.join('runs', 'bench', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--backend') opts.backend = argv[++i] as BackendChoice;
+    else if (argv[i] === '--models') opts.models = argv[++i].split(',') as ('mlp' | 'cnn')[];
+    else if (argv[i] === '--batches') opts.batches = argv[++i].split(',').map(Number);
+    else if (argv[i] === '--max-time') opts.maxTime = Number(argv[++i]);
+    else if (argv[i] === '--out') opts.out = argv[++i];
+  }
+  runBench(opts).then(({ figures, ceiling, e2e, backend }) => {
+    console.log(`backend ${backend.name} (tfjs ${backend.tfjsVersion}), ${os.cpus()[0]?.model}, node ${process.version}`);
+    console.log(formatBench(figures));
+    console.log('matMul ceiling: ' + ceiling.map((c) => `${c.shape} ${c.gflops.toFixed(1)} GFLOP/s`).join('; '));
+    for (const e of e2e) console.log(`quick profile with ${e.workers} worker(s): ${e.seconds.toFixed(1)} s, peak RSS ${e.peakRssMB} MB`);
+    console.log(`saved ${opts.out}`);
+  });
+}
