@@ -116,7 +116,7 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
       const optN = tf.train.adam(1e-3);
       add('train-step', 'naive', () => {
         const { value, grads } = tf.variableGrads(() => crossEntropy(model.predict(x) as tf.Tensor2D, y));
-        optN.applyGradients(grads as unknown as tf.NamedVariableMap);
+        optN.applyGradients(grads as unknown as Parameters<typeof optN.applyGradients>[0]);
         value.dataSync();
         value.dispose();
         tf.dispose(grads);
