@@ -210,29 +210,3 @@ export function formatBench(figures: BenchFigure[]): string {
   }
   return table(rows);
 }
-
-if (require.main === module) {
-  const argv = process.argv.slice(2);
-  const opts: BenchOptions = {
-    backend: 'auto',
-    batches: [128, 512],
-    models: ['mlp', 'cnn'],
-    maxTime: 2,
-    e2e: argv.includes('--e2e'),
-    out: path.join('runs', 'bench', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--backend') opts.backend = argv[++i] as BackendChoice;
-    else if (argv[i] === '--models') opts.models = argv[++i].split(',') as ('mlp' | 'cnn')[];
-    else if (argv[i] === '--batches') opts.batches = argv[++i].split(',').map(Number);
-    else if (argv[i] === '--max-time') opts.maxTime = Number(argv[++i]);
-    else if (argv[i] === '--out') opts.out = argv[++i];
-  }
-  runBench(opts).then(({ figures, ceiling, e2e, backend }) => {
-    console.log(`backend ${backend.name} (tfjs ${backend.tfjsVersion}), ${os.cpus()[0]?.model}, node ${process.version}`);
-    console.log(formatBench(figures));
-    console.log('matMul ceiling: ' + ceiling.map((c) => `${c.shape} ${c.gflops.toFixed(1)} GFLOP/s`).join('; '));
-    for (const e of e2e) console.log(`quick profile with ${e.workers} worker(s): ${e.seconds.toFixed(1)} s, peak RSS ${e.peakRssMB} MB`);
-    console.log(`saved ${opts.out}`);
-  });
-}

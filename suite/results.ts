@@ -133,4 +133,6 @@ export interface RunManifest {
   endedAt: string | null;
   wallSeconds: number | null;
   workers: number;
+  /** Peak resident memory of the run's process (all worker threads), MB. */
+  peakRssMB?: number;
 }

@@ -170,6 +170,7 @@ export async function runStudy(o: RunOptions): Promise<RunOutcome> {
     ...manifest,
     endedAt: new Date().toISOString(),
     wallSeconds: priorSeconds + sessionSeconds,
+    peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   writeJsonAtomic(path.join(o.runDir, MANIFEST), finalManifest);
   const failures = jobs

@@ -1,0 +1,40 @@
+import * as os from 'os';
+import * as path from 'path';
+import { formatBench, runBench } from '../../bench/run';
+import { BackendChoice, BACKEND_CHOICES } from '../backend';
+import type { Command } from '../cli';
+import { EXIT, UsageError } from '../errors';
+
+export const command: Command = {
+  spec: {
+    name: 'bench',
+    summary: 'throughput of training steps, input gradients, FGSM and PGD: vicinal vs a naive baseline, side by side',
+    usage: 'vicinal bench [options]',
+    flags: {
+      backend: { kind: 'string', help: `compute backend: ${BACKEND_CHOICES.join('|')}`, default: 'auto' },
+      models: { kind: 'strings', help: 'models to measure: mlp,cnn', default: ['mlp', 'cnn'] },
+      batches: { kind: 'numbers', help: 'batch sizes', default: [128, 512] },
+      'max-time': { kind: 'number', help: 'seconds of sampling per figure (benchmark.js maxTime)', default: 2 },
+      e2e: { kind: 'boolean', help: 'also time the quick profile end to end with 1 and 2 workers (minutes)' },
+      out: { kind: 'string', help: 'JSON file for the figures (default runs/bench/bench-<time>.json)' },
+    },
+  },
+  async main(flags) {
+    const backend = String(flags.backend);
+    if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) throw new UsageError(`unknown backend "${backend}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
+    const models = flags.models as string[];
+    for (const m of models) if (m !== 'mlp' && m !== 'cnn') throw new UsageError(`unknown bench model "${m}"; allowed: mlp, cnn`);
+    const batches = flags.batches as number[];
+    for (const b of batches) if (!Number.isInteger(b) || b < 1) throw new UsageError(`--batches must be integers >= 1, got ${b}`);
+    const maxTime = Number(flags['max-time']);
+    if (!(maxTime > 0)) throw new UsageError(`--max-time must be > 0, got ${maxTime}`);
+    const out = flags.out !== undefined ? String(flags.out) : path.join('runs', 'bench', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const r = await runBench({ backend: backend as BackendChoice, models: models as ('mlp' | 'cnn')[], batches, maxTime, e2e: Boolean(flags.e2e), out });
+    console.log(`backend ${r.backend.name} (tfjs ${r.backend.tfjsVersion}), ${os.cpus()[0]?.model}, node ${process.version}`);
+    console.log(formatBench(r.figures));
+    console.log('matMul ceiling: ' + r.ceiling.map((c) => `${c.shape} ${c.gflops.toFixed(1)} GFLOP/s`).join('; '));
+    for (const e of r.e2e) console.log(`quick profile with ${e.workers} worker(s): ${e.seconds.toFixed(1)} s, peak RSS ${e.peakRssMB} MB`);
+    console.log(`saved ${out}`);
+    return EXIT.ok;
+  },
+};
