@@ -1,0 +1,294 @@
+/**
+ * Self-contained HTML report: inline CSS and inline SVG only (no scripts, no
+ * network; a Content-Security-Policy forbids any fetch). Sections: run header,
+ * sanity flags, then per group the comparison tables, robust accuracy vs
+ * epsilon per attack (mean per scheme with 95% CI bands), gradient-norm
+ * distributions (box plots from quantiles at train / test / vicinal points),
+ * and for 2-D groups the decision boundaries and (two moons) the vicinal
+ * sample figures. Series elements carry data-series="<scheme>".
+ */
+import type { Figures2D, VicinityPanel } from './figures2d';
+import { columnSections, fmtCellParts, fmtDiff, fmtNumber, groupFacts, headerFacts, isStatusCell, rowStatusLine } from './format';
+import { Cell, Column, GroupSummary, RunSummary, probeFamily } from './summary';
+import * as S from './svg';
+
+const CSS = `
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",sans-serif;margin:24px auto;max-width:1280px;padding:0 16px;color:#222}
+h1{font-size:22px}h2{font-size:18px;margin-top:36px;border-bottom:1px solid #ccc}h3{font-size:15px;margin-top:22px}
+table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:3px 7px;vertical-align:top}
+th{background:#f4f4f4;text-align:left}td.num{text-align:right;white-space:nowrap}
+td small{color:#555}td.best{background:#eaf5ea}td.status{color:#a00;font-style:italic}
+table.facts td:first-child{font-weight:600;white-space:nowrap}
+.plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;border:1px solid #eee;padding:6px}
+figcaption{font-size:12px;color:#444;max-width:560px}
+svg{max-width:100%;height:auto;background:#fff;font-family:inherit}
+svg .tick{font-size:11px;fill:#333}svg .label{font-size:12px;fill:#222}svg .legend-text{font-size:11px;fill:#222}
+svg .axis{stroke:#333}svg .tickmark{stroke:#333}svg .grid{stroke:#e6e6e6}
+.note{color:#555;font-size:13px}.error{color:#a00}
+`;
+
+function h(tag: string, content: string, a: Record<string, string | number | boolean | undefined> = {}): string {
+  return `<${tag}${S.attrs(a)}>${content}</${tag}>`;
+}
+
+function factsTable(facts: [string, string][]): string {
+  return h('table', facts.map(([k, v]) => h('tr', h('td', S.esc(k)) + h('td', S.esc(v)))).join(''), { class: 'facts' });
+}
+
+function htmlCell(cell: Cell, col: Column): string {
+  const p = fmtCellParts(cell, col);
+  const text = S.esc(p.value);
+  const d = fmtDiff(cell.diff, col);
+  const isStatus = isStatusCell(cell);
+  const body =
+    (cell.best ? `<strong>${text}</strong>${col.best?.clear ? ' ★' : ''}` : text) + (p.note ? `<br><small>${S.esc(p.note)}</small>` : '') + (d ? `<br><small>${S.esc(d)}</small>` : '');
+  const cls = ['num', cell.best ? 'best' : '', isStatus ? 'status' : ''].filter(Boolean).join(' ');
+  return h('td', body, { class: cls, 'data-status': cell.status, 'data-column': col.key });
+}
+
+function sectionTable(g: GroupSummary, columns: Column[]): string {
+  const head = h('tr', h('th', 'scheme') + columns.map((c) => h('th', S.esc(c.label))).join(''));
+  const body = g.rows.map((r) => h('tr', h('th', S.esc(r.scheme)) + columns.map((c) => htmlCell(r.cells[c.key], c)).join(''), { 'data-scheme': r.scheme, 'data-status': r.status })).join('');
+  return h('table', head + body, { class: 'results', 'data-group': g.group });
+}
+
+const pct = (v: number) => `${Math.round(v * 1000) / 10}`;
+const clip01 = (v: number) => Math.min(1, Math.max(0, v));
+
+/** Robust accuracy vs epsilon for one attack (or the worst case): a line per scheme, CI band when n >= 2. */
+export function robustVsEpsPlot(g: GroupSummary, title: string, cols: Column[], dataAttrs: Record<string, string>): string {
+  const epsList = [...new Set(cols.map((c) => c.eps as number))].sort((a, b) => a - b);
+  const maxEps = epsList.length ? epsList[epsList.length - 1] : 1;
+  const f = S.frame({ width: 560, height: 320, xDomain: [0, maxEps > 0 ? maxEps : 1], yDomain: [0, 1], margin: { right: 190 } });
+  const parts: string[] = [S.axes(f, { xLabel: 'ε', yLabel: 'accuracy (%)', xTicks: [0, ...epsList], yTicks: [0, 0.2, 0.4, 0.6, 0.8, 1], yFormat: pct, grid: true })];
+  const clipId = `clip-${hashString(title)}`;
+  parts.push(`<defs>${S.clipRect(f, clipId)}</defs>`);
+  const items: S.LegendItem[] = [];
+  const plotted: string[] = [];
+  g.rows.forEach((row, i) => {
+    const color = S.colorAt(i);
+    const cells = [{ eps: 0, cell: row.cells.clean }, ...cols.map((c) => ({ eps: c.eps as number, cell: row.cells[c.key] }))];
+    const pts = cells.filter((p) => p.cell?.stat && p.cell.status !== 'n/a').map((p) => [p.eps, p.cell.stat!.mean] as S.Point);
+    const bandPts = cells
+      .filter((p) => p.cell?.stat && p.cell.stat.lo !== null && p.cell.stat.hi !== null)
+      .map((p) => [p.eps, clip01(p.cell.stat!.lo as number), clip01(p.cell.stat!.hi as number)] as const);
+    const style: S.SeriesStyle = { series: row.scheme, color, data: { status: row.status } };
+    if (pts.length === 0) {
+      items.push({ label: `${row.scheme} (${row.status})`, color: '#bbb', series: row.scheme, dash: '2 3' });
+      return;
+    }
+    plotted.push(row.scheme);
+    parts.push(`<g clip-path="url(#${clipId})">${S.band(f, bandPts, style)}${S.line(f, pts, style)}</g>`);
+    parts.push(S.scatter(f, pts, { ...style, r: 3, hollow: row.status === 'partial' }));
+    const n = Math.max(0, ...cells.map((p) => p.cell?.stat?.n ?? 0));
+    items.push({ label: `${row.scheme}${row.status === 'partial' ? ' (partial)' : ''}${n === 1 ? ' (n=1, no CI)' : ''}`, color, series: row.scheme });
+  });
+  parts.push(S.legend(items, f.width - f.margin.right + 14, f.margin.top + 10));
+  const svg = S.svg(f.width, f.height, parts.join(''), { title, plot: 'robust-vs-eps', data: { ...dataAttrs, group: g.group } });
+  return h('figure', svg + h('figcaption', `${S.esc(title)}. ε = 0 is clean accuracy. Lines: mean over seeds; bands: 95% t CI (none with one seed).`), { 'data-plot': 'robust-vs-eps', ...prefixData(dataAttrs) });
+}
+
+/** Short deterministic id from a string (FNV-1a), for element ids. */
+function hashString(s: string): string {
+  let x = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) x = Math.imul(x ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return x.toString(36);
+}
+
+function prefixData(d: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(d).map(([k, v]) => [`data-${k}`, v]));
+}
+
+const LOCATION_COLORS: Record<string, string> = { train: '#0072B2', test: '#D55E00', vicinal: '#009E73', '': '#555555' };
+
+/** Legend text of a probe location: "at test points", "linf ε=0.3", "margin-first-order". */
+function locationLabel(loc: string, family: string): string {
+  if (loc === 'train' || loc === 'test' || loc === 'vicinal') return `at ${loc} points`;
+  const m = /^(linf|l2):(.+)$/.exec(loc);
+  if (m) return `${m[1] === 'l2' ? 'ℓ2' : 'ℓ∞'} ε=${m[2]}`;
+  return loc || family;
+}
+
+/** Box plots (q05, q25, median, q75, q95, averaged over seeds) of one probe family per scheme and location. */
+export function probeBoxPlot(g: GroupSummary, family: string, keys: string[]): string {
+  const locs = keys.map((k) => probeFamily(k).location);
+  const rows = g.rows;
+  const vals: number[] = [];
+  for (const r of rows) for (const k of keys) {
+    const d = r.probeDistributions[k];
+    if (d) vals.push(d.q05, d.q95, d.median);
+  }
+  const finite = vals.filter(Number.isFinite);
+  const lo = finite.length ? Math.min(...finite) : 0;
+  const hi = finite.length ? Math.max(...finite) : 1;
+  const useLog = lo > 0 && hi / lo > 30;
+  const yDomain: [number, number] = useLog ? [lo / 1.2, hi * 1.2] : [Math.min(0, lo), hi > lo ? hi + (hi - lo) * 0.05 : lo + 1];
+  const width = Math.max(420, 90 * rows.length + 200);
+  const f = S.frame({ width, height: 300, xDomain: [0, rows.length], yDomain, yLog: useLog, margin: { right: 170, left: 64 } });
+  const parts = [S.axes(f, { yLabel: `${family}${useLog ? ' (log scale)' : ''}`, xCategories: rows.map((r) => r.scheme), grid: true, yFormat: (v) => fmtNumber(v, 2) })];
+  const w = 0.8 / Math.max(1, keys.length);
+  rows.forEach((r, i) => {
+    keys.forEach((k, j) => {
+      const d = r.probeDistributions[k];
+      if (!d || ![d.q05, d.q25, d.median, d.q75, d.q95].every(Number.isFinite)) return;
+      if (useLog && !(d.q05 > 0)) return;
+      const x = i + 0.1 + w * (j + 0.5);
+      parts.push(S.boxPlot(f, x, w * 0.8, d, { series: r.scheme, color: LOCATION_COLORS[locs[j]] ?? S.colorAt(j), data: { probe: k, location: locs[j] || family, seeds: d.seeds } }));
+    });
+  });
+  parts.push(
+    S.legend(
+      keys.map((k, j) => ({ label: locationLabel(locs[j], family), color: LOCATION_COLORS[locs[j]] ?? S.colorAt(j), mark: 'box' as const })),
+      f.width - f.margin.right + 14,
+      f.margin.top + 10,
+    ),
+  );
+  const title = `${g.group}: ${family} distribution per scheme`;
+  const svg = S.svg(f.width, f.height, parts.join(''), { title, plot: 'probe-box', data: { family, group: g.group } });
+  return h(
+    'figure',
+    svg + h('figcaption', `${S.esc(title)}. Box: quartiles, line: median, whiskers: 5% and 95% quantiles; each quantile averaged over the seeds.`),
+    { 'data-plot': 'probe-box', 'data-family': family },
+  );
+}
+
+function classColor(c: number): string {
+  return c === 0 ? '#2166ac' : c === 1 ? '#b2182b' : S.colorAt(c + 2);
+}
+
+function dataScatter(f: S.Frame, pts: [number, number, number][], r: number, opacity: number, series = 'data'): string {
+  const classes = [...new Set(pts.map((p) => p[2]))].sort((a, b) => a - b);
+  return classes
+    .map((c) => S.scatter(f, pts.filter((p) => p[2] === c).map((p) => [p[0], p[1]] as S.Point), { series, color: classColor(c), r, opacity, stroke: '#fff', data: { class: c } }))
+    .join('');
+}
+
+/** Decision boundary of one scheme: mean P(class 1) over seeds as a heatmap, each seed's 0.5 contour, the training data. */
+export function boundaryPlot(fig: Figures2D, b: Figures2D['boundaries'][number]): string {
+  const f = S.frame({ width: 340, height: 290, xDomain: fig.extent.x, yDomain: fig.extent.y, margin: { left: 44, bottom: 36, right: 10, top: 10 } });
+  const title = `${fig.group}: ${b.scheme} decision boundary`;
+  const parts = [S.axes(f, { xLabel: 'x₁', yLabel: 'x₂' })];
+  if (b.perSeed.length) {
+    parts.push(S.heatmap(f, b.mean, (v) => S.divergingColor(Math.round(v * 20) / 20), { series: b.scheme, data: { seeds: b.seeds.join(',') } }));
+    b.perSeed.forEach((g, i) => parts.push(S.contour(f, g, 0.5, { series: b.scheme, color: '#111', width: 1.4, dash: i === 0 ? undefined : '4 3', data: { seed: b.seeds[i] } })));
+  } else {
+    parts.push(`<text x="${f.width / 2}" y="${f.height / 2}" text-anchor="middle" class="label" data-series="${S.esc(b.scheme)}" data-kind="unavailable">${S.esc(b.error ?? 'unavailable')}</text>`);
+  }
+  parts.push(dataScatter(f, fig.data, 1.6, 0.55));
+  const svg = S.svg(f.width, f.height, parts.join(''), { title, plot: 'boundary', data: { series: b.scheme, group: fig.group } });
+  const cap = b.perSeed.length
+    ? `${S.esc(b.scheme)}: colour = P(class 1) averaged over seeds ${b.seeds.join(', ')} (blue 0, red 1); black: 0.5 contour per seed (solid: seed ${b.seeds[0]}).${b.error ? ` <span class="error">${S.esc(b.error)}</span>` : ''}`
+    : `<span class="error">${S.esc(b.scheme)}: ${S.esc(b.error ?? 'no model')}</span>`;
+  return h('figure', svg + h('figcaption', cap), { 'data-plot': 'boundary', 'data-series': b.scheme });
+}
+
+/** One vicinal-sample panel: data (labelled by class, unlabelled grey), the chosen point, its vicinal samples. */
+export function vicinityPlot(p: VicinityPanel, index: number): string {
+  const all = [...p.labelled.map((q) => [q[0], q[1]] as S.Point), ...p.unlabelled, ...p.samples].filter((q) => Number.isFinite(q[0]) && Number.isFinite(q[1]));
+  const xs = all.map((q) => q[0]);
+  const ys = all.map((q) => q[1]);
+  const pad = (a: number, b: number): [number, number] => (a < b ? [a - (b - a) * 0.06, b + (b - a) * 0.06] : [a - 1, a + 1]);
+  const xd = xs.length ? pad(Math.min(...xs), Math.max(...xs)) : ([-1.5, 2.5] as [number, number]);
+  const yd = ys.length ? pad(Math.min(...ys), Math.max(...ys)) : ([-1, 1.5] as [number, number]);
+  const f = S.frame({ width: 360, height: 290, xDomain: xd, yDomain: yd, margin: { left: 44, bottom: 36, right: 10, top: 10 } });
+  const parts = [S.axes(f, { xLabel: 'x₁', yLabel: 'x₂' })];
+  const panelData = { panel: index, scheme: p.scheme };
+  if (p.error) {
+    parts.push(`<text x="${f.width / 2}" y="${f.height / 2}" text-anchor="middle" class="label error" data-kind="unavailable">${S.esc(p.error.slice(0, 90))}</text>`);
+  } else {
+    if (p.unlabelled.length) parts.push(S.scatter(f, p.unlabelled, { series: 'unlabelled', color: '#9a9a9a', r: 1, opacity: 0.5, data: panelData }));
+    parts.push(dataScatter(f, p.labelled, p.labelled.length <= 200 ? 3.5 : 1.6, p.labelled.length <= 200 ? 0.95 : 0.5, 'labelled'));
+    parts.push(S.scatter(f, p.samples, { series: 'vicinal', color: '#009E73', r: 1.8, opacity: 0.7, data: panelData }));
+    parts.push(S.scatter(f, [[p.point[0], p.point[1]]], { series: 'point', color: '#000', r: 6, hollow: true, data: panelData }));
+  }
+  const svg = S.svg(f.width, f.height, parts.join(''), { title: p.title, plot: 'vicinity', data: { panel: String(index), scheme: p.scheme } });
+  const lam = p.lambdas.length ? ` Mean λ (weight on the point) ${fmtNumber(p.lambdas.reduce((a, b) => a + b, 0) / p.lambdas.length)}.` : '';
+  const pool = p.unlabelledTotal ? ` Grey: unlabelled pool (${p.unlabelledTotal.toLocaleString('en')} points${p.unlabelled.length < p.unlabelledTotal ? `, ${p.unlabelled.length} shown` : ''}).` : '';
+  const cap = p.error
+    ? `${S.esc(p.title)}: <span class="error">${S.esc(p.error)}</span>`
+    : `${S.esc(p.title)}. Circled: the training point; green: ${p.samples.length} vicinal samples; blue/red: labelled points by class.${S.esc(pool)}${S.esc(lam)}`;
+  return h('figure', svg + h('figcaption', cap), { 'data-plot': 'vicinity', 'data-panel': index });
+}
+
+function groupSection(g: GroupSummary, fig: Figures2D | undefined): string {
+  const out: string[] = [h('h2', S.esc(g.group)), factsTable(groupFacts(g))];
+  const status = g.rows.map(rowStatusLine).filter((x): x is string => x !== null);
+  if (status.length) out.push(h('p', `<strong>Runs that did not finish ok:</strong><br>${status.map(S.esc).join('<br>')}`, { class: 'error' }));
+  for (const sec of columnSections(g.columns)) out.push(h('h3', S.esc(sec.title)), sectionTable(g, sec.columns));
+
+  // Robust accuracy vs epsilon: one plot per (attack, norm), then the worst case per norm.
+  const plots: string[] = [];
+  const byAttack = new Map<string, Column[]>();
+  for (const c of g.columns.filter((c) => c.kind === 'robust')) {
+    const k = `${c.attack}|${c.norm}`;
+    byAttack.set(k, [...(byAttack.get(k) ?? []), c]);
+  }
+  for (const [k, cols] of byAttack) {
+    const [attack, norm] = k.split('|');
+    plots.push(robustVsEpsPlot(g, `${g.group}: robust accuracy vs ε under ${attack} (${norm})`, cols, { attack, norm }));
+  }
+  for (const norm of [...new Set(g.columns.filter((c) => c.kind === 'worst').map((c) => c.norm as string))]) {
+    plots.push(robustVsEpsPlot(g, `${g.group}: worst case over attacks vs ε (${norm})`, g.columns.filter((c) => c.kind === 'worst' && c.norm === norm), { attack: 'worst-case', norm }));
+  }
+  if (plots.length) out.push(h('h3', 'Robust accuracy vs ε'), h('div', plots.join(''), { class: 'plots' }));
+
+  // Probe distributions, one plot per family (grad-l1, grad-l2, loss, local-lipschitz, margin); the
+  // first-order diagnostics stay in the tables.
+  const families = new Map<string, string[]>();
+  for (const c of g.columns.filter((c) => c.kind === 'probe')) {
+    const p = c.probe as string;
+    const fam = probeFamily(p).family;
+    if (fam.startsWith('first-order')) continue;
+    families.set(fam, [...(families.get(fam) ?? []), p]);
+  }
+  if (families.size) {
+    out.push(h('h3', 'Gradient norms and other probes: train vs test vs vicinal points'));
+    out.push(h('div', [...families].map(([fam, keys]) => probeBoxPlot(g, fam, keys)).join(''), { class: 'plots' }));
+  }
+
+  if (fig) {
+    if (fig.vicinity) {
+      out.push(h('h3', 'Vicinal samples (two moons)'));
+      out.push(h('div', fig.vicinity.map((p, i) => vicinityPlot(p, i)).join(''), { class: 'plots', 'data-figure': 'vicinity' }));
+    }
+    out.push(h('h3', 'Decision boundaries'));
+    out.push(h('div', fig.boundaries.map((b) => boundaryPlot(fig, b)).join(''), { class: 'plots', 'data-figure': 'boundaries' }));
+  }
+  return h('section', out.join('\n'), { class: 'group', 'data-group': g.group });
+}
+
+export function renderHtml(s: RunSummary, figures: Figures2D[] = []): string {
+  const title = `vicinal report: ${s.header.study}`;
+  const flags = s.flags.length
+    ? h(
+        'table',
+        h('tr', ['severity', 'check', 'group', 'scheme', 'seed', 'message'].map((x) => h('th', x)).join('')) +
+          s.flags.map((f) => h('tr', [f.severity, f.check, f.group, f.scheme, String(f.seed), f.message].map((x) => h('td', S.esc(x))).join(''), { 'data-severity': f.severity })).join(''),
+        { class: 'flags' },
+      )
+    : h('p', 'No sanity flags raised.', { class: 'note' });
+  const body = [
+    h('h1', S.esc(title)),
+    factsTable(headerFacts(s.header)),
+    h('h2', `Sanity flags (${s.flags.length})`),
+    flags,
+    ...s.groups.map((g) => groupSection(g, figures.find((f) => f.group === g.group))),
+    h('h2', 'Methods'),
+    h('ul', [...s.methods, 'Table cells: mean ± 95% CI half-width (accuracies in %); second line: paired difference vs erm [95% CI] in points, McNemar p, verdict (sig / ns / n=1). Bold/green: best within the noise; ★: significantly ahead of every other scheme.'].map((m) => h('li', S.esc(m))).join('')),
+  ].join('\n');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${S.esc(title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+${body}
+</body>
+</html>
+`;
+}
+

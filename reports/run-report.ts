@@ -1,0 +1,18 @@
+/** The report written at the end of `vicinal run` (see suite/commands/run.ts). */
+import * as path from 'path';
+import { loadRun } from '../suite/store';
+import { writeReport } from './report';
+import { summarizeRun } from './summary';
+import { renderTerminal } from './terminal';
+
+/**
+ * Called by `vicinal run` when a study finishes: writes every format into
+ * RUN/report/ and prints the terminal report unless `quiet`.
+ */
+export async function finishRunReport(runDir: string, quiet: boolean): Promise<void> {
+  const run = loadRun(runDir);
+  const summary = summarizeRun(run);
+  const files = await writeReport(run, summary, path.join(runDir, 'report'), ['md', 'json', 'csv', 'html']);
+  if (!quiet) process.stdout.write(renderTerminal(summary));
+  console.log(`report: ${files.join(', ')}`);
+}

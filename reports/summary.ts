@@ -1,0 +1,702 @@
+/**
+ * Turns a loaded run folder into a typed comparison model that every output
+ * format (terminal, Markdown, JSON, CSV, HTML) renders without further
+ * statistics of its own.
+ *
+ * Per group (dataset/model): rows are schemes (erm first, then study order),
+ * columns are metrics (clean accuracy, robust accuracy per attack and
+ * epsilon, worst-case robust accuracy per epsilon, probe medians). Each cell
+ * holds the per-seed values of the seeds that finished, their mean and 95%
+ * Student-t CI, and the paired difference against erm with its CI, the pooled
+ * McNemar test and a verdict (see stats.ts). Diverged or failed seeds never
+ * become numbers: a cell with no successful seed carries only its status.
+ */
+import { Distribution, EvalJobResult, JobStatus, PlannedJob, RunManifest, SanityFlag, TrainJobResult } from '../suite/results';
+import { LoadedRun } from '../suite/store';
+import { MeanCI, PairedDiff, PooledMcNemar, Verdict, meanCI, mcnemarPooled, pairedDiff, verdict } from './stats';
+
+export const SUMMARY_FORMAT = 'vicinal-summary/1';
+export const BASELINE = 'erm';
+
+export type Norm = 'linf' | 'l2';
+export type ColumnKind = 'clean' | 'robust' | 'worst' | 'probe';
+
+export interface Column {
+  /** Stable key: "clean", "robust:<attack>@<norm>:<eps>", "worst@<norm>:<eps>", "probe:<name>". */
+  key: string;
+  kind: ColumnKind;
+  /** Short display label, e.g. "pgd ε=0.1", "worst ε=0.1", "grad-l1/test". */
+  label: string;
+  attack?: string;
+  norm?: Norm;
+  eps?: number;
+  probe?: string;
+  /** "accuracy" values are shares in [0, 1]; "value" are raw numbers (probe medians). */
+  unit: 'accuracy' | 'value';
+  /** Which direction is better; null when the metric is descriptive (probes). */
+  better: 'higher' | null;
+  /** The best scheme(s): the top mean plus every scheme not significantly different from it. */
+  best: BestMark | null;
+}
+
+export interface BestMark {
+  /** Scheme with the highest mean among complete cells. */
+  top: string;
+  /** Schemes whose difference to `top` is not significant (a tie within the noise). */
+  tied: string[];
+  /** True when `top` is significantly better than every other complete scheme. */
+  clear: boolean;
+}
+
+/** Status of a (scheme, seed) job pair, or of a cell aggregated over seeds. */
+export type SeedStatus = JobStatus | 'missing' | 'n/a';
+export type CellStatus = 'ok' | 'partial' | 'diverged' | 'failed' | 'missing' | 'n/a';
+
+export interface SeedValue {
+  seed: number;
+  value: number;
+}
+
+export interface DiffVsBaseline extends PairedDiff {
+  baseline: string;
+  mcnemar: PooledMcNemar | null;
+  verdict: Verdict;
+}
+
+export interface Cell {
+  status: CellStatus;
+  /** Why the cell is not plain "ok": e.g. "2/3 seeds (1 diverged)". */
+  note?: string;
+  /** Per-seed values of the seeds that succeeded. */
+  values: SeedValue[];
+  /** Per-seed status of every planned seed. */
+  seedStatus: { seed: number; status: SeedStatus }[];
+  /** Mean and 95% CI across the successful seeds; null when there are none. */
+  stat: MeanCI | null;
+  /** Paired difference vs the baseline; null for the baseline row or without a baseline. */
+  diff: DiffVsBaseline | null;
+  /** Part of the column's best set. */
+  best: boolean;
+}
+
+export interface SeedJobs {
+  seed: number;
+  trainJobId: string | null;
+  evalJobId: string | null;
+  /** Combined status: train's when not ok, else eval's (missing when not run yet). */
+  status: SeedStatus;
+  trainStatus: SeedStatus;
+  evalStatus: SeedStatus;
+  error?: string;
+  trainWallSeconds: number | null;
+  evalWallSeconds: number | null;
+}
+
+export interface SchemeRow {
+  /** Display label, e.g. "mixup(alpha=0.2)". */
+  scheme: string;
+  /** Scheme name, e.g. "mixup". */
+  name: string;
+  /** Resolved scheme settings from the first result that has them. */
+  settings: Record<string, unknown>;
+  seeds: SeedJobs[];
+  /** "ok" when every seed finished ok; otherwise the worst of diverged > failed > missing, or "partial". */
+  status: CellStatus;
+  cells: Record<string, Cell>;
+  /** Per probe, quantiles averaged over the successful seeds (for box plots). */
+  probeDistributions: Record<string, Distribution & { seeds: number }>;
+}
+
+export interface AttackSetting {
+  attack: string;
+  norm: Norm;
+  eps: number[];
+  /** Settings equal at every epsilon. */
+  settings: Record<string, unknown>;
+  /** Settings that differ between epsilons (e.g. a step size proportional to eps), per epsilon. */
+  perEps: { eps: number; settings: Record<string, unknown> }[];
+}
+
+export interface FlagRecord extends SanityFlag {
+  group: string;
+  scheme: string;
+  seed: number;
+  jobId: string;
+}
+
+export interface GroupSummary {
+  group: string;
+  dataset: Record<string, unknown>;
+  model: Record<string, unknown>;
+  /** Sizes from the dataset identity and the eval results. */
+  sizes: { train: number | null; test: number | null; evaluated: number | null };
+  /** The baseline scheme label, or null when the group has no erm row. */
+  baseline: string | null;
+  columns: Column[];
+  rows: SchemeRow[];
+  attacks: AttackSetting[];
+  flags: FlagRecord[];
+}
+
+export interface RunHeader {
+  dir: string;
+  source: string;
+  study: string;
+  vicinal: string;
+  startedAt: string;
+  endedAt: string | null;
+  /** Wall time of the run (manifest), or null while it is unfinished. */
+  wallSeconds: number | null;
+  /** Sum of the jobs' own wall times. */
+  jobSeconds: number;
+  workers: number;
+  backend: string;
+  backendPackage: string;
+  backendRequested: string;
+  gpu: boolean;
+  tfjsVersion: string;
+  patchedKernels: string[];
+  node: string;
+  platform: string;
+  cpus: string;
+  cores: number;
+  gitCommit: string | null;
+  /** Backends named by result files when they differ from the manifest's (a resumed run on another machine). */
+  otherBackends: string[];
+  seeds: number[];
+  jobs: { planned: number; finished: number; ok: number; diverged: number; failed: number; missing: number };
+}
+
+export interface RunSummary {
+  format: typeof SUMMARY_FORMAT;
+  header: RunHeader;
+  groups: GroupSummary[];
+  /** Every sanity flag raised, over all groups. */
+  flags: FlagRecord[];
+  /** Statistical conventions, in words (printed by the reports). */
+  methods: string[];
+}
+
+export const METHODS = [
+  'Values are means over seeds with a 95% Student-t confidence interval (t quantile with n-1 df); with one seed: "n=1, no CI".',
+  'Δ is the paired difference scheme − erm over the seeds both finished (same seed = same data order and initialisation), with its 95% t CI.',
+  'McNemar: exact two-sided binomial test on per-example correctness, pooled by example over seeds (each test example counts once, for the side it favours on balance across seeds); equal to the classic exact McNemar with one seed.',
+  'A difference is significant when its CI excludes 0 and McNemar p < 0.05 (where per-example data exist); with one seed nothing is called significant. No multiple-comparison correction.',
+  '"Best" marks the highest mean and every scheme not significantly different from it (ties within the noise are marked together).',
+  'Diverged or failed seeds are excluded from the numbers and shown by status; a cell with some seeds missing says so.',
+];
+
+export function robustKey(attack: string, norm: string, eps: number): string {
+  return `${attack}@${norm}:${eps}`;
+}
+
+/** Parses "attack@norm:eps" (the EvalJobResult.robustCorrect key); the attack may itself contain ':' or '@'. */
+export function parseRobustKey(key: string): { attack: string; norm: string; eps: number } | null {
+  const m = /^(.*)@([a-z0-9]+):([^:@]+)$/.exec(key);
+  if (!m) return null;
+  const eps = Number(m[3]);
+  if (!Number.isFinite(eps)) return null;
+  return { attack: m[1], norm: m[2], eps };
+}
+
+function findRobustCorrect(r: EvalJobResult, attack: string, norm: string, eps: number): number[] | null {
+  const direct = r.robustCorrect?.[robustKey(attack, norm, eps)];
+  if (direct) return direct;
+  for (const [k, v] of Object.entries(r.robustCorrect ?? {})) {
+    const p = parseRobustKey(k);
+    if (p && p.attack === attack && p.norm === norm && Math.abs(p.eps - eps) <= 1e-12 * Math.max(1, Math.abs(eps))) return v;
+  }
+  return null;
+}
+
+/** Per-example survival of every attack in `attacks` at (norm, eps); null when any vector is missing. */
+function worstCorrect(r: EvalJobResult, norm: string, eps: number, attacks: string[]): number[] | null {
+  let acc: number[] | null = null;
+  for (const a of attacks) {
+    const v = findRobustCorrect(r, a, norm, eps);
+    if (!v) return null;
+    if (acc === null) acc = v.map((x) => (x ? 1 : 0));
+    else {
+      const n: number = Math.min(acc.length, v.length);
+      const next: number[] = new Array(n);
+      for (let i = 0; i < n; i++) next[i] = acc[i] && v[i] ? 1 : 0;
+      acc = next;
+    }
+  }
+  return acc;
+}
+
+function columnLabel(c: Omit<Column, 'label' | 'best'>): string {
+  const normTag = (n?: string) => (n === 'l2' ? 'ℓ2 ' : '');
+  switch (c.kind) {
+    case 'clean':
+      return 'clean';
+    case 'robust':
+      return `${c.attack} ${normTag(c.norm)}ε=${c.eps}`;
+    case 'worst':
+      return `worst ${normTag(c.norm)}ε=${c.eps}`;
+    default:
+      return c.probe as string;
+  }
+}
+
+function makeColumn(c: Omit<Column, 'label' | 'best'>): Column {
+  return { ...c, label: columnLabel(c), best: null };
+}
+
+/**
+ * Family and location of a probe key, e.g. "grad-l1/test" -> (grad-l1, test),
+ * "local-lipschitz@linf:0.3" -> (local-lipschitz, linf:0.3),
+ * "first-order/ratio@linf:0.3" -> (first-order/ratio, linf:0.3),
+ * "margin-first-order" -> (margin, margin-first-order).
+ */
+export function probeFamily(key: string): { family: string; location: string } {
+  const at = key.indexOf('@');
+  if (at > 0) return { family: key.slice(0, at), location: key.slice(at + 1) };
+  const m = /^(.*)\/(train|test|vicinal)$/.exec(key);
+  if (m) return { family: m[1], location: m[2] };
+  if (key.startsWith('margin')) return { family: 'margin', location: key };
+  return { family: key, location: '' };
+}
+
+/** Probe order: gradient norms (train, test, vicinal), loss, local Lipschitz, margins, then the rest (first-order checks). */
+function probeOrder(a: string, b: string): number {
+  const rank = (k: string) => {
+    const { family, location } = probeFamily(k);
+    const f = family.startsWith('grad-') ? 0 : family === 'loss' ? 1 : family === 'local-lipschitz' ? 2 : family === 'margin' ? 3 : 4;
+    const w = location === 'train' ? 0 : location === 'test' ? 1 : location === 'vicinal' ? 2 : 3;
+    return { f, family, w, location };
+  };
+  const x = rank(a);
+  const y = rank(b);
+  return x.f - y.f || x.family.localeCompare(y.family) || x.w - y.w || x.location.localeCompare(y.location, 'en', { numeric: true }) || a.localeCompare(b);
+}
+
+/** Value and per-example correctness of one column for one seed's results. */
+interface Extracted {
+  value: number | null;
+  correct: number[] | null;
+}
+
+function extract(col: Column, train: TrainJobResult | null, ev: EvalJobResult | null): Extracted | 'n/a' {
+  switch (col.kind) {
+    case 'clean':
+      if (ev && ev.status === 'ok') return { value: ev.cleanAccuracy, correct: ev.cleanCorrect ?? null };
+      if (train && train.status === 'ok' && train.cleanAccuracy !== null) return { value: train.cleanAccuracy, correct: null };
+      return { value: null, correct: null };
+    case 'robust': {
+      if (!ev || ev.status !== 'ok') return { value: null, correct: null };
+      const s = ev.attacks.find((a) => a.attack === col.attack && a.norm === col.norm && a.eps === col.eps);
+      if (!s) return 'n/a';
+      return { value: s.robustAccuracy, correct: findRobustCorrect(ev, col.attack as string, col.norm as string, col.eps as number) };
+    }
+    case 'worst': {
+      if (!ev || ev.status !== 'ok') return { value: null, correct: null };
+      const w = ev.worstCase.find((x) => x.norm === col.norm && x.eps === col.eps);
+      if (!w) return 'n/a';
+      return { value: w.robustAccuracy, correct: worstCorrect(ev, w.norm, w.eps, w.attacks) };
+    }
+    case 'probe': {
+      if (!ev || ev.status !== 'ok') return { value: null, correct: null };
+      const d = ev.probes[col.probe as string];
+      if (!d || !Number.isFinite(d.median)) return 'n/a';
+      return { value: d.median, correct: null };
+    }
+  }
+}
+
+function combinedStatus(row: SeedJobs, col: Column): SeedStatus {
+  if (row.trainStatus !== 'ok') return row.trainStatus;
+  if (col.kind === 'clean') return 'ok';
+  return row.evalStatus;
+}
+
+function aggregateStatus(statuses: SeedStatus[]): { status: CellStatus; note?: string } {
+  const relevant = statuses.filter((s) => s !== 'n/a');
+  if (relevant.length === 0) return { status: 'n/a' };
+  const ok = relevant.filter((s) => s === 'ok').length;
+  const count = (k: SeedStatus) => relevant.filter((s) => s === k).length;
+  const parts = (['diverged', 'failed', 'missing'] as const).filter((k) => count(k) > 0).map((k) => `${count(k)} ${k}`);
+  if (ok === relevant.length) return { status: 'ok' };
+  if (ok > 0) return { status: 'partial', note: `${ok}/${relevant.length} seeds (${parts.join(', ')})` };
+  const status: CellStatus = count('diverged') > 0 ? 'diverged' : count('failed') > 0 ? 'failed' : 'missing';
+  // A note only when the seeds failed in different ways.
+  return parts.length > 1 ? { status, note: parts.join(', ') } : { status };
+}
+
+/** Paired comparison of two cells' seeds (values and per-example correctness). */
+export function compareCells(a: { values: SeedValue[]; correct: Map<number, number[]> }, b: { values: SeedValue[]; correct: Map<number, number[]> }): {
+  diff: PairedDiff;
+  mcnemar: PooledMcNemar | null;
+  verdict: Verdict;
+} {
+  const am = new Map(a.values.map((v) => [v.seed, v.value]));
+  const bm = new Map(b.values.map((v) => [v.seed, v.value]));
+  const diff = pairedDiff(am, bm);
+  const ca = new Map([...a.correct].filter(([s]) => diff.seeds.includes(s)));
+  const cb = new Map([...b.correct].filter(([s]) => diff.seeds.includes(s)));
+  // McNemar only when every paired seed has per-example data on both sides.
+  const complete = diff.seeds.length > 0 && diff.seeds.every((s) => ca.has(s) && cb.has(s));
+  const mcnemar = complete ? mcnemarPooled(ca, cb) : null;
+  return { diff, mcnemar, verdict: verdict(diff, mcnemar) };
+}
+
+interface GroupJobs {
+  group: string;
+  schemes: string[];
+  seeds: number[];
+  train: Map<string, PlannedJob>; // key scheme|seed
+  eval: Map<string, PlannedJob>; // key trainJobId
+}
+
+function collectGroups(manifest: RunManifest): GroupJobs[] {
+  const groups = new Map<string, GroupJobs>();
+  for (const j of manifest.jobs) {
+    let g = groups.get(j.group);
+    if (!g) {
+      g = { group: j.group, schemes: [], seeds: [], train: new Map(), eval: new Map() };
+      groups.set(j.group, g);
+    }
+    if (!g.schemes.includes(j.schemeLabel)) g.schemes.push(j.schemeLabel);
+    if (!g.seeds.includes(j.seed)) g.seeds.push(j.seed);
+    if (j.kind === 'train') g.train.set(`${j.schemeLabel}|${j.seed}`, j);
+    else if (j.trainJobId) g.eval.set(j.trainJobId, j);
+  }
+  for (const g of groups.values()) {
+    g.seeds.sort((a, b) => a - b);
+    // erm first, then the study's order.
+    const i = g.schemes.indexOf(BASELINE);
+    if (i > 0) g.schemes.unshift(...g.schemes.splice(i, 1));
+  }
+  return [...groups.values()];
+}
+
+function schemeNameOf(job: PlannedJob | undefined, label: string): string {
+  const s = job?.spec?.scheme as { name?: unknown } | undefined;
+  return typeof s?.name === 'string' ? s.name : label.replace(/\(.*$/, '');
+}
+
+/** Builds the comparison model of a loaded run. */
+export function summarizeRun(run: LoadedRun): RunSummary {
+  const { manifest, results } = run;
+  const allFlags: FlagRecord[] = [];
+  const groups: GroupSummary[] = [];
+  let jobSeconds = 0;
+  const backends = new Set<string>();
+  const counts = { planned: manifest.jobs.length, finished: 0, ok: 0, diverged: 0, failed: 0, missing: 0 };
+  for (const j of manifest.jobs) {
+    const r = results.get(j.id);
+    if (!r) {
+      counts.missing++;
+      continue;
+    }
+    counts.finished++;
+    counts[r.status]++;
+    jobSeconds += Number.isFinite(r.wallSeconds) ? r.wallSeconds : 0;
+    const b = r.env?.backend;
+    if (b) backends.add(`${b.name}${b.gpu ? ' (gpu)' : ''}`);
+  }
+
+  for (const gj of collectGroups(manifest)) {
+    const evalResults: EvalJobResult[] = [];
+    const rowsJobs = new Map<string, SeedJobs[]>();
+    const rowTrain = new Map<string, (TrainJobResult | null)[]>();
+    const rowEval = new Map<string, (EvalJobResult | null)[]>();
+    const settings = new Map<string, Record<string, unknown>>();
+    let dataset: Record<string, unknown> = {};
+    let model: Record<string, unknown> = {};
+    let evaluated: number | null = null;
+    for (const scheme of gj.schemes) {
+      const seedJobs: SeedJobs[] = [];
+      const trs: (TrainJobResult | null)[] = [];
+      const evs: (EvalJobResult | null)[] = [];
+      for (const seed of gj.seeds) {
+        const tj = gj.train.get(`${scheme}|${seed}`);
+        const ej = tj ? gj.eval.get(tj.id) : undefined;
+        const tr = tj ? (results.get(tj.id) as TrainJobResult | undefined) ?? null : null;
+        const ev = ej ? (results.get(ej.id) as EvalJobResult | undefined) ?? null : null;
+        const train = tr && tr.kind === 'train' ? tr : null;
+        const evr = ev && ev.kind === 'eval' ? ev : null;
+        const trainStatus: SeedStatus = !tj ? 'n/a' : train ? train.status : 'missing';
+        const evalStatus: SeedStatus = !ej ? (tj ? 'missing' : 'n/a') : evr ? evr.status : 'missing';
+        const status: SeedStatus = trainStatus !== 'ok' ? trainStatus : evalStatus;
+        const error = train?.status !== 'ok' ? train?.error : evr?.status !== 'ok' ? evr?.error : undefined;
+        seedJobs.push({
+          seed,
+          trainJobId: tj?.id ?? null,
+          evalJobId: ej?.id ?? null,
+          status,
+          trainStatus,
+          evalStatus,
+          ...(error ? { error } : {}),
+          trainWallSeconds: train?.wallSeconds ?? null,
+          evalWallSeconds: evr?.wallSeconds ?? null,
+        });
+        trs.push(train);
+        evs.push(evr);
+        const identity = evr?.identity ?? train?.identity;
+        if (identity) {
+          if (!settings.has(scheme)) settings.set(scheme, identity.scheme.settings ?? {});
+          if (Object.keys(dataset).length === 0) dataset = { ...identity.dataset };
+          if (Object.keys(model).length === 0) model = { ...identity.model };
+        }
+        if (evr && evr.status === 'ok') {
+          evalResults.push(evr);
+          evaluated = evaluated === null ? evr.n : Math.min(evaluated, evr.n);
+        }
+        if (evr) for (const f of evr.flags ?? []) allFlags.push({ ...f, group: gj.group, scheme, seed, jobId: evr.jobId });
+        if (Object.keys(dataset).length === 0 && tj?.spec?.dataset) dataset = { ...(tj.spec.dataset as Record<string, unknown>) };
+        if (Object.keys(model).length === 0 && tj?.spec?.model) model = { ...(tj.spec.model as Record<string, unknown>) };
+      }
+      rowsJobs.set(scheme, seedJobs);
+      rowTrain.set(scheme, trs);
+      rowEval.set(scheme, evs);
+    }
+
+    // Columns: from every successful eval result of the group, in first-seen order.
+    const columns: Column[] = [makeColumn({ kind: 'clean', key: 'clean', unit: 'accuracy', better: 'higher' })];
+    const robustSeen = new Map<string, Column>();
+    const worstSeen = new Map<string, Column>();
+    const probes = new Set<string>();
+    const attackSeen = new Map<string, { attack: string; norm: Norm; byEps: Map<number, Record<string, unknown>> }>();
+    for (const ev of evalResults) {
+      for (const a of ev.attacks) {
+        const key = `robust:${robustKey(a.attack, a.norm, a.eps)}`;
+        if (!robustSeen.has(key)) robustSeen.set(key, makeColumn({ kind: 'robust', key, attack: a.attack, norm: a.norm, eps: a.eps, unit: 'accuracy', better: 'higher' }));
+        const sk = `${a.attack}|${a.norm}`;
+        const s = attackSeen.get(sk) ?? { attack: a.attack, norm: a.norm, byEps: new Map() };
+        if (!s.byEps.has(a.eps)) s.byEps.set(a.eps, a.settings ?? {});
+        attackSeen.set(sk, s);
+      }
+      for (const w of ev.worstCase) {
+        const key = `worst@${w.norm}:${w.eps}`;
+        if (!worstSeen.has(key)) worstSeen.set(key, makeColumn({ kind: 'worst', key, norm: w.norm, eps: w.eps, unit: 'accuracy', better: 'higher' }));
+      }
+      for (const p of Object.keys(ev.probes ?? {})) probes.add(p);
+    }
+    const attackOrder: string[] = [];
+    for (const c of robustSeen.values()) if (!attackOrder.includes(c.attack as string)) attackOrder.push(c.attack as string);
+    const robustCols = [...robustSeen.values()].sort(
+      (a, b) => attackOrder.indexOf(a.attack as string) - attackOrder.indexOf(b.attack as string) || (a.norm as string).localeCompare(b.norm as string) || (a.eps as number) - (b.eps as number),
+    );
+    const worstCols = [...worstSeen.values()].sort((a, b) => (a.norm as string).localeCompare(b.norm as string) || (a.eps as number) - (b.eps as number));
+    const probeCols = [...probes].sort(probeOrder).map((p) => makeColumn({ kind: 'probe', key: `probe:${p}`, probe: p, unit: 'value', better: null }));
+    columns.push(...robustCols, ...worstCols, ...probeCols);
+    const attackSettings = [...attackSeen.values()].map(splitSettings);
+
+    const baseline = gj.schemes.includes(BASELINE) ? BASELINE : null;
+    const correctOf = new Map<string, Map<string, Map<number, number[]>>>(); // scheme -> col -> seed -> vector
+    const rows: SchemeRow[] = gj.schemes.map((scheme) => {
+      const seedJobs = rowsJobs.get(scheme) as SeedJobs[];
+      const trs = rowTrain.get(scheme) as (TrainJobResult | null)[];
+      const evs = rowEval.get(scheme) as (EvalJobResult | null)[];
+      const cells: Record<string, Cell> = {};
+      const colCorrect = new Map<string, Map<number, number[]>>();
+      for (const col of columns) {
+        const values: SeedValue[] = [];
+        const seedStatus: { seed: number; status: SeedStatus }[] = [];
+        const correct = new Map<number, number[]>();
+        seedJobs.forEach((sj, i) => {
+          let st = combinedStatus(sj, col);
+          if (st === 'ok') {
+            const x = extract(col, trs[i], evs[i]);
+            if (x === 'n/a') st = 'n/a';
+            else if (x.value === null || !Number.isFinite(x.value)) st = 'failed';
+            else {
+              values.push({ seed: sj.seed, value: x.value });
+              if (x.correct) correct.set(sj.seed, x.correct);
+            }
+          }
+          seedStatus.push({ seed: sj.seed, status: st });
+        });
+        const agg = aggregateStatus(seedStatus.map((s) => s.status));
+        colCorrect.set(col.key, correct);
+        cells[col.key] = {
+          status: agg.status,
+          ...(agg.note ? { note: agg.note } : {}),
+          values,
+          seedStatus,
+          stat: values.length ? meanCI(values.map((v) => v.value)) : null,
+          diff: null,
+          best: false,
+        };
+      }
+      correctOf.set(scheme, colCorrect);
+      const overall = aggregateStatus(seedJobs.map((s) => s.status));
+      return {
+        scheme,
+        name: schemeNameOf(gj.train.get(`${scheme}|${gj.seeds[0]}`), scheme),
+        settings: settings.get(scheme) ?? {},
+        seeds: seedJobs,
+        status: overall.status,
+        cells,
+        probeDistributions: averageDistributions(evs.filter((e): e is EvalJobResult => !!e && e.status === 'ok')),
+      };
+    });
+
+    // Differences vs the baseline.
+    const base = baseline ? rows.find((r) => r.scheme === baseline) : undefined;
+    if (base) {
+      for (const row of rows) {
+        if (row === base) continue;
+        for (const col of columns) {
+          const cell = row.cells[col.key];
+          const bc = base.cells[col.key];
+          if (!cell.stat || !bc.stat) continue;
+          const cmp = compareCells(
+            { values: cell.values, correct: correctOf.get(row.scheme)?.get(col.key) ?? new Map() },
+            { values: bc.values, correct: correctOf.get(base.scheme)?.get(col.key) ?? new Map() },
+          );
+          cell.diff = { ...cmp.diff, baseline: base.scheme, mcnemar: cmp.mcnemar, verdict: cmp.verdict };
+        }
+      }
+    }
+
+    // Best marks: only among complete ("ok") cells of columns with a direction.
+    for (const col of columns) {
+      if (!col.better) continue;
+      const cands = rows.filter((r) => r.cells[col.key].status === 'ok' && r.cells[col.key].stat);
+      if (cands.length < 2) continue;
+      cands.sort((a, b) => (b.cells[col.key].stat as MeanCI).mean - (a.cells[col.key].stat as MeanCI).mean);
+      const top = cands[0];
+      const tied: string[] = [];
+      for (const other of cands.slice(1)) {
+        const cmp = compareCells(
+          { values: top.cells[col.key].values, correct: correctOf.get(top.scheme)?.get(col.key) ?? new Map() },
+          { values: other.cells[col.key].values, correct: correctOf.get(other.scheme)?.get(col.key) ?? new Map() },
+        );
+        if (!cmp.verdict.significant) tied.push(other.scheme);
+      }
+      col.best = { top: top.scheme, tied, clear: tied.length === 0 };
+      top.cells[col.key].best = true;
+      for (const r of rows) if (tied.includes(r.scheme)) r.cells[col.key].best = true;
+    }
+
+    let train: number | null = null;
+    let test: number | null = null;
+    if (typeof dataset.nTrain === 'number') train = dataset.nTrain;
+    if (typeof dataset.nTest === 'number') test = dataset.nTest;
+    groups.push({
+      group: gj.group,
+      dataset,
+      model,
+      sizes: { train, test, evaluated },
+      baseline,
+      columns,
+      rows,
+      attacks: attackSettings,
+      flags: allFlags.filter((f) => f.group === gj.group),
+    });
+  }
+
+  const env = manifest.env;
+  const b = env?.backend;
+  const mainBackend = b ? `${b.name}${b.gpu ? ' (gpu)' : ''}` : 'unknown';
+  const seeds = [...new Set(manifest.jobs.map((j) => j.seed))].sort((x, y) => x - y);
+  const cfg = manifest.config as { name?: unknown };
+  let wallSeconds = manifest.wallSeconds;
+  if (wallSeconds === null && manifest.endedAt) wallSeconds = (Date.parse(manifest.endedAt) - Date.parse(manifest.startedAt)) / 1000;
+  return {
+    format: SUMMARY_FORMAT,
+    header: {
+      dir: run.dir,
+      source: manifest.source,
+      study: typeof cfg.name === 'string' ? cfg.name : manifest.source,
+      vicinal: manifest.vicinal,
+      startedAt: manifest.startedAt,
+      endedAt: manifest.endedAt,
+      wallSeconds: wallSeconds !== null && Number.isFinite(wallSeconds) ? wallSeconds : null,
+      jobSeconds,
+      workers: manifest.workers,
+      backend: b?.name ?? 'unknown',
+      backendPackage: b?.package ?? 'unknown',
+      backendRequested: b?.requested ?? 'unknown',
+      gpu: Boolean(b?.gpu),
+      tfjsVersion: b?.tfjsVersion ?? 'unknown',
+      patchedKernels: b?.patchedKernels ?? [],
+      node: env?.node ?? 'unknown',
+      platform: env?.platform ?? 'unknown',
+      cpus: env?.cpus ?? 'unknown',
+      cores: env?.cores ?? 0,
+      gitCommit: env?.gitCommit ?? null,
+      otherBackends: [...backends].filter((x) => x !== mainBackend),
+      seeds,
+      jobs: counts,
+    },
+    groups,
+    flags: allFlags,
+    methods: METHODS,
+  };
+}
+
+/** Separates the settings common to every epsilon from those that vary with it. */
+function splitSettings(a: { attack: string; norm: Norm; byEps: Map<number, Record<string, unknown>> }): AttackSetting {
+  const eps = [...a.byEps.keys()].sort((x, y) => x - y);
+  const all = eps.map((e) => a.byEps.get(e) as Record<string, unknown>);
+  const keys = [...new Set(all.flatMap((s) => Object.keys(s)))];
+  const common: Record<string, unknown> = {};
+  const varying: string[] = [];
+  for (const k of keys) {
+    const v0 = JSON.stringify(all[0][k]);
+    if (all.every((s) => JSON.stringify(s[k]) === v0)) common[k] = all[0][k];
+    else varying.push(k);
+  }
+  const perEps = varying.length ? eps.map((e, i) => ({ eps: e, settings: Object.fromEntries(varying.map((k) => [k, all[i][k]])) })) : [];
+  return { attack: a.attack, norm: a.norm, eps, settings: common, perEps };
+}
+
+/** Quantiles averaged over seeds (an approximation of the pooled distribution, adequate for box plots). */
+function averageDistributions(evs: EvalJobResult[]): Record<string, Distribution & { seeds: number }> {
+  const out: Record<string, Distribution & { seeds: number }> = {};
+  const keys = new Set<string>();
+  for (const e of evs) for (const k of Object.keys(e.probes ?? {})) keys.add(k);
+  for (const k of [...keys].sort(probeOrder)) {
+    const ds = evs.map((e) => e.probes[k]).filter((d): d is Distribution => !!d);
+    if (!ds.length) continue;
+    const avg = (f: (d: Distribution) => number) => ds.reduce((a, d) => a + f(d), 0) / ds.length;
+    out[k] = {
+      n: ds.reduce((a, d) => a + d.n, 0),
+      mean: avg((d) => d.mean),
+      q05: avg((d) => d.q05),
+      q25: avg((d) => d.q25),
+      median: avg((d) => d.median),
+      q75: avg((d) => d.q75),
+      q95: avg((d) => d.q95),
+      seeds: ds.length,
+    };
+  }
+  return out;
+}
+
+/** Whether a group's inputs are 2-D points (moons, circles): decision boundaries can be drawn. */
+export function is2DGroup(g: GroupSummary): boolean {
+  const name = String(g.dataset.name ?? g.group.split('/')[0]);
+  return name === 'moons' || name === 'circles';
+}
+
+/** Finds a column by key in a group. */
+export function columnByKey(g: GroupSummary, key: string): Column | undefined {
+  return g.columns.find((c) => c.key === key);
+}
+
+/**
+ * Per-example correctness vectors of a summarised run, per (group, scheme,
+ * column key): seed -> 1/0 vector (clean, robust and worst-case columns only).
+ * Kept out of the summary itself so the JSON report stays small.
+ */
+export function correctnessLookup(run: LoadedRun, s: RunSummary): (group: string, scheme: string, column: string) => Map<number, number[]> | undefined {
+  return (group, scheme, column) => {
+    const g = s.groups.find((x) => x.group === group);
+    const row = g?.rows.find((r) => r.scheme === scheme);
+    const col = g?.columns.find((c) => c.key === column);
+    if (!g || !row || !col) return undefined;
+    const out = new Map<number, number[]>();
+    for (const sj of row.seeds) {
+      const tr = sj.trainJobId ? run.results.get(sj.trainJobId) : undefined;
+      const ev = sj.evalJobId ? run.results.get(sj.evalJobId) : undefined;
+      const x = extract(col, tr?.kind === 'train' ? tr : null, ev?.kind === 'eval' ? ev : null);
+      if (x !== 'n/a' && x.correct && x.value !== null) out.set(sj.seed, x.correct);
+    }
+    return out;
+  };
+}

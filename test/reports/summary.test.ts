@@ -1,0 +1,238 @@
+import test from 'ava';
+import { summarizeRun } from '../../reports/summary';
+import { cleanupFixtures, makeRun } from './fixture';
+
+test.after.always(cleanupFixtures);
+
+test('rows: erm first even when the study lists it later; columns: clean, robust per attack x eps, worst per eps, probes', (t) => {
+  const s = summarizeRun(makeRun({ schemes: ['mixup', 'mixup-asym', 'erm'], seeds: [0, 1] }));
+  const g = s.groups[0];
+  t.deepEqual(
+    g.rows.map((r) => r.scheme),
+    ['erm', 'mixup', 'mixup-asym'],
+  );
+  t.deepEqual(
+    g.columns.map((c) => c.key),
+    [
+      'clean',
+      'robust:fgsm@linf:0.1',
+      'robust:fgsm@linf:0.2',
+      'robust:pgd@linf:0.1',
+      'robust:pgd@linf:0.2',
+      'worst@linf:0.1',
+      'worst@linf:0.2',
+      'probe:grad-l1/train',
+      'probe:grad-l1/test',
+      'probe:grad-l1/vicinal',
+      'probe:grad-l2/train',
+      'probe:grad-l2/test',
+      'probe:grad-l2/vicinal',
+      'probe:loss/train',
+      'probe:loss/test',
+      'probe:loss/vicinal',
+      'probe:local-lipschitz@linf:0.1',
+      'probe:local-lipschitz@linf:0.2',
+      'probe:margin',
+      'probe:margin-first-order',
+      'probe:first-order/measured@linf:0.1',
+      'probe:first-order/measured@linf:0.2',
+      'probe:first-order/predicted@linf:0.1',
+      'probe:first-order/predicted@linf:0.2',
+      'probe:first-order/ratio@linf:0.1',
+      'probe:first-order/ratio@linf:0.2',
+    ],
+  );
+  t.is(g.baseline, 'erm');
+  t.is(g.rows[0].cells.clean.diff, null, 'no difference of erm against itself');
+  t.truthy(g.rows[1].cells.clean.diff);
+});
+
+test('cell values are the per-seed results, mean and t CI across seeds', (t) => {
+  const run = makeRun({ seeds: [0, 1, 2] });
+  const s = summarizeRun(run);
+  const erm = s.groups[0].rows[0];
+  const c = erm.cells['robust:pgd@linf:0.1'];
+  t.is(c.values.length, 3);
+  const mean = c.values.reduce((a, v) => a + v.value, 0) / 3;
+  t.true(Math.abs((c.stat?.mean as number) - mean) < 1e-12);
+  t.truthy(c.stat?.halfWidth);
+  // Each value is the summary's robustAccuracy of that seed's eval result.
+  for (const v of c.values) {
+    const sj = erm.seeds.find((x) => x.seed === v.seed)!;
+    const ev = run.results.get(sj.evalJobId as string);
+    t.true(ev?.kind === 'eval');
+    if (ev?.kind === 'eval') t.is(ev.attacks.find((a) => a.attack === 'pgd' && a.eps === 0.1)?.robustAccuracy, v.value);
+  }
+});
+
+test('diverged runs are reported as diverged, never as numbers', (t) => {
+  const s = summarizeRun(
+    makeRun({
+      seeds: [0, 1],
+      diverged: [
+        { scheme: 'mixup', seed: 0 },
+        { scheme: 'mixup', seed: 1 },
+        { scheme: 'mixup-asym', seed: 1 },
+      ],
+    }),
+  );
+  const [, mixup, asym] = s.groups[0].rows;
+  t.is(mixup.status, 'diverged');
+  for (const col of s.groups[0].columns) {
+    const cell = mixup.cells[col.key];
+    t.is(cell.status, 'diverged', col.key);
+    t.is(cell.stat, null);
+    t.is(cell.values.length, 0);
+    t.is(cell.diff, null);
+    t.false(cell.best);
+  }
+  t.is(asym.status, 'partial');
+  t.is(asym.cells.clean.status, 'partial');
+  t.regex(asym.cells.clean.note as string, /1\/2 seeds \(1 diverged\)/);
+  t.deepEqual(
+    asym.cells.clean.values.map((v) => v.seed),
+    [0],
+  );
+  t.is(asym.seeds.find((x) => x.seed === 1)?.error, 'training diverged in epoch 2: mean loss is NaN');
+});
+
+test('failed eval: clean accuracy from training, attack columns failed', (t) => {
+  const s = summarizeRun(makeRun({ seeds: [0], evalFailed: [{ scheme: 'mixup', seed: 0 }] }));
+  const mixup = s.groups[0].rows[1];
+  t.is(mixup.cells.clean.status, 'ok');
+  t.is(mixup.cells['robust:pgd@linf:0.1'].status, 'failed');
+  t.is(mixup.cells['robust:pgd@linf:0.1'].stat, null);
+});
+
+test('one seed: means without CI ("n=1, no CI"), nothing significant, McNemar still reported', (t) => {
+  const s = summarizeRun(makeRun({ seeds: [0] }));
+  const asym = s.groups[0].rows[2];
+  const c = asym.cells['robust:pgd@linf:0.2'];
+  t.is(c.stat?.note, 'n=1, no CI');
+  t.is(c.stat?.halfWidth, null);
+  t.truthy(c.diff?.mcnemar);
+  t.false(c.diff?.verdict.significant);
+  t.is(c.diff?.verdict.label, 'n=1, no CI');
+  // With nothing significant every complete scheme ties for best.
+  for (const col of s.groups[0].columns.filter((x) => x.better)) t.is(col.best?.clear, false);
+});
+
+test('a large, consistent effect is significant and marked as the clear best; equal schemes tie', (t) => {
+  const s = summarizeRun(
+    makeRun({
+      seeds: [0, 1, 2, 3],
+      n: 1000,
+      schemes: ['erm', 'strong', 'twin'],
+      clean: (_g, scheme, seed) => (scheme === 'strong' ? 0.97 : 0.8) + 0.004 * seed,
+      robust: (_g, scheme, _a, e, seed) => (scheme === 'strong' ? 0.9 : 0.5) - e + 0.004 * seed,
+      // Correctness is a deterministic function of a shared per-example draw: twin == erm exactly.
+      independence: 0,
+    }),
+  );
+  const g = s.groups[0];
+  const col = g.columns.find((c) => c.key === 'clean')!;
+  t.is(col.best?.top, 'strong');
+  t.true(col.best?.clear);
+  const strong = g.rows.find((r) => r.scheme === 'strong')!;
+  t.true(strong.cells.clean.diff?.verdict.significant);
+  t.true((strong.cells.clean.diff?.lo as number) > 0);
+  t.true((strong.cells.clean.diff?.mcnemar?.p as number) < 1e-6);
+  const twin = g.rows.find((r) => r.scheme === 'twin')!;
+  // twin has the same per-example results as erm: no difference, not significant, tied with erm.
+  t.is(twin.cells.clean.diff?.mean, 0);
+  t.false(twin.cells.clean.diff?.verdict.significant);
+  t.is(twin.cells.clean.diff?.mcnemar?.p, 1);
+});
+
+test('schemes within the noise of the top share the best mark', (t) => {
+  const s = summarizeRun(
+    makeRun({
+      seeds: [0, 1, 2],
+      schemes: ['erm', 'a', 'b'],
+      clean: (_g, scheme, seed) => 0.85 + (scheme === 'a' ? 0.003 : 0) + [0.03, -0.02, 0.0][seed],
+      independence: 0.3,
+    }),
+  );
+  const col = s.groups[0].columns.find((c) => c.key === 'clean')!;
+  t.false(col.best?.clear);
+  const marked = s.groups[0].rows.filter((r) => r.cells.clean.best).map((r) => r.scheme);
+  t.true(marked.length >= 2, `marked: ${marked.join(',')}`);
+});
+
+test('worst case McNemar uses per-example survival of every attack', (t) => {
+  const run = makeRun({ seeds: [0] });
+  const s = summarizeRun(run);
+  const asym = s.groups[0].rows[2];
+  const d = asym.cells['worst@linf:0.2'].diff!;
+  t.truthy(d.mcnemar);
+  // Reconstruct from the result files.
+  const vec = (scheme: string) => {
+    const row = s.groups[0].rows.find((r) => r.scheme === scheme)!;
+    const ev = run.results.get(row.seeds[0].evalJobId as string);
+    if (ev?.kind !== 'eval') throw new Error('no eval');
+    const f = ev.robustCorrect['fgsm@linf:0.2'];
+    const p = ev.robustCorrect['pgd@linf:0.2'];
+    return f.map((x, i) => (x && p[i] ? 1 : 0));
+  };
+  const a = vec('mixup-asym');
+  const e = vec('erm');
+  let b = 0;
+  let c = 0;
+  a.forEach((x, i) => {
+    if (x > e[i]) b++;
+    if (x < e[i]) c++;
+  });
+  t.is(d.mcnemar!.b, b);
+  t.is(d.mcnemar!.c, c);
+});
+
+test('header: backend, gpu, tfjs, seeds, attack settings, sizes, wall time, flags', (t) => {
+  const s = summarizeRun(
+    makeRun({
+      seeds: [3, 1],
+      wallSeconds: 321,
+      flags: [{ scheme: 'mixup', seed: 1, flag: { check: 'gradient-masking', severity: 'warning', message: 'FGSM stronger than PGD at eps 0.1' } }],
+    }),
+  );
+  t.is(s.header.backend, 'wasm');
+  t.false(s.header.gpu);
+  t.is(s.header.tfjsVersion, '4.22.0');
+  t.deepEqual(s.header.seeds, [1, 3]);
+  t.is(s.header.wallSeconds, 321);
+  t.is(s.flags.length, 1);
+  t.is(s.flags[0].check, 'gradient-masking');
+  t.is(s.flags[0].scheme, 'mixup');
+  const g = s.groups[0];
+  t.deepEqual(g.sizes, { train: 200, test: 200, evaluated: 300 });
+  const pgd = g.attacks.find((a) => a.attack === 'pgd')!;
+  t.deepEqual(pgd.eps, [0.1, 0.2]);
+  t.deepEqual(pgd.settings, { steps: 40, randomStart: true });
+  t.deepEqual(
+    pgd.perEps.map((p) => p.settings.stepSize),
+    [0.1 / 16, 0.2 / 16],
+  );
+});
+
+test('a probe with a NaN median (e.g. an undefined ratio) is n/a, not a failure', (t) => {
+  const s = summarizeRun(makeRun({ seeds: [0], probe: (_g, _s, p) => (p.startsWith('first-order/ratio') ? NaN : 1) }));
+  const cell = s.groups[0].rows[0].cells['probe:first-order/ratio@linf:0.1'];
+  t.is(cell.status, 'n/a');
+  t.is(s.groups[0].rows[0].cells['probe:margin'].status, 'ok');
+});
+
+test('probe distributions are averaged over seeds for box plots', (t) => {
+  const s = summarizeRun(makeRun({ seeds: [0, 1] }));
+  const d = s.groups[0].rows[0].probeDistributions['grad-l1/test'];
+  t.is(d.seeds, 2);
+  // medians 2 * (1 + 0.02 seed): mean over seeds 0, 1 = 2.02
+  t.true(Math.abs(d.median - 2.02) < 1e-12);
+  t.true(d.q05 < d.q25 && d.q25 < d.median && d.median < d.q75 && d.q75 < d.q95);
+});
+
+test('unfinished jobs are "missing", not zeros', (t) => {
+  const s = summarizeRun(makeRun({ seeds: [0, 1], missing: [{ scheme: 'mixup', seed: 1 }] }));
+  const mixup = s.groups[0].rows[1];
+  t.is(mixup.cells.clean.status, 'partial');
+  t.regex(mixup.cells.clean.note as string, /1 missing/);
+  t.is(s.header.jobs.missing, 2);
+});
