@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
 import { Classifier } from '../models/predict';
+import { AttackContext, BaseAttack, Candidate, disposeCandidate, keepWorst, requireInt, requirePositive, scorePoints } from './base';
 import { lossInputGradient } from './gradients';
-import { Norm, project } from './types';
+import { Norm, project, randomInBall, steepestDirection } from './types';
 
 /** Projected gradient descent settings (Madry et al. 2018). */
 export interface PgdConfig {
@@ -19,47 +20,100 @@ export interface PgdConfig {
   targeted?: boolean;
 }
 
-function randomStartPoint(x: tf.Tensor, eps: number, norm: Norm, rng: Rng): tf.Tensor {
-  return tf.tidy(() => {
-    const seed = rng.nextUint32();
-    if (norm === 'linf') return tf.add(x, tf.randomUniform(x.shape, -eps, eps, 'float32', seed));
-    // Uniform in the L2 ball: Gaussian direction, radius eps * U^(1/d).
-    const d = x.size / x.shape[0];
-    const axes = x.shape.slice(1).map((_, i) => i + 1);
-    const g = tf.randomNormal(x.shape, 0, 1, 'float32', seed);
-    const dir = tf.div(g, tf.maximum(tf.sqrt(tf.sum(tf.square(g), axes, true)), 1e-12));
-    const u = tf.randomUniform([x.shape[0], ...x.shape.slice(1).map(() => 1)], 0, 1, 'float32', seed + 1);
-    return tf.add(x, tf.mul(dir, tf.mul(eps, tf.pow(u, 1 / d))));
-  });
-}
-
 /**
  * One PGD run as pure tensor work (no read-back): returns adversarial inputs
- * inside the eps-ball and the bounds. `targets` are one-hot rows: the true
- * labels (untargeted) or the target labels (targeted). Adversarial training
- * calls this same function.
+ * inside the eps-ball and the bounds (the last iterate, as in Madry et al.).
+ * `targets` are one-hot rows: the true labels (untargeted) or the target
+ * labels (targeted). Adversarial training calls this same function; the
+ * evaluation wraps it in `PgdAttack` (restarts, checks, scoring).
  */
 export function pgdPerturb(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D, bounds: Bounds, cfg: PgdConfig, rng: Rng): tf.Tensor {
   const steps = cfg.steps ?? 40;
   const stepSize = cfg.stepSize ?? (2.5 * cfg.eps) / steps;
+  if (!Number.isInteger(steps) || steps < 0) throw new Error(`pgd: steps must be an integer >= 0, got ${steps}`);
+  if (!Number.isFinite(cfg.eps) || cfg.eps < 0) throw new Error(`pgd: eps must be a finite number >= 0, got ${cfg.eps}`);
   const sign = cfg.targeted ? -1 : 1;
   return tf.tidy(() => {
-    let xAdv = cfg.randomStart === false ? x.clone() : project(randomStartPoint(x, cfg.eps, cfg.norm, rng), x, cfg.eps, cfg.norm, bounds);
+    let xAdv = cfg.randomStart === false ? x.clone() : project(randomInBall(x, cfg.eps, cfg.norm, rng), x, cfg.eps, cfg.norm, bounds);
     for (let i = 0; i < steps; i++) {
       const next = tf.tidy(() => {
         const g = lossInputGradient(f, xAdv, targets);
-        let step: tf.Tensor;
-        if (cfg.norm === 'linf') {
-          step = tf.sign(g);
-        } else {
-          const axes = g.shape.slice(1).map((_, k) => k + 1);
-          step = tf.div(g, tf.maximum(tf.sqrt(tf.sum(tf.square(g), axes, true)), 1e-12));
-        }
-        return project(tf.add(xAdv, tf.mul(step, sign * stepSize)), x, cfg.eps, cfg.norm, bounds);
+        return project(tf.add(xAdv, tf.mul(steepestDirection(g, cfg.norm), sign * stepSize)), x, cfg.eps, cfg.norm, bounds);
       });
       xAdv.dispose();
       xAdv = next;
     }
     return xAdv;
   });
+}
+
+export interface PgdSettings {
+  norm: Norm;
+  /** Iterations per restart, integer >= 1. */
+  steps: number;
+  /** Step size as a fraction of eps (used when `stepSize` is absent). */
+  relStepSize: number;
+  /** Absolute step size; overrides relStepSize when set. */
+  stepSize?: number;
+  /** Start each restart from a uniform point of the ball. */
+  randomStart: boolean;
+  /** Independent runs; per row the first success, else the highest loss, is kept. Integer >= 1. */
+  restarts: number;
+}
+
+/**
+ * PGD with restarts (Madry et al. 2018), L-infinity or L2, untargeted or
+ * targeted (AttackRunOptions.targets). Each restart is one `pgdPerturb` run;
+ * across restarts each row keeps its worst case: the first restart that
+ * succeeds, otherwise the one with the highest loss.
+ */
+export class PgdAttack extends BaseAttack {
+  readonly name = 'pgd';
+  readonly norm: Norm;
+  readonly settings: Readonly<PgdSettings>;
+
+  constructor(settings: PgdSettings) {
+    super();
+    requireInt('pgd', 'steps', settings.steps, 1);
+    requireInt('pgd', 'restarts', settings.restarts, 1);
+    requirePositive('pgd', 'relStepSize', settings.relStepSize);
+    if (settings.stepSize !== undefined) requirePositive('pgd', 'stepSize', settings.stepSize);
+    this.norm = settings.norm;
+    this.settings = { ...settings };
+  }
+
+  /** The absolute step size at radius eps. */
+  stepSizeAt(eps: number): number {
+    return this.settings.stepSize ?? this.settings.relStepSize * eps;
+  }
+
+  protected perturb(ctx: AttackContext): tf.Tensor {
+    const cfg: PgdConfig = {
+      norm: this.norm,
+      eps: ctx.eps,
+      steps: this.settings.steps,
+      stepSize: this.stepSizeAt(ctx.eps),
+      randomStart: this.settings.randomStart,
+      targeted: ctx.direction < 0,
+    };
+    const restarts = this.settings.randomStart ? this.settings.restarts : 1;
+    let best: Candidate | null = null;
+    for (let r = 0; r < restarts; r++) {
+      const xr = pgdPerturb(ctx.f, ctx.x, ctx.lossTargets, ctx.bounds, cfg, ctx.rng);
+      if (restarts === 1) return xr;
+      const cand: Candidate = { x: xr, ...scorePoints(xr, ctx) };
+      if (best === null) {
+        best = cand;
+      } else {
+        const merged: Candidate = keepWorst(best, cand);
+        disposeCandidate(best);
+        disposeCandidate(cand);
+        best = merged;
+      }
+    }
+    const out = best as Candidate;
+    out.objective.dispose();
+    out.success.dispose();
+    return out.x;
+  }
 }

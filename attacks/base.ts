@@ -1,0 +1,190 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../data/rng';
+import { Bounds } from '../data/types';
+import { crossEntropyPerExample } from '../models/loss';
+import { Classifier } from '../models/predict';
+import { lossInputGradient } from './gradients';
+import { Attack, AttackOutput, AttackRunOptions, assertInBall, Norm, project, selectRows, steepestDirection } from './types';
+
+/** What `perturb` gets: the batch, its encoded labels and the threat model. */
+export interface AttackContext {
+  f: Classifier;
+  /** The clean batch [b, ...inputShape]. */
+  x: tf.Tensor;
+  /** True labels (host copy; never written). */
+  y: Int32Array;
+  /** True labels as an int32 [b] tensor. */
+  labelClasses: tf.Tensor1D;
+  /** One-hot true labels [b, k]. */
+  labels: tf.Tensor2D;
+  /**
+   * One-hot rows whose cross-entropy the attack moves: the true labels
+   * (untargeted, ascend) or the targets (targeted, descend).
+   */
+  lossTargets: tf.Tensor2D;
+  /** Target classes of a targeted attack as an int32 [b] tensor, else null. */
+  targetClasses: tf.Tensor1D | null;
+  /** +1 untargeted (ascend the loss), -1 targeted (descend the target's loss). */
+  direction: 1 | -1;
+  bounds: Bounds;
+  eps: number;
+  norm: Norm;
+  numClasses: number;
+  rng: Rng;
+}
+
+/**
+ * Per row: the attacker's objective (higher is better for the attacker:
+ * CE of the label untargeted, minus CE of the target targeted) and success
+ * (misclassified untargeted, classified as the target targeted), from logits.
+ */
+export function scoreLogits(logits: tf.Tensor2D, ctx: AttackContext): { objective: tf.Tensor1D; success: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const objective = tf.mul(crossEntropyPerExample(logits, ctx.lossTargets), ctx.direction) as tf.Tensor1D;
+    const pred = tf.argMax(logits, -1);
+    const success = (
+      ctx.targetClasses ? tf.equal(pred, ctx.targetClasses) : tf.notEqual(pred, ctx.labelClasses)
+    ) as tf.Tensor1D;
+    return { objective, success };
+  });
+}
+
+export function scorePoints(x: tf.Tensor, ctx: AttackContext): { objective: tf.Tensor1D; success: tf.Tensor1D } {
+  return tf.tidy(() => scoreLogits(ctx.f(x), ctx));
+}
+
+/** The per-row worst case found so far: the point, its objective and whether it succeeded. */
+export interface Candidate {
+  x: tf.Tensor;
+  objective: tf.Tensor1D;
+  success: tf.Tensor1D;
+}
+
+/**
+ * Per row keeps the worse (for the model) of two candidates: a success
+ * beats a failure, the first success is kept, and between failures the
+ * higher objective wins. Pure tensor work; the caller disposes the inputs.
+ */
+export function keepWorst(current: Candidate, next: Candidate): Candidate {
+  return tf.tidy(() => {
+    const better = tf.logicalOr(
+      tf.logicalAnd(tf.logicalNot(current.success), next.success),
+      tf.logicalAnd(tf.logicalNot(tf.logicalOr(current.success, next.success)), tf.greater(next.objective, current.objective)),
+    );
+    return {
+      x: selectRows(better, next.x, current.x),
+      objective: tf.where(better, next.objective, current.objective) as tf.Tensor1D,
+      success: tf.logicalOr(current.success, next.success) as tf.Tensor1D,
+    };
+  });
+}
+
+export function disposeCandidate(c: Candidate): void {
+  c.x.dispose();
+  c.objective.dispose();
+  c.success.dispose();
+}
+
+/** Checks shared by every attack's settings. Throws plain Errors; the registry turns user input into UsageErrors first. */
+export function requireInt(who: string, field: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new Error(`${who}: ${field} must be an integer >= ${min}, got ${v}`);
+}
+
+export function requirePositive(who: string, field: string, v: number): void {
+  if (!(v > 0) || !Number.isFinite(v)) throw new Error(`${who}: ${field} must be a finite number > 0, got ${v}`);
+}
+
+/**
+ * The common base (after torchattacks' Attack): validates the call, builds
+ * the label encodings, lets the subclass compute a perturbed batch
+ * (`perturb`, pure tensor work, no read-back), projects it into the ball and
+ * the bounds, asserts that it is there, and scores it on `f` with one
+ * forward pass and one read-back per batch.
+ */
+export abstract class BaseAttack implements Attack {
+  abstract readonly name: string;
+  abstract readonly norm: Norm;
+  abstract readonly settings: Readonly<Record<string, unknown>>;
+
+  /** Adversarial candidates for the batch (projection and checks follow). */
+  protected abstract perturb(ctx: AttackContext): tf.Tensor;
+
+  run(f: Classifier, x: tf.Tensor, y: Int32Array, bounds: Bounds, eps: number, rng: Rng, options: AttackRunOptions = {}): AttackOutput {
+    const b = x.shape[0];
+    if (!Number.isFinite(eps) || eps < 0) throw new Error(`${this.name}: eps must be a finite number >= 0, got ${eps}`);
+    if (!(bounds.lo < bounds.hi)) throw new Error(`${this.name}: bounds need lo < hi, got [${bounds.lo}, ${bounds.hi}]`);
+    if (x.rank < 2) throw new Error(`${this.name}: x must be a batch [b, ...inputShape], got shape [${x.shape}]`);
+    if (y.length !== b) throw new Error(`${this.name}: ${y.length} labels for a batch of ${b}`);
+    const targets = options.targets;
+    if (targets && targets.length !== b) throw new Error(`${this.name}: ${targets.length} targets for a batch of ${b}`);
+    if (b === 0) return { xAdv: x.clone(), success: new Uint8Array(0), loss: new Float32Array(0), pred: new Int32Array(0) };
+    const inside = tf.tidy(() => tf.logicalAnd(tf.greaterEqual(tf.min(x), bounds.lo), tf.lessEqual(tf.max(x), bounds.hi)));
+    const ok = inside.dataSync()[0] === 1;
+    inside.dispose();
+    if (!ok) throw new Error(`${this.name}: inputs lie outside the bounds [${bounds.lo}, ${bounds.hi}]`);
+
+    const probe = tf.tidy(() => f(tf.slice(x, 0, 1)));
+    const numClasses = probe.shape[1];
+    probe.dispose();
+    for (let i = 0; i < b; i++) {
+      if (!(y[i] >= 0 && y[i] < numClasses)) throw new Error(`${this.name}: label ${y[i]} of row ${i} outside [0, ${numClasses})`);
+      if (targets && !(targets[i] >= 0 && targets[i] < numClasses)) throw new Error(`${this.name}: target ${targets[i]} of row ${i} outside [0, ${numClasses})`);
+    }
+
+    const [xAdv, scores] = tf.tidy(() => {
+      const labelClasses = tf.tensor1d(y, 'int32');
+      const labels = tf.oneHot(labelClasses, numClasses).toFloat() as tf.Tensor2D;
+      const targetClasses = targets ? tf.tensor1d(targets, 'int32') : null;
+      const ctx: AttackContext = {
+        f,
+        x,
+        y,
+        labelClasses,
+        labels,
+        lossTargets: targetClasses ? (tf.oneHot(targetClasses, numClasses).toFloat() as tf.Tensor2D) : labels,
+        targetClasses,
+        direction: targetClasses ? -1 : 1,
+        bounds,
+        eps,
+        norm: this.norm,
+        numClasses,
+        rng,
+      };
+      const adv = project(this.perturb(ctx), x, eps, this.norm, bounds);
+      const logits = f(adv);
+      const loss = crossEntropyPerExample(logits, labels);
+      const pred = tf.argMax(logits, -1).toInt();
+      const success = targetClasses ? tf.equal(pred, targetClasses) : tf.notEqual(pred, labelClasses);
+      // One read-back: [loss | pred | success] as float32.
+      return [adv, tf.concat([loss, pred.toFloat(), success.toFloat()])];
+    });
+    try {
+      assertInBall(xAdv, x, eps, this.norm, bounds, this.name);
+    } catch (e) {
+      xAdv.dispose();
+      scores.dispose();
+      throw e;
+    }
+    const s = scores.dataSync() as Float32Array;
+    scores.dispose();
+    const loss = s.slice(0, b);
+    const pred = new Int32Array(b);
+    const success = new Uint8Array(b);
+    for (let i = 0; i < b; i++) {
+      pred[i] = s[b + i];
+      success[i] = s[2 * b + i];
+    }
+    return { xAdv, success, loss, pred };
+  }
+}
+
+/**
+ * One signed step of length `size` (in the attack's norm) along the
+ * steepest-ascent direction of the attacker's objective at `x`.
+ */
+export function gradientStep(ctx: AttackContext, x: tf.Tensor, size: number): tf.Tensor {
+  return tf.tidy(() => {
+    const g = lossInputGradient(ctx.f, x, ctx.lossTargets);
+    return tf.add(x, tf.mul(steepestDirection(g, ctx.norm), ctx.direction * size));
+  });
+}

@@ -1,0 +1,212 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { evaluateModelDetailed, EvalConfig, EvalCore } from '../../attacks/evaluate';
+import { perExampleColumns, perExampleRows, toCsv } from '../../attacks/export';
+import { ATTACK_NAMES, AttackSpec, validateEpsList, validateNorm } from '../../attacks/registry';
+import { Norm } from '../../attacks/types';
+import { Rng } from '../../data/rng';
+import { DATASET_NAMES, DatasetSpec, loadDataset } from '../../data/registry';
+import { Dataset } from '../../data/types';
+import { loadModel } from '../../models/io';
+import { asClassifier } from '../../models/predict';
+import { ParsedFlags } from '../args';
+import { BackendChoice, BACKEND_CHOICES, initBackend } from '../backend';
+import type { Command } from '../cli';
+import { describeEnvironment } from '../env';
+import { EXIT, UsageError } from '../errors';
+
+export const ATTACK_FORMATS = ['json', 'csv'] as const;
+
+/** Default radii per dataset and norm (MNIST linf: up to Madry et al.'s 0.3). */
+export const DEFAULT_EPS: Record<string, Record<Norm, number[]>> = {
+  mnist: { linf: [0.1, 0.2, 0.3], l2: [0.5, 1, 2] },
+  moons: { linf: [0.05, 0.1, 0.2], l2: [0.05, 0.1, 0.2] },
+  circles: { linf: [0.05, 0.1, 0.2], l2: [0.05, 0.1, 0.2] },
+};
+
+const SPEC_KEYS = ['name', 'seed', 'nTrain', 'nTest', 'noise', 'factor'] as const;
+
+/** The dataset spec stored with a model: metadata.dataset or metadata.identity.dataset (as the runner saves it). */
+function datasetFromMetadata(meta: Record<string, unknown>): DatasetSpec | null {
+  const identity = meta.identity as { dataset?: unknown } | undefined;
+  const raw = (meta.dataset ?? identity?.dataset) as Record<string, unknown> | undefined;
+  if (!raw || typeof raw !== 'object' || typeof raw.name !== 'string') return null;
+  const spec: Record<string, unknown> = {};
+  for (const k of SPEC_KEYS) if (raw[k] !== undefined) spec[k] = raw[k];
+  return spec as unknown as DatasetSpec;
+}
+
+/** `attack.key=value` pairs of --params; numbers and booleans are converted. */
+export function parseAttackParams(items: string[] | undefined, attacks: string[]): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const item of items ?? []) {
+    const eq = item.indexOf('=');
+    const dot = item.indexOf('.');
+    if (eq <= 0 || dot <= 0 || dot > eq) throw new UsageError(`option --params takes attack.key=value pairs separated by commas (e.g. pgd.steps=100), got "${item}"`);
+    const attack = item.slice(0, dot).trim();
+    const key = item.slice(dot + 1, eq).trim();
+    const raw = item.slice(eq + 1).trim();
+    if (!attacks.includes(attack)) throw new UsageError(`option --params names attack "${attack}", which is not in --attack (${attacks.join(', ')})`);
+    const value: unknown = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    (out[attack] ??= {})[key] = value;
+  }
+  return out;
+}
+
+/** Writes `text` to `file` through a temporary file and a rename. */
+function writeAtomic(file: string, text: string): void {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`cannot create ${dir}: ${(e as Error).message}`);
+  }
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new UsageError(`cannot write ${file}: ${(e as Error).message}`);
+  }
+}
+
+function formatSummary(r: EvalCore, seconds: Record<string, number>): string {
+  const lines = [`clean accuracy ${(100 * r.cleanAccuracy).toFixed(1)}% on ${r.n} test examples`, ''];
+  lines.push(`${'attack'.padEnd(16)} ${'norm'.padEnd(5)} ${'eps'.padStart(8)} ${'robust'.padStart(8)} ${'loss'.padStart(9)} ${'seconds'.padStart(8)}`);
+  for (const a of r.attacks) {
+    const key = `${a.attack}@${a.norm}:${a.eps}`;
+    lines.push(
+      `${a.attack.padEnd(16)} ${a.norm.padEnd(5)} ${String(a.eps).padStart(8)} ${`${(100 * a.robustAccuracy).toFixed(1)}%`.padStart(8)} ${a.meanLoss.toFixed(3).padStart(9)} ${(seconds[key] ?? 0).toFixed(1).padStart(8)}`,
+    );
+  }
+  for (const w of r.worstCase) {
+    lines.push(`${'worst-case'.padEnd(16)} ${w.norm.padEnd(5)} ${String(w.eps).padStart(8)} ${`${(100 * w.robustAccuracy).toFixed(1)}%`.padStart(8)}`);
+  }
+  if (r.flags.length) {
+    lines.push('', 'sanity flags:');
+    for (const f of r.flags) lines.push(`  [${f.severity}] ${f.check}: ${f.message}`);
+  } else {
+    lines.push('', 'sanity flags: none');
+  }
+  return lines.join('\n');
+}
+
+function stringFlag(flags: ParsedFlags, name: string): string | undefined {
+  const v = flags[name];
+  return v === undefined ? undefined : String(v);
+}
+
+export const command: Command = {
+  spec: {
+    name: 'attack',
+    summary: 'attack a saved model and write per-example results, a summary and sanity flags',
+    usage: 'vicinal attack --model DIR [--data D] [--attack A[,B]] [--eps 0.1,0.2,0.3] [--n N] [--norm linf|l2] [--out FILE] [--format json|csv] [--backend auto|wasm|cpu] [--seed S]',
+    flags: {
+      model: { kind: 'string', help: 'saved model folder (model.json + weights.bin)' },
+      data: { kind: 'string', help: `dataset (${DATASET_NAMES.join('|')}); default: the one stored with the model; its settings come from the model when they match` },
+      attack: { kind: 'strings', help: `attacks: ${ATTACK_NAMES.join('|')}; default fgsm,pgd (linf), fgm,pgd (l2)` },
+      eps: { kind: 'numbers', help: 'radii; default mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; moons, circles 0.05,0.1,0.2' },
+      n: { kind: 'number', help: 'attack the first N test examples', default: 500 },
+      norm: { kind: 'string', help: 'threat model: linf|l2', default: 'linf' },
+      params: { kind: 'strings', help: 'attack parameters as attack.key=value pairs, e.g. pgd.steps=100,pgd.restarts=5' },
+      'batch-size': { kind: 'number', help: 'examples per attack batch', default: 250 },
+      probes: { kind: 'boolean', help: 'also run the gradient-norm probes (slower)', default: false },
+      sanity: { kind: 'boolean', help: 'run the sanity checks (--sanity=false to skip)', default: true },
+      out: { kind: 'string', help: 'output file, written atomically (default: print the summary only)' },
+      format: { kind: 'string', help: 'json (one document) | csv (per-example rows; summary and flags in FILE.summary.json); default from the --out extension, else json' },
+      backend: { kind: 'string', help: BACKEND_CHOICES.join('|'), default: 'auto' },
+      seed: { kind: 'number', help: 'seed of the attacks', default: 0 },
+    },
+  },
+  async main(flags, positional) {
+    if (positional.length) throw new UsageError(`attack takes no positional arguments, got: ${positional.join(' ')}`);
+    const modelDir = stringFlag(flags, 'model');
+    if (!modelDir) throw new UsageError('option --model is required (a folder with model.json and weights.bin)');
+    const backendName = String(flags.backend);
+    if (!(BACKEND_CHOICES as readonly string[]).includes(backendName)) throw new UsageError(`unknown backend "${backendName}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
+    const norm = validateNorm(String(flags.norm), '--norm');
+    const out = stringFlag(flags, 'out');
+    let format = stringFlag(flags, 'format');
+    if (format === undefined) format = out?.toLowerCase().endsWith('.csv') ? 'csv' : 'json';
+    if (!(ATTACK_FORMATS as readonly string[]).includes(format)) throw new UsageError(`invalid --format "${format}"; allowed: ${ATTACK_FORMATS.join(', ')}`);
+    const n = flags.n as number;
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`option --n must be an integer >= 1, got ${n}`);
+    const batchSize = flags['batch-size'] as number;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`option --batch-size must be an integer >= 1, got ${batchSize}`);
+    const seed = flags.seed as number;
+    if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`option --seed must be an integer >= 0, got ${seed}`);
+    const attackNames = (flags.attack as string[] | undefined) ?? (norm === 'linf' ? ['fgsm', 'pgd'] : ['fgm', 'pgd']);
+    if (!attackNames.length) throw new UsageError(`option --attack needs at least one of ${ATTACK_NAMES.join(', ')}`);
+    const params = parseAttackParams(flags.params as string[] | undefined, attackNames);
+
+    const backend = await initBackend(backendName as BackendChoice);
+    let loaded;
+    try {
+      loaded = await loadModel(modelDir);
+    } catch (e) {
+      throw new UsageError(`cannot load model from ${modelDir}: ${(e as Error).message}`);
+    }
+    const { model, metadata } = loaded;
+    try {
+      const stored = datasetFromMetadata(metadata);
+      const dataName = stringFlag(flags, 'data') ?? stored?.name;
+      if (!dataName) throw new UsageError(`the model in ${modelDir} does not record its dataset; pass --data (${DATASET_NAMES.join(', ')})`);
+      if (!(DATASET_NAMES as readonly string[]).includes(dataName)) throw new UsageError(`unknown dataset "${dataName}"; allowed: ${DATASET_NAMES.join(', ')}`);
+      if (stored && stored.name !== dataName) {
+        throw new UsageError(`the model in ${modelDir} was trained on "${stored.name}", not "${dataName}"`);
+      }
+      let dataset: Dataset;
+      try {
+        dataset = loadDataset(stored ?? { name: dataName });
+      } catch (e) {
+        throw new UsageError(`cannot build dataset ${JSON.stringify(stored ?? { name: dataName })}: ${(e as Error).message}`);
+      }
+      const modelShape = (model.inputs[0].shape ?? []).slice(1);
+      if (modelShape.join(',') !== dataset.inputShape.join(',')) {
+        throw new UsageError(`the model takes inputs of shape [${modelShape.join(', ')}], dataset ${dataset.name} has [${dataset.inputShape.join(', ')}]`);
+      }
+      const eps = validateEpsList((flags.eps as number[] | undefined) ?? DEFAULT_EPS[dataset.name]?.[norm] ?? [0.1, 0.2, 0.3], '--eps');
+      const attacks: AttackSpec[] = attackNames.map((name) => ({ name, params: params[name] ?? {} }));
+      const config: EvalConfig = {
+        attacks,
+        eps,
+        norm,
+        nExamples: n,
+        batchSize,
+        probes: { enabled: Boolean(flags.probes) },
+        sanity: { enabled: Boolean(flags.sanity) },
+      };
+      const t0 = Date.now();
+      const details = evaluateModelDetailed(asClassifier(model), dataset, config, new Rng(seed));
+      const wallSeconds = (Date.now() - t0) / 1000;
+      const { robustCorrect: _rc, cleanCorrect: _cc, flags: _flags, ...summary } = details.result;
+      const header = {
+        kind: 'attack-results',
+        model: path.resolve(modelDir),
+        dataset: dataset.settings,
+        config: details.config,
+        seed,
+        wallSeconds,
+        seconds: details.seconds,
+        env: describeEnvironment(backend),
+      };
+      console.log(formatSummary(details.result, details.seconds));
+      if (out) {
+        const rows = perExampleRows(details.perExample);
+        if (format === 'json') {
+          writeAtomic(out, JSON.stringify({ ...header, summary, flags: details.result.flags, examples: rows }, null, 1) + '\n');
+          console.log(`wrote ${out}`);
+        } else {
+          const summaryFile = out.toLowerCase().endsWith('.csv') ? `${out.slice(0, -4)}.summary.json` : `${out}.summary.json`;
+          writeAtomic(summaryFile, JSON.stringify({ ...header, summary, flags: details.result.flags }, null, 1) + '\n');
+          writeAtomic(out, toCsv(rows, perExampleColumns(details.perExample)));
+          console.log(`wrote ${out} and ${summaryFile}`);
+        }
+      }
+      return details.result.flags.some((f) => f.severity === 'error') ? EXIT.failed : EXIT.ok;
+    } finally {
+      model.dispose();
+    }
+  },
+};
