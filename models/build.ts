@@ -15,7 +15,8 @@ export interface ModelSpec {
   kernelSize?: number;
 }
 
-export function resolveModelSpec(spec: ModelSpec): Required<ModelSpec> {
+/** Fills in defaults; only the fields that matter for the architecture are kept. */
+export function resolveModelSpec(spec: ModelSpec): ModelSpec {
   if (!(ARCH_NAMES as readonly string[]).includes(spec.arch)) {
     throw new Error(`unknown model arch "${spec.arch}"; allowed: ${ARCH_NAMES.join(', ')}`);
   }
@@ -25,7 +26,9 @@ export function resolveModelSpec(spec: ModelSpec): Required<ModelSpec> {
   for (const w of [...hidden, ...filters, kernelSize]) {
     if (!Number.isInteger(w) || w < 1) throw new Error(`model widths must be integers >= 1, got ${w}`);
   }
-  return { arch: spec.arch, hidden, filters, kernelSize };
+  if (spec.arch === 'mlp') return { arch: 'mlp', hidden };
+  if (spec.arch === 'cnn') return { arch: 'cnn', filters, kernelSize };
+  return { arch: spec.arch };
 }
 
 /**
@@ -34,7 +37,8 @@ export function resolveModelSpec(spec: ModelSpec): Required<ModelSpec> {
  * same seed gives identical weights on the same backend.
  */
 export function buildModel(spec: ModelSpec, inputShape: number[], numClasses: number, seed: number): tf.LayersModel {
-  const s = resolveModelSpec(spec);
+  resolveModelSpec(spec);
+  const s = { hidden: spec.hidden ?? [256, 256], filters: spec.filters ?? [16, 32], kernelSize: spec.kernelSize ?? 5, arch: spec.arch };
   let layerIndex = 0;
   const init = () => tf.initializers.glorotUniform({ seed: seed * 1000 + ++layerIndex });
   const model = tf.sequential({ name: `${s.arch}` });

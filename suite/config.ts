@@ -77,6 +77,8 @@ const experiment = z
     models: z.array(modelSpec).min(1),
     train: trainSpec.default(() => trainSpec.parse({})),
     eval: evalSpec,
+    /** Replaces the study's attack list for this experiment (e.g. a PGD step size suited to its input scale). */
+    attacks: z.array(attackEntry).min(1).optional(),
   })
   .strict();
 

@@ -85,9 +85,16 @@ export function planStudy(study: StudyConfig, backendName: string): PlannedJob[]
             dataset: ex.dataset,
             scheme: { name: s.name, params: s.params },
             eval: ex.eval,
-            attacks: study.attacks,
+            attacks: ex.attacks ?? study.attacks,
             probes: study.probes,
-            transfer: study.transfer.enabled ? { ...study.transfer, sourceTrainJobIds: sources } : null,
+            transfer: study.transfer.enabled
+              ? {
+                  source: study.transfer.source,
+                  // The transfer attack runs with the same settings as the experiment's own entry of that attack.
+                  attack: (ex.attacks ?? study.attacks).find((a) => a.name === study.transfer.attack) ?? { name: study.transfer.attack, params: {} },
+                  sourceTrainJobIds: sources,
+                }
+              : null,
             seed,
           };
           jobs.push({
