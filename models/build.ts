@@ -15,8 +15,7 @@ export interface ModelSpec {
   kernelSize?: number;
 }
 
-/** Fills in defaults; only the fields that matter for the architecture are kept. */
-export function resolveModelSpec(spec: ModelSpec): ModelSpec {
+function withDefaults(spec: ModelSpec): Required<ModelSpec> {
   if (!(ARCH_NAMES as readonly string[]).includes(spec.arch)) {
     throw new Error(`unknown model arch "${spec.arch}"; allowed: ${ARCH_NAMES.join(', ')}`);
   }
@@ -26,9 +25,15 @@ export function resolveModelSpec(spec: ModelSpec): ModelSpec {
   for (const w of [...hidden, ...filters, kernelSize]) {
     if (!Number.isInteger(w) || w < 1) throw new Error(`model widths must be integers >= 1, got ${w}`);
   }
-  if (spec.arch === 'mlp') return { arch: 'mlp', hidden };
-  if (spec.arch === 'cnn') return { arch: 'cnn', filters, kernelSize };
-  return { arch: spec.arch };
+  return { arch: spec.arch, hidden, filters, kernelSize };
+}
+
+/** Fills in defaults; only the fields that matter for the architecture are kept (recorded in results). */
+export function resolveModelSpec(spec: ModelSpec): ModelSpec {
+  const s = withDefaults(spec);
+  if (s.arch === 'mlp') return { arch: 'mlp', hidden: s.hidden };
+  if (s.arch === 'cnn') return { arch: 'cnn', filters: s.filters, kernelSize: s.kernelSize };
+  return { arch: s.arch };
 }
 
 /**
@@ -37,8 +42,7 @@ export function resolveModelSpec(spec: ModelSpec): ModelSpec {
  * same seed gives identical weights on the same backend.
  */
 export function buildModel(spec: ModelSpec, inputShape: number[], numClasses: number, seed: number): tf.LayersModel {
-  resolveModelSpec(spec);
-  const s = { hidden: spec.hidden ?? [256, 256], filters: spec.filters ?? [16, 32], kernelSize: spec.kernelSize ?? 5, arch: spec.arch };
+  const s = withDefaults(spec);
   let layerIndex = 0;
   const init = () => tf.initializers.glorotUniform({ seed: seed * 1000 + ++layerIndex });
   const model = tf.sequential({ name: `${s.arch}` });

@@ -1,10 +1,31 @@
 import { oneHot } from '../loss';
+import { checkKeys, checkVicinity, repeatIndex, rowsTensor } from './common';
 import { SchemeFactory } from './types';
 
-/** Empirical risk minimisation: the batch as it is, one-hot targets. */
-export const erm: SchemeFactory = (_params, dataset) => ({
-  name: 'erm',
-  settings: {},
-  trainingSet: dataset.train,
-  makeBatch: ({ x, y }) => ({ x, targets: oneHot(y, dataset.numClasses) }),
-});
+/** erm has no parameters. */
+export type ErmParams = Record<string, never>;
+export const ERM_DEFAULTS: ErmParams = {};
+
+/**
+ * Empirical risk minimisation: the batch as it is, one-hot targets. Its
+ * vicinal distribution is the point itself (a Dirac), so `vicinity` returns
+ * the point repeated.
+ */
+export const erm: SchemeFactory = (params, dataset) => {
+  checkKeys('erm', params, []);
+  const set = dataset.train;
+  return {
+    name: 'erm',
+    settings: {},
+    trainingSet: set,
+    makeBatch: ({ x, y }) => ({ x, targets: oneHot(y, dataset.numClasses) }),
+    vicinity: (point, n) => {
+      checkVicinity('erm', point, n, set.n);
+      const idx = repeatIndex(point, n);
+      return {
+        x: rowsTensor(set.x, dataset.inputShape, idx),
+        targets: oneHot(new Int32Array(n).fill(set.y[point]), dataset.numClasses),
+      };
+    },
+  };
+};

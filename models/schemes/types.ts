@@ -3,10 +3,28 @@ import { Rng } from '../../data/rng';
 import { Dataset, LabelledSet } from '../../data/types';
 import { Classifier } from '../predict';
 
+/** Where a mixing partner was taken from (`BatchInfo.partner` indexes rows of it). */
+export type PartnerSource = 'batch' | 'trainingSet' | 'pool';
+
+/**
+ * How each row of a batch was made. Optional and plain arrays (no tensors):
+ * the training loop ignores it; `vicinal sample`, plots and tests read it.
+ */
+export interface BatchInfo {
+  /** Weight of the row's own example in its input: x~ = lambda x + (1 - lambda) x'. */
+  lambda?: Float32Array;
+  /** Row of the partner x' in `partnerSource`. */
+  partner?: Int32Array;
+  partnerSource?: PartnerSource;
+  /** adversarial: 1 where the row was replaced by its PGD perturbation, else 0. */
+  perturbed?: Uint8Array;
+}
+
 /** What one training step minimises: soft-target cross-entropy of model(x) against targets. */
 export interface TrainingBatch {
   x: tf.Tensor;
   targets: tf.Tensor2D;
+  info?: BatchInfo;
 }
 
 export interface BatchContext {
@@ -33,6 +51,16 @@ export interface Scheme {
   /** The labelled examples the training loop draws batches from. */
   trainingSet: LabelledSet;
   makeBatch(ctx: BatchContext): TrainingBatch;
+  /**
+   * `n` independent draws of the scheme's vicinal distribution around row
+   * `point` of `trainingSet` (for mixup: partners uniform over the training
+   * set; mixup-semi: over the unlabelled pool; mixup-knn: over the point's k
+   * neighbours; erm: the point itself, repeated). Used by `vicinal sample`,
+   * plots and gradient probes. `model` matters only to schemes whose vicinity
+   * depends on the model (adversarial); see each scheme's documentation.
+   * Call inside tf.tidy or dispose the returned tensors.
+   */
+  vicinity(point: number, n: number, rng: Rng, model?: Classifier): TrainingBatch;
 }
 
 export type SchemeFactory = (params: Record<string, unknown>, dataset: Dataset, rng: Rng) => Scheme;
