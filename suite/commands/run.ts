@@ -6,6 +6,7 @@ import type { Command } from '../cli';
 import { loadStudy, validateStudy } from '../config';
 import { EXIT, UsageError } from '../errors';
 import { planStudy } from '../plan';
+import { validateStudyNames } from '../validate';
 import { runStudy } from '../runner';
 import { readManifest } from '../store';
 import { refuseFailingBackend } from '../doctor';
@@ -56,6 +57,7 @@ export const command: Command = {
     const workers = flags.workers !== undefined ? Number(flags.workers) : os.cpus().length;
     if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be an integer >= 1, got ${flags.workers}`);
     const backend = await initBackend(config.backend);
+    validateStudyNames(config);
     const jobs = planStudy(config, backend.name);
     if (flags['dry-run']) {
       console.log(`${source}: ${jobs.length} jobs on backend ${backend.name}`);

@@ -1,0 +1,31 @@
+import { resolveAttackParams } from '../attacks/registry';
+import { loadDataset } from '../data/registry';
+import { Rng } from '../data/rng';
+import { createScheme } from '../models/schemes';
+import { StudyConfig } from './config';
+import { UsageError } from './errors';
+import { expandSchemes } from './plan';
+
+/**
+ * Checks what the schema cannot: scheme and attack names and their
+ * parameters, before anything is written. Schemes are built once on a small
+ * stand-in of each dataset (at most 1,000 training points), which runs their
+ * own validation; attacks go through the registry's.
+ */
+export function validateStudyNames(study: StudyConfig): void {
+  const schemes = expandSchemes(study.schemes);
+  for (const [i, ex] of study.experiments.entries()) {
+    const stand = loadDataset({ ...ex.dataset, nTrain: Math.min(ex.dataset.nTrain ?? 1000, 1000), nTest: Math.min(ex.dataset.nTest ?? 100, 100) });
+    for (const s of schemes) createScheme(s.name, s.params, stand, new Rng(0));
+    for (const a of ex.attacks ?? study.attacks) resolveAttackParams(a, ex.eval.norm);
+    if (study.transfer.enabled) {
+      resolveAttackParams({ name: study.transfer.attack }, ex.eval.norm);
+      if (!schemes.some((s) => s.label === study.transfer.source || s.name === study.transfer.source)) {
+        throw new UsageError(`transfer.source "${study.transfer.source}" is not a scheme of this study; allowed: ${schemes.map((s) => s.label).join(', ')}`);
+      }
+    }
+    if (ex.models.some((m) => m.arch === 'cnn') && stand.inputShape.length !== 3) {
+      throw new UsageError(`experiments[${i}]: model arch "cnn" needs image inputs; dataset "${ex.dataset.name}" has shape [${stand.inputShape.join(', ')}]`);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import test from 'ava';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { loadStudy, PROFILES, validateStudy } from '../../suite/config';
+import { UsageError } from '../../suite/errors';
+import { expandSchemes, planStudy } from '../../suite/plan';
+
+const CLI = path.join(__dirname, '..', '..', 'suite', 'cli.js');
+
+const tiny = () => ({
+  name: 'tiny',
+  seeds: [0, 1],
+  schemes: [{ name: 'erm' }, { name: 'mixup', sweep: { alpha: [0.2, 1] } }],
+  attacks: [{ name: 'fgsm' }],
+  experiments: [{ dataset: { name: 'moons', nTrain: 100, nTest: 50 }, models: [{ arch: 'mlp', hidden: [8] }], eval: { eps: [0.1] } }],
+});
+
+test('every shipped profile validates', (t) => {
+  for (const p of PROFILES) {
+    const { config } = loadStudy(p);
+    t.is(config.name, p);
+    t.true(planStudy(config, 'wasm').length > 0);
+  }
+});
+
+test('defaults are filled in', (t) => {
+  const c = validateStudy(tiny(), 'tiny');
+  t.is(c.backend, 'auto');
+  t.is(c.experiments[0].train.epochs, 10);
+  t.is(c.experiments[0].eval.norm, 'linf');
+  t.deepEqual(c.thresholds, { cleanAccuracyDrop: 0.01, robustBeyondCI: true, wallTimeIncrease: 0.25 });
+});
+
+test('a wrong field is named with its value and what is allowed', (t) => {
+  const bad = tiny();
+  (bad.experiments[0].eval.eps as number[])[0] = -0.1;
+  const e = t.throws(() => validateStudy(bad, 'x.yaml'), { instanceOf: UsageError });
+  t.regex(e?.message ?? '', /x\.yaml: invalid field experiments\[0\]\.eval\.eps\[0\] = -0\.1: .*>=0/);
+  const bad2 = { ...tiny(), backend: 'gpu' };
+  t.regex(t.throws(() => validateStudy(bad2, 'x'))?.message ?? '', /backend = "gpu".*"auto"\|"tensorflow"\|"wasm"\|"cpu"/);
+  const bad3 = { ...tiny(), colour: 'red' };
+  t.regex(t.throws(() => validateStudy(bad3, 'x'))?.message ?? '', /Unrecognized key: "colour"/);
+  t.false((e?.message ?? '').includes('\n'), 'one line');
+});
+
+test('sweeps expand to every combination with readable labels', (t) => {
+  const s = expandSchemes([{ name: 'mixup', params: { lambdaPer: 'example' }, sweep: { alpha: [0.2, 0.4], x: [1, 2, 3] } }]);
+  t.is(s.length, 6);
+  t.is(s[0].label, 'mixup(lambdaPer=example,alpha=0.2,x=1)');
+  t.deepEqual(s[5].params, { lambdaPer: 'example', alpha: 0.4, x: 3 });
+});
+
+test('job ids are deterministic hashes of the resolved settings', (t) => {
+  const a = planStudy(validateStudy(tiny(), 't'), 'wasm');
+  const b = planStudy(validateStudy(tiny(), 't'), 'wasm');
+  t.deepEqual(a.map((j) => j.id), b.map((j) => j.id));
+  t.is(a.length, 2 * 3 * 2); // seeds x schemes x (train + eval)
+  t.is(new Set(a.map((j) => j.id)).size, a.length);
+  // Adding an attack changes the evaluations but reuses every trained model.
+  const more = tiny();
+  more.attacks.push({ name: 'pgd' });
+  const c = planStudy(validateStudy(more, 't'), 'wasm');
+  t.deepEqual(c.filter((j) => j.kind === 'train').map((j) => j.id), a.filter((j) => j.kind === 'train').map((j) => j.id));
+  t.notDeepEqual(c.filter((j) => j.kind === 'eval').map((j) => j.id), a.filter((j) => j.kind === 'eval').map((j) => j.id));
+  // Another backend is another result.
+  t.notDeepEqual(planStudy(validateStudy(tiny(), 't'), 'cpu')[0].id, a[0].id);
+  // Every eval job depends on its own trained model.
+  for (const j of a.filter((x) => x.kind === 'eval')) t.true(j.dependsOn.includes(j.trainJobId as string));
+});
+
+test('CLI: bad config exits 2 with one line and writes nothing', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-cfg-'));
+  const cfg = path.join(dir, 'bad.json');
+  const bad = tiny();
+  (bad.experiments[0].eval.eps as number[])[0] = -1;
+  fs.writeFileSync(cfg, JSON.stringify(bad));
+  const out = path.join(dir, 'run');
+  const r = spawnSync(process.execPath, [CLI, 'run', cfg, '--out', out], { encoding: 'utf8' });
+  t.is(r.status, 2);
+  t.is(r.stderr.trim().split('\n').length, 1);
+  t.regex(r.stderr, /eval\.eps\[0\] = -1/);
+  t.false(fs.existsSync(out));
+  const r2 = spawnSync(process.execPath, [CLI, 'frobnicate'], { encoding: 'utf8' });
+  t.is(r2.status, 2);
+  t.regex(r2.stderr, /unknown command "frobnicate"; allowed: run, report/);
+  const r3 = spawnSync(process.execPath, [CLI, 'run', 'quick', '--workers', 'two'], { encoding: 'utf8' });
+  t.is(r3.status, 2);
+  t.regex(r3.stderr, /--workers must be a number, got "two"/);
+  const r4 = spawnSync(process.execPath, [CLI, 'run', '--help'], { encoding: 'utf8' });
+  t.is(r4.status, 0);
+  t.regex(r4.stdout, /--workers/);
+});
