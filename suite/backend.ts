@@ -19,6 +19,17 @@ export interface BackendInfo {
   patchedKernels: string[];
 }
 
+/**
+ * The cpu backend prints an advert for tfjs-node on first use; the gradient
+ * doctor uses cpu as its reference in every run, so the banner would clutter
+ * every log. Marking the backend as used is the only switch that does not
+ * also turn off tfjs warnings.
+ */
+function silenceCpuBanner(): void {
+  const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
+  if (cpu && 'firstUse' in cpu) cpu.firstUse = false;
+}
+
 function tryRequire(name: string): boolean {
   try {
     require(name);
@@ -57,6 +68,7 @@ async function tryWasm(): Promise<string[] | null> {
  * choice that cannot start is an error, never a silent fallback.
  */
 export async function initBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
+  silenceCpuBanner();
   if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
     throw new Error(`unknown backend "${requested}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
   }
