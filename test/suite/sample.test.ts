@@ -55,7 +55,7 @@ test('sample writes CSV: settings comment, header, the point row, one row per sa
   const out = path.join(tmp, 'mix.csv');
   await run(['--scheme', 'mixup', '--data', 'moons', '--point', '0', '--n', '4', '--format', 'csv', '--out', out, '--backend', 'wasm', '--params', 'lambdaPer=example']);
   const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
-  t.regex(lines[0], /^# settings: \{"scheme":"mixup","schemeSettings":\{"alpha":0.2,"lambdaPer":"example"\}/);
+  t.regex(lines[0], /^# settings: \{"scheme":"mixup","schemeSettings":\{"alpha":1,"lambdaPer":"example"\}/);
   t.is(lines[1], 'row,kind,label,lambda,partner,partner_source,perturbed,x0,x1,t0,t1');
   t.regex(lines[2], /^point,point,[01],,,,,/);
   t.is(lines.length, 7);
