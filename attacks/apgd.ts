@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { AttackContext, BaseAttack, Candidate, disposeCandidate, keepWorst, requireInt, scoreLogits } from './base';
+import { AttackContext, BaseAttack, Candidate, requireInt, scoreLogits, worstOfCandidates } from './base';
 import { logitsLossAndGradient } from './gradients';
 import { Norm, perRow, project, randomInBall, selectRows, steepestDirection } from './types';
 
@@ -78,22 +78,7 @@ export class ApgdAttack extends BaseAttack {
 
   protected perturb(ctx: AttackContext): tf.Tensor {
     const restarts = this.settings.randomStart ? this.settings.restarts : 1;
-    let best: Candidate | null = null;
-    for (let r = 0; r < restarts; r++) {
-      const cand = this.runOnce(ctx);
-      if (best === null) {
-        best = cand;
-      } else {
-        const merged: Candidate = keepWorst(best, cand);
-        disposeCandidate(best);
-        disposeCandidate(cand);
-        best = merged;
-      }
-    }
-    const out = best as Candidate;
-    out.objective.dispose();
-    out.success.dispose();
-    return out.x;
+    return worstOfCandidates(restarts, () => this.runOnce(ctx));
   }
 
   /** One APGD run; returns per row its worst point with objective and success. */

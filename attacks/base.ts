@@ -85,6 +85,29 @@ export function disposeCandidate(c: Candidate): void {
   c.success.dispose();
 }
 
+/**
+ * Runs `n` candidate attacks (restarts, random draws) and keeps, per row, the
+ * worst case across them (see keepWorst); returns its points.
+ */
+export function worstOfCandidates(n: number, candidate: (i: number) => Candidate): tf.Tensor {
+  let best: Candidate | null = null;
+  for (let i = 0; i < n; i++) {
+    const cand = candidate(i);
+    if (best === null) {
+      best = cand;
+    } else {
+      const merged = keepWorst(best, cand);
+      disposeCandidate(best);
+      disposeCandidate(cand);
+      best = merged;
+    }
+  }
+  const out = best as Candidate;
+  out.objective.dispose();
+  out.success.dispose();
+  return out.x;
+}
+
 /** Checks shared by every attack's settings. Throws plain Errors; the registry turns user input into UsageErrors first. */
 export function requireInt(who: string, field: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new Error(`${who}: ${field} must be an integer >= ${min}, got ${v}`);

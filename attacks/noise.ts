@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { AttackContext, BaseAttack, Candidate, disposeCandidate, keepWorst, requireInt, scorePoints } from './base';
+import { AttackContext, BaseAttack, requireInt, scorePoints, worstOfCandidates } from './base';
 import { Norm, project, randomInBall } from './types';
 
 export interface NoiseSettings {
@@ -29,22 +29,9 @@ export class NoiseAttack extends BaseAttack {
   }
 
   protected perturb(ctx: AttackContext): tf.Tensor {
-    let best: Candidate | null = null;
-    for (let i = 0; i < this.settings.draws; i++) {
+    return worstOfCandidates(this.settings.draws, () => {
       const xi = project(randomInBall(ctx.x, ctx.eps, this.norm, ctx.rng), ctx.x, ctx.eps, this.norm, ctx.bounds);
-      const cand: Candidate = { x: xi, ...scorePoints(xi, ctx) };
-      if (best === null) {
-        best = cand;
-      } else {
-        const merged: Candidate = keepWorst(best, cand);
-        disposeCandidate(best);
-        disposeCandidate(cand);
-        best = merged;
-      }
-    }
-    const out = best as Candidate;
-    out.objective.dispose();
-    out.success.dispose();
-    return out.x;
+      return { x: xi, ...scorePoints(xi, ctx) };
+    });
   }
 }

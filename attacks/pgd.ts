@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
 import { Classifier } from '../models/predict';
-import { AttackContext, BaseAttack, Candidate, disposeCandidate, keepWorst, requireInt, requirePositive, scorePoints } from './base';
+import { AttackContext, BaseAttack, requireInt, requirePositive, scorePoints, worstOfCandidates } from './base';
 import { lossInputGradient } from './gradients';
 import { Norm, project, randomInBall, steepestDirection } from './types';
 
@@ -97,23 +97,10 @@ export class PgdAttack extends BaseAttack {
       targeted: ctx.direction < 0,
     };
     const restarts = this.settings.randomStart ? this.settings.restarts : 1;
-    let best: Candidate | null = null;
-    for (let r = 0; r < restarts; r++) {
+    if (restarts === 1) return pgdPerturb(ctx.f, ctx.x, ctx.lossTargets, ctx.bounds, cfg, ctx.rng);
+    return worstOfCandidates(restarts, () => {
       const xr = pgdPerturb(ctx.f, ctx.x, ctx.lossTargets, ctx.bounds, cfg, ctx.rng);
-      if (restarts === 1) return xr;
-      const cand: Candidate = { x: xr, ...scorePoints(xr, ctx) };
-      if (best === null) {
-        best = cand;
-      } else {
-        const merged: Candidate = keepWorst(best, cand);
-        disposeCandidate(best);
-        disposeCandidate(cand);
-        best = merged;
-      }
-    }
-    const out = best as Candidate;
-    out.objective.dispose();
-    out.success.dispose();
-    return out.x;
+      return { x: xr, ...scorePoints(xr, ctx) };
+    });
   }
 }

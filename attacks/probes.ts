@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Bounds, Dataset, inputSize, takeLabels, takeRows } from '../data/types';
 import { crossEntropyPerExample } from '../models/loss';
-import { Classifier } from '../models/predict';
+import { Classifier, concatRows } from '../models/predict';
 import { Distribution } from '../suite/results';
 import { crossEntropyTwiceDifferentiable, logitJacobian, logitsLossAndGradient } from './gradients';
 import { distribution } from './stats';
@@ -447,8 +447,8 @@ export function runProbes(
         drawn.x.dispose();
         drawn.targets.dispose();
       }
-      const vx = concat(xs);
-      const vt = concat(ts);
+      const vx = concatRows(xs);
+      const vt = concatRows(ts);
       vic = gradientNorms(f, vx, shape, vt, k, batchSize);
     } else {
       vic = gradientNorms(f, vicinal.x, shape, vicinal.targets, k, batchSize);
@@ -510,12 +510,3 @@ export function runProbes(
   };
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}

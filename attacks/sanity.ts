@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Bounds, inputSize } from '../data/types';
-import { Classifier } from '../models/predict';
+import { Classifier, predictLogits } from '../models/predict';
 import { AttackSummary, SanityFlag } from '../suite/results';
 import { ITERATIVE_ATTACKS, SINGLE_STEP_ATTACKS } from './registry';
 import { ballTolerance, ballViolation, Norm } from './types';
@@ -237,22 +237,7 @@ export function checkBatchIndependence(f: Classifier, x: Float32Array, inputShap
   const d = inputSize(inputShape);
   const n = x.length / d;
   if (n < 2) return [];
-  const logitsIn = (size: number, rows: number): Float32Array => {
-    const parts: Float32Array[] = [];
-    for (let s = 0; s < rows; s += size) {
-      const e = Math.min(rows, s + size);
-      const t = tf.tidy(() => f(tf.tensor(x.subarray(s * d, e * d), [e - s, ...inputShape])));
-      parts.push(t.dataSync() as Float32Array);
-      t.dispose();
-    }
-    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  };
+  const logitsIn = (size: number, rows: number): Float32Array => predictLogits(f, x.subarray(0, rows * d), inputShape, size);
   const full = logitsIn(n, n);
   const third = logitsIn(Math.max(1, Math.ceil(n / 3)), n);
   const singles = Math.min(n, 8);

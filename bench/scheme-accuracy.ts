@@ -1,10 +1,11 @@
 /**
  * Clean test accuracy of every training scheme at its defaults against ERM,
- * on MNIST with the MLP 784-256-256-10 (Adam, lr 1e-3, batch 128). Too slow
+ * on MNIST with the MLP 784-256-256-10 (Adam, lr 1e-3, batch 64 as in the
+ * profiles; --batch-size to change). Too slow
  * for the test suite (~35 s per scheme per 10 epochs on 2 wasm cores,
  * adversarial ~8x that); run it by hand:
  *
- *   npx tsc -p . && node dist/bench/scheme-accuracy.js [RUN ...] [--epochs 10] [--seed 0] [--backend wasm] [--json FILE]
+ *   npx tsc -p . && node dist/bench/scheme-accuracy.js [RUN ...] [--epochs 10] [--batch-size 64] [--seed 0] [--backend wasm] [--json FILE]
  *
  * A RUN is a scheme name with optional parameters, `name:key=value,key=value`
  * (e.g. `mixup-semi:labelledPerClass=100`), or `erm-labelled:labelledPerClass=K`:
@@ -41,11 +42,12 @@ function parseRun(text: string): RunSpec {
 }
 
 function parseCli(argv: string[]) {
-  const opts = { epochs: 10, seed: 0, backend: 'wasm' as BackendChoice, json: '' as string, runs: [] as RunSpec[] };
+  const opts = { epochs: 10, batchSize: 64, seed: 0, backend: 'wasm' as BackendChoice, json: '' as string, runs: [] as RunSpec[] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--epochs') opts.epochs = Number(argv[++i]);
     else if (a === '--seed') opts.seed = Number(argv[++i]);
+    else if (a === '--batch-size') opts.batchSize = Number(argv[++i]);
     else if (a === '--backend') opts.backend = argv[++i] as BackendChoice;
     else if (a === '--json') opts.json = argv[++i];
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
   const opts = parseCli(process.argv.slice(2));
   const backend = await initBackend(opts.backend);
   const ds = loadDataset({ name: 'mnist' });
-  console.log(`backend ${backend.name}; mnist ${ds.train.n} train / ${ds.test.n} test; mlp 784-256-256-10; adam 1e-3, batch 128, ${opts.epochs} epochs, seed ${opts.seed}`);
+  console.log(`backend ${backend.name}; mnist ${ds.train.n} train / ${ds.test.n} test; mlp 784-256-256-10; adam 1e-3, batch ${opts.batchSize}, ${opts.epochs} epochs, seed ${opts.seed}`);
   const rows: Record<string, unknown>[] = [];
   let ermAccuracy: number | null = null;
   for (const run of opts.runs) {
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
       scheme = { ...erm, name: 'erm-labelled', settings: { labelled: scheme.trainingSet.n }, trainingSet: scheme.trainingSet };
     }
     const model = buildModel({ arch: 'mlp', hidden: [256, 256] }, ds.inputShape, ds.numClasses, opts.seed);
-    const h = trainModel(model, ds, scheme, { optimizer: 'adam', learningRate: 1e-3, batchSize: 128, epochs: opts.epochs, seed: opts.seed, evalEveryEpoch: false });
+    const h = trainModel(model, ds, scheme, { optimizer: 'adam', learningRate: 1e-3, batchSize: opts.batchSize, epochs: opts.epochs, seed: opts.seed, evalEveryEpoch: false });
     model.dispose();
     const acc = h[h.length - 1].testAccuracy;
     const trainSeconds = h.reduce((a, r) => a + r.seconds, 0);
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
     rows.push(row);
     const delta = row.deltaVsErm === null ? '' : ` (${((row.deltaVsErm as number) * 100 >= 0 ? '+' : '') + ((row.deltaVsErm as number) * 100).toFixed(2)} pts vs erm)`;
     console.log(`${run.label.padEnd(36)} acc ${(acc * 100).toFixed(2)}%${delta}  ${trainSeconds.toFixed(1)} s train, ${createSeconds.toFixed(2)} s setup  ${JSON.stringify(row.settings)}`);
-    if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ backend, epochs: opts.epochs, seed: opts.seed, rows }, null, 1));
+    if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ backend, epochs: opts.epochs, batchSize: opts.batchSize, seed: opts.seed, rows }, null, 1));
   }
   console.log('\n| run | test acc % | vs erm (pts) | within 1.5 | s/epoch | settings |');
   console.log('| --- | ---: | ---: | :---: | ---: | --- |');

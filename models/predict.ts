@@ -28,8 +28,12 @@ export function predictLogits(f: Classifier, x: Float32Array, inputShape: number
     parts.push(logits.dataSync() as Float32Array);
     logits.dispose();
   }
-  const k = n === 0 ? 0 : parts[0].length / Math.min(n, batchSize);
-  const out = new Float32Array(n * k);
+  return concatRows(parts);
+}
+
+/** Concatenates row blocks (batches) into one array. */
+export function concatRows(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
   for (const p of parts) {
     out.set(p, o);

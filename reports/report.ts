@@ -3,14 +3,14 @@
  * every format, write them atomically into a folder.
  */
 import * as path from 'path';
-import { LoadedRun, loadRun, writeFileAtomic } from '../suite/store';
+import { LoadedRun, writeFileAtomic } from '../suite/store';
 import { renderCsv } from './csv';
 import type * as Fig from './figures2d';
 import type { Figures2D } from './figures2d';
 import { renderHtml } from './html';
 import { renderJson } from './json';
 import { renderMarkdown } from './markdown';
-import { RunSummary, is2DGroup, summarizeRun } from './summary';
+import { RunSummary, is2DGroup } from './summary';
 import { renderTerminal } from './terminal';
 
 export const REPORT_FORMATS = ['terminal', 'md', 'json', 'csv', 'html'] as const;

@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { evaluateModelDetailed, EvalConfig, EvalCore } from '../../attacks/evaluate';
 import { perExampleColumns, perExampleRows, toCsv } from '../../attacks/export';
@@ -14,6 +13,7 @@ import { BackendChoice, BACKEND_CHOICES, initBackend } from '../backend';
 import type { Command } from '../cli';
 import { describeEnvironment } from '../env';
 import { EXIT, UsageError } from '../errors';
+import { writeOutputFile } from '../store';
 
 export const ATTACK_FORMATS = ['json', 'csv'] as const;
 
@@ -53,23 +53,6 @@ export function parseAttackParams(items: string[] | undefined, attacks: string[]
   return out;
 }
 
-/** Writes `text` to `file` through a temporary file and a rename. */
-function writeAtomic(file: string, text: string): void {
-  const dir = path.dirname(path.resolve(file));
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new UsageError(`cannot create ${dir}: ${(e as Error).message}`);
-  }
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new UsageError(`cannot write ${file}: ${(e as Error).message}`);
-  }
-}
 
 function formatSummary(r: EvalCore, seconds: Record<string, number>): string {
   const lines = [`clean accuracy ${(100 * r.cleanAccuracy).toFixed(1)}% on ${r.n} test examples`, ''];
@@ -195,12 +178,12 @@ export const command: Command = {
       if (out) {
         const rows = perExampleRows(details.perExample);
         if (format === 'json') {
-          writeAtomic(out, JSON.stringify({ ...header, summary, flags: details.result.flags, examples: rows }, null, 1) + '\n');
+          writeOutputFile(out, JSON.stringify({ ...header, summary, flags: details.result.flags, examples: rows }, null, 1) + '\n');
           console.log(`wrote ${out}`);
         } else {
           const summaryFile = out.toLowerCase().endsWith('.csv') ? `${out.slice(0, -4)}.summary.json` : `${out}.summary.json`;
-          writeAtomic(summaryFile, JSON.stringify({ ...header, summary, flags: details.result.flags }, null, 1) + '\n');
-          writeAtomic(out, toCsv(rows, perExampleColumns(details.perExample)));
+          writeOutputFile(summaryFile, JSON.stringify({ ...header, summary, flags: details.result.flags }, null, 1) + '\n');
+          writeOutputFile(out, toCsv(rows, perExampleColumns(details.perExample)));
           console.log(`wrote ${out} and ${summaryFile}`);
         }
       }

@@ -1,6 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import * as fs from 'fs';
-import * as path from 'path';
 import { Rng } from '../../data/rng';
 import { DATASET_NAMES, loadDataset } from '../../data/registry';
 import { Dataset, inputSize } from '../../data/types';
@@ -11,6 +9,7 @@ import { BackendChoice, BACKEND_CHOICES, BackendInfo, initBackend } from '../bac
 import type { Command } from '../cli';
 import { ParsedFlags } from '../args';
 import { EXIT, UsageError } from '../errors';
+import { writeOutputFile } from '../store';
 
 export const SAMPLE_FORMATS = ['json', 'csv'] as const;
 export type SampleFormat = (typeof SAMPLE_FORMATS)[number];
@@ -154,19 +153,6 @@ export function toCsv(doc: VicinalSamples): string {
   return lines.join('\n') + '\n';
 }
 
-/** Writes `text` to `file` through a temporary file and a rename. */
-export function writeAtomic(file: string, text: string): void {
-  const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new UsageError(`cannot write ${file}: ${(e as Error).message}`);
-  }
-}
 
 export const command: Command = {
   spec: {
@@ -241,7 +227,7 @@ export const command: Command = {
       };
       const text = format === 'csv' ? toCsv(doc) : JSON.stringify(doc, null, 1) + '\n';
       if (flags.out === undefined) process.stdout.write(text);
-      else writeAtomic(String(flags.out), text);
+      else writeOutputFile(String(flags.out), text);
     } finally {
       model?.dispose();
     }
