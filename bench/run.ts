@@ -15,6 +15,7 @@ import { table } from 'table';
 import { pgdPerturb } from '../attacks/pgd';
 import { lossInputGradient } from '../attacks/gradients';
 import { buildModel, ModelSpec } from '../models/build';
+import { registerWasmKernels, restoreStockWasmKernels } from '../models/kernels/wasm';
 import { registerWasmMatMulFastPath, unregisterWasmMatMulFastPath } from '../models/kernels/wasm-matmul';
 import { crossEntropy } from '../models/loss';
 import { asClassifier } from '../models/predict';
@@ -93,10 +94,19 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
   const backend = await initBackend(o.backend);
   const figures: BenchFigure[] = [];
   const wasm = backend.name === 'wasm';
+  // The naive baseline uses the stock wasm kernels wherever one exists: the
+  // stock BatchMatMul, Conv2DBackpropInput and MaxPoolGrad (whose defect does
+  // not reach a relu-pool CNN's gradients). Conv2DBackpropFilter has no stock
+  // kernel, so both sides use vicinal's.
   const setImpl = (impl: 'naive' | 'vicinal') => {
     if (!wasm) return;
-    if (impl === 'naive') unregisterWasmMatMulFastPath();
-    else registerWasmMatMulFastPath();
+    if (impl === 'naive') {
+      unregisterWasmMatMulFastPath();
+      restoreStockWasmKernels(['Conv2DBackpropInput', 'MaxPoolGrad']);
+    } else {
+      registerWasmKernels();
+      registerWasmMatMulFastPath();
+    }
   };
   const extra: Record<string, number> = {};
   for (const arch of o.models) {
