@@ -231,10 +231,10 @@ test('defaults are exported and recorded in settings', (t) => {
   t.deepEqual(SCHEME_DEFAULTS.mixup, { alpha: 1, lambdaPer: 'batch' });
   t.deepEqual(SCHEME_DEFAULTS['mixup-asym'], { alpha: 0.2, lambdaPer: 'example' });
   t.deepEqual(schemeDefaults('adversarial', 'mnist'), { eps: 0.1, steps: 7, stepSize: (2.5 * 0.1) / 7, mixRatio: 1 });
-  t.deepEqual(schemeDefaults('mixup-semi', 'mnist'), { alpha: 0.1, lambdaPer: 'example', labelledPerClass: 'floor(0.75 * size of the smallest class)' });
-  // mixup-semi's default label count follows the training set: 3/4 of the smallest class.
-  t.is(createScheme('mixup-semi', {}, ds, new Rng(0)).settings.labelledPerClass, 375);
-  t.like(createScheme('mixup-semi', {}, moons(200, 20), new Rng(0)).settings, { labelledPerClass: 75, labelled: 150, pool: 50 });
+  t.deepEqual(schemeDefaults('mixup-semi', 'mnist'), { alpha: 0.1, lambdaPer: 'example', labelledPerClass: 'floor(0.9 * size of the smallest class)' });
+  // mixup-semi's default label count follows the training set: 90% of the smallest class.
+  t.is(createScheme('mixup-semi', {}, ds, new Rng(0)).settings.labelledPerClass, 450);
+  t.like(createScheme('mixup-semi', {}, moons(200, 20), new Rng(0)).settings, { labelledPerClass: 90, labelled: 180, pool: 20 });
   t.deepEqual(createScheme('adversarial', {}, ds, new Rng(0)).settings, { eps: 0.1, steps: 7, stepSize: 0.25 / 7, mixRatio: 1, norm: 'linf', randomStart: true });
   for (const name of SCHEME_NAMES) {
     const s = createScheme(name, {}, ds, new Rng(0));
