@@ -220,6 +220,21 @@ function im2colT(
   }
 }
 
+/** Geometry of a conv2d from the shapes of its input and filter and the kernel's attributes. */
+function conv2DInfo(xShape: readonly number[], filterShape: readonly number[], attrs: Record<string, unknown>): tf.backend_util.Conv2DInfo {
+  const dataFormat = (attrs.dataFormat as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as PadAttr,
+    attrs.dimRoundingMode as Rounding,
+    false,
+    tf.backend_util.convertConv2DDataFormat(dataFormat),
+  );
+}
+
 /**
  * dW[kh, kw, ci, co] = sum_{b, oh, ow} x[b, oh*sh - pt + kh, ow*sw - pl + kw, ci] * dy[b, oh, ow, co]
  *
@@ -232,17 +247,7 @@ function conv2DBackpropFilter(args: KernelArgs): TInfo {
   const { x, dy } = inputs;
   requireFloat32('Conv2DBackpropFilter', x, dy);
   requireUnitDilations('Conv2DBackpropFilter', attrs.dilations);
-  const dataFormat = (attrs.dataFormat as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape as [number, number, number, number],
-    attrs.strides as [number, number] | number,
-    1,
-    attrs.pad as PadAttr,
-    attrs.dimRoundingMode as Rounding,
-    false,
-    tf.backend_util.convertConv2DDataFormat(dataFormat),
-  );
+  const info = conv2DInfo(x.shape, attrs.filterShape as number[], attrs);
   const { batchSize, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: N } = info;
   const { filterHeight: FH, filterWidth: FW, strideHeight: SH, strideWidth: SW } = info;
   const pt = info.padInfo.top;
@@ -308,17 +313,7 @@ function conv2DBackpropInput(args: KernelArgs): TInfo {
   const { dy, filter } = inputs;
   requireFloat32('Conv2DBackpropInput', dy, filter);
   requireUnitDilations('Conv2DBackpropInput', attrs.dilations);
-  const dataFormat = (attrs.dataFormat as 'NHWC' | 'NCHW' | undefined) ?? 'NHWC';
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    attrs.strides as [number, number] | number,
-    1,
-    attrs.pad as PadAttr,
-    attrs.dimRoundingMode as Rounding,
-    false,
-    tf.backend_util.convertConv2DDataFormat(dataFormat),
-  );
+  const info = conv2DInfo(attrs.inputShape as number[], filter.shape, attrs);
   if (info.dataFormat !== 'channelsLast') {
     // The stock kernel is correct for NCHW (the wasm forward Conv2D is NHWC only anyway).
     if (originals.has('Conv2DBackpropInput')) return runStock('Conv2DBackpropInput', args);
