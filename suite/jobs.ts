@@ -62,7 +62,10 @@ export async function runTrainJob(job: PlannedJob, ctx: JobContext): Promise<Tra
   if (ctx.cacheDir) {
     const cached = readResult(ctx.cacheDir, job.id);
     const cachedModel = modelDir(ctx.cacheDir, job.id);
-    if (cached && cached.kind === 'train' && (cached.status !== 'ok' || hasSavedModel(cachedModel))) {
+    // Reuse only what this same code trained: a model cached by another commit
+    // would hide a training regression from a nightly comparison.
+    const sameCode = cached?.env.gitCommit != null && cached.env.gitCommit === ctx.env.gitCommit;
+    if (cached && sameCode && cached.kind === 'train' && (cached.status !== 'ok' || hasSavedModel(cachedModel))) {
       if (cached.status === 'ok') copyDir(cachedModel, outDir);
       return cached;
     }

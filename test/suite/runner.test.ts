@@ -35,8 +35,9 @@ function writeConfig(dir: string, cfg: unknown): string {
   return file;
 }
 
-function run(args: string[]) {
-  return spawnSync(process.execPath, [CLI, 'run', ...args, '--quiet', '--no-cache'], { encoding: 'utf8' });
+function run(args: string[], cache: string | null = null) {
+  const cacheArgs = cache === null ? ['--no-cache'] : ['--cache', cache];
+  return spawnSync(process.execPath, [CLI, 'run', ...args, '--quiet', ...cacheArgs], { encoding: 'utf8' });
 }
 
 // Fields that measure time or place, not results.
@@ -157,4 +158,26 @@ test.serial('bad input: unknown scheme or attack, missing run folder: exit 2, on
   const r = spawnSync(process.execPath, [CLI, 'run', '--resume', path.join(dir, 'nope')], { encoding: 'utf8' });
   t.is(r.status, 2);
   t.regex(r.stderr, /run folder not found/);
+});
+
+test.serial('the model cache serves trained models to a new run of the same code, never across commits', (t) => {
+  const dir = tmp('vicinal-cache-');
+  const cache = path.join(dir, 'cache');
+  const cfg = writeConfig(dir, study({ seeds: [0], schemes: [{ name: 'erm' }] }));
+  t.is(run([cfg, '--out', path.join(dir, 'a')], cache).status, 0);
+  const trainFile = fs.readdirSync(path.join(cache, 'results'))[0];
+  const cachedPath = path.join(cache, 'results', trainFile);
+  // Mark the cached result so that reuse is visible.
+  const cached = JSON.parse(fs.readFileSync(cachedPath, 'utf8'));
+  fs.writeFileSync(cachedPath, JSON.stringify({ ...cached, wallSeconds: 12345 }));
+  t.is(run([cfg, '--out', path.join(dir, 'b')], cache).status, 0);
+  const reused = JSON.parse(fs.readFileSync(path.join(dir, 'b', 'results', trainFile), 'utf8'));
+  t.is(reused.wallSeconds, 12345, 'served from the cache');
+  t.true(fs.existsSync(path.join(dir, 'b', 'models', trainFile.replace('.json', ''), 'model.json')));
+  // The same entry claimed by another commit is not reused.
+  fs.writeFileSync(cachedPath, JSON.stringify({ ...cached, wallSeconds: 12345, env: { ...cached.env, gitCommit: 'another-commit' } }));
+  t.is(run([cfg, '--out', path.join(dir, 'c')], cache).status, 0);
+  const retrained = JSON.parse(fs.readFileSync(path.join(dir, 'c', 'results', trainFile), 'utf8'));
+  t.not(retrained.wallSeconds, 12345, 'retrained');
+  t.deepEqual(normalise(retrained), normalise(cached), 'and got the same model');
 });
