@@ -24,7 +24,7 @@ import {
   DEFAULT_TOLERANCES,
   SanityTolerances,
 } from './sanity';
-import { mean } from './stats';
+import { mean } from './distribution';
 import { Attack, Norm } from './types';
 import { worstCaseCorrect } from './worst-case';
 

@@ -18,7 +18,7 @@ import { crossEntropyPerExample } from '../models/loss';
 import { Classifier, concatRows } from '../models/predict';
 import { Distribution } from '../suite/results';
 import { crossEntropyTwiceDifferentiable, logitJacobian, logitsLossAndGradient } from './gradients';
-import { distribution } from './stats';
+import { distribution } from './distribution';
 import { Norm, project, rowNorm, steepestDirection } from './types';
 
 export type DualNorm = 'l1' | 'l2';

@@ -9,7 +9,7 @@ import {
   checkOutputsAreLogits,
   checkStepsDoubling,
 } from '../../attacks/sanity';
-import { distribution } from '../../attacks/stats';
+import { distribution } from '../../attacks/distribution';
 import { mergeWorst, worstCaseCorrect } from '../../attacks/worst-case';
 import { AttackSummary } from '../../suite/results';
 import * as tf from '@tensorflow/tfjs';
