@@ -63,7 +63,9 @@ export async function runStudy(o: RunOptions): Promise<RunOutcome> {
   }
   const reused = results.size;
   const byId = new Map(jobs.map((j) => [j.id, j]));
-  const pending = jobs.filter((j) => !results.has(j.id));
+  // Training first: every evaluation waits on a model, so finishing the
+  // models early keeps both workers busy until the last evaluation.
+  const pending = [...jobs.filter((j) => j.kind === 'train'), ...jobs.filter((j) => j.kind === 'eval')].filter((j) => !results.has(j.id));
   const progress = new Progress(o.quiet);
   const running = new Map<string, string>();
   const redraw = () => progress.update(results.size, jobs.length, [...running.values()]);
