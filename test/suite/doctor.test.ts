@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import test from 'ava';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { registerWasmKernels, restoreStockWasmKernels } from '../../models/kernels/wasm';
 import { initBackend } from '../../suite/backend';
 import {
@@ -127,4 +129,17 @@ test.serial('the report is deterministic', async (t) => {
   const a = await checkGradients();
   const b = await checkGradients();
   t.deepEqual(a, b);
+});
+
+test.serial('vicinal doctor: exit 0 on the patched wasm backend, exit 1 naming the kernels with --stock', (t) => {
+  const cli = path.join(__dirname, '..', '..', 'suite', 'cli.js');
+  const ok = spawnSync(process.execPath, [cli, 'doctor', '--backend', 'wasm'], { encoding: 'utf8' });
+  t.is(ok.status, 0, ok.stdout + ok.stderr);
+  t.regex(ok.stdout, /all \d+ gradients ok/);
+  const stock = spawnSync(process.execPath, [cli, 'doctor', '--backend', 'wasm', '--stock'], { encoding: 'utf8' });
+  t.is(stock.status, 1);
+  t.regex(stock.stdout, /FAILING kernels: .*Conv2DBackpropFilter.*MaxPoolGrad/);
+  const cpu = spawnSync(process.execPath, [cli, 'doctor', '--backend', 'cpu', '--stock'], { encoding: 'utf8' });
+  t.is(cpu.status, 2);
+  t.regex(cpu.stderr, /--stock applies to the wasm backend/);
 });
