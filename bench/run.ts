@@ -15,12 +15,12 @@ import { table } from 'table';
 import { pgdPerturb } from '../attacks/pgd';
 import { lossInputGradient } from '../attacks/gradients';
 import { buildModel, ModelSpec } from '../models/build';
-import { registerWasmKernels, restoreStockWasmKernels } from '../models/kernels/wasm';
-import { registerWasmMatMulFastPath, unregisterWasmMatMulFastPath } from '../models/kernels/wasm-matmul';
+import { registerWasmKernels, restoreStockWasmKernels } from '../backend/kernels/wasm';
+import { registerWasmMatMulFastPath, unregisterWasmMatMulFastPath } from '../backend/kernels/wasm-matmul';
 import { crossEntropy } from '../models/loss';
 import { asClassifier } from '../models/predict';
 import { Rng } from '../data/rng';
-import { BackendChoice, BackendInfo, initBackend } from '../suite/backend';
+import { BackendChoice, BackendInfo, initBackend } from '../backend/select';
 import { describeEnvironment } from '../suite/env';
 import { writeJsonAtomic } from '../suite/store';
 

@@ -20,7 +20,7 @@ import { buildModel } from '../models/build';
 import { createScheme, Scheme, SCHEME_NAMES, schemeDefaults } from '../models/schemes';
 import { MixupKnnScheme } from '../models/schemes/mixup-knn';
 import { trainModel } from '../models/train';
-import { BackendChoice, initBackend } from '../suite/backend';
+import { BackendChoice, initBackend } from '../backend/select';
 
 interface RunSpec {
   label: string;

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { BACKEND_CHOICES } from './backend';
+import { BACKEND_CHOICES } from '../backend/select';
 import { UsageError } from './errors';
 
 const params = z.record(z.string(), z.unknown());

@@ -1,7 +1,7 @@
 import { execFileSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
-import { BackendInfo } from './backend';
+import { BackendInfo } from '../backend/select';
 import { Environment } from './results';
 
 export function vicinalVersion(): string {

@@ -3,7 +3,7 @@
  * reports (reports/): what one job's result file holds. Every result carries
  * its complete settings and the environment that produced it.
  */
-import type { BackendInfo } from './backend';
+import type { BackendInfo } from '../backend/select';
 
 export interface Environment {
   backend: BackendInfo;

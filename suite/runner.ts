@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { BackendInfo } from './backend';
+import { BackendInfo } from '../backend/select';
 import { StudyConfig } from './config';
 import { describeEnvironment, vicinalVersion } from './env';
 import { failedResult } from './jobs';

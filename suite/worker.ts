@@ -4,7 +4,7 @@
  * from the runner, writes each result file itself, and reports back.
  */
 import { parentPort, workerData } from 'worker_threads';
-import { BackendChoice, initBackend } from './backend';
+import { BackendChoice, initBackend } from '../backend/select';
 import { describeEnvironment } from './env';
 import { runJob } from './jobs';
 import { PlannedJob } from './results';

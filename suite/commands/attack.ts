@@ -9,7 +9,8 @@ import { Dataset } from '../../data/types';
 import { loadModel } from '../../models/io';
 import { asClassifier } from '../../models/predict';
 import { ParsedFlags } from '../args';
-import { BackendChoice, BACKEND_CHOICES, initBackend } from '../backend';
+import { BackendChoice, BACKEND_CHOICES } from '../../backend/select';
+import { initVerifiedBackend } from '../../backend/verify';
 import type { Command } from '../cli';
 import { describeEnvironment } from '../env';
 import { EXIT, UsageError } from '../errors';
@@ -123,7 +124,7 @@ export const command: Command = {
     if (!attackNames.length) throw new UsageError(`option --attack needs at least one of ${ATTACK_NAMES.join(', ')}`);
     const params = parseAttackParams(flags.params as string[] | undefined, attackNames);
 
-    const backend = await initBackend(backendName as BackendChoice);
+    const backend = await initVerifiedBackend(backendName as BackendChoice);
     let loaded;
     try {
       loaded = await loadModel(modelDir);

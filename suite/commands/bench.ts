@@ -1,7 +1,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { formatBench, runBench } from '../../bench/run';
-import { BackendChoice, BACKEND_CHOICES } from '../backend';
+import { BackendChoice, BACKEND_CHOICES } from '../../backend/select';
 import type { Command } from '../cli';
 import { EXIT, UsageError } from '../errors';
 

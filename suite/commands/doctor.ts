@@ -1,13 +1,15 @@
-import { BackendChoice, BACKEND_CHOICES, initBackend } from '../backend';
+import { BackendChoice, BACKEND_CHOICES, initBackend } from '../../backend/select';
 import type { Command } from '../cli';
-import { PATCHED_WASM_KERNELS, restoreStockWasmKernels } from '../../models/kernels/wasm';
-import { checkGradients, formatGradientReport } from '../doctor';
+import { PATCHED_WASM_KERNELS, restoreStockWasmKernels } from '../../backend/kernels/wasm';
+import { formatGradientReport } from '../../backend/gradient-check';
+import { formatConformanceReport } from '../../backend/conformance';
+import { verifyBackend } from '../../backend/verify';
 import { EXIT, UsageError } from '../errors';
 
 export const command: Command = {
   spec: {
     name: 'doctor',
-    summary: 'verify input and weight gradients of every layer type against the cpu backend and finite differences',
+    summary: 'verify the backend against the cpu reference: every forward op on tiny, subnormal, zero and huge inputs, and the gradients of every layer type (also against finite differences)',
     usage: 'vicinal doctor [--backend auto|tensorflow|wasm|cpu] [--stock] [--json]',
     flags: {
       backend: { kind: 'string', help: `backend to check: ${BACKEND_CHOICES.join('|')}`, default: 'auto' },
@@ -24,12 +26,17 @@ export const command: Command = {
       restoreStockWasmKernels();
       info.patchedKernels = info.patchedKernels.filter((k) => !(PATCHED_WASM_KERNELS as readonly string[]).includes(k));
     }
-    const report = await checkGradients();
-    if (flags.json) console.log(JSON.stringify({ ...report, backendInfo: info }, null, 1));
+    const v = await verifyBackend();
+    if (flags.json) console.log(JSON.stringify({ ...v, backendInfo: info }, null, 1));
     else {
       console.log(`backend ${info.name} (${info.package}, tfjs ${info.tfjsVersion}${info.gpu ? ', GPU' : ''}); patched kernels: ${info.patchedKernels.join(', ') || 'none'}`);
-      console.log(formatGradientReport(report));
+      console.log('');
+      console.log(formatConformanceReport(v.ops));
+      console.log('');
+      console.log(formatGradientReport(v.gradients));
+      console.log('');
+      console.log(v.ok ? 'backend ok: every op and gradient agrees with the cpu reference' : `backend REFUSED: ${v.failing.join('; ')}`);
     }
-    return report.ok ? EXIT.ok : EXIT.failed;
+    return v.ok ? EXIT.ok : EXIT.failed;
   },
 };

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { BackendChoice, BACKEND_CHOICES, initBackend } from '../backend';
+import { BackendChoice, BACKEND_CHOICES, initBackend } from '../../backend/select';
 import type { Command } from '../cli';
 import { loadStudy, validateStudy } from '../config';
 import { EXIT, UsageError } from '../errors';
@@ -9,7 +9,7 @@ import { planStudy } from '../plan';
 import { validateStudyNames } from '../validate';
 import { runStudy } from '../runner';
 import { readManifest } from '../store';
-import { refuseFailingBackend } from '../doctor';
+import { refuseDefectiveBackend } from '../../backend/verify';
 import { finishRunReport } from '../../reports/run-report';
 
 function timestamp(): string {
@@ -64,7 +64,7 @@ export const command: Command = {
       for (const j of jobs) console.log(`  ${j.id}  ${j.kind.padEnd(5)}  ${j.label}`);
       return EXIT.ok;
     }
-    await refuseFailingBackend();
+    await refuseDefectiveBackend();
     if (fs.existsSync(out) && !fs.existsSync(path.join(out, 'manifest.json')) && fs.readdirSync(out).length > 0) {
       throw new UsageError(`--out ${out} exists and is not a run folder (no manifest.json)`);
     }

@@ -5,7 +5,8 @@ import { Dataset, inputSize } from '../../data/types';
 import { loadModel } from '../../models/io';
 import { asClassifier, Classifier } from '../../models/predict';
 import { BatchInfo, createScheme, isSchemeName, Scheme, SCHEME_NAMES } from '../../models/schemes';
-import { BackendChoice, BACKEND_CHOICES, BackendInfo, initBackend } from '../backend';
+import { BackendChoice, BACKEND_CHOICES, BackendInfo } from '../../backend/select';
+import { initVerifiedBackend } from '../../backend/verify';
 import type { Command } from '../cli';
 import { ParsedFlags } from '../args';
 import { EXIT, UsageError } from '../errors';
@@ -198,7 +199,7 @@ export const command: Command = {
     if (flags.alpha !== undefined) params.alpha = flags.alpha;
     if (flags['labelled-per-class'] !== undefined) params.labelledPerClass = flags['labelled-per-class'];
 
-    const backend = await initBackend(backendChoice as BackendChoice);
+    const backend = await initVerifiedBackend(backendChoice as BackendChoice);
     const dataset = loadDataset({ name: dataName, seed: dataSeed });
     const rng = new Rng(seed);
     const scheme = createScheme(schemeName, params, dataset, rng.fork('scheme'));

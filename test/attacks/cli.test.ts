@@ -11,7 +11,7 @@ import { trainModel } from '../../models/train';
 import { parseArgs } from '../../suite/args';
 import { command } from '../../suite/commands/attack';
 import { UsageError } from '../../suite/errors';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 
 let dir: string;
 let modelDir: string;

@@ -9,7 +9,7 @@ import { buildModel } from '../../models/build';
 import { asClassifier, Classifier } from '../../models/predict';
 import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { UsageError } from '../../suite/errors';
 
 let dataset: Dataset;

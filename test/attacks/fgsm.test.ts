@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FgmAttack } from '../../attacks/fgm';
 import { FgsmAttack } from '../../attacks/fgsm';
 import { Rng } from '../../data/rng';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { linearClosedForm, linearWeights, randomLabels, smallModel, uniformRows } from './helpers';
 
 test.before(async () => {

@@ -7,7 +7,7 @@ import { Rng } from '../../data/rng';
 import { ModelSpec } from '../../models/build';
 import { crossEntropyPerExample } from '../../models/loss';
 import { Classifier } from '../../models/predict';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { randomLabels, smallModel, uniformRows } from './helpers';
 
 test.before(async () => {

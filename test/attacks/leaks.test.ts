@@ -4,7 +4,7 @@ import { localLipschitz } from '../../attacks/probes';
 import { createAttack } from '../../attacks/registry';
 import { pgdPerturb } from '../../attacks/pgd';
 import { Rng } from '../../data/rng';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { randomLabels, smallModel, uniformRows } from './helpers';
 
 test.before(async () => {

@@ -10,7 +10,7 @@ import { buildModel } from '../../models/build';
 import { asClassifier, Classifier, evaluateAccuracy } from '../../models/predict';
 import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 
 // One ERM MLP (256-256, 5 epochs of Adam on 8000 MNIST digits) shared by the tests of this file.
 let dataset: Dataset;

@@ -6,7 +6,7 @@ import { Attack, assertInBallArrays, AttackBoundsError, assertInBall, Norm } fro
 import { WorstCaseAttack } from '../../attacks/worst-case';
 import { Rng } from '../../data/rng';
 import { inputSize } from '../../data/types';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { smallModel, uniformRows, randomLabels } from './helpers';
 
 test.before(async () => {

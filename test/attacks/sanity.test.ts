@@ -13,7 +13,7 @@ import { distribution } from '../../attacks/distribution';
 import { mergeWorst, worstCaseCorrect } from '../../attacks/worst-case';
 import { AttackSummary } from '../../suite/results';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 
 test.before(async () => {
   await initBackend('wasm');

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { formatBench, runBench } from '../../bench/run';
-import { checkGradients } from '../../suite/doctor';
+import { checkGradients } from '../../backend/gradient-check';
 
 // The harness itself, not speed (speed is measured by `npm run bench`, never asserted).
 test('bench measures both implementations of every task and leaves the verified kernels in place', async (t) => {

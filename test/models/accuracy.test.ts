@@ -4,7 +4,7 @@ import { Rng } from '../../data/rng';
 import { buildModel } from '../../models/build';
 import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 
 // Accuracy floors of plain ERM on the real MNIST digits (8,000 train / 2,000
 // test), at the budgets the README reports. They fail if a kernel, the loss

@@ -5,7 +5,7 @@ import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
 import { crossEntropyPerExample, oneHot } from '../../models/loss';
 import { createScheme } from '../../models/schemes';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { contextFor, moons, range, trainedMlp } from './scheme-helpers';
 
 test.before(async () => {

@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { buildModel } from '../../models/build';
 import { loadModel, saveModel } from '../../models/io';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 
 test.before(async () => {
   await initBackend('wasm');

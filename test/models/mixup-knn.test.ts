@@ -6,7 +6,7 @@ import { asClassifier } from '../../models/predict';
 import { createScheme } from '../../models/schemes';
 import { euclidean, nearestNeighbours } from '../../models/schemes/knn';
 import { knnAlpha, MixupKnnScheme } from '../../models/schemes/mixup-knn';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { contextFor, moons, range } from './scheme-helpers';
 
 test.before(async () => {

@@ -8,7 +8,7 @@ import { asClassifier } from '../../models/predict';
 import { createScheme } from '../../models/schemes';
 import { MIXUP_SEMI_ALPHA_DEFAULT, MixupSemiScheme, mixupSemiFromSplit } from '../../models/schemes/mixup-semi';
 import { trainModel } from '../../models/train';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { contextFor, moons, range, weightsOf } from './scheme-helpers';
 
 test.before(async () => {

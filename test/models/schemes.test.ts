@@ -7,7 +7,7 @@ import { asClassifier } from '../../models/predict';
 import { createScheme, Scheme, SCHEME_DEFAULTS, SCHEME_NAMES, schemeDefaults } from '../../models/schemes';
 import { mixRows } from '../../models/schemes/common';
 import { trainModel } from '../../models/train';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { UsageError } from '../../suite/errors';
 import { contextFor, meanAndSe, moons, range, trainedMlp, weightsOf } from './scheme-helpers';
 

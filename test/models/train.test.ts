@@ -6,7 +6,7 @@ import { buildModel } from '../../models/build';
 import { crossEntropy, crossEntropyPerExample } from '../../models/loss';
 import { erm } from '../../models/schemes/erm';
 import { DivergedError, trainModel } from '../../models/train';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 
 test.before(async () => {
   await initBackend('wasm');

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Rng } from '../../data/rng';
-import { BackendInfo } from '../../suite/backend';
+import { BackendInfo } from '../../backend/select';
 import { Distribution, Environment, EvalJobResult, PlannedJob, RunManifest, SanityFlag, TrainJobResult } from '../../suite/results';
 import { LoadedRun, loadRun, resultPath, writeJsonAtomic } from '../../suite/store';
 

@@ -7,7 +7,7 @@ import { buildModel } from '../../models/build';
 import { saveModel } from '../../models/io';
 import { parseArgs } from '../../suite/args';
 import { command, VicinalSamples } from '../../suite/commands/sample';
-import { initBackend } from '../../suite/backend';
+import { initBackend } from '../../backend/select';
 import { UsageError } from '../../suite/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-sample-'));

@@ -18,6 +18,11 @@
  *    training and for every gradient-based attack. Stride 1 runs as the
  *    wasm (XNNPACK) forward Conv2D with the flipped, transposed filter;
  *    other strides as a wasm matrix product followed by col2im in JS.
+ *  - `Sign` returns 0 for every |x| below about 1e-7 (cpu and tfjs-node give
+ *    +-1), so FGSM and PGD left unperturbed exactly the confidently
+ *    classified points whose input gradients are tiny, and made confident
+ *    models look robust. Replaced by an exact elementwise loop: +1, -1, and
+ *    x itself for +-0 and NaN (as the cpu backend does).
  *
  * The replacements follow the wasm backend's kernel conventions: inputs are
  * read straight from the wasm heap (`typedArrayFromHeap`), outputs are
@@ -57,7 +62,7 @@ type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 
 /** Kernels this module registers for the wasm backend. */
-export const PATCHED_WASM_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'] as const;
+export const PATCHED_WASM_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sign'] as const;
 export type PatchedWasmKernel = (typeof PATCHED_WASM_KERNELS)[number];
 
 /**
@@ -489,6 +494,21 @@ function maxPoolGrad(args: KernelArgs): TInfo {
   return dx;
 }
 
+/** Exact sign: +1 for x > 0, -1 for x < 0, x itself for +-0 and NaN (the cpu backend's answer). */
+function sign(args: KernelArgs): TInfo {
+  const { backend } = args;
+  const x = args.inputs.x;
+  const out = backend.makeOutput(x.shape, x.dtype);
+  // views after the last allocation (makeOutput may grow the heap)
+  const xv = backend.typedArrayFromHeap(x);
+  const ov = backend.typedArrayFromHeap(out);
+  for (let i = 0; i < xv.length; i++) {
+    const v = xv[i];
+    ov[i] = v > 0 ? 1 : v < 0 ? -1 : v;
+  }
+  return out;
+}
+
 /** Kernel configs replaced by registerWasmKernels (the stock wasm ones). */
 const originals = new Map<string, tf.KernelConfig>();
 
@@ -496,6 +516,7 @@ const KERNEL_FUNCS: Record<PatchedWasmKernel, tf.KernelFunc> = {
   Conv2DBackpropFilter: conv2DBackpropFilter as unknown as tf.KernelFunc,
   Conv2DBackpropInput: conv2DBackpropInput as unknown as tf.KernelFunc,
   MaxPoolGrad: maxPoolGrad as unknown as tf.KernelFunc,
+  Sign: sign as unknown as tf.KernelFunc,
 };
 const ours = new Map<string, tf.KernelFunc>(Object.entries(KERNEL_FUNCS));
 /** Stock kernels whose setupFunc has run, per backend instance. */

@@ -8,8 +8,8 @@ import {
   registerWasmKernels,
   restoreStockWasmKernels,
   setIm2colChunkLimit,
-} from '../../models/kernels/wasm';
-import { initBackend } from '../../suite/backend';
+} from '../../backend/kernels/wasm';
+import { initBackend } from '../../backend/select';
 
 // Every test switches the global backend: run them one at a time.
 

@@ -586,25 +586,3 @@ export function formatGradientReport(r: GradientCheckReport): string {
   ];
   return out.join('\n');
 }
-
-/** Thrown by refuseFailingBackend: the backend computes wrong gradients. */
-export class BackendGradientError extends Error {
-  constructor(readonly report: GradientCheckReport) {
-    super(
-      `backend "${report.backend}" computes wrong gradients (failing kernels: ${report.failing.join(', ')}); ` +
-        `refusing to train or attack with it. Run "vicinal doctor" for the full table, or choose another --backend.`,
-    );
-    this.name = 'BackendGradientError';
-  }
-}
-
-/**
- * Start-up guard: checks the current backend's gradients and throws a
- * BackendGradientError naming the failing kernels if any is wrong.
- * Returns the (passing) report.
- */
-export async function refuseFailingBackend(): Promise<GradientCheckReport> {
-  const report = await checkGradients();
-  if (!report.ok) throw new BackendGradientError(report);
-  return report;
-}

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { registerWasmKernels } from '../models/kernels/wasm';
-import { registerWasmMatMulFastPath } from '../models/kernels/wasm-matmul';
+import { registerWasmKernels } from './kernels/wasm';
+import { registerWasmMatMulFastPath } from './kernels/wasm-matmul';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];

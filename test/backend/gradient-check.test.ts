@@ -3,17 +3,16 @@ import '@tensorflow/tfjs-backend-wasm';
 import test from 'ava';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { registerWasmKernels, restoreStockWasmKernels } from '../../models/kernels/wasm';
-import { initBackend } from '../../suite/backend';
+import { registerWasmKernels, restoreStockWasmKernels } from '../../backend/kernels/wasm';
+import { initBackend } from '../../backend/select';
+import { BackendDefectError, refuseDefectiveBackend } from '../../backend/verify';
 import {
-  BackendGradientError,
   checkGradients,
   formatGradientReport,
   GradientCheckReport,
-  refuseFailingBackend,
   TOL_VS_CPU,
   TOL_VS_FINITE_DIFF,
-} from '../../suite/doctor';
+} from '../../backend/gradient-check';
 
 // The doctor switches the global backend: every test runs on its own.
 
@@ -98,12 +97,12 @@ test.serial('the stock wasm MaxPoolGrad is caught and named', async (t) => {
   t.true(r.rows.filter((row) => row.kernel !== 'MaxPoolGrad').every((row) => row.ok));
   t.regex(formatGradientReport(r), /FAILING kernels: MaxPoolGrad/);
 
-  const err = await t.throwsAsync(refuseFailingBackend(), { instanceOf: BackendGradientError });
-  t.regex(err?.message ?? '', /backend "wasm".*MaxPoolGrad/);
-  t.deepEqual((err as BackendGradientError).report.failing, ['MaxPoolGrad']);
+  const err = await t.throwsAsync(refuseDefectiveBackend(), { instanceOf: BackendDefectError });
+  t.regex(err?.message ?? '', /backend "wasm".*gradient MaxPoolGrad/);
+  t.deepEqual((err as BackendDefectError).verification.gradients.failing, ['MaxPoolGrad']);
 
   registerWasmKernels();
-  const fixed = await refuseFailingBackend();
+  const fixed = await refuseDefectiveBackend();
   t.true(fixed.ok);
 });
 
