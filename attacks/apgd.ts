@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttackContext, BaseAttack, Candidate, requireInt, scoreLogits, worstOfCandidates } from './base';
 import { logitsLossAndGradient } from './gradients';
-import { Norm, perRow, project, randomInBall, selectRows, steepestDirection } from './types';
+import { perRow, project, randomInBall, selectRows, steepestDirection } from './types';
+import { Norm } from '../contract/norms';
 
 export interface ApgdSettings {
   norm: Norm;

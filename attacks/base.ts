@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
-import { crossEntropyPerExample } from '../models/loss';
-import { Classifier } from '../models/predict';
+import { crossEntropyPerExample } from './losses';
+import { Classifier } from '../contract/classifier';
 import { lossInputGradient } from './gradients';
-import { Attack, AttackOutput, AttackRunOptions, assertInBall, Norm, project, selectRows, steepestDirection } from './types';
+import { Attack, AttackOutput, AttackRunOptions, assertInBall, project, selectRows, steepestDirection } from './types';
+import { Norm } from '../contract/norms';
 
 /** What `perturb` gets: the batch, its encoded labels and the threat model. */
 export interface AttackContext {

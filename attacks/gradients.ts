@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { crossEntropyPerExample } from '../models/loss';
-import { Classifier } from '../models/predict';
+import { crossEntropyPerExample } from './losses';
+import { Classifier } from '../contract/classifier';
 
 /**
  * Per-example input gradient of the cross-entropy: the gradient of the SUM of

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttackContext, BaseAttack, requireInt, scorePoints, worstOfCandidates } from './base';
-import { Norm, project, randomInBall } from './types';
+import { project, randomInBall } from './types';
+import { Norm } from '../contract/norms';
 
 export interface NoiseSettings {
   norm: Norm;

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
-import { Classifier } from '../models/predict';
+import { Classifier } from '../contract/classifier';
 import { AttackContext, BaseAttack, requireInt, requirePositive, scorePoints, worstOfCandidates } from './base';
 import { lossInputGradient } from './gradients';
-import { Norm, project, randomInBall, steepestDirection } from './types';
+import { project, randomInBall, steepestDirection } from './types';
+import { Norm } from '../contract/norms';
 
 /** Projected gradient descent settings (Madry et al. 2018). */
 export interface PgdConfig {

@@ -1,12 +1,13 @@
-import { Classifier } from '../models/predict';
-import { UsageError } from '../suite/errors';
+import { Classifier } from '../contract/classifier';
+import { UsageError } from '../contract/errors';
 import { ApgdAttack } from './apgd';
 import { FgmAttack } from './fgm';
 import { FgsmAttack } from './fgsm';
 import { NoiseAttack } from './noise';
 import { PgdAttack } from './pgd';
 import { TransferAttack } from './transfer';
-import { Attack, Norm, NORMS } from './types';
+import { Attack } from './types';
+import { Norm, validateNorm } from '../contract/norms';
 
 /** An attack as configured by a user: a registry name and parameters (missing ones take the defaults below). */
 export interface AttackSpec {
@@ -134,13 +135,6 @@ export function resolveAttackName(name: string): AttackName {
     throw new UsageError(`unknown attack "${name}"; allowed: ${ATTACK_NAMES.join(', ')}`);
   }
   return n;
-}
-
-export function validateNorm(norm: unknown, field = 'norm'): Norm {
-  if (typeof norm !== 'string' || !(NORMS as readonly string[]).includes(norm)) {
-    throw new UsageError(`invalid ${field} ${JSON.stringify(norm)}; allowed: ${NORMS.join(', ')}`);
-  }
-  return norm as Norm;
 }
 
 /** Every epsilon must be a finite number >= 0; the list must not be empty. */

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { Classifier } from '../models/predict';
+import { Classifier } from '../contract/classifier';
 import { AttackContext, BaseAttack } from './base';
-import { Attack, Norm } from './types';
+import { Attack } from './types';
+import { Norm } from '../contract/norms';
 
 /**
  * Transfer (black-box) attack: adversarial examples are crafted with

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
-import { Classifier } from '../models/predict';
+import { Classifier } from '../contract/classifier';
+import type { Norm } from '../contract/norms';
 
-export type Norm = 'linf' | 'l2';
-export const NORMS = ['linf', 'l2'] as const;
 
 /**
  * The one call shape of every attack (after torchattacks: one attack per

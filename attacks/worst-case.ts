@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
-import { Classifier } from '../models/predict';
-import { Attack, AttackOutput, AttackRunOptions, assertInBall, Norm, selectRows } from './types';
+import { Classifier } from '../contract/classifier';
+import { Attack, AttackOutput, AttackRunOptions, assertInBall, selectRows } from './types';
+import { Norm } from '../contract/norms';
 
 /**
  * Per-example worst case over several attacks (AutoAttack style): an

@@ -2,22 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './kernels/wasm';
 import { registerWasmMatMulFastPath } from './kernels/wasm-matmul';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+import { BACKEND_CHOICES, BackendChoice, BackendInfo } from '../contract/results';
 
-/** What actually computes: recorded in every result and report. */
-export interface BackendInfo {
-  requested: BackendChoice;
-  /** tfjs backend name: "tensorflow" | "wasm" | "cpu". */
-  name: string;
-  /** npm package that provides it. */
-  package: string;
-  /** True when the TensorFlow binding reports a GPU device. */
-  gpu: boolean;
-  tfjsVersion: string;
-  /** Kernels vicinal registered to replace missing or wrong ones. */
-  patchedKernels: string[];
-}
+
 
 /**
  * The cpu backend prints an advert for tfjs-node on first use; the gradient

@@ -4,7 +4,8 @@
  * (backend/gradient-check.ts) agree with the cpu reference. Together they take
  * about 2 s on wasm, so every command that trains or attacks runs them.
  */
-import { BackendChoice, BackendInfo, initBackend } from './select';
+import { initBackend } from './select';
+import { BackendChoice, BackendInfo } from '../contract/results';
 import { checkGradients, GradientCheckReport } from './gradient-check';
 import { checkOpConformance, OpConformanceReport } from './conformance';
 

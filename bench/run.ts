@@ -20,9 +20,10 @@ import { registerWasmMatMulFastPath, unregisterWasmMatMulFastPath } from '../bac
 import { crossEntropy } from '../models/loss';
 import { asClassifier } from '../models/predict';
 import { Rng } from '../data/rng';
-import { BackendChoice, BackendInfo, initBackend } from '../backend/select';
-import { describeEnvironment } from '../suite/env';
-import { writeJsonAtomic } from '../suite/store';
+import { initBackend } from '../backend/select';
+import { BackendChoice, BackendInfo } from '../contract/results';
+import { describeEnvironment } from '../backend/environment';
+import { writeJsonAtomic } from '../contract/run-folder';
 
 export interface BenchFigure {
   task: string;

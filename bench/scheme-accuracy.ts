@@ -20,7 +20,8 @@ import { buildModel } from '../models/build';
 import { createScheme, Scheme, SCHEME_NAMES, schemeDefaults } from '../models/schemes';
 import { MixupKnnScheme } from '../models/schemes/mixup-knn';
 import { trainModel } from '../models/train';
-import { BackendChoice, initBackend } from '../backend/select';
+import { initBackend } from '../backend/select';
+import { BackendChoice } from '../contract/results';
 
 interface RunSpec {
   label: string;

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Classifier } from '../contract/classifier';
 import { inputSize } from '../data/types';
 
 /** Any function from an input batch to logits: a LayersModel or a wrapped one. */
-export type Classifier = (x: tf.Tensor) => tf.Tensor2D;
+
 
 export function asClassifier(model: tf.LayersModel): Classifier {
   return (x) => model.apply(x, { training: false }) as tf.Tensor2D;

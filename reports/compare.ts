@@ -13,7 +13,7 @@
  * seeds, else it is Welch's unpaired interval. Probe medians are reported,
  * never flagged.
  */
-import { UsageError } from '../suite/errors';
+import { UsageError } from '../contract/errors';
 import { fmtNumber, fmtSeconds } from './format';
 import { mdEscape, mdTable } from './markdown';
 import { MeanCI, McNemar, formatP, mcnemarPooled, pairedDiff, welchDiff } from './stats';

@@ -4,8 +4,8 @@
  * worst case over attacks has attack "worst-case". Seeds that diverged or
  * failed get rows with their status and empty numbers, never a value.
  */
-import { LoadedRun } from '../suite/store';
-import { EvalJobResult } from '../suite/results';
+import { LoadedRun } from '../contract/run-folder';
+import { EvalJobResult } from '../contract/results';
 import { RunSummary } from './summary';
 
 export const CSV_COLUMNS = [

@@ -20,7 +20,7 @@ import { loadModel } from '../models/io';
 import { asClassifier, predictLogits } from '../models/predict';
 import { createScheme } from '../models/schemes';
 import type { MixupSemiScheme } from '../models/schemes/mixup-semi';
-import { LoadedRun, modelDir } from '../suite/store';
+import { LoadedRun, modelDir } from '../contract/run-folder';
 import { GroupSummary, RunSummary, is2DGroup } from './summary';
 import { Grid } from './svg';
 

@@ -12,8 +12,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { UsageError } from '../suite/errors';
-import { MANIFEST, loadRun } from '../suite/store';
+import { UsageError } from '../contract/errors';
+import { MANIFEST, loadRun } from '../contract/run-folder';
 import { fmtMeanCI, fmtSeconds } from './format';
 import { mdEscape, mdTable } from './markdown';
 import { MeanCI } from './stats';

@@ -3,7 +3,7 @@
  * every format, write them atomically into a folder.
  */
 import * as path from 'path';
-import { LoadedRun, writeFileAtomic } from '../suite/store';
+import { LoadedRun, writeFileAtomic } from '../contract/run-folder';
 import { renderCsv } from './csv';
 import type * as Fig from './figures2d';
 import type { Figures2D } from './figures2d';

@@ -1,6 +1,6 @@
 /** The report written at the end of `vicinal run` (see suite/commands/run.ts). */
 import * as path from 'path';
-import { loadRun } from '../suite/store';
+import { loadRun } from '../contract/run-folder';
 import { writeReport } from './report';
 import { summarizeRun } from './summary';
 import { renderTerminal } from './terminal';

@@ -11,14 +11,15 @@
  * McNemar test and a verdict (see stats.ts). Diverged or failed seeds never
  * become numbers: a cell with no successful seed carries only its status.
  */
-import { Distribution, EvalJobResult, JobStatus, PlannedJob, RunManifest, SanityFlag, TrainJobResult } from '../suite/results';
-import { LoadedRun } from '../suite/store';
+import { Distribution, EvalJobResult, JobStatus, PlannedJob, RunManifest, SanityFlag, TrainJobResult } from '../contract/results';
+import { LoadedRun } from '../contract/run-folder';
 import { MeanCI, PairedDiff, PooledMcNemar, Verdict, meanCI, mcnemarPooled, pairedDiff, verdict } from './stats';
+import type { Norm } from '../contract/norms';
+import { parseRobustKey, robustKey } from '../contract/keys';
 
 export const SUMMARY_FORMAT = 'vicinal-summary/1';
 export const BASELINE = 'erm';
 
-export type Norm = 'linf' | 'l2';
 export type ColumnKind = 'clean' | 'robust' | 'worst' | 'probe';
 
 export interface Column {
@@ -185,19 +186,6 @@ export const METHODS = [
   '"Best" marks the highest mean and every scheme not significantly different from it (ties within the noise are marked together).',
   'Diverged or failed seeds are excluded from the numbers and shown by status; a cell with some seeds missing says so.',
 ];
-
-export function robustKey(attack: string, norm: string, eps: number): string {
-  return `${attack}@${norm}:${eps}`;
-}
-
-/** Parses "attack@norm:eps" (the EvalJobResult.robustCorrect key); the attack may itself contain ':' or '@'. */
-export function parseRobustKey(key: string): { attack: string; norm: string; eps: number } | null {
-  const m = /^(.*)@([a-z0-9]+):([^:@]+)$/.exec(key);
-  if (!m) return null;
-  const eps = Number(m[3]);
-  if (!Number.isFinite(eps)) return null;
-  return { attack: m[1], norm: m[2], eps };
-}
 
 function findRobustCorrect(r: EvalJobResult, attack: string, norm: string, eps: number): number[] | null {
   const direct = r.robustCorrect?.[robustKey(attack, norm, eps)];

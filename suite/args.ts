@@ -1,4 +1,4 @@
-import { UsageError } from './errors';
+import { UsageError } from '../contract/errors';
 
 export type FlagKind = 'string' | 'number' | 'boolean' | 'numbers' | 'strings';
 

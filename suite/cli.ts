@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { formatHelp, parseArgs, CommandSpec, ParsedFlags } from './args';
-import { EXIT, UsageError } from './errors';
+import { EXIT, UsageError } from '../contract/errors';
 
 /** One CLI command: its flags and what it does (returns the exit code). */
 export interface Command {

@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { BACKEND_CHOICES } from '../backend/select';
-import { UsageError } from './errors';
+import { BACKEND_CHOICES } from '../contract/results';
+import { UsageError } from '../contract/errors';
 
 const params = z.record(z.string(), z.unknown());
 

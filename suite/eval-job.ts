@@ -1,35 +1,22 @@
 import * as tf from '@tensorflow/tfjs';
-import { evaluateModel, EvalConfig } from '../attacks/evaluate';
-import { AttackSpec } from '../attacks/registry';
-import { DatasetSpec } from '../data/registry';
+import { evaluateModel, EvalConfig } from '../eval/evaluate';
 import { Rng } from '../data/rng';
 import { loadModel } from '../models/io';
-import { asClassifier, Classifier } from '../models/predict';
+import { asClassifier } from '../models/predict';
+import { Classifier } from '../contract/classifier';
 import { createScheme } from '../models/schemes';
-import type { JobContext } from './jobs';
-import { datasetFor } from './jobs';
-import { EvalJobResult, PlannedJob, TrainJobResult } from './results';
-import { modelDir, readResult } from './store';
-
-/** The resolved settings an eval job hashes (see suite/plan.ts). */
-export interface EvalSpec {
-  trainJobId: string;
-  dataset: DatasetSpec;
-  scheme: { name: string; params: Record<string, unknown> };
-  eval: { norm: 'linf' | 'l2'; eps: number[]; nExamples: number; batchSize: number; probePoints: number };
-  attacks: AttackSpec[];
-  probes: boolean;
-  transfer: { source: string; attack: AttackSpec; sourceTrainJobIds: string[] } | null;
-  seed: number;
-}
+import { datasetFor, JobContext } from './job-context';
+import { EvalJob } from './job-spec';
+import { EvalJobResult, TrainJobResult } from '../contract/results';
+import { modelDir, readResult } from '../contract/run-folder';
 
 /**
  * Attacks one trained model with every attack and epsilon of the study, runs
  * the gradient probes (vicinal points come from the model's own training
  * scheme) and the automatic sanity checks.
  */
-export async function runEvalJob(job: PlannedJob, ctx: JobContext): Promise<EvalJobResult> {
-  const spec = job.spec as unknown as EvalSpec;
+export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
+  const spec = job.spec;
   const t0 = Date.now();
   const trained = readResult(ctx.runDir, spec.trainJobId) as TrainJobResult | null;
   if (!trained || trained.status !== 'ok') throw new Error(`model ${spec.trainJobId} is not trained (${trained?.status ?? 'missing'})`);

@@ -1,6 +1,6 @@
 import { StudyConfig, SchemeEntry } from './config';
 import { hashId } from './hash';
-import { PlannedJob } from './results';
+import { EvalSpec, Job, TrainSpec } from './job-spec';
 
 /** Bumped whenever a change alters what a job computes, so stale cached results are not reused. */
 export const RESULT_FORMAT = 1;
@@ -46,16 +46,16 @@ export function modelLabel(m: { arch: string; hidden?: number[]; filters?: numbe
  * every attack x epsilon and the probes. Ids hash the resolved settings and
  * the backend, so the same study on the same backend gives the same ids.
  */
-export function planStudy(study: StudyConfig, backendName: string): PlannedJob[] {
+export function planStudy(study: StudyConfig, backendName: string): Job[] {
   const schemes = expandSchemes(study.schemes);
-  const jobs: PlannedJob[] = [];
+  const jobs: Job[] = [];
   for (const ex of study.experiments) {
     for (const model of ex.models) {
       const group = `${ex.dataset.name}/${modelLabel(model)}`;
       const trainIds = new Map<string, string>();
       for (const seed of study.seeds) {
         for (const s of schemes) {
-          const spec = {
+          const spec: TrainSpec = {
             format: RESULT_FORMAT,
             backend: backendName,
             dataset: ex.dataset,
@@ -78,7 +78,7 @@ export function planStudy(study: StudyConfig, backendName: string): PlannedJob[]
             if (!src) throw new Error(`transfer.source "${study.transfer.source}" is not a scheme of this study`);
             sources.push(trainIds.get(`${src.label}|${seed}`) as string);
           }
-          const spec = {
+          const spec: EvalSpec = {
             format: RESULT_FORMAT,
             backend: backendName,
             trainJobId,

@@ -1,14 +1,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { BackendInfo } from '../backend/select';
+import { BackendInfo } from '../contract/results';
 import { StudyConfig } from './config';
-import { describeEnvironment, vicinalVersion } from './env';
+import { describeEnvironment, vicinalVersion } from '../backend/environment';
 import { failedResult } from './jobs';
 import { planStudy } from './plan';
 import { Progress } from './progress';
-import { JobResult, PlannedJob, RunManifest } from './results';
-import { appendLog, MANIFEST, readManifest, readResult, resultPath, writeJsonAtomic } from './store';
+import { JobResult, PlannedJob, RunManifest } from '../contract/results';
+import { appendLog, MANIFEST, readManifest, readResult, resultPath, writeJsonAtomic } from '../contract/run-folder';
 import type { FromWorker, WorkerInit } from './worker';
 
 export interface RunOptions {

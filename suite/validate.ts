@@ -3,7 +3,7 @@ import { loadDataset } from '../data/registry';
 import { Rng } from '../data/rng';
 import { createScheme } from '../models/schemes';
 import { StudyConfig } from './config';
-import { UsageError } from './errors';
+import { UsageError } from '../contract/errors';
 import { expandSchemes } from './plan';
 
 /**

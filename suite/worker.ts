@@ -4,10 +4,11 @@
  * from the runner, writes each result file itself, and reports back.
  */
 import { parentPort, workerData } from 'worker_threads';
-import { BackendChoice, initBackend } from '../backend/select';
-import { describeEnvironment } from './env';
+import { initBackend } from '../backend/select';
+import { BackendChoice } from '../contract/results';
+import { describeEnvironment } from '../backend/environment';
 import { runJob } from './jobs';
-import { PlannedJob } from './results';
+import { Job } from './job-spec';
 
 export interface WorkerInit {
   backend: BackendChoice;
@@ -15,7 +16,7 @@ export interface WorkerInit {
   cacheDir: string | null;
 }
 
-export type ToWorker = { type: 'job'; job: PlannedJob } | { type: 'stop' };
+export type ToWorker = { type: 'job'; job: Job } | { type: 'stop' };
 export type FromWorker =
   | { type: 'ready'; backend: string }
   | { type: 'progress'; jobId: string; text: string; fraction: number }

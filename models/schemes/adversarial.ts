@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { pgdPerturb, PgdConfig } from '../../attacks/pgd';
 import { Rng } from '../../data/rng';
 import { Bounds, Dataset } from '../../data/types';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 import { oneHot } from '../loss';
-import { Classifier } from '../predict';
+import { Classifier } from '../../contract/classifier';
 import { checkKeys, checkVicinity, intParam, numberParam, repeatIndex, rowsTensor } from './common';
 import { SchemeFactory, TrainingBatch } from './types';
 

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { inputSize, takeRows } from '../../data/types';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 
 // ---------------------------------------------------------------- parameters
 

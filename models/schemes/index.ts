@@ -6,7 +6,7 @@
  */
 import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 import { adversarial, ADVERSARIAL_EPS_DEFAULTS, ADVERSARIAL_EPS_FALLBACK, ADVERSARIAL_KEYS, ADVERSARIAL_MIX_RATIO_DEFAULT, ADVERSARIAL_STEPS_DEFAULT, adversarialDefaults } from './adversarial';
 import { ERM_DEFAULTS, erm } from './erm';
 import { GAUSSIAN_NOISE_KEYS, GAUSSIAN_NOISE_SIGMA_DEFAULTS, GAUSSIAN_NOISE_SIGMA_FALLBACK, gaussianNoise, gaussianNoiseDefaults } from './gaussian-noise';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../data/rng';
 import { Dataset, LabelledSet } from '../../data/types';
-import { Classifier } from '../predict';
+import { Classifier } from '../../contract/classifier';
 
 /** Where a mixing partner was taken from (`BatchInfo.partner` indexes rows of it). */
 export type PartnerSource = 'batch' | 'trainingSet' | 'pool';

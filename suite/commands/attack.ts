@@ -1,20 +1,22 @@
 import * as path from 'path';
-import { evaluateModelDetailed, EvalConfig, EvalCore } from '../../attacks/evaluate';
-import { perExampleColumns, perExampleRows, toCsv } from '../../attacks/export';
-import { ATTACK_NAMES, AttackSpec, validateEpsList, validateNorm } from '../../attacks/registry';
-import { Norm } from '../../attacks/types';
+import { evaluateModelDetailed, EvalConfig, EvalCore } from '../../eval/evaluate';
+import { perExampleColumns, perExampleRows, toCsv } from '../../eval/export';
+import { ATTACK_NAMES, AttackSpec, validateEpsList } from '../../attacks/registry';
+import { validateNorm } from '../../contract/norms';
+import { Norm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
 import { DATASET_NAMES, DatasetSpec, loadDataset } from '../../data/registry';
 import { Dataset } from '../../data/types';
 import { loadModel } from '../../models/io';
 import { asClassifier } from '../../models/predict';
 import { ParsedFlags } from '../args';
-import { BackendChoice, BACKEND_CHOICES } from '../../backend/select';
+import { BackendChoice, BACKEND_CHOICES } from '../../contract/results';
 import { initVerifiedBackend } from '../../backend/verify';
 import type { Command } from '../cli';
-import { describeEnvironment } from '../env';
-import { EXIT, UsageError } from '../errors';
-import { writeOutputFile } from '../store';
+import { describeEnvironment } from '../../backend/environment';
+import { EXIT, UsageError } from '../../contract/errors';
+import { writeOutputFile } from '../../contract/run-folder';
+import { robustKey } from '../../contract/keys';
 
 export const ATTACK_FORMATS = ['json', 'csv'] as const;
 
@@ -59,7 +61,7 @@ function formatSummary(r: EvalCore, seconds: Record<string, number>): string {
   const lines = [`clean accuracy ${(100 * r.cleanAccuracy).toFixed(1)}% on ${r.n} test examples`, ''];
   lines.push(`${'attack'.padEnd(16)} ${'norm'.padEnd(5)} ${'eps'.padStart(8)} ${'robust'.padStart(8)} ${'loss'.padStart(9)} ${'seconds'.padStart(8)}`);
   for (const a of r.attacks) {
-    const key = `${a.attack}@${a.norm}:${a.eps}`;
+    const key = robustKey(a.attack, a.norm, a.eps);
     lines.push(
       `${a.attack.padEnd(16)} ${a.norm.padEnd(5)} ${String(a.eps).padStart(8)} ${`${(100 * a.robustAccuracy).toFixed(1)}%`.padStart(8)} ${a.meanLoss.toFixed(3).padStart(9)} ${(seconds[key] ?? 0).toFixed(1).padStart(8)}`,
     );

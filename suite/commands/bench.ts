@@ -1,9 +1,9 @@
 import * as os from 'os';
 import * as path from 'path';
 import { formatBench, runBench } from '../../bench/run';
-import { BackendChoice, BACKEND_CHOICES } from '../../backend/select';
+import { BackendChoice, BACKEND_CHOICES } from '../../contract/results';
 import type { Command } from '../cli';
-import { EXIT, UsageError } from '../errors';
+import { EXIT, UsageError } from '../../contract/errors';
 
 export const command: Command = {
   spec: {

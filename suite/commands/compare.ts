@@ -1,6 +1,6 @@
 import type { Command } from '../cli';
-import { EXIT, UsageError } from '../errors';
-import { loadRun, writeFileAtomic } from '../store';
+import { EXIT, UsageError } from '../../contract/errors';
+import { loadRun, writeFileAtomic } from '../../contract/run-folder';
 import { DEFAULT_THRESHOLDS, compareRuns, renderComparisonMarkdown, thresholdsFromFlag, thresholdsFromObject } from '../../reports/compare';
 import { correctnessLookup, summarizeRun } from '../../reports/summary';
 

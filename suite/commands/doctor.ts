@@ -1,10 +1,11 @@
-import { BackendChoice, BACKEND_CHOICES, initBackend } from '../../backend/select';
+import { initBackend } from '../../backend/select';
+import { BackendChoice, BACKEND_CHOICES } from '../../contract/results';
 import type { Command } from '../cli';
 import { PATCHED_WASM_KERNELS, restoreStockWasmKernels } from '../../backend/kernels/wasm';
 import { formatGradientReport } from '../../backend/gradient-check';
 import { formatConformanceReport } from '../../backend/conformance';
 import { verifyBackend } from '../../backend/verify';
-import { EXIT, UsageError } from '../errors';
+import { EXIT, UsageError } from '../../contract/errors';
 
 export const command: Command = {
   spec: {

@@ -1,7 +1,7 @@
 import * as path from 'path';
-import { EXIT, UsageError } from '../errors';
+import { EXIT, UsageError } from '../../contract/errors';
 import type { Command } from '../cli';
-import { loadRun, writeFileAtomic } from '../store';
+import { loadRun, writeFileAtomic } from '../../contract/run-folder';
 import { DEFAULT_HISTORY_METRICS, collectHistory, renderHistoryHtml, renderHistoryMarkdown, renderHistoryTerminal } from '../../reports/history';
 import { REPORT_FORMATS, ReportFormat, writeReport } from '../../reports/report';
 import { summarizeRun } from '../../reports/summary';

@@ -1,14 +1,15 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { BackendChoice, BACKEND_CHOICES, initBackend } from '../../backend/select';
+import { initBackend } from '../../backend/select';
+import { BackendChoice, BACKEND_CHOICES } from '../../contract/results';
 import type { Command } from '../cli';
 import { loadStudy, validateStudy } from '../config';
-import { EXIT, UsageError } from '../errors';
+import { EXIT, UsageError } from '../../contract/errors';
 import { planStudy } from '../plan';
 import { validateStudyNames } from '../validate';
 import { runStudy } from '../runner';
-import { readManifest } from '../store';
+import { readManifest } from '../../contract/run-folder';
 import { refuseDefectiveBackend } from '../../backend/verify';
 import { finishRunReport } from '../../reports/run-report';
 

@@ -10,7 +10,7 @@ import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
 import { parseArgs } from '../../suite/args';
 import { command } from '../../suite/commands/attack';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 import { initBackend } from '../../backend/select';
 
 let dir: string;

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../data/rng';
 import { Bounds } from '../../data/types';
 import { buildModel, ModelSpec } from '../../models/build';
-import { asClassifier, Classifier } from '../../models/predict';
+import { asClassifier } from '../../models/predict';
+import { Classifier } from '../../contract/classifier';
 
 /** A small untrained model with seeded weights (logits out). */
 export function smallModel(spec: ModelSpec, inputShape: number[], numClasses: number, seed: number): { model: tf.LayersModel; f: Classifier } {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { localLipschitz } from '../../attacks/probes';
+import { localLipschitz } from '../../eval/probes';
 import { createAttack } from '../../attacks/registry';
 import { pgdPerturb } from '../../attacks/pgd';
 import { Rng } from '../../data/rng';

@@ -1,11 +1,12 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { evaluateModel, EvalConfig } from '../../attacks/evaluate';
+import { evaluateModel, EvalConfig } from '../../eval/evaluate';
 import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
 import { buildModel } from '../../models/build';
-import { asClassifier, Classifier } from '../../models/predict';
+import { asClassifier } from '../../models/predict';
+import { Classifier } from '../../contract/classifier';
 import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
 import { initBackend } from '../../backend/select';

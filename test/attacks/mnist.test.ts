@@ -1,13 +1,14 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { evaluateModelDetailed } from '../../attacks/evaluate';
+import { evaluateModelDetailed } from '../../eval/evaluate';
 import { createAttack } from '../../attacks/registry';
 import { Attack } from '../../attacks/types';
 import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { Dataset, inputSize } from '../../data/types';
 import { buildModel } from '../../models/build';
-import { asClassifier, Classifier, evaluateAccuracy } from '../../models/predict';
+import { asClassifier, evaluateAccuracy } from '../../models/predict';
+import { Classifier } from '../../contract/classifier';
 import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
 import { initBackend } from '../../backend/select';

@@ -1,8 +1,9 @@
 import test from 'ava';
 import { apgdCheckpoints } from '../../attacks/apgd';
-import { attackDefaults, createAttack, pgdDefaultRelStepSize, resolveAttackParams, validateEpsList, validateNorm } from '../../attacks/registry';
+import { attackDefaults, createAttack, pgdDefaultRelStepSize, resolveAttackParams, validateEpsList } from '../../attacks/registry';
+import { validateNorm } from '../../contract/norms';
 import { PgdAttack } from '../../attacks/pgd';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 
 test('defaults follow the published protocols', (t) => {
   const pgd = createAttack({ name: 'pgd' }, 'linf') as PgdAttack;

@@ -2,13 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
 import { Rng } from '../../data/rng';
 import { buildModel } from '../../models/build';
-import { crossEntropy, crossEntropyPerExample, oneHot } from '../../models/loss';
+import { crossEntropy, oneHot } from '../../models/loss';
+import { crossEntropyPerExample } from '../../attacks/losses';
 import { asClassifier } from '../../models/predict';
 import { createScheme, Scheme, SCHEME_DEFAULTS, SCHEME_NAMES, schemeDefaults } from '../../models/schemes';
 import { mixRows } from '../../models/schemes/common';
 import { trainModel } from '../../models/train';
 import { initBackend } from '../../backend/select';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 import { contextFor, meanAndSe, moons, range, trainedMlp, weightsOf } from './scheme-helpers';
 
 test.before(async () => {

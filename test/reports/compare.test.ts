@@ -3,8 +3,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { command as compare } from '../../suite/commands/compare';
-import { UsageError } from '../../suite/errors';
-import { resultPath } from '../../suite/store';
+import { UsageError } from '../../contract/errors';
+import { resultPath } from '../../contract/run-folder';
 import { thresholdsFromFlag, DEFAULT_THRESHOLDS } from '../../reports/compare';
 import { FixtureOptions, cleanupFixtures, makeRun, tmpDir } from './fixture';
 

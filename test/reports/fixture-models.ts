@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { buildModel } from '../../models/build';
 import { saveModel } from '../../models/io';
-import { LoadedRun, modelDir } from '../../suite/store';
+import { LoadedRun, modelDir } from '../../contract/run-folder';
 
 /**
  * Saves a linear model for every ok train job, with weights set so that its

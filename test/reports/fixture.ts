@@ -8,9 +8,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Rng } from '../../data/rng';
-import { BackendInfo } from '../../backend/select';
-import { Distribution, Environment, EvalJobResult, PlannedJob, RunManifest, SanityFlag, TrainJobResult } from '../../suite/results';
-import { LoadedRun, loadRun, resultPath, writeJsonAtomic } from '../../suite/store';
+import { BackendInfo } from '../../contract/results';
+import { Distribution, Environment, EvalJobResult, PlannedJob, RunManifest, SanityFlag, TrainJobResult } from '../../contract/results';
+import { LoadedRun, loadRun, resultPath, writeJsonAtomic } from '../../contract/run-folder';
 
 export interface FixtureGroup {
   group: string;

@@ -15,7 +15,7 @@ import { VICINAL_SAMPLES } from '../../reports/figures2d';
 import { renderHistoryHtml, collectHistory } from '../../reports/history';
 import { writeReport } from '../../reports/report';
 import { summarizeRun } from '../../reports/summary';
-import { loadRun } from '../../suite/store';
+import { loadRun } from '../../contract/run-folder';
 import { FixtureGroup, cleanupFixtures, makeRun, tmpDir } from './fixture';
 import { saveFixtureModels } from './fixture-models';
 import { needsSystemPackage } from '../system-deps';

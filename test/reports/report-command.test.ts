@@ -3,7 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { collectHistory, findRunFolders, renderHistoryMarkdown } from '../../reports/history';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 import { command as report } from '../../suite/commands/report';
 import { cleanupFixtures, makeRun, tmpDir } from './fixture';
 

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadStudy, PROFILES, validateStudy } from '../../suite/config';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 import { expandSchemes, planStudy } from '../../suite/plan';
 
 const CLI = path.join(__dirname, '..', '..', 'suite', 'cli.js');

@@ -8,7 +8,7 @@ import { saveModel } from '../../models/io';
 import { parseArgs } from '../../suite/args';
 import { command, VicinalSamples } from '../../suite/commands/sample';
 import { initBackend } from '../../backend/select';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-sample-'));
 // The command starts the backend itself; start it once first so that

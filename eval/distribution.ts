@@ -1,4 +1,4 @@
-import { Distribution } from '../suite/results';
+import { Distribution } from '../contract/results';
 
 /**
  * Quantile of sorted values with linear interpolation between order

@@ -1,4 +1,4 @@
-import { Norm } from './types';
+import { Norm } from '../contract/norms';
 
 /** Per-example outcome of one attack at one eps. */
 export interface PerExampleAttack {

@@ -14,12 +14,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Bounds, Dataset, inputSize, takeLabels, takeRows } from '../data/types';
-import { crossEntropyPerExample } from '../models/loss';
-import { Classifier, concatRows } from '../models/predict';
-import { Distribution } from '../suite/results';
-import { crossEntropyTwiceDifferentiable, logitJacobian, logitsLossAndGradient } from './gradients';
+import { crossEntropyPerExample } from '../attacks/losses';
+import { concatRows } from '../models/predict';
+import { Classifier } from '../contract/classifier';
+import { Distribution } from '../contract/results';
+import { crossEntropyTwiceDifferentiable, logitJacobian, logitsLossAndGradient } from '../attacks/gradients';
 import { distribution } from './distribution';
-import { Norm, project, rowNorm, steepestDirection } from './types';
+import { project, rowNorm, steepestDirection } from '../attacks/types';
+import { Norm } from '../contract/norms';
+import { ballKey } from '../contract/keys';
 
 export type DualNorm = 'l1' | 'l2';
 
@@ -470,7 +473,7 @@ export function runProbes(
   const lipschitz: Record<string, LipschitzResult> = {};
   const firstOrder: Record<string, FirstOrderRows> = {};
   for (const eps of probeEps) {
-    const key = `${norm}:${eps}`;
+    const key = ballKey(norm, eps);
     const lip = localLipschitz(f, testX, testY, shape, k, dataset.bounds, eps, norm, { batchSize, ...config.lipschitz });
     lipschitz[key] = lip;
     dist[`local-lipschitz@${key}`] = distribution(lip.max);

@@ -1,15 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Dataset, inputSize } from '../data/types';
-import { Classifier } from '../models/predict';
-import { UsageError } from '../suite/errors';
-import { AttackSummary, EvalJobResult, SanityFlag } from '../suite/results';
+import { Classifier } from '../contract/classifier';
+import { UsageError } from '../contract/errors';
+import { AttackSummary, EvalJobResult, SanityFlag } from '../contract/results';
 import { PerExampleAttack, PerExampleData } from './export';
-import { FgmAttack } from './fgm';
-import { FgsmAttack } from './fgsm';
-import { PgdAttack } from './pgd';
+import { FgmAttack } from '../attacks/fgm';
+import { FgsmAttack } from '../attacks/fgsm';
+import { PgdAttack } from '../attacks/pgd';
 import { gradientNorms, ProbeConfig, ProbeOutput, runProbes, VicinalSource } from './probes';
-import { AttackSpec, createAttack, createTransferAttack, resolveAttackParams, validateEpsList, validateNorm } from './registry';
+import { AttackSpec, createAttack, createTransferAttack, resolveAttackParams, validateEpsList } from '../attacks/registry';
+import { validateNorm } from '../contract/norms';
 import {
   checkBatchIndependence,
   checkDeterministic,
@@ -25,8 +26,10 @@ import {
   SanityTolerances,
 } from './sanity';
 import { mean } from './distribution';
-import { Attack, Norm } from './types';
-import { worstCaseCorrect } from './worst-case';
+import { Attack } from '../attacks/types';
+import { Norm } from '../contract/norms';
+import { worstCaseCorrect } from '../attacks/worst-case';
+import { attackNormKey, robustKey, worstCaseKey } from '../contract/keys';
 
 /** A transfer attack: examples crafted on the model named `source` (supplied in EvalOptions.sources) with `attack`. */
 export interface TransferSpec {
@@ -135,7 +138,7 @@ export function resolveEvalConfig(config: EvalConfig, dataset: Dataset, options:
   const attacks = config.attacks.map((a) => resolveAttackParams(a, norm));
   const keys = new Set<string>();
   for (const a of attacks) {
-    const k = `${a.name}@${a.norm}`;
+    const k = attackNormKey(a.name, a.norm);
     if (keys.has(k)) throw new UsageError(`attack "${a.name}" (${a.norm}) is listed twice; each attack may appear once per norm`);
     keys.add(k);
   }
@@ -239,7 +242,7 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
     attacks.push(createTransferAttack(t.source, (options.sources as Record<string, Classifier>)[t.source], { name: t.attack.name, params: { ...t.attack.params, norm: t.attack.norm } }, c.norm));
   }
   const planned: Planned[] = [];
-  for (const a of attacks) for (const eps of c.eps) planned.push({ attack: a, eps, key: `${a.name}@${a.norm}:${eps}` });
+  for (const a of attacks) for (const eps of c.eps) planned.push({ attack: a, eps, key: robustKey(a.name, a.norm, eps) });
   const perAttack: PerExampleAttack[] = planned.map((p) => ({
     key: p.key,
     attack: p.attack.name,
@@ -297,7 +300,7 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
     const correct = worstCaseCorrect(list.map((r) => r.correct));
     const { norm, eps } = list[0];
     worstCase.push({ norm, eps, robustAccuracy: mean(correct), attacks: list.map((r) => r.attack) });
-    worstRows.push({ key: `worst-case@${norm}:${eps}`, norm, eps, correct });
+    worstRows.push({ key: worstCaseKey(norm, eps), norm, eps, correct });
   }
 
   // Probes.

@@ -1,16 +1,17 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { evaluateModelDetailed } from '../../attacks/evaluate';
-import { VicinalSource } from '../../attacks/probes';
+import { evaluateModelDetailed } from '../../eval/evaluate';
+import { VicinalSource } from '../../eval/probes';
 import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
 import { buildModel } from '../../models/build';
-import { asClassifier, Classifier } from '../../models/predict';
+import { asClassifier } from '../../models/predict';
+import { Classifier } from '../../contract/classifier';
 import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
 import { initBackend } from '../../backend/select';
-import { UsageError } from '../../suite/errors';
+import { UsageError } from '../../contract/errors';
 
 let dataset: Dataset;
 const models: tf.LayersModel[] = [];

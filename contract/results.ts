@@ -3,7 +3,25 @@
  * reports (reports/): what one job's result file holds. Every result carries
  * its complete settings and the environment that produced it.
  */
-import type { BackendInfo } from '../backend/select';
+import type { Norm } from './norms';
+
+/** Compute backends a study can ask for (`auto` walks the ladder tfjs-node-gpu, tfjs-node, wasm, cpu). */
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** What actually computes: recorded in every result and report. */
+export interface BackendInfo {
+  requested: BackendChoice;
+  /** tfjs backend name: "tensorflow" | "wasm" | "cpu". */
+  name: string;
+  /** npm package that provides it. */
+  package: string;
+  /** True when the TensorFlow binding reports a GPU device. */
+  gpu: boolean;
+  tfjsVersion: string;
+  /** Kernels vicinal registered to replace missing or wrong ones. */
+  patchedKernels: string[];
+}
 
 export interface Environment {
   backend: BackendInfo;
@@ -45,7 +63,7 @@ export interface TrainJobResult {
 export interface AttackSummary {
   /** e.g. "fgsm", "pgd", "apgd-ce", "noise", "transfer:<source scheme>". */
   attack: string;
-  norm: 'linf' | 'l2';
+  norm: Norm;
   eps: number;
   /** Every setting of the attack (steps, step size, restarts, random start, source model...). */
   settings: Record<string, unknown>;
@@ -86,7 +104,7 @@ export interface EvalJobResult {
   n: number;
   attacks: AttackSummary[];
   /** Per epsilon (and norm): accuracy when an example must survive every attack in `attacks`. */
-  worstCase: { norm: 'linf' | 'l2'; eps: number; robustAccuracy: number; attacks: string[] }[];
+  worstCase: { norm: Norm; eps: number; robustAccuracy: number; attacks: string[] }[];
   /** Gradient-norm probes: name (e.g. "grad-l1/train", "grad-l2/test", "grad-l1/vicinal", "local-lipschitz", "margin") -> distribution. */
   probes: Record<string, Distribution>;
   flags: SanityFlag[];
@@ -100,8 +118,28 @@ export interface EvalJobResult {
 
 export type JobResult = TrainJobResult | EvalJobResult;
 
+/**
+ * A job spec as readers of a run folder (reports, merges) see it: the fields
+ * they may use, each optional because a result folder may come from another
+ * version or a hand-made fixture. The runner's typed union of train and eval
+ * specs (suite/job-spec.ts) narrows it, with every field required.
+ */
+export interface JobSpecBase {
+  /** Result format version (bumped when results change meaning). */
+  format?: number;
+  /** Backend name the job was planned for. */
+  backend?: string;
+  dataset?: object;
+  model?: object;
+  scheme?: { name: string; params: Record<string, unknown> };
+  train?: object;
+  /** Eval jobs: the model attacked. */
+  trainJobId?: string;
+  seed: number;
+}
+
 /** One job of a study, as planned. Its id is a hash of everything that determines its result. */
-export interface PlannedJob {
+export interface PlannedJob<S extends JobSpecBase = JobSpecBase> {
   id: string;
   kind: 'train' | 'eval';
   /** Human-readable label, e.g. "mnist/mlp/mixup(alpha=1)/seed0". */
@@ -116,7 +154,7 @@ export interface PlannedJob {
   /** Train jobs this job needs finished first (its own model, transfer sources). */
   dependsOn: string[];
   /** The fully resolved settings of this job (what the id hashes). */
-  spec: Record<string, unknown>;
+  spec: S;
 }
 
 /** manifest.json of a run folder. */

@@ -2,13 +2,13 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { FgsmAttack } from '../../attacks/fgsm';
 import { crossEntropyTwiceDifferentiable, logitsLossAndGradient } from '../../attacks/gradients';
-import { gradientNorms, localLipschitz, margins } from '../../attacks/probes';
+import { gradientNorms, localLipschitz, margins } from '../../eval/probes';
 import { Rng } from '../../data/rng';
 import { ModelSpec } from '../../models/build';
-import { crossEntropyPerExample } from '../../models/loss';
-import { Classifier } from '../../models/predict';
+import { crossEntropyPerExample } from '../../attacks/losses';
+import { Classifier } from '../../contract/classifier';
 import { initBackend } from '../../backend/select';
-import { randomLabels, smallModel, uniformRows } from './helpers';
+import { randomLabels, smallModel, uniformRows } from '../attacks/helpers';
 
 test.before(async () => {
   await initBackend('wasm');

@@ -10,10 +10,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Bounds, inputSize } from '../data/types';
-import { Classifier, predictLogits } from '../models/predict';
-import { AttackSummary, SanityFlag } from '../suite/results';
-import { ITERATIVE_ATTACKS, SINGLE_STEP_ATTACKS } from './registry';
-import { ballTolerance, ballViolation, Norm } from './types';
+import { predictLogits } from '../models/predict';
+import { Classifier } from '../contract/classifier';
+import { AttackSummary, SanityFlag } from '../contract/results';
+import { ITERATIVE_ATTACKS, SINGLE_STEP_ATTACKS } from '../attacks/registry';
+import { ballTolerance, ballViolation } from '../attacks/types';
+import { Norm } from '../contract/norms';
+import { attackNormKey } from '../contract/keys';
 
 export interface SanityTolerances {
   /** Accuracy slack of the monotonicity, iterative-vs-single-step, noise and large-eps checks. Default 0.01. */
@@ -71,7 +74,7 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
  */
 export function checkMonotone(summaries: AttackSummary[], cleanAccuracy: number, tol = DEFAULT_TOLERANCES.accuracy): SanityFlag[] {
   const flags: SanityFlag[] = [];
-  for (const [key, list] of groupBy(summaries, (s) => `${s.attack}@${s.norm}`)) {
+  for (const [key, list] of groupBy(summaries, (s) => attackNormKey(s.attack, s.norm))) {
     const sorted = [...list].sort((a, b) => a.eps - b.eps);
     let prev = { eps: 0, acc: cleanAccuracy, label: 'clean' };
     for (const s of sorted) {

@@ -1,8 +1,8 @@
 import { execFileSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
-import { BackendInfo } from '../backend/select';
-import { Environment } from './results';
+import { BackendInfo } from '../contract/results';
+import { Environment } from '../contract/results';
 
 export function vicinalVersion(): string {
   return (require(path.join(__dirname, '..', '..', 'package.json')) as { version: string }).version;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { perExampleColumns, perExampleCsv, perExampleRows, PerExampleData, toCsv } from '../../attacks/export';
+import { perExampleColumns, perExampleCsv, perExampleRows, PerExampleData, toCsv } from '../../eval/export';
 import {
   checkGradients,
   checkIterativeVsSingleStep,
@@ -8,18 +8,19 @@ import {
   checkNoiseWeaker,
   checkOutputsAreLogits,
   checkStepsDoubling,
-} from '../../attacks/sanity';
-import { distribution } from '../../attacks/distribution';
+} from '../../eval/sanity';
+import { distribution } from '../../eval/distribution';
 import { mergeWorst, worstCaseCorrect } from '../../attacks/worst-case';
-import { AttackSummary } from '../../suite/results';
+import { AttackSummary } from '../../contract/results';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/select';
+import type { Norm } from '../../contract/norms';
 
 test.before(async () => {
   await initBackend('wasm');
 });
 
-const s = (attack: string, eps: number, robustAccuracy: number, norm: 'linf' | 'l2' = 'linf'): AttackSummary => ({ attack, norm, eps, settings: {}, n: 500, robustAccuracy, meanLoss: 0 });
+const s = (attack: string, eps: number, robustAccuracy: number, norm: Norm = 'linf'): AttackSummary => ({ attack, norm, eps, settings: {}, n: 500, robustAccuracy, meanLoss: 0 });
 const checks = (flags: { check: string }[]) => flags.map((f) => f.check);
 
 test('monotonicity: robust accuracy may not rise with eps or above clean accuracy', (t) => {
