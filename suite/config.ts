@@ -4,12 +4,16 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { BACKEND_CHOICES } from '../contract/results';
 import { UsageError } from '../contract/errors';
+import { NORMS } from '../contract/norms';
+import { DATASET_NAMES } from '../data/registry';
+import { EVAL_DEFAULTS } from '../eval/evaluate';
+import { ARCH_NAMES } from '../models/build';
 
 const params = z.record(z.string(), z.unknown());
 
 const schemeEntry = z
   .object({
-    /** Scheme name (models/schemes): erm, mixup, mixup-asym, mixup-semi, mixup-knn, label-smoothing, gaussian-noise, adversarial. */
+    /** Scheme name: a key of the scheme registry (models/schemes/index.ts); checked by suite/validate.ts. */
     name: z.string(),
     /** Scheme parameters; missing ones take the scheme's defaults. */
     params: params.default({}),
@@ -20,7 +24,7 @@ const schemeEntry = z
 
 const attackEntry = z
   .object({
-    /** Attack name (attacks/registry): fgsm, fgm, pgd, apgd-ce, noise. */
+    /** Attack name: a key of the attack registry (attacks/registry.ts); checked by suite/validate.ts. */
     name: z.string(),
     params: params.default({}),
   })
@@ -28,7 +32,7 @@ const attackEntry = z
 
 const datasetSpec = z
   .object({
-    name: z.enum(['moons', 'circles', 'mnist']),
+    name: z.enum(DATASET_NAMES),
     seed: z.number().int().nonnegative().optional(),
     nTrain: z.number().int().positive().optional(),
     nTest: z.number().int().positive().optional(),
@@ -39,7 +43,7 @@ const datasetSpec = z
 
 const modelSpec = z
   .object({
-    arch: z.enum(['linear', 'mlp', 'cnn']),
+    arch: z.enum(ARCH_NAMES),
     hidden: z.array(z.number().int().positive()).optional(),
     filters: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
     kernelSize: z.number().int().positive().optional(),
@@ -59,15 +63,15 @@ const trainSpec = z
 const evalSpec = z
   .object({
     /** Threat model of the attacks. */
-    norm: z.enum(['linf', 'l2']).default('linf'),
+    norm: z.enum(NORMS).default(EVAL_DEFAULTS.norm),
     /** Perturbation budgets, each >= 0. */
     eps: z.array(z.number().nonnegative()).min(1),
     /** Attack the first n test examples. */
-    nExamples: z.number().int().positive().default(500),
+    nExamples: z.number().int().positive().default(EVAL_DEFAULTS.nExamples),
     /** Examples per attack batch. */
-    batchSize: z.number().int().positive().default(250),
+    batchSize: z.number().int().positive().default(EVAL_DEFAULTS.batchSize),
     /** Training / test / vicinal points probed for gradient norms. */
-    probePoints: z.number().int().positive().default(200),
+    probePoints: z.number().int().positive().default(EVAL_DEFAULTS.probePoints),
   })
   .strict();
 

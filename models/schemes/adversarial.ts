@@ -6,7 +6,7 @@ import { UsageError } from '../../contract/errors';
 import { oneHot } from '../loss';
 import { Classifier } from '../../contract/classifier';
 import { checkKeys, checkVicinity, intParam, numberParam, repeatIndex, rowsTensor } from './common';
-import { SchemeFactory, TrainingBatch } from './types';
+import { SchemeFactory, TrainingBatch, SchemeDescriptor } from './types';
 
 /**
  * Parameters of `adversarial` (PGD adversarial training, Madry et al. 2018),
@@ -132,4 +132,14 @@ export const adversarial: SchemeFactory = (params, dataset) => {
       return { x: r.x, targets, info: { perturbed: r.perturbed } };
     },
   };
+};
+
+/** The `adversarial` entry of the scheme registry (models/schemes/index.ts). */
+export const adversarialScheme: SchemeDescriptor = {
+  name: 'adversarial',
+  summary: 'PGD (L-inf, random start) adversarial training, Madry et al. 2018',
+  keys: ADVERSARIAL_KEYS,
+  defaults: (datasetName) => ({ ...adversarialDefaults(datasetName) }),
+  documentedDefaults: { eps: { ...ADVERSARIAL_EPS_DEFAULTS, '*': ADVERSARIAL_EPS_FALLBACK }, steps: ADVERSARIAL_STEPS_DEFAULT, stepSize: '2.5 * eps / steps', mixRatio: ADVERSARIAL_MIX_RATIO_DEFAULT },
+  create: adversarial,
 };

@@ -1,6 +1,6 @@
 import { oneHot } from '../loss';
 import { checkKeys, checkVicinity, repeatIndex, rowsTensor } from './common';
-import { SchemeFactory } from './types';
+import { SchemeFactory, SchemeDescriptor } from './types';
 
 /** erm has no parameters. */
 export type ErmParams = Record<string, never>;
@@ -28,4 +28,14 @@ export const erm: SchemeFactory = (params, dataset) => {
       };
     },
   };
+};
+
+/** The `erm` entry of the scheme registry (models/schemes/index.ts). */
+export const ermScheme: SchemeDescriptor = {
+  name: 'erm',
+  summary: 'empirical risk minimisation: clean inputs, one-hot targets',
+  keys: [],
+  defaults: () => ({ ...ERM_DEFAULTS }),
+  documentedDefaults: { ...ERM_DEFAULTS },
+  create: erm,
 };

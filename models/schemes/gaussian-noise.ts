@@ -3,7 +3,7 @@ import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
 import { oneHot } from '../loss';
 import { checkKeys, checkVicinity, numberParam, repeatIndex, rowsTensor } from './common';
-import { SchemeFactory } from './types';
+import { SchemeFactory, SchemeDescriptor } from './types';
 
 /** Parameters of `gaussian-noise` (input noise augmentation). */
 export interface GaussianNoiseParams {
@@ -63,4 +63,14 @@ export const gaussianNoise: SchemeFactory = (params, dataset) => {
       };
     },
   };
+};
+
+/** The `gaussian-noise` entry of the scheme registry (models/schemes/index.ts). */
+export const gaussianNoiseScheme: SchemeDescriptor = {
+  name: 'gaussian-noise',
+  summary: 'inputs + N(0, sigma^2) clipped to the dataset bounds, one-hot targets',
+  keys: GAUSSIAN_NOISE_KEYS,
+  defaults: (datasetName) => ({ ...gaussianNoiseDefaults(datasetName) }),
+  documentedDefaults: { sigma: { ...GAUSSIAN_NOISE_SIGMA_DEFAULTS, '*': GAUSSIAN_NOISE_SIGMA_FALLBACK } },
+  create: gaussianNoise,
 };

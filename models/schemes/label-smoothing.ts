@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { oneHot } from '../loss';
 import { checkKeys, checkVicinity, numberParam, repeatIndex, rowsTensor } from './common';
-import { SchemeFactory } from './types';
+import { SchemeFactory, SchemeDescriptor } from './types';
 
 /** Parameters of `label-smoothing` (Szegedy et al. 2016). */
 export interface LabelSmoothingParams {
@@ -46,4 +46,14 @@ export const labelSmoothing: SchemeFactory = (params, dataset) => {
       };
     },
   };
+};
+
+/** The `label-smoothing` entry of the scheme registry (models/schemes/index.ts). */
+export const labelSmoothingScheme: SchemeDescriptor = {
+  name: 'label-smoothing',
+  summary: 'clean inputs, targets (1 - eps) onehot + eps / K',
+  keys: LABEL_SMOOTHING_KEYS,
+  defaults: () => ({ ...LABEL_SMOOTHING_DEFAULTS }),
+  documentedDefaults: { ...LABEL_SMOOTHING_DEFAULTS },
+  create: labelSmoothing,
 };

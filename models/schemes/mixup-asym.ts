@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { oneHot } from '../loss';
 import { alphaParam, checkKeys, checkVicinity, choiceParam, drawLambdas, LAMBDA_PER, LambdaPer, mixRows, repeatIndex, rowsTensor } from './common';
 import { sampleAsymLambda } from './samplers';
-import { SchemeFactory } from './types';
+import { SchemeFactory, SchemeDescriptor } from './types';
 
 /** Parameters of `mixup-asym` (mixup rewritten to mix inputs only). */
 export interface MixupAsymParams {
@@ -74,4 +74,14 @@ export const mixupAsym: SchemeFactory = (params, dataset) => {
       };
     },
   };
+};
+
+/** The `mixup-asym` entry of the scheme registry (models/schemes/index.ts). */
+export const mixupAsymScheme: SchemeDescriptor = {
+  name: 'mixup-asym',
+  summary: 'inputs mixed, label of x kept, lambda ~ Beta(alpha+1, alpha) (numpy convention); same objective as mixup in expectation',
+  keys: MIXUP_ASYM_KEYS,
+  defaults: () => ({ ...MIXUP_ASYM_DEFAULTS }),
+  documentedDefaults: { ...MIXUP_ASYM_DEFAULTS },
+  create: mixupAsym,
 };

@@ -4,7 +4,7 @@ import { oneHot } from '../loss';
 import { alphaParam, checkKeys, checkVicinity, choiceParam, intParam, mixRows, repeatIndex, rowsTensor } from './common';
 import { NeighbourTable, nearestNeighbours } from './knn';
 import { sampleAsymLambda } from './samplers';
-import { Scheme, SchemeFactory } from './types';
+import { Scheme, SchemeFactory, SchemeDescriptor } from './types';
 
 export const ALPHA_DISTANCE = ['none', 'grow', 'shrink'] as const;
 export type AlphaDistance = (typeof ALPHA_DISTANCE)[number];
@@ -115,4 +115,14 @@ export const mixupKnn: SchemeFactory = (params, dataset) => {
       };
     },
   };
+};
+
+/** The `mixup-knn` entry of the scheme registry (models/schemes/index.ts). */
+export const mixupKnnScheme: SchemeDescriptor = {
+  name: 'mixup-knn',
+  summary: "mixup-asym with x' uniform among the k nearest training neighbours of x; optional distance-dependent alpha",
+  keys: MIXUP_KNN_KEYS,
+  defaults: () => ({ ...MIXUP_KNN_DEFAULTS }),
+  documentedDefaults: { ...MIXUP_KNN_DEFAULTS },
+  create: mixupKnn,
 };

@@ -16,7 +16,7 @@ import {
   rowsTensor,
 } from './common';
 import { sampleAsymLambda } from './samplers';
-import { Scheme, SchemeFactory } from './types';
+import { Scheme, SchemeFactory, SchemeDescriptor } from './types';
 
 /** Parameters of `mixup-semi` (asymmetric mixup with partners from an unlabelled pool). */
 export interface MixupSemiParams {
@@ -187,4 +187,14 @@ export const mixupSemi: SchemeFactory = (params, dataset, rng) => {
   const split = semiSupervisedSplit(dataset.train, inputSize(dataset.inputShape), dataset.numClasses, p.labelledPerClass, rng.fork('semi-split'));
   const shape: DatasetShape = { name: dataset.name, inputShape: dataset.inputShape, numClasses: dataset.numClasses, bounds: dataset.bounds };
   return mixupSemiFromSplit(p, split.labelled, split.unlabelled, shape);
+};
+
+/** The `mixup-semi` entry of the scheme registry (models/schemes/index.ts). */
+export const mixupSemiScheme: SchemeDescriptor = {
+  name: 'mixup-semi',
+  summary: "mixup-asym with x from a labelled subset (labelledPerClass per class) and x' from the unlabelled rest",
+  keys: MIXUP_SEMI_KEYS,
+  defaults: () => ({ alpha: MIXUP_SEMI_ALPHA_DEFAULT, lambdaPer: MIXUP_SEMI_LAMBDA_PER_DEFAULT, labelledPerClass: MIXUP_SEMI_LABELLED_DEFAULT_TEXT }),
+  documentedDefaults: { alpha: MIXUP_SEMI_ALPHA_DEFAULT, lambdaPer: MIXUP_SEMI_LAMBDA_PER_DEFAULT, labelledPerClass: MIXUP_SEMI_LABELLED_DEFAULT_TEXT },
+  create: mixupSemi,
 };

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { oneHot } from '../loss';
 import { alphaParam, checkKeys, checkVicinity, choiceParam, drawLambdas, LAMBDA_PER, LambdaPer, mixRows, repeatIndex, rowsTensor } from './common';
 import { sampleMixupLambda } from './samplers';
-import { SchemeFactory } from './types';
+import { SchemeFactory, SchemeDescriptor } from './types';
 
 /** Parameters of `mixup` (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization"). */
 export interface MixupParams {
@@ -73,4 +73,14 @@ export const mixup: SchemeFactory = (params, dataset) => {
       };
     },
   };
+};
+
+/** The `mixup` entry of the scheme registry (models/schemes/index.ts). */
+export const mixupScheme: SchemeDescriptor = {
+  name: 'mixup',
+  summary: 'mixup (Zhang et al. 2018): inputs and one-hot labels mixed, lambda ~ Beta(alpha, alpha), partner from a permutation of the batch',
+  keys: MIXUP_KEYS,
+  defaults: () => ({ ...MIXUP_DEFAULTS }),
+  documentedDefaults: { ...MIXUP_DEFAULTS },
+  create: mixup,
 };

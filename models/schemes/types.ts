@@ -64,3 +64,20 @@ export interface Scheme {
 }
 
 export type SchemeFactory = (params: Record<string, unknown>, dataset: Dataset, rng: Rng) => Scheme;
+
+/**
+ * One training scheme as the registry knows it: everything the config
+ * schema, the CLI, the README and the tests need, in the scheme's own file.
+ */
+export interface SchemeDescriptor {
+  name: string;
+  /** One line for help texts and the README. */
+  summary: string;
+  /** Parameter names the scheme accepts. */
+  keys: readonly string[];
+  /** Defaults resolved for a dataset name (e.g. gaussian-noise's sigma per dataset). */
+  defaults(datasetName: string): Record<string, unknown>;
+  /** Dataset-independent view of the defaults: per-dataset values as { dataset: value, "*": fallback }, derived ones as formulas. */
+  documentedDefaults: Record<string, unknown>;
+  create: SchemeFactory;
+}

@@ -10,13 +10,13 @@ import { Dataset } from '../../data/types';
 import { loadModel } from '../../models/io';
 import { asClassifier } from '../../models/predict';
 import { ParsedFlags } from '../args';
-import { BackendChoice, BACKEND_CHOICES } from '../../contract/results';
 import { initVerifiedBackend } from '../../backend/verify';
 import type { Command } from '../cli';
 import { describeEnvironment } from '../../backend/environment';
 import { EXIT, UsageError } from '../../contract/errors';
 import { writeOutputFile } from '../../contract/run-folder';
 import { robustKey } from '../../contract/keys';
+import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 
 export const ATTACK_FORMATS = ['json', 'csv'] as const;
 
@@ -101,7 +101,7 @@ export const command: Command = {
       sanity: { kind: 'boolean', help: 'run the sanity checks (--sanity=false to skip)', default: true },
       out: { kind: 'string', help: 'output file, written atomically (default: print the summary only)' },
       format: { kind: 'string', help: 'json (one document) | csv (per-example rows; summary and flags in FILE.summary.json); default from the --out extension, else json' },
-      backend: { kind: 'string', help: BACKEND_CHOICES.join('|'), default: 'auto' },
+      backend: backendFlagSpec(),
       seed: { kind: 'number', help: 'seed of the attacks', default: 0 },
     },
   },
@@ -109,8 +109,7 @@ export const command: Command = {
     if (positional.length) throw new UsageError(`attack takes no positional arguments, got: ${positional.join(' ')}`);
     const modelDir = stringFlag(flags, 'model');
     if (!modelDir) throw new UsageError('option --model is required (a folder with model.json and weights.bin)');
-    const backendName = String(flags.backend);
-    if (!(BACKEND_CHOICES as readonly string[]).includes(backendName)) throw new UsageError(`unknown backend "${backendName}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
+    const backendName = parseBackendFlag(flags.backend);
     const norm = validateNorm(String(flags.norm), '--norm');
     const out = stringFlag(flags, 'out');
     let format = stringFlag(flags, 'format');
@@ -126,7 +125,7 @@ export const command: Command = {
     if (!attackNames.length) throw new UsageError(`option --attack needs at least one of ${ATTACK_NAMES.join(', ')}`);
     const params = parseAttackParams(flags.params as string[] | undefined, attackNames);
 
-    const backend = await initVerifiedBackend(backendName as BackendChoice);
+    const backend = await initVerifiedBackend(backendName);
     let loaded;
     try {
       loaded = await loadModel(modelDir);

@@ -1,9 +1,9 @@
 import * as os from 'os';
 import * as path from 'path';
 import { formatBench, runBench } from '../../bench/run';
-import { BackendChoice, BACKEND_CHOICES } from '../../contract/results';
 import type { Command } from '../cli';
 import { EXIT, UsageError } from '../../contract/errors';
+import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 
 export const command: Command = {
   spec: {
@@ -11,7 +11,7 @@ export const command: Command = {
     summary: 'throughput of training steps, input gradients, FGSM and PGD: vicinal vs a naive baseline, side by side',
     usage: 'vicinal bench [options]',
     flags: {
-      backend: { kind: 'string', help: `compute backend: ${BACKEND_CHOICES.join('|')}`, default: 'auto' },
+      backend: backendFlagSpec(),
       models: { kind: 'strings', help: 'models to measure: mlp,cnn', default: ['mlp', 'cnn'] },
       batches: { kind: 'numbers', help: 'batch sizes', default: [128, 512] },
       'max-time': { kind: 'number', help: 'seconds of sampling per figure (benchmark.js maxTime)', default: 2 },
@@ -20,8 +20,7 @@ export const command: Command = {
     },
   },
   async main(flags) {
-    const backend = String(flags.backend);
-    if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) throw new UsageError(`unknown backend "${backend}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
+    const backend = parseBackendFlag(flags.backend);
     const models = flags.models as string[];
     for (const m of models) if (m !== 'mlp' && m !== 'cnn') throw new UsageError(`unknown bench model "${m}"; allowed: mlp, cnn`);
     const batches = flags.batches as number[];
@@ -29,7 +28,7 @@ export const command: Command = {
     const maxTime = Number(flags['max-time']);
     if (!(maxTime > 0)) throw new UsageError(`--max-time must be > 0, got ${maxTime}`);
     const out = flags.out !== undefined ? String(flags.out) : path.join('runs', 'bench', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    const r = await runBench({ backend: backend as BackendChoice, models: models as ('mlp' | 'cnn')[], batches, maxTime, e2e: Boolean(flags.e2e), out });
+    const r = await runBench({ backend, models: models as ('mlp' | 'cnn')[], batches, maxTime, e2e: Boolean(flags.e2e), out });
     console.log(`backend ${r.backend.name} (tfjs ${r.backend.tfjsVersion}), ${os.cpus()[0]?.model}, node ${process.version}`);
     console.log(formatBench(r.figures));
     console.log('matMul ceiling: ' + r.ceiling.map((c) => `${c.shape} ${c.gflops.toFixed(1)} GFLOP/s`).join('; '));

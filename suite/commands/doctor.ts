@@ -1,11 +1,11 @@
 import { initBackend } from '../../backend/select';
-import { BackendChoice, BACKEND_CHOICES } from '../../contract/results';
 import type { Command } from '../cli';
 import { PATCHED_WASM_KERNELS, restoreStockWasmKernels } from '../../backend/kernels/wasm';
 import { formatGradientReport } from '../../backend/gradient-check';
 import { formatConformanceReport } from '../../backend/conformance';
 import { verifyBackend } from '../../backend/verify';
 import { EXIT, UsageError } from '../../contract/errors';
+import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 
 export const command: Command = {
   spec: {
@@ -13,15 +13,13 @@ export const command: Command = {
     summary: 'verify the backend against the cpu reference: every forward op on tiny, subnormal, zero and huge inputs, and the gradients of every layer type (also against finite differences)',
     usage: 'vicinal doctor [--backend auto|tensorflow|wasm|cpu] [--stock] [--json]',
     flags: {
-      backend: { kind: 'string', help: `backend to check: ${BACKEND_CHOICES.join('|')}`, default: 'auto' },
+      backend: backendFlagSpec('backend to check'),
       json: { kind: 'boolean', help: 'print the report as JSON' },
       stock: { kind: 'boolean', help: "wasm only: check the stock kernels vicinal replaces, to see why they are replaced (exits 1: they fail)" },
     },
   },
   async main(flags) {
-    const b = String(flags.backend);
-    if (!(BACKEND_CHOICES as readonly string[]).includes(b)) throw new UsageError(`unknown backend "${b}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
-    const info = await initBackend(b as BackendChoice);
+    const info = await initBackend(parseBackendFlag(flags.backend));
     if (flags.stock) {
       if (info.name !== 'wasm') throw new UsageError(`--stock applies to the wasm backend; the selected backend is ${info.name}`);
       restoreStockWasmKernels();

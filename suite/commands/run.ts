@@ -2,7 +2,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../../backend/select';
-import { BackendChoice, BACKEND_CHOICES } from '../../contract/results';
 import type { Command } from '../cli';
 import { loadStudy, validateStudy } from '../config';
 import { EXIT, UsageError } from '../../contract/errors';
@@ -12,6 +11,7 @@ import { runStudy } from '../runner';
 import { readManifest } from '../../contract/run-folder';
 import { refuseDefectiveBackend } from '../../backend/verify';
 import { finishRunReport } from '../../reports/run-report';
+import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -26,7 +26,7 @@ export const command: Command = {
       out: { kind: 'string', help: 'run folder (default runs/<study name>-<timestamp>); an existing run folder is resumed' },
       resume: { kind: 'string', help: 'resume the run folder RUN with the config stored in its manifest' },
       workers: { kind: 'number', help: `worker threads (default: number of cores, here ${os.cpus().length})` },
-      backend: { kind: 'string', help: `compute backend, overrides the config: ${BACKEND_CHOICES.join('|')}` },
+      backend: backendFlagSpec('compute backend, overrides the config', false),
       cache: { kind: 'string', help: 'trained-model cache folder shared by runs', default: path.join('runs', '.cache') },
       'no-cache': { kind: 'boolean', help: 'do not read or write the model cache' },
       'dry-run': { kind: 'boolean', help: 'validate the config and print the planned jobs, write nothing' },
@@ -51,9 +51,7 @@ export const command: Command = {
       out = flags.out !== undefined ? String(flags.out) : path.join('runs', `${config.name}-${timestamp()}`);
     }
     if (flags.backend !== undefined) {
-      const b = String(flags.backend);
-      if (!(BACKEND_CHOICES as readonly string[]).includes(b)) throw new UsageError(`unknown backend "${b}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
-      config = { ...config, backend: b as BackendChoice };
+      config = { ...config, backend: parseBackendFlag(flags.backend) };
     }
     const workers = flags.workers !== undefined ? Number(flags.workers) : os.cpus().length;
     if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be an integer >= 1, got ${flags.workers}`);

@@ -6,12 +6,13 @@ import { loadModel } from '../../models/io';
 import { asClassifier } from '../../models/predict';
 import { Classifier } from '../../contract/classifier';
 import { BatchInfo, createScheme, isSchemeName, Scheme, SCHEME_NAMES } from '../../models/schemes';
-import { BackendChoice, BACKEND_CHOICES, BackendInfo } from '../../contract/results';
+import { BackendInfo } from '../../contract/results';
 import { initVerifiedBackend } from '../../backend/verify';
 import type { Command } from '../cli';
 import { ParsedFlags } from '../args';
 import { EXIT, UsageError } from '../../contract/errors';
 import { writeOutputFile } from '../../contract/run-folder';
+import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 
 export const SAMPLE_FORMATS = ['json', 'csv'] as const;
 export type SampleFormat = (typeof SAMPLE_FORMATS)[number];
@@ -174,7 +175,7 @@ export const command: Command = {
       model: { kind: 'string', help: 'saved model folder (model.json + weights.bin); required by adversarial, whose vicinity depends on the model' },
       format: { kind: 'string', help: SAMPLE_FORMATS.join('|'), default: 'json' },
       out: { kind: 'string', help: 'output file, written atomically (default: stdout)' },
-      backend: { kind: 'string', help: BACKEND_CHOICES.join('|'), default: 'auto' },
+      backend: backendFlagSpec(),
     },
   },
   async main(flags, positional) {
@@ -188,10 +189,7 @@ export const command: Command = {
     }
     const format = String(flags.format);
     if (!(SAMPLE_FORMATS as readonly string[]).includes(format)) throw new UsageError(`option --format must be one of ${SAMPLE_FORMATS.join(', ')}, got "${format}"`);
-    const backendChoice = String(flags.backend);
-    if (!(BACKEND_CHOICES as readonly string[]).includes(backendChoice)) {
-      throw new UsageError(`unknown backend "${backendChoice}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
-    }
+    const backendChoice = parseBackendFlag(flags.backend);
     const point = intFlag(flags, 'point', 0, Number.MAX_SAFE_INTEGER, true) as number;
     const n = intFlag(flags, 'n', 1, 1_000_000, true) as number;
     const seed = intFlag(flags, 'seed', 0, 2 ** 32 - 1, true) as number;
@@ -200,7 +198,7 @@ export const command: Command = {
     if (flags.alpha !== undefined) params.alpha = flags.alpha;
     if (flags['labelled-per-class'] !== undefined) params.labelledPerClass = flags['labelled-per-class'];
 
-    const backend = await initVerifiedBackend(backendChoice as BackendChoice);
+    const backend = await initVerifiedBackend(backendChoice);
     const dataset = loadDataset({ name: dataName, seed: dataSeed });
     const rng = new Rng(seed);
     const scheme = createScheme(schemeName, params, dataset, rng.fork('scheme'));
