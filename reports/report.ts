@@ -1,55 +1,29 @@
 /**
  * The report pipeline: load a run folder, build the comparison model, render
- * every format, write them atomically into a folder.
+ * every format, write them atomically into a folder. The formats themselves
+ * are registered in formats.ts.
  */
 import * as path from 'path';
 import { LoadedRun, writeFileAtomic } from '../contract/run-folder';
-import { renderCsv } from './csv';
-import type * as Fig from './figures2d';
-import type { Figures2D } from './figures2d';
-import { renderHtml } from './html';
-import { renderJson } from './json';
-import { renderMarkdown } from './markdown';
-import { RunSummary, is2DGroup } from './summary';
-import { renderTerminal } from './terminal';
+import { FILE_FORMATS, FORMATS, FileFormat, ReportFormat, fileName } from './formats';
+import { RunSummary } from './summary';
 
-export const REPORT_FORMATS = ['terminal', 'md', 'json', 'csv', 'html'] as const;
-export type ReportFormat = (typeof REPORT_FORMATS)[number];
-export const FILE_NAMES: Record<Exclude<ReportFormat, 'terminal'>, string> = {
-  md: 'report.md',
-  json: 'report.json',
-  csv: 'report.csv',
-  html: 'report.html',
-};
+export { FILE_FORMATS, REPORT_FORMATS, figuresFor } from './formats';
+export type { FileFormat, ReportFormat } from './formats';
 
-/** The 2-D figures (decision boundaries, vicinal samples); loads TensorFlow.js only when a group is 2-D. */
-export async function figuresFor(run: LoadedRun, summary: RunSummary): Promise<Figures2D[]> {
-  if (!summary.groups.some(is2DGroup)) return [];
-  // Loaded lazily: it imports TensorFlow.js.
-  const { computeFigures2D } = require('./figures2d') as typeof Fig;
-  return computeFigures2D(run, summary);
-}
+/** File name per file format, e.g. md -> "report.md". */
+export const FILE_NAMES = Object.fromEntries(FILE_FORMATS.map((f) => [f, fileName(f)])) as Record<FileFormat, string>;
 
 export async function renderFormat(format: ReportFormat, run: LoadedRun, summary: RunSummary): Promise<string> {
-  switch (format) {
-    case 'terminal':
-      return renderTerminal(summary);
-    case 'md':
-      return renderMarkdown(summary);
-    case 'json':
-      return renderJson(summary);
-    case 'csv':
-      return renderCsv(summary, run);
-    case 'html':
-      return renderHtml(summary, await figuresFor(run, summary));
-  }
+  return FORMATS[format].render(run, summary);
 }
 
-/** Writes the given file formats into `outDir` (each file atomically); returns the paths written. */
-export async function writeReport(run: LoadedRun, summary: RunSummary, outDir: string, formats: Exclude<ReportFormat, 'terminal'>[]): Promise<string[]> {
+/** Writes the given file formats (default: every one) into `outDir`, each file atomically; returns the paths written. */
+export async function writeReport(run: LoadedRun, summary: RunSummary, outDir: string, formats: readonly FileFormat[] = FILE_FORMATS): Promise<string[]> {
   const written: string[] = [];
   for (const f of formats) {
-    const file = path.join(outDir, FILE_NAMES[f]);
+    if (FORMATS[f].extension === null) throw new Error(`report format "${f}" is printed, not written to a file`);
+    const file = path.join(outDir, fileName(f));
     writeFileAtomic(file, await renderFormat(f, run, summary));
     written.push(file);
   }

@@ -1,18 +1,20 @@
 /** The report written at the end of `vicinal run` (see suite/commands/run.ts). */
 import * as path from 'path';
 import { loadRun } from '../contract/run-folder';
-import { writeReport } from './report';
+import { FILE_FORMATS, writeReport } from './report';
 import { summarizeRun } from './summary';
 import { renderTerminal } from './terminal';
 
 /**
- * Called by `vicinal run` when a study finishes: writes every format into
- * RUN/report/ and prints the terminal report unless `quiet`.
+ * Called by `vicinal run` when a study finishes: writes every file format of
+ * the registry (formats.ts) into RUN/report/ and prints the terminal report
+ * unless `quiet`. Returns the paths written.
  */
-export async function finishRunReport(runDir: string, quiet: boolean): Promise<void> {
+export async function finishRunReport(runDir: string, quiet: boolean): Promise<string[]> {
   const run = loadRun(runDir);
   const summary = summarizeRun(run);
-  const files = await writeReport(run, summary, path.join(runDir, 'report'), ['md', 'json', 'csv', 'html']);
+  const files = await writeReport(run, summary, path.join(runDir, 'report'), FILE_FORMATS);
   if (!quiet) process.stdout.write(renderTerminal(summary));
   console.log(`report: ${files.join(', ')}`);
+  return files;
 }

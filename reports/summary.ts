@@ -329,6 +329,7 @@ export function compareCells(a: { values: SeedValue[]; correct: Map<number, numb
   return { diff, mcnemar, verdict: verdict(diff, mcnemar) };
 }
 
+/** The planned jobs of one group (dataset/model): schemes in report order, seeds, jobs by key. */
 interface GroupJobs {
   group: string;
   schemes: string[];
@@ -337,6 +338,7 @@ interface GroupJobs {
   eval: Map<string, PlannedJob>; // key trainJobId
 }
 
+/** Collects the manifest's jobs by group; schemes erm first, then the study's order. */
 function collectGroups(manifest: RunManifest): GroupJobs[] {
   const groups = new Map<string, GroupJobs>();
   for (const j of manifest.jobs) {
@@ -364,11 +366,9 @@ function schemeNameOf(job: PlannedJob | undefined, label: string): string {
   return typeof s?.name === 'string' ? s.name : label.replace(/\(.*$/, '');
 }
 
-/** Builds the comparison model of a loaded run. */
-export function summarizeRun(run: LoadedRun): RunSummary {
+/** Job counts by status, the jobs' summed wall time, and every backend named by a result file. */
+function countJobs(run: LoadedRun): { counts: RunHeader['jobs']; jobSeconds: number; backends: Set<string> } {
   const { manifest, results } = run;
-  const allFlags: FlagRecord[] = [];
-  const groups: GroupSummary[] = [];
   let jobSeconds = 0;
   const backends = new Set<string>();
   const counts = { planned: manifest.jobs.length, finished: 0, ok: 0, diverged: 0, failed: 0, missing: 0 };
@@ -384,235 +384,293 @@ export function summarizeRun(run: LoadedRun): RunSummary {
     const b = r.env?.backend;
     if (b) backends.add(`${b.name}${b.gpu ? ' (gpu)' : ''}`);
   }
+  return { counts, jobSeconds, backends };
+}
 
-  for (const gj of collectGroups(manifest)) {
-    const evalResults: EvalJobResult[] = [];
-    const rowsJobs = new Map<string, SeedJobs[]>();
-    const rowTrain = new Map<string, (TrainJobResult | null)[]>();
-    const rowEval = new Map<string, (EvalJobResult | null)[]>();
-    const settings = new Map<string, Record<string, unknown>>();
-    let dataset: Record<string, unknown> = {};
-    let model: Record<string, unknown> = {};
-    let evaluated: number | null = null;
-    for (const scheme of gj.schemes) {
-      const seedJobs: SeedJobs[] = [];
-      const trs: (TrainJobResult | null)[] = [];
-      const evs: (EvalJobResult | null)[] = [];
-      for (const seed of gj.seeds) {
-        const tj = gj.train.get(`${scheme}|${seed}`);
-        const ej = tj ? gj.eval.get(tj.id) : undefined;
-        const tr = tj ? (results.get(tj.id) as TrainJobResult | undefined) ?? null : null;
-        const ev = ej ? (results.get(ej.id) as EvalJobResult | undefined) ?? null : null;
-        const train = tr && tr.kind === 'train' ? tr : null;
-        const evr = ev && ev.kind === 'eval' ? ev : null;
-        const trainStatus: SeedStatus = !tj ? 'n/a' : train ? train.status : 'missing';
-        const evalStatus: SeedStatus = !ej ? (tj ? 'missing' : 'n/a') : evr ? evr.status : 'missing';
-        const status: SeedStatus = trainStatus !== 'ok' ? trainStatus : evalStatus;
-        const error = train?.status !== 'ok' ? train?.error : evr?.status !== 'ok' ? evr?.error : undefined;
-        seedJobs.push({
-          seed,
-          trainJobId: tj?.id ?? null,
-          evalJobId: ej?.id ?? null,
-          status,
-          trainStatus,
-          evalStatus,
-          ...(error ? { error } : {}),
-          trainWallSeconds: train?.wallSeconds ?? null,
-          evalWallSeconds: evr?.wallSeconds ?? null,
-        });
-        trs.push(train);
-        evs.push(evr);
-        const identity = evr?.identity ?? train?.identity;
-        if (identity) {
-          if (!settings.has(scheme)) settings.set(scheme, identity.scheme.settings ?? {});
-          if (Object.keys(dataset).length === 0) dataset = { ...identity.dataset };
-          if (Object.keys(model).length === 0) model = { ...identity.model };
-        }
-        if (evr && evr.status === 'ok') {
-          evalResults.push(evr);
-          evaluated = evaluated === null ? evr.n : Math.min(evaluated, evr.n);
-        }
-        if (evr) for (const f of evr.flags ?? []) allFlags.push({ ...f, group: gj.group, scheme, seed, jobId: evr.jobId });
-        if (Object.keys(dataset).length === 0 && tj?.spec?.dataset) dataset = { ...(tj.spec.dataset as Record<string, unknown>) };
-        if (Object.keys(model).length === 0 && tj?.spec?.model) model = { ...(tj.spec.model as Record<string, unknown>) };
+/** One (scheme, seed): its planned jobs, their results and statuses. */
+interface SeedResults {
+  jobs: SeedJobs;
+  trainJob: PlannedJob | undefined;
+  train: TrainJobResult | null;
+  eval: EvalJobResult | null;
+}
+
+function seedResults(gj: GroupJobs, scheme: string, seed: number, results: LoadedRun['results']): SeedResults {
+  const tj = gj.train.get(`${scheme}|${seed}`);
+  const ej = tj ? gj.eval.get(tj.id) : undefined;
+  const tr = tj ? results.get(tj.id) ?? null : null;
+  const ev = ej ? results.get(ej.id) ?? null : null;
+  const train = tr && tr.kind === 'train' ? tr : null;
+  const evr = ev && ev.kind === 'eval' ? ev : null;
+  const trainStatus: SeedStatus = !tj ? 'n/a' : train ? train.status : 'missing';
+  const evalStatus: SeedStatus = !ej ? (tj ? 'missing' : 'n/a') : evr ? evr.status : 'missing';
+  const status: SeedStatus = trainStatus !== 'ok' ? trainStatus : evalStatus;
+  const error = train?.status !== 'ok' ? train?.error : evr?.status !== 'ok' ? evr?.error : undefined;
+  const jobs: SeedJobs = {
+    seed,
+    trainJobId: tj?.id ?? null,
+    evalJobId: ej?.id ?? null,
+    status,
+    trainStatus,
+    evalStatus,
+    ...(error ? { error } : {}),
+    trainWallSeconds: train?.wallSeconds ?? null,
+    evalWallSeconds: evr?.wallSeconds ?? null,
+  };
+  return { jobs, trainJob: tj, train, eval: evr };
+}
+
+/** A scheme's seeds, in seed order. */
+interface SchemeResults {
+  scheme: string;
+  seeds: SeedResults[];
+}
+
+/** What a group's results say about it beyond the cells: identity, sizes, flags. */
+interface GroupFacts {
+  settings: Map<string, Record<string, unknown>>;
+  dataset: Record<string, unknown>;
+  model: Record<string, unknown>;
+  /** Smallest number of examples evaluated by a successful eval job. */
+  evaluated: number | null;
+  /** The successful eval results, in scheme then seed order. */
+  evalResults: EvalJobResult[];
+  flags: FlagRecord[];
+}
+
+/** Reads every (scheme, seed) of a group: the first identity found names the dataset, model and scheme settings. */
+function collectGroupResults(gj: GroupJobs, results: LoadedRun['results']): { schemes: SchemeResults[]; facts: GroupFacts } {
+  const facts: GroupFacts = { settings: new Map(), dataset: {}, model: {}, evaluated: null, evalResults: [], flags: [] };
+  const schemes: SchemeResults[] = [];
+  for (const scheme of gj.schemes) {
+    const seeds: SeedResults[] = [];
+    for (const seed of gj.seeds) {
+      const sr = seedResults(gj, scheme, seed, results);
+      seeds.push(sr);
+      const identity = sr.eval?.identity ?? sr.train?.identity;
+      if (identity) {
+        if (!facts.settings.has(scheme)) facts.settings.set(scheme, identity.scheme.settings ?? {});
+        if (Object.keys(facts.dataset).length === 0) facts.dataset = { ...identity.dataset };
+        if (Object.keys(facts.model).length === 0) facts.model = { ...identity.model };
       }
-      rowsJobs.set(scheme, seedJobs);
-      rowTrain.set(scheme, trs);
-      rowEval.set(scheme, evs);
+      const evr = sr.eval;
+      if (evr && evr.status === 'ok') {
+        facts.evalResults.push(evr);
+        facts.evaluated = facts.evaluated === null ? evr.n : Math.min(facts.evaluated, evr.n);
+      }
+      if (evr) for (const f of evr.flags ?? []) facts.flags.push({ ...f, group: gj.group, scheme, seed, jobId: evr.jobId });
+      const spec = sr.trainJob?.spec;
+      if (Object.keys(facts.dataset).length === 0 && spec?.dataset) facts.dataset = { ...(spec.dataset as Record<string, unknown>) };
+      if (Object.keys(facts.model).length === 0 && spec?.model) facts.model = { ...(spec.model as Record<string, unknown>) };
     }
-
-    // Columns: from every successful eval result of the group, in first-seen order.
-    const columns: Column[] = [makeColumn({ kind: 'clean', key: 'clean', unit: 'accuracy', better: 'higher' })];
-    const robustSeen = new Map<string, Column>();
-    const worstSeen = new Map<string, Column>();
-    const probes = new Set<string>();
-    const attackSeen = new Map<string, { attack: string; norm: Norm; byEps: Map<number, Record<string, unknown>> }>();
-    for (const ev of evalResults) {
-      for (const a of ev.attacks) {
-        const key = `robust:${robustKey(a.attack, a.norm, a.eps)}`;
-        if (!robustSeen.has(key)) robustSeen.set(key, makeColumn({ kind: 'robust', key, attack: a.attack, norm: a.norm, eps: a.eps, unit: 'accuracy', better: 'higher' }));
-        const sk = `${a.attack}|${a.norm}`;
-        const s = attackSeen.get(sk) ?? { attack: a.attack, norm: a.norm, byEps: new Map() };
-        if (!s.byEps.has(a.eps)) s.byEps.set(a.eps, a.settings ?? {});
-        attackSeen.set(sk, s);
-      }
-      for (const w of ev.worstCase) {
-        const key = `worst@${w.norm}:${w.eps}`;
-        if (!worstSeen.has(key)) worstSeen.set(key, makeColumn({ kind: 'worst', key, norm: w.norm, eps: w.eps, unit: 'accuracy', better: 'higher' }));
-      }
-      for (const p of Object.keys(ev.probes ?? {})) probes.add(p);
-    }
-    const attackOrder: string[] = [];
-    for (const c of robustSeen.values()) if (!attackOrder.includes(c.attack as string)) attackOrder.push(c.attack as string);
-    const robustCols = [...robustSeen.values()].sort(
-      (a, b) => attackOrder.indexOf(a.attack as string) - attackOrder.indexOf(b.attack as string) || (a.norm as string).localeCompare(b.norm as string) || (a.eps as number) - (b.eps as number),
-    );
-    const worstCols = [...worstSeen.values()].sort((a, b) => (a.norm as string).localeCompare(b.norm as string) || (a.eps as number) - (b.eps as number));
-    const probeCols = [...probes].sort(probeOrder).map((p) => makeColumn({ kind: 'probe', key: `probe:${p}`, probe: p, unit: 'value', better: null }));
-    columns.push(...robustCols, ...worstCols, ...probeCols);
-    const attackSettings = [...attackSeen.values()].map(splitSettings);
-
-    const baseline = gj.schemes.includes(BASELINE) ? BASELINE : null;
-    const correctOf = new Map<string, Map<string, Map<number, number[]>>>(); // scheme -> col -> seed -> vector
-    const rows: SchemeRow[] = gj.schemes.map((scheme) => {
-      const seedJobs = rowsJobs.get(scheme) as SeedJobs[];
-      const trs = rowTrain.get(scheme) as (TrainJobResult | null)[];
-      const evs = rowEval.get(scheme) as (EvalJobResult | null)[];
-      const cells: Record<string, Cell> = {};
-      const colCorrect = new Map<string, Map<number, number[]>>();
-      for (const col of columns) {
-        const values: SeedValue[] = [];
-        const seedStatus: { seed: number; status: SeedStatus }[] = [];
-        const correct = new Map<number, number[]>();
-        seedJobs.forEach((sj, i) => {
-          let st = combinedStatus(sj, col);
-          if (st === 'ok') {
-            const x = extract(col, trs[i], evs[i]);
-            if (x === 'n/a') st = 'n/a';
-            else if (x.value === null || !Number.isFinite(x.value)) st = 'failed';
-            else {
-              values.push({ seed: sj.seed, value: x.value });
-              if (x.correct) correct.set(sj.seed, x.correct);
-            }
-          }
-          seedStatus.push({ seed: sj.seed, status: st });
-        });
-        const agg = aggregateStatus(seedStatus.map((s) => s.status));
-        colCorrect.set(col.key, correct);
-        cells[col.key] = {
-          status: agg.status,
-          ...(agg.note ? { note: agg.note } : {}),
-          values,
-          seedStatus,
-          stat: values.length ? meanCI(values.map((v) => v.value)) : null,
-          diff: null,
-          best: false,
-        };
-      }
-      correctOf.set(scheme, colCorrect);
-      const overall = aggregateStatus(seedJobs.map((s) => s.status));
-      return {
-        scheme,
-        name: schemeNameOf(gj.train.get(`${scheme}|${gj.seeds[0]}`), scheme),
-        settings: settings.get(scheme) ?? {},
-        seeds: seedJobs,
-        status: overall.status,
-        cells,
-        probeDistributions: averageDistributions(evs.filter((e): e is EvalJobResult => !!e && e.status === 'ok')),
-      };
-    });
-
-    // Differences vs the baseline.
-    const base = baseline ? rows.find((r) => r.scheme === baseline) : undefined;
-    if (base) {
-      for (const row of rows) {
-        if (row === base) continue;
-        for (const col of columns) {
-          const cell = row.cells[col.key];
-          const bc = base.cells[col.key];
-          if (!cell.stat || !bc.stat) continue;
-          const cmp = compareCells(
-            { values: cell.values, correct: correctOf.get(row.scheme)?.get(col.key) ?? new Map() },
-            { values: bc.values, correct: correctOf.get(base.scheme)?.get(col.key) ?? new Map() },
-          );
-          cell.diff = { ...cmp.diff, baseline: base.scheme, mcnemar: cmp.mcnemar, verdict: cmp.verdict };
-        }
-      }
-    }
-
-    // Best marks: only among complete ("ok") cells of columns with a direction.
-    for (const col of columns) {
-      if (!col.better) continue;
-      const cands = rows.filter((r) => r.cells[col.key].status === 'ok' && r.cells[col.key].stat);
-      if (cands.length < 2) continue;
-      cands.sort((a, b) => (b.cells[col.key].stat as MeanCI).mean - (a.cells[col.key].stat as MeanCI).mean);
-      const top = cands[0];
-      const tied: string[] = [];
-      for (const other of cands.slice(1)) {
-        const cmp = compareCells(
-          { values: top.cells[col.key].values, correct: correctOf.get(top.scheme)?.get(col.key) ?? new Map() },
-          { values: other.cells[col.key].values, correct: correctOf.get(other.scheme)?.get(col.key) ?? new Map() },
-        );
-        if (!cmp.verdict.significant) tied.push(other.scheme);
-      }
-      col.best = { top: top.scheme, tied, clear: tied.length === 0 };
-      top.cells[col.key].best = true;
-      for (const r of rows) if (tied.includes(r.scheme)) r.cells[col.key].best = true;
-    }
-
-    let train: number | null = null;
-    let test: number | null = null;
-    if (typeof dataset.nTrain === 'number') train = dataset.nTrain;
-    if (typeof dataset.nTest === 'number') test = dataset.nTest;
-    groups.push({
-      group: gj.group,
-      dataset,
-      model,
-      sizes: { train, test, evaluated },
-      baseline,
-      columns,
-      rows,
-      attacks: attackSettings,
-      flags: allFlags.filter((f) => f.group === gj.group),
-    });
+    schemes.push({ scheme, seeds });
   }
+  return { schemes, facts };
+}
 
+/** Attack settings seen per (attack, norm), by epsilon. */
+type AttackSeen = Map<string, { attack: string; norm: Norm; byEps: Map<number, Record<string, unknown>> }>;
+
+/** Columns from every successful eval result of a group (clean, robust, worst, probes), and the attack settings. */
+function buildColumns(evalResults: EvalJobResult[]): { columns: Column[]; attacks: AttackSetting[] } {
+  const robustSeen = new Map<string, Column>();
+  const worstSeen = new Map<string, Column>();
+  const probes = new Set<string>();
+  const attackSeen: AttackSeen = new Map();
+  for (const ev of evalResults) {
+    for (const a of ev.attacks) {
+      const key = `robust:${robustKey(a.attack, a.norm, a.eps)}`;
+      if (!robustSeen.has(key)) robustSeen.set(key, makeColumn({ kind: 'robust', key, attack: a.attack, norm: a.norm, eps: a.eps, unit: 'accuracy', better: 'higher' }));
+      const sk = `${a.attack}|${a.norm}`;
+      const s = attackSeen.get(sk) ?? { attack: a.attack, norm: a.norm, byEps: new Map() };
+      if (!s.byEps.has(a.eps)) s.byEps.set(a.eps, a.settings ?? {});
+      attackSeen.set(sk, s);
+    }
+    for (const w of ev.worstCase) {
+      const key = `worst@${w.norm}:${w.eps}`;
+      if (!worstSeen.has(key)) worstSeen.set(key, makeColumn({ kind: 'worst', key, norm: w.norm, eps: w.eps, unit: 'accuracy', better: 'higher' }));
+    }
+    for (const p of Object.keys(ev.probes ?? {})) probes.add(p);
+  }
+  const attackOrder: string[] = [];
+  for (const c of robustSeen.values()) if (!attackOrder.includes(c.attack as string)) attackOrder.push(c.attack as string);
+  const robustCols = [...robustSeen.values()].sort(
+    (a, b) => attackOrder.indexOf(a.attack as string) - attackOrder.indexOf(b.attack as string) || (a.norm as string).localeCompare(b.norm as string) || (a.eps as number) - (b.eps as number),
+  );
+  const worstCols = [...worstSeen.values()].sort((a, b) => (a.norm as string).localeCompare(b.norm as string) || (a.eps as number) - (b.eps as number));
+  const probeCols = [...probes].sort(probeOrder).map((p) => makeColumn({ kind: 'probe', key: `probe:${p}`, probe: p, unit: 'value', better: null }));
+  const columns: Column[] = [makeColumn({ kind: 'clean', key: 'clean', unit: 'accuracy', better: 'higher' }), ...robustCols, ...worstCols, ...probeCols];
+  return { columns, attacks: [...attackSeen.values()].map(splitSettings) };
+}
+
+/** Per-example correctness vectors: scheme -> column key -> seed -> vector. */
+type CorrectOf = Map<string, Map<string, Map<number, number[]>>>;
+
+/** One cell: per-seed values and statuses, mean and CI; the per-example vectors of its seeds on the side. */
+function buildCell(col: Column, seeds: SeedResults[]): { cell: Cell; correct: Map<number, number[]> } {
+  const values: SeedValue[] = [];
+  const seedStatus: { seed: number; status: SeedStatus }[] = [];
+  const correct = new Map<number, number[]>();
+  for (const sr of seeds) {
+    let st = combinedStatus(sr.jobs, col);
+    if (st === 'ok') {
+      const x = extract(col, sr.train, sr.eval);
+      if (x === 'n/a') st = 'n/a';
+      else if (x.value === null || !Number.isFinite(x.value)) st = 'failed';
+      else {
+        values.push({ seed: sr.jobs.seed, value: x.value });
+        if (x.correct) correct.set(sr.jobs.seed, x.correct);
+      }
+    }
+    seedStatus.push({ seed: sr.jobs.seed, status: st });
+  }
+  const agg = aggregateStatus(seedStatus.map((s) => s.status));
+  const cell: Cell = {
+    status: agg.status,
+    ...(agg.note ? { note: agg.note } : {}),
+    values,
+    seedStatus,
+    stat: values.length ? meanCI(values.map((v) => v.value)) : null,
+    diff: null,
+    best: false,
+  };
+  return { cell, correct };
+}
+
+/** One scheme row: a cell per column (differences and best marks come later). */
+function buildRow(gj: GroupJobs, s: SchemeResults, facts: GroupFacts, columns: Column[], correctOf: CorrectOf): SchemeRow {
+  const cells: Record<string, Cell> = {};
+  const colCorrect = new Map<string, Map<number, number[]>>();
+  for (const col of columns) {
+    const { cell, correct } = buildCell(col, s.seeds);
+    cells[col.key] = cell;
+    colCorrect.set(col.key, correct);
+  }
+  correctOf.set(s.scheme, colCorrect);
+  const seedJobs = s.seeds.map((x) => x.jobs);
+  const okEvals = s.seeds.map((x) => x.eval).filter((e): e is EvalJobResult => !!e && e.status === 'ok');
+  return {
+    scheme: s.scheme,
+    name: schemeNameOf(gj.train.get(`${s.scheme}|${gj.seeds[0]}`), s.scheme),
+    settings: facts.settings.get(s.scheme) ?? {},
+    seeds: seedJobs,
+    status: aggregateStatus(seedJobs.map((x) => x.status)).status,
+    cells,
+    probeDistributions: averageDistributions(okEvals),
+  };
+}
+
+/** The arguments of `compareCells` for one row's cell of a column. */
+function cellSide(row: SchemeRow, key: string, correctOf: CorrectOf): { values: SeedValue[]; correct: Map<number, number[]> } {
+  return { values: row.cells[key].values, correct: correctOf.get(row.scheme)?.get(key) ?? new Map() };
+}
+
+/** Fills each non-baseline cell's paired difference against the baseline row. */
+function addBaselineDiffs(rows: SchemeRow[], columns: Column[], baseline: string | null, correctOf: CorrectOf): void {
+  const base = baseline ? rows.find((r) => r.scheme === baseline) : undefined;
+  if (!base) return;
+  for (const row of rows) {
+    if (row === base) continue;
+    for (const col of columns) {
+      const cell = row.cells[col.key];
+      if (!cell.stat || !base.cells[col.key].stat) continue;
+      const cmp = compareCells(cellSide(row, col.key, correctOf), cellSide(base, col.key, correctOf));
+      cell.diff = { ...cmp.diff, baseline: base.scheme, mcnemar: cmp.mcnemar, verdict: cmp.verdict };
+    }
+  }
+}
+
+/** Best marks: only among complete ("ok") cells of columns with a direction; ties are schemes not significantly behind the top. */
+function markBest(rows: SchemeRow[], columns: Column[], correctOf: CorrectOf): void {
+  for (const col of columns) {
+    if (!col.better) continue;
+    const cands = rows.filter((r) => r.cells[col.key].status === 'ok' && r.cells[col.key].stat);
+    if (cands.length < 2) continue;
+    cands.sort((a, b) => (b.cells[col.key].stat as MeanCI).mean - (a.cells[col.key].stat as MeanCI).mean);
+    const top = cands[0];
+    const tied: string[] = [];
+    for (const other of cands.slice(1)) {
+      const cmp = compareCells(cellSide(top, col.key, correctOf), cellSide(other, col.key, correctOf));
+      if (!cmp.verdict.significant) tied.push(other.scheme);
+    }
+    col.best = { top: top.scheme, tied, clear: tied.length === 0 };
+    top.cells[col.key].best = true;
+    for (const r of rows) if (tied.includes(r.scheme)) r.cells[col.key].best = true;
+  }
+}
+
+/** The comparison table of one group. */
+function summarizeGroup(gj: GroupJobs, results: LoadedRun['results']): GroupSummary {
+  const { schemes, facts } = collectGroupResults(gj, results);
+  const { columns, attacks } = buildColumns(facts.evalResults);
+  const baseline = gj.schemes.includes(BASELINE) ? BASELINE : null;
+  const correctOf: CorrectOf = new Map();
+  const rows = schemes.map((s) => buildRow(gj, s, facts, columns, correctOf));
+  addBaselineDiffs(rows, columns, baseline, correctOf);
+  markBest(rows, columns, correctOf);
+  const { dataset } = facts;
+  return {
+    group: gj.group,
+    dataset,
+    model: facts.model,
+    sizes: {
+      train: typeof dataset.nTrain === 'number' ? dataset.nTrain : null,
+      test: typeof dataset.nTest === 'number' ? dataset.nTest : null,
+      evaluated: facts.evaluated,
+    },
+    baseline,
+    columns,
+    rows,
+    attacks,
+    flags: facts.flags,
+  };
+}
+
+/** The run header: manifest facts, environment, job counts. */
+function buildHeader(run: LoadedRun): RunHeader {
+  const { manifest } = run;
+  const { counts, jobSeconds, backends } = countJobs(run);
   const env = manifest.env;
   const b = env?.backend;
   const mainBackend = b ? `${b.name}${b.gpu ? ' (gpu)' : ''}` : 'unknown';
-  const seeds = [...new Set(manifest.jobs.map((j) => j.seed))].sort((x, y) => x - y);
   const cfg = manifest.config as { name?: unknown };
   let wallSeconds = manifest.wallSeconds;
   if (wallSeconds === null && manifest.endedAt) wallSeconds = (Date.parse(manifest.endedAt) - Date.parse(manifest.startedAt)) / 1000;
   return {
+    dir: run.dir,
+    source: manifest.source,
+    study: typeof cfg.name === 'string' ? cfg.name : manifest.source,
+    vicinal: manifest.vicinal,
+    startedAt: manifest.startedAt,
+    endedAt: manifest.endedAt,
+    wallSeconds: wallSeconds !== null && Number.isFinite(wallSeconds) ? wallSeconds : null,
+    jobSeconds,
+    workers: manifest.workers,
+    backend: b?.name ?? 'unknown',
+    backendPackage: b?.package ?? 'unknown',
+    backendRequested: b?.requested ?? 'unknown',
+    gpu: Boolean(b?.gpu),
+    tfjsVersion: b?.tfjsVersion ?? 'unknown',
+    patchedKernels: b?.patchedKernels ?? [],
+    node: env?.node ?? 'unknown',
+    platform: env?.platform ?? 'unknown',
+    cpus: env?.cpus ?? 'unknown',
+    cores: env?.cores ?? 0,
+    gitCommit: env?.gitCommit ?? null,
+    otherBackends: [...backends].filter((x) => x !== mainBackend),
+    seeds: [...new Set(manifest.jobs.map((j) => j.seed))].sort((x, y) => x - y),
+    jobs: counts,
+  };
+}
+
+/** Builds the comparison model of a loaded run. */
+export function summarizeRun(run: LoadedRun): RunSummary {
+  const groups = collectGroups(run.manifest).map((gj) => summarizeGroup(gj, run.results));
+  return {
     format: SUMMARY_FORMAT,
-    header: {
-      dir: run.dir,
-      source: manifest.source,
-      study: typeof cfg.name === 'string' ? cfg.name : manifest.source,
-      vicinal: manifest.vicinal,
-      startedAt: manifest.startedAt,
-      endedAt: manifest.endedAt,
-      wallSeconds: wallSeconds !== null && Number.isFinite(wallSeconds) ? wallSeconds : null,
-      jobSeconds,
-      workers: manifest.workers,
-      backend: b?.name ?? 'unknown',
-      backendPackage: b?.package ?? 'unknown',
-      backendRequested: b?.requested ?? 'unknown',
-      gpu: Boolean(b?.gpu),
-      tfjsVersion: b?.tfjsVersion ?? 'unknown',
-      patchedKernels: b?.patchedKernels ?? [],
-      node: env?.node ?? 'unknown',
-      platform: env?.platform ?? 'unknown',
-      cpus: env?.cpus ?? 'unknown',
-      cores: env?.cores ?? 0,
-      gitCommit: env?.gitCommit ?? null,
-      otherBackends: [...backends].filter((x) => x !== mainBackend),
-      seeds,
-      jobs: counts,
-    },
+    header: buildHeader(run),
     groups,
-    flags: allFlags,
+    flags: groups.flatMap((g) => g.flags),
     methods: METHODS,
   };
 }
