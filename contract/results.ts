@@ -85,7 +85,7 @@ export interface Distribution {
 }
 
 export interface SanityFlag {
-  /** e.g. "non-monotone", "gradient-masking", "large-eps-not-chance", "zero-gradients", "noise-stronger", "batch-dependence", "steps-not-converged". */
+  /** e.g. "non-monotone", "gradient-masking", "large-eps-not-zero", "zero-gradients", "noise-stronger", "batch-dependence", "steps-not-converged". */
   check: string;
   /** "error" fails the job; "warning" is reported. */
   severity: 'error' | 'warning';

@@ -136,15 +136,21 @@ export function checkNoiseWeaker(summaries: AttackSummary[], tol = DEFAULT_TOLER
   return flags;
 }
 
-/** At an eps that lets the attacker reach most of the input space, accuracy must fall to chance (1/k) or below. */
-export function checkLargeEps(accuracy: number, n: number, eps: number, norm: Norm, numClasses: number, attack: string, tol = DEFAULT_TOLERANCES.accuracy): SanityFlag[] {
-  const chance = 1 / numClasses;
-  if (accuracy <= chance + slack(tol, n)) return [];
+/**
+ * At an eps that lets the attacker reach the whole input space (the ball
+ * holds the box), any input can be turned into any other: every example must
+ * fall, so robust accuracy must be about 0%, not merely chance. Allowed:
+ * at most `tol` of the examples (default 1%) and never fewer than one; the
+ * flag names the survivors.
+ */
+export function checkLargeEps(accuracy: number, n: number, eps: number, norm: Norm, attack: string, tol = DEFAULT_TOLERANCES.accuracy): SanityFlag[] {
+  const survivors = Math.round(accuracy * n);
+  if (survivors <= Math.max(tol * n, 1)) return [];
   return [
     {
-      check: 'large-eps-not-chance',
+      check: 'large-eps-not-zero',
       severity: 'warning',
-      message: `${attack} at ${norm} eps ${eps} (large enough to reach most of the input space) leaves ${pct(accuracy)} accuracy, above chance ${pct(chance)}; the attack is not working (gradient masking or too few steps)`,
+      message: `${attack} at ${norm} eps ${eps} (the ball holds the whole input box) leaves ${survivors} of ${n} examples (${pct(accuracy)}) correctly classified; it should break all of them, so the attack is not working (gradient masking, a saturated loss, or too few steps)`,
     },
   ];
 }

@@ -36,7 +36,7 @@ const config: EvalConfig = {
   probes: { enabled: false },
 };
 
-const MASKING = ['gradient-masking', 'noise-stronger', 'large-eps-not-chance'];
+const MASKING = ['gradient-masking', 'noise-stronger', 'large-eps-not-zero'];
 
 test('an honest model raises no masking or zero-gradient flags', (t) => {
   const r = evaluateModel(f, dataset, config, new Rng(0));
