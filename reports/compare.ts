@@ -17,7 +17,7 @@ import { UsageError } from '../contract/errors';
 import { fmtNumber, fmtSeconds } from './format';
 import { mdEscape, mdTable } from './markdown';
 import { MeanCI, McNemar, formatP, mcnemarPooled, pairedDiff, welchDiff } from './stats';
-import { Cell, Column, RunSummary } from './summary';
+import { Cell, Column, RunSummary, sortColumns } from './summary';
 
 export interface Thresholds {
   /** Largest allowed drop of mean clean accuracy, as a share (0.01 = 1 point). */
@@ -186,6 +186,14 @@ function compareCell(
   return out;
 }
 
+/** The columns of either run, in report order (ε numerically); B's column where both have it. */
+function mergedColumns(a: Column[], b: Column[]): Column[] {
+  const byKey = new Map<string, Column>();
+  for (const c of a) byKey.set(c.key, b.find((x) => x.key === c.key) ?? c);
+  for (const c of b) if (!byKey.has(c.key)) byKey.set(c.key, c);
+  return sortColumns([...byKey.values()]);
+}
+
 /**
  * Compares summaries A and B. `corrA`/`corrB` give per-example correctness
  * for McNemar (see `correctLookup`).
@@ -213,9 +221,8 @@ export function compareRuns(a: RunSummary, b: RunSummary, t: Thresholds, thresho
       }
       const missing = rb.seeds.filter((s) => s.status === 'missing');
       if (missing.length) notes.push(`${gb.group} ${rb.scheme}: seed(s) ${missing.map((s) => s.seed).join(', ')} have no result in B`);
-      const keys = [...new Set([...ga.columns.map((c) => c.key), ...gb.columns.map((c) => c.key)])];
-      for (const key of keys) {
-        const col = gb.columns.find((c) => c.key === key) ?? (ga.columns.find((c) => c.key === key) as Column);
+      for (const col of mergedColumns(ga.columns, gb.columns)) {
+        const key = col.key;
         const d = compareCell(gb.group, rb.scheme, col, ra.cells[key], rb.cells[key], t, corrA, corrB);
         deltas.push(d);
         if (d.regression) regressions.push(`${gb.group} ${rb.scheme}: ${d.reason}`);

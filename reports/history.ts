@@ -17,7 +17,7 @@ import { MANIFEST, loadRun } from '../contract/run-folder';
 import { fmtMeanCI, fmtSeconds } from './format';
 import { mdEscape, mdTable } from './markdown';
 import { MeanCI } from './stats';
-import { RunSummary, summarizeRun } from './summary';
+import { Column, RunSummary, sortColumns, summarizeRun } from './summary';
 import * as S from './svg';
 import { drawTable } from './terminal';
 
@@ -115,16 +115,16 @@ export function collectHistory(dir: string, metrics: string[] = DEFAULT_HISTORY_
       });
       continue;
     }
-    // (group, key) pairs in first-seen order.
-    const pairs: { group: string; key: string; label: string; unit: 'accuracy' | 'value' }[] = [];
+    // (group, key) pairs: groups in first-seen order, each group's columns over every run in report order.
+    const byGroup = new Map<string, Map<string, Column>>();
     for (const l of loaded) {
       for (const g of l.summary.groups) {
-        for (const c of g.columns) {
-          if (!metricMatches(sel, c.key)) continue;
-          if (!pairs.some((p) => p.group === g.group && p.key === c.key)) pairs.push({ group: g.group, key: c.key, label: c.label, unit: c.unit });
-        }
+        const cols = byGroup.get(g.group) ?? new Map<string, Column>();
+        byGroup.set(g.group, cols);
+        for (const c of g.columns) if (metricMatches(sel, c.key) && !cols.has(c.key)) cols.set(c.key, c);
       }
     }
+    const pairs = [...byGroup].flatMap(([group, cols]) => sortColumns([...cols.values()]).map((c) => ({ group, key: c.key, label: c.label, unit: c.unit })));
     if (pairs.length === 0) throw new UsageError(`--metric ${sel} matches no metric in any run; metrics are column keys such as clean, robust:<attack>@<norm>:<eps>, worst@<norm>:<eps>, probe:<name>, or wall`);
     for (const p of pairs) {
       if (series.some((s) => s.group === p.group && s.metric === p.key)) continue;

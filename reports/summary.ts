@@ -247,17 +247,54 @@ export function probeFamily(key: string): { family: string; location: string } {
   return { family: key, location: '' };
 }
 
-/** Probe order: gradient norms (train, test, vicinal), loss, local Lipschitz, margins, then the rest (first-order checks). */
-function probeOrder(a: string, b: string): number {
+/** "norm:eps" (a probe taken in an ε-ball), e.g. "linf:0.05"; null for other locations. */
+function ballLocation(location: string): { norm: string; eps: number } | null {
+  const m = /^([a-z0-9]+):([^:@]+)$/.exec(location);
+  const eps = m ? Number(m[2]) : NaN;
+  return m && Number.isFinite(eps) ? { norm: m[1], eps } : null;
+}
+
+/** Location order: train, test, vicinal, then ε-balls by norm and ε as a number (0.05 before 0.1), then the rest by name. */
+function locationOrder(a: string, b: string): number {
+  const rank = (l: string) => (l === 'train' ? 0 : l === 'test' ? 1 : l === 'vicinal' ? 2 : 3);
+  const ba = ballLocation(a);
+  const bb = ballLocation(b);
+  if (ba && bb) return ba.norm.localeCompare(bb.norm) || ba.eps - bb.eps;
+  return rank(a) - rank(b) || (ba ? -1 : bb ? 1 : 0) || a.localeCompare(b);
+}
+
+/** Probe order: gradient norms (train, test, vicinal), loss, local Lipschitz, margins, then the rest (first-order checks); ε numerically. */
+export function probeOrder(a: string, b: string): number {
   const rank = (k: string) => {
     const { family, location } = probeFamily(k);
     const f = family.startsWith('grad-') ? 0 : family === 'loss' ? 1 : family === 'local-lipschitz' ? 2 : family === 'margin' ? 3 : 4;
-    const w = location === 'train' ? 0 : location === 'test' ? 1 : location === 'vicinal' ? 2 : 3;
-    return { f, family, w, location };
+    return { f, family, location };
   };
   const x = rank(a);
   const y = rank(b);
-  return x.f - y.f || x.family.localeCompare(y.family) || x.w - y.w || x.location.localeCompare(y.location, 'en', { numeric: true }) || a.localeCompare(b);
+  return x.f - y.f || x.family.localeCompare(y.family) || locationOrder(x.location, y.location) || a.localeCompare(b);
+}
+
+const KIND_ORDER: Record<ColumnKind, number> = { clean: 0, robust: 1, worst: 2, probe: 3 };
+
+/**
+ * Columns in report order: clean; robust accuracy by attack (in the order the
+ * attacks first appear in `columns`), norm, then ε as a number; worst case by
+ * norm and ε; probes by `probeOrder`. Used by the summary and by every place
+ * that merges columns (compare, history), so ε never sorts as text.
+ */
+export function sortColumns(columns: readonly Column[]): Column[] {
+  const attackOrder: string[] = [];
+  for (const c of columns) if (c.kind === 'robust' && !attackOrder.includes(c.attack as string)) attackOrder.push(c.attack as string);
+  const attackRank = (c: Column) => (c.kind === 'robust' ? attackOrder.indexOf(c.attack as string) : 0);
+  return [...columns].sort(
+    (a, b) =>
+      KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
+      attackRank(a) - attackRank(b) ||
+      (a.norm ?? '').localeCompare(b.norm ?? '') ||
+      (a.eps ?? 0) - (b.eps ?? 0) ||
+      (a.kind === 'probe' && b.kind === 'probe' ? probeOrder(a.probe as string, b.probe as string) : 0),
+  );
 }
 
 /** Value and per-example correctness of one column for one seed's results. */
@@ -492,14 +529,9 @@ function buildColumns(evalResults: EvalJobResult[]): { columns: Column[]; attack
     }
     for (const p of Object.keys(ev.probes ?? {})) probes.add(p);
   }
-  const attackOrder: string[] = [];
-  for (const c of robustSeen.values()) if (!attackOrder.includes(c.attack as string)) attackOrder.push(c.attack as string);
-  const robustCols = [...robustSeen.values()].sort(
-    (a, b) => attackOrder.indexOf(a.attack as string) - attackOrder.indexOf(b.attack as string) || (a.norm as string).localeCompare(b.norm as string) || (a.eps as number) - (b.eps as number),
-  );
-  const worstCols = [...worstSeen.values()].sort((a, b) => (a.norm as string).localeCompare(b.norm as string) || (a.eps as number) - (b.eps as number));
-  const probeCols = [...probes].sort(probeOrder).map((p) => makeColumn({ kind: 'probe', key: `probe:${p}`, probe: p, unit: 'value', better: null }));
-  const columns: Column[] = [makeColumn({ kind: 'clean', key: 'clean', unit: 'accuracy', better: 'higher' }), ...robustCols, ...worstCols, ...probeCols];
+  const probeCols = [...probes].map((p) => makeColumn({ kind: 'probe', key: `probe:${p}`, probe: p, unit: 'value', better: null }));
+  const clean = makeColumn({ kind: 'clean', key: 'clean', unit: 'accuracy', better: 'higher' });
+  const columns = sortColumns([clean, ...robustSeen.values(), ...worstSeen.values(), ...probeCols]);
   return { columns, attacks: [...attackSeen.values()].map(splitSettings) };
 }
 
