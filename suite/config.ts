@@ -6,7 +6,7 @@ import { BACKEND_CHOICES } from '../contract/results';
 import { UsageError } from '../contract/errors';
 import { NORMS } from '../contract/norms';
 import { DATASET_NAMES } from '../data/registry';
-import { EVAL_DEFAULTS } from '../eval/evaluate';
+import { EVAL_DEFAULTS } from '../eval/config';
 import { ARCH_NAMES } from '../models/build';
 
 const params = z.record(z.string(), z.unknown());

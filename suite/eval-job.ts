@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { evaluateModel, EvalConfig } from '../eval/evaluate';
+import { evaluateModel } from '../eval/evaluate';
+import { EvalConfig } from '../eval/config';
 import { Rng } from '../data/rng';
 import { loadModel } from '../models/io';
 import { asClassifier } from '../models/predict';

@@ -1,5 +1,6 @@
 import * as path from 'path';
-import { evaluateModelDetailed, EvalConfig, EvalCore } from '../../eval/evaluate';
+import { evaluateModelDetailed, EvalCore } from '../../eval/evaluate';
+import { EvalConfig } from '../../eval/config';
 import { perExampleColumns, perExampleRows, toCsv } from '../../eval/export';
 import { ATTACK_NAMES, AttackSpec, validateEpsList } from '../../attacks/registry';
 import { validateNorm } from '../../contract/norms';
