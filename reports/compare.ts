@@ -6,7 +6,9 @@
  *  - robust (and worst-case) accuracy: down beyond its CI, i.e. the 95% CI of
  *    B - A lies entirely below 0 (`robustBeyondCI`, default on). With one
  *    common seed there is no CI; the exact McNemar test between A's and B's
- *    per-example correctness decides instead (p < 0.05 and down);
+ *    per-example correctness decides instead (p < 0.05 and down). With more
+ *    seeds the same test (the paired sign-flip test of stats.ts, summed over
+ *    the common seeds) is shown beside the CI;
  *  - wall time: up by more than `wallTimeIncrease` (default 0.25 = 25%);
  *  - a scheme with seeds that diverged or failed in B but not in A.
  * The CI of B - A pairs seeds (same seed in both runs) when the runs share
@@ -16,7 +18,7 @@
 import { UsageError } from '../contract/errors';
 import { fmtNumber, fmtSeconds } from './format';
 import { mdEscape, mdTable } from './markdown';
-import { MeanCI, McNemar, formatP, mcnemarPooled, pairedDiff, welchDiff } from './stats';
+import { MeanCI, SignFlipTest, formatP, pairedDiff, signFlipTest, welchDiff } from './stats';
 import { Cell, Column, RunSummary, sortColumns } from './summary';
 
 export interface Thresholds {
@@ -82,8 +84,8 @@ export interface MetricDelta {
   lo: number | null;
   hi: number | null;
   method: 'paired by seed' | 'unpaired (Welch)' | 'none';
-  /** Exact McNemar between A's and B's per-example correctness (pooled by example over common seeds). */
-  mcnemar: McNemar | null;
+  /** Paired sign-flip test of B - A over the examples, summed over the common seeds (exact McNemar with one seed). */
+  test: SignFlipTest | null;
   regression: boolean;
   reason?: string;
   note?: string;
@@ -140,7 +142,7 @@ function compareCell(
     lo: null,
     hi: null,
     method: 'none',
-    mcnemar: null,
+    test: null,
     regression: false,
   };
   if (!ca?.stat || !cb?.stat) return { ...base, note: !ca ? 'only in B' : !cb ? 'only in A' : 'no number on one side' };
@@ -159,16 +161,16 @@ function compareCell(
     ci = welchDiff(cb.values.map((v) => v.value), ca.values.map((v) => v.value));
     method = 'unpaired (Welch)';
   }
-  let mcnemar: McNemar | null = null;
+  let test: SignFlipTest | null = null;
   if (col.kind !== 'probe' && common.length > 0) {
     const xa = correctMap(ca, corrA(group, scheme, col.key));
     const xb = correctMap(cb, corrB(group, scheme, col.key));
     const seeds = common.filter((s) => xa.has(s) && xb.has(s));
     if (seeds.length === common.length) {
-      mcnemar = mcnemarPooled(new Map(seeds.map((s) => [s, xb.get(s) as number[]])), new Map(seeds.map((s) => [s, xa.get(s) as number[]])));
+      test = signFlipTest(new Map(seeds.map((s) => [s, xb.get(s) as number[]])), new Map(seeds.map((s) => [s, xa.get(s) as number[]])));
     }
   }
-  const out: MetricDelta = { ...base, delta, lo: ci.lo, hi: ci.hi, method, mcnemar, ...(ci.lo === null ? { note: ci.note ?? 'no CI' } : {}) };
+  const out: MetricDelta = { ...base, delta, lo: ci.lo, hi: ci.hi, method, test, ...(ci.lo === null ? { note: ci.note ?? 'no CI' } : {}) };
   if (col.kind === 'clean') {
     if (delta < -t.cleanAccuracyDrop - 1e-12) {
       out.regression = true;
@@ -178,9 +180,9 @@ function compareCell(
     if (ci.hi !== null && ci.hi < 0) {
       out.regression = true;
       out.reason = `${col.label} down ${(-delta * 100).toFixed(2)} points, 95% CI of the difference [${(ci.lo! * 100).toFixed(2)}, ${(ci.hi * 100).toFixed(2)}] below 0`;
-    } else if (ci.hi === null && mcnemar && delta < 0 && mcnemar.p < 0.05) {
+    } else if (ci.hi === null && test && delta < 0 && test.direction < 0 && test.p < 0.05) {
       out.regression = true;
-      out.reason = `${col.label} down ${(-delta * 100).toFixed(2)} points; one seed (no CI), McNemar p=${formatP(mcnemar.p)}`;
+      out.reason = `${col.label} down ${(-delta * 100).toFixed(2)} points; one seed (no CI), McNemar p=${formatP(test.p)}`;
     }
   }
   return out;
@@ -296,11 +298,11 @@ export function renderComparisonMarkdown(c: Comparison): string {
         mdEscape(fmtSide(d.b, d.bStatus, d.unit)),
         fmtV(d.delta, d.unit, true),
         d.lo !== null && d.hi !== null ? `[${fmtV(d.lo, d.unit, true)}, ${fmtV(d.hi, d.unit, true)}]` : mdEscape(d.note ?? ''),
-        d.mcnemar ? formatP(d.mcnemar.p) : '',
+        d.test ? formatP(d.test.p) : '',
         d.regression ? '**REGRESSION**' : d.kind === 'probe' ? 'info' : d.delta === null ? 'n/a' : 'ok',
       ]);
-    out.push(mdTable(['scheme', 'metric', 'A', 'B', 'Δ (B − A)', '95% CI of Δ', 'McNemar p', 'verdict'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l']), '');
+    out.push(mdTable(['scheme', 'metric', 'A', 'B', 'Δ (B − A)', '95% CI of Δ', 'sign-flip p', 'verdict'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l']), '');
   }
-  out.push('Accuracies in %, differences in points. CI of Δ: paired by seed when both runs share seeds (Student t), else Welch; "n=1, no CI" with one common seed.', '');
+  out.push('Accuracies in %, differences in points. CI of Δ: paired by seed when both runs share seeds (Student t), else Welch; "n=1, no CI" with one common seed. sign-flip p: paired sign-flip test of B − A over the test examples, summed over the common seeds (the exact McNemar test with one seed).', '');
   return out.join('\n');
 }

@@ -64,8 +64,8 @@ export function verdictTag(d: DiffVsBaseline): string {
 export function fmtDiff(d: DiffVsBaseline | null, col: Column): string {
   if (!d) return '';
   const ci = d.lo === null || d.hi === null ? `(${d.note ?? 'no CI'})` : `[${signed(d.lo, col.unit)}, ${signed(d.hi, col.unit)}]`;
-  const fp = d.mcnemar ? formatP(d.mcnemar.p) : '';
-  const p = d.mcnemar ? (fp.startsWith('<') ? ` p${fp}` : ` p=${fp}`) : '';
+  const fp = d.test ? formatP(d.test.p) : '';
+  const p = d.test ? (fp.startsWith('<') ? ` p${fp}` : ` p=${fp}`) : '';
   return `Δ ${signed(d.mean, col.unit)} ${ci}${p} ${verdictTag(d)}`;
 }
 

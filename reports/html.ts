@@ -274,7 +274,7 @@ export function renderHtml(s: RunSummary, figures: Figures2D[] = []): string {
     flags,
     ...s.groups.map((g) => groupSection(g, figures.find((f) => f.group === g.group))),
     h('h2', 'Methods'),
-    h('ul', [...s.methods, 'Table cells: mean ± 95% CI half-width (accuracies in %); second line: paired difference vs erm [95% CI] in points, McNemar p, verdict (sig / ns / n=1). Bold/green: best within the noise; ★: significantly ahead of every other scheme.'].map((m) => h('li', S.esc(m))).join('')),
+    h('ul', [...s.methods, 'Table cells: mean ± 95% CI half-width (accuracies in %); second line: paired difference vs erm [95% CI] in points, sign-flip test p, verdict (sig / ns / n=1). Bold/green: best within the noise; ★: significantly ahead of every other scheme.'].map((m) => h('li', S.esc(m))).join('')),
   ].join('\n');
   return `<!doctype html>
 <html lang="en">

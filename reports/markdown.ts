@@ -2,7 +2,7 @@
  * Markdown report: header facts, then per group (dataset/model) one table per
  * column section with rows = schemes (erm first). A cell reads
  * "mean ± CI" and, for non-baseline rows, the paired difference vs erm with
- * its CI, McNemar p and verdict. Best values are bold (★ when the best is
+ * its CI, the sign-flip test's p and verdict. Best values are bold (★ when the best is
  * significantly ahead of every other scheme). Diverged/failed seeds show as words.
  */
 import { fmtCellParts, fmtDiff, columnSections, groupFacts, headerFacts, rowStatusLine } from './format';
@@ -69,7 +69,7 @@ export function renderMarkdown(s: RunSummary): string {
   }
   out.push('## Methods', '');
   for (const m of s.methods) out.push(`- ${mdEscape(m)}`);
-  out.push('- Cells: mean ± 95% CI half-width; Δ: paired difference vs erm [95% CI] in percentage points for accuracies; p: McNemar; sig / ns / n=1: verdict. **Bold**: best (with ties within the noise); ★: significantly ahead of every other scheme.');
+  out.push('- Cells: mean ± 95% CI half-width; Δ: paired difference vs erm [95% CI] in percentage points for accuracies; p: paired sign-flip test of Δ over test examples; sig / ns / n=1: verdict. **Bold**: best (with ties within the noise); ★: significantly ahead of every other scheme.');
   out.push('');
   return out.join('\n');
 }

@@ -5,24 +5,35 @@
  *  - training noise: another seed gives another model. Measured by the spread
  *    across seeds: mean +- Student-t confidence interval, and for a scheme
  *    against erm the *paired* difference by seed (same seed = same data order
- *    and initialisation, so pairing removes shared variation).
- *  - test-set noise: a finite test set. Measured by an exact McNemar test on the
- *    per-example correctness of the two models on the same examples.
+ *    and initialisation, so pairing removes shared variation): Δ and its CI.
+ *  - test-set noise: a finite test set. Measured by a paired sign-flip
+ *    permutation test on the per-example correctness of the two models on the
+ *    same examples.
  *
- * A difference is called significant only when both agree (see `verdict`).
- * With a single seed the training noise is unmeasured: no CI is reported
- * ("n=1, no CI") and no difference is called significant.
+ * The test answers the same question as Δ. Per test example i,
+ * d_i = sum over the paired seeds of (a correct - b correct), an integer in
+ * [-S, S]; the statistic T = sum_i d_i equals S x n x (mean accuracy
+ * difference), so its sign is the sign of Δ by construction. Under the null
+ * hypothesis that the two schemes are exchangeable on every example, each d_i
+ * is as likely to be +|d_i| as -|d_i|; the two-sided p value is the share of
+ * the 2^m sign patterns (m examples with d_i != 0) whose |T*| reaches |T|.
+ * Examples, not example x seed pairs, are the independent units: the same
+ * test example seen under five seeds is one d_i. The distribution is computed
+ * exactly (d_i take S values, so T* is a sum of S scaled binomials); beyond a
+ * work limit far above the shipped profiles a seeded Monte Carlo of 20,000
+ * draws replaces it, and the summary records which. With one seed this is
+ * exactly McNemar's exact test.
  *
- * McNemar across seeds (our choice, "pooled by example"): for each test
- * example we count, over the paired seeds, how often scheme A was right where B
- * was wrong minus the reverse. Examples with a positive balance favour A, a
- * negative balance favours B, zero are ties and drop out; the two-sided exact
- * binomial (sign) test on these counts is the p value. With one seed this is
- * exactly McNemar's exact test. Pooling by example (rather than summing
- * discordant pairs over seeds) keeps the counted units independent: the same
- * test example seen under five seeds counts once, not five times. The per-seed
- * McNemar tests are reported as well.
+ * (An earlier pooled McNemar counted examples by the side they favoured on
+ * balance, ignoring by how much: A ahead on 40 examples in all 3 seeds and B
+ * ahead on 69 examples once each gave "B, p = 0.007" while Δ favoured A.)
+ *
+ * A difference is called significant only when the CI excludes 0, p < 0.05
+ * and the two point the same way (see `verdict`). With a single seed the
+ * training noise is unmeasured: no CI is reported ("n=1, no CI") and no
+ * difference is called significant.
  */
+import { Rng } from '../data/rng';
 
 /**
  * Natural log of the gamma function, x > 0: shifted by the recurrence
@@ -253,70 +264,213 @@ export function mcnemarPaired(a: readonly number[], bv: readonly number[]): McNe
   return { ...mcnemarExact(b, c), n };
 }
 
-export interface PooledMcNemar extends McNemar {
-  /** Examples compared (common prefix over every paired seed). */
+/** Binomial(m, 1/2) probabilities P(X = j), j = 0..m (exact powers of two at the ends for m <= 1000). */
+export function binomialHalfPmf(m: number): Float64Array {
+  const pmf = new Float64Array(m + 1);
+  const half = Math.floor(m / 2);
+  if (m <= 1000) {
+    // Recurrence from P(X = 0) = 2^-m outwards, mirrored: P(X = m - j) = P(X = j).
+    pmf[0] = Math.pow(2, -m);
+    for (let j = 0; j < half; j++) pmf[j + 1] = (pmf[j] * (m - j)) / (j + 1);
+  } else {
+    const logFront = logGamma(m + 1) - m * Math.LN2;
+    for (let j = 0; j <= half; j++) pmf[j] = Math.exp(logFront - logGamma(j + 1) - logGamma(m - j + 1));
+  }
+  for (let j = 0; j <= half; j++) pmf[m - j] = pmf[j];
+  return pmf;
+}
+
+/** Work (multiply-adds) above which the sign-flip test switches from the exact distribution to Monte Carlo. */
+export const SIGN_FLIP_EXACT_WORK = 3e7;
+/** Monte Carlo draws and generator seed of the sign-flip test beyond the exact work limit. */
+export const SIGN_FLIP_DRAWS = 20000;
+export const SIGN_FLIP_SEED = 20251;
+
+export interface SignFlipTest {
+  /** "exact": the whole sign-flip distribution; "monte-carlo": `draws` seeded draws. */
+  method: 'exact' | 'monte-carlo';
+  /** Examples compared: the common prefix of every paired seed's vectors. */
   n: number;
+  /** The paired seeds summed over. */
   seeds: number[];
+  /** T = sum_i d_i with d_i = sum over seeds of (a correct - b correct) on example i. */
+  statistic: number;
+  /** T / (seeds x n): the mean difference a - b in accuracy (equals Δ when each value is its vector's share of correct examples). */
+  meanDiff: number;
+  /** Sign of T: +1 favours a, -1 favours b, 0 neither. By construction the sign of the difference of accuracies. */
+  direction: -1 | 0 | 1;
+  /** Examples with d_i > 0 (favouring a) and d_i < 0 (favouring b). */
+  favourA: number;
+  favourB: number;
+  /** Two-sided p value: P(|T*| >= |T|) when the sign of every d_i is flipped by a fair coin. */
+  p: number;
+  /** Monte Carlo only (else null): number of draws and the generator's seed. */
+  draws: number | null;
+  rngSeed: number | null;
+  /** The classic exact McNemar test of each paired seed (for reading; the pooled p above is the test). */
   perSeed: { seed: number; b: number; c: number; p: number }[];
 }
 
+/** Exact two-sided sign-flip p value: T* = sum_k k (2 X_k - m_k), X_k ~ Bin(m_k, 1/2), convolved; counts[k] = m_k. */
+function signFlipExact(counts: number[], t: number): number {
+  let span = 0; // current support: -span..span
+  let dist = new Float64Array([1]);
+  for (let k = 1; k < counts.length; k++) {
+    const m = counts[k];
+    if (m === 0) continue;
+    const pmf = binomialHalfPmf(m);
+    const next = new Float64Array(2 * (span + k * m) + 1);
+    for (let i = 0; i < dist.length; i++) {
+      const w = dist[i];
+      if (w === 0) continue;
+      // Old value i - span, plus k (2j - m): index i - span + k(2j - m) + span + k m = i + 2kj.
+      for (let j = 0; j <= m; j++) next[i + 2 * k * j] += w * pmf[j];
+    }
+    span += k * m;
+    dist = next;
+  }
+  const a = Math.abs(t);
+  if (a === 0) return 1;
+  let p = 0;
+  for (let v = a; v <= span; v++) p += dist[span + v] + dist[span - v];
+  return Math.min(1, p);
+}
+
+/** Seeded Monte Carlo two-sided sign-flip p value, (1 + hits) / (1 + draws); each X_k drawn as the popcount of m_k random bits. */
+function signFlipMonteCarlo(counts: number[], t: number, draws: number, seed: number): number {
+  const rng = new Rng(seed);
+  const a = Math.abs(t);
+  const popcount = (x: number) => {
+    x -= (x >>> 1) & 0x55555555;
+    x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+    return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
+  };
+  let hits = 0;
+  for (let d = 0; d < draws; d++) {
+    let s = 0;
+    for (let k = 1; k < counts.length; k++) {
+      let left = counts[k];
+      let ones = 0;
+      while (left >= 32) {
+        ones += popcount(rng.nextUint32());
+        left -= 32;
+      }
+      if (left > 0) ones += popcount(rng.nextUint32() >>> (32 - left));
+      s += k * (2 * ones - counts[k]);
+    }
+    if (Math.abs(s) >= a) hits++;
+  }
+  return (1 + hits) / (1 + draws);
+}
+
 /**
- * McNemar pooled by example over seeds (see the module comment): per example
- * the balance sum_s (a_s - b_s) decides which side it favours; the exact sign
- * test on those counts. Equal to `mcnemarPaired` for one seed. Null when no
- * seed has correctness vectors for both.
+ * Paired sign-flip permutation test of the difference a - b, summed over seeds
+ * (see the module comment): per example d_i = sum_s (a_s,i - b_s,i); under the
+ * null each d_i is as likely to carry either sign, and the statistic
+ * T = sum_i d_i is compared with its sign-flip distribution. Exact
+ * (a convolution of binomials, since d_i are integers in [-S, S]) while that
+ * costs at most `SIGN_FLIP_EXACT_WORK`, else `SIGN_FLIP_DRAWS` Monte Carlo
+ * draws with a fixed seed (recorded). With one seed it is exactly McNemar's
+ * exact test. Null when no seed has vectors on both sides.
  */
-export function mcnemarPooled(a: ReadonlyMap<number, readonly number[]>, b: ReadonlyMap<number, readonly number[]>): PooledMcNemar | null {
+export function signFlipTest(
+  a: ReadonlyMap<number, readonly number[]>,
+  b: ReadonlyMap<number, readonly number[]>,
+  opts: { exactWork?: number; draws?: number; seed?: number } = {},
+): SignFlipTest | null {
   const seeds = [...a.keys()].filter((s) => b.has(s)).sort((x, y) => x - y);
   if (seeds.length === 0) return null;
   let n = Infinity;
   for (const s of seeds) n = Math.min(n, (a.get(s) as number[]).length, (b.get(s) as number[]).length);
   if (!Number.isFinite(n) || n === 0) return null;
-  const balance = new Int32Array(n);
-  const perSeed: PooledMcNemar['perSeed'] = [];
+  const d = new Int32Array(n);
+  const perSeed: SignFlipTest['perSeed'] = [];
   for (const s of seeds) {
     const va = a.get(s) as number[];
     const vb = b.get(s) as number[];
-    for (let i = 0; i < n; i++) balance[i] += (va[i] ? 1 : 0) - (vb[i] ? 1 : 0);
+    for (let i = 0; i < n; i++) d[i] += (va[i] ? 1 : 0) - (vb[i] ? 1 : 0);
     const m = mcnemarPaired(va.slice(0, n), vb.slice(0, n));
     perSeed.push({ seed: s, b: m.b, c: m.c, p: m.p });
   }
-  let pos = 0;
-  let neg = 0;
+  const counts = new Array<number>(seeds.length + 1).fill(0); // counts[k]: examples with |d_i| = k
+  let statistic = 0;
+  let favourA = 0;
+  let favourB = 0;
   for (let i = 0; i < n; i++) {
-    if (balance[i] > 0) pos++;
-    else if (balance[i] < 0) neg++;
+    statistic += d[i];
+    if (d[i] > 0) favourA++;
+    else if (d[i] < 0) favourB++;
+    counts[Math.abs(d[i])]++;
   }
-  return { ...mcnemarExact(pos, neg), n, seeds, perSeed };
+  counts[0] = 0;
+  let work = 0;
+  let span = 0;
+  for (let k = 1; k < counts.length; k++) {
+    if (counts[k] === 0) continue;
+    work += (2 * span + 1) * (counts[k] + 1);
+    span += k * counts[k];
+  }
+  const exact = work <= (opts.exactWork ?? SIGN_FLIP_EXACT_WORK);
+  const draws = opts.draws ?? SIGN_FLIP_DRAWS;
+  const rngSeed = opts.seed ?? SIGN_FLIP_SEED;
+  const p = exact ? signFlipExact(counts, statistic) : signFlipMonteCarlo(counts, statistic, draws, rngSeed);
+  return {
+    method: exact ? 'exact' : 'monte-carlo',
+    n,
+    seeds,
+    statistic,
+    meanDiff: statistic / (seeds.length * n),
+    direction: statistic > 0 ? 1 : statistic < 0 ? -1 : 0,
+    favourA,
+    favourB,
+    p,
+    draws: exact ? null : draws,
+    rngSeed: exact ? null : rngSeed,
+    perSeed,
+  };
 }
 
 export interface Verdict {
   significant: boolean;
   /** "significant", "not significant", "n=1, no CI", "no paired seeds". */
   label: string;
+  /** The side a significant difference favours: +1 the first (a), -1 the second (b); 0 when not significant. */
+  direction: -1 | 0 | 1;
   /** What the verdict rests on, in words. */
   basis: string;
 }
 
+const sign = (x: number): -1 | 0 | 1 => (x > 0 ? 1 : x < 0 ? -1 : 0);
+
+/** "sign-flip p=0.014 (exact)" or "... (Monte Carlo, 20000 draws)". */
+function testText(t: SignFlipTest): string {
+  return `sign-flip p=${formatP(t.p)} (${t.method === 'exact' ? 'exact' : `Monte Carlo, ${t.draws} draws`})`;
+}
+
 /**
  * Significant (at level 1 - alpha, default 0.05) when the seed-paired CI of the
- * difference excludes 0 and, where per-example correctness exists, the pooled
- * McNemar p < alpha as well. With one paired seed: never significant (training
- * noise is unmeasured); the label says "n=1, no CI". No correction for
- * multiple comparisons is applied: read many columns with that in mind.
+ * difference excludes 0 and, where per-example correctness exists, the
+ * sign-flip test of the same difference gives p < alpha and points the same
+ * way. With one paired seed: never significant (training noise is unmeasured);
+ * the label says "n=1, no CI". No correction for multiple comparisons is
+ * applied: read many columns with that in mind.
  */
-export function verdict(diff: MeanCI, mcnemar: McNemar | null, alpha = 0.05): Verdict {
-  if (diff.n === 0) return { significant: false, label: 'no paired seeds', basis: 'no seed has results for both' };
+export function verdict(diff: MeanCI, test: SignFlipTest | null, alpha = 0.05): Verdict {
+  if (diff.n === 0) return { significant: false, label: 'no paired seeds', direction: 0, basis: 'no seed has results for both' };
   if (diff.n === 1 || diff.lo === null || diff.hi === null) {
-    const m = mcnemar ? `; McNemar p=${formatP(mcnemar.p)} on one pair of models` : '';
-    return { significant: false, label: 'n=1, no CI', basis: `one paired seed: training noise unmeasured${m}` };
+    const m = test ? `; exact McNemar p=${formatP(test.p)} on one pair of models` : '';
+    return { significant: false, label: 'n=1, no CI', direction: 0, basis: `one paired seed: training noise unmeasured${m}` };
   }
   const ciExcludes = diff.lo > 0 || diff.hi < 0;
-  const mOk = mcnemar === null || mcnemar.p < alpha;
-  const significant = ciExcludes && mOk;
   const parts = [`${Math.round(diff.level * 100)}% CI over ${diff.n} seeds ${ciExcludes ? 'excludes' : 'includes'} 0`];
-  if (mcnemar) parts.push(`McNemar p=${formatP(mcnemar.p)}`);
-  return { significant, label: significant ? 'significant' : 'not significant', basis: parts.join('; ') };
+  let testOk = true;
+  if (test) {
+    const agree = test.direction === sign(diff.mean);
+    testOk = test.p < alpha && agree;
+    parts.push(testText(test) + (agree ? '' : ', pointing the other way than Δ'));
+  }
+  const significant = ciExcludes && testOk;
+  return { significant, label: significant ? 'significant' : 'not significant', direction: significant ? sign(diff.mean) : 0, basis: parts.join('; ') };
 }
 
 /** p value for display: 3 significant digits, "<1e-4" below that. */

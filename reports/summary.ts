@@ -7,17 +7,17 @@
  * columns are metrics (clean accuracy, robust accuracy per attack and
  * epsilon, worst-case robust accuracy per epsilon, probe medians). Each cell
  * holds the per-seed values of the seeds that finished, their mean and 95%
- * Student-t CI, and the paired difference against erm with its CI, the pooled
- * McNemar test and a verdict (see stats.ts). Diverged or failed seeds never
+ * Student-t CI, and the paired difference against erm with its CI, the paired
+ * sign-flip test of that difference over test examples and a verdict (see stats.ts). Diverged or failed seeds never
  * become numbers: a cell with no successful seed carries only its status.
  */
 import { Distribution, EvalJobResult, JobStatus, PlannedJob, RunManifest, SanityFlag, TrainJobResult } from '../contract/results';
 import { LoadedRun } from '../contract/run-folder';
-import { MeanCI, PairedDiff, PooledMcNemar, Verdict, meanCI, mcnemarPooled, pairedDiff, verdict } from './stats';
+import { MeanCI, PairedDiff, SignFlipTest, Verdict, meanCI, pairedDiff, signFlipTest, verdict } from './stats';
 import type { Norm } from '../contract/norms';
 import { parseRobustKey, robustKey } from '../contract/keys';
 
-export const SUMMARY_FORMAT = 'vicinal-summary/1';
+export const SUMMARY_FORMAT = 'vicinal-summary/2';
 export const BASELINE = 'erm';
 
 export type ColumnKind = 'clean' | 'robust' | 'worst' | 'probe';
@@ -60,7 +60,8 @@ export interface SeedValue {
 
 export interface DiffVsBaseline extends PairedDiff {
   baseline: string;
-  mcnemar: PooledMcNemar | null;
+  /** Paired sign-flip test of the same difference over test examples, summed over the paired seeds; null without per-example data. */
+  test: SignFlipTest | null;
   verdict: Verdict;
 }
 
@@ -181,8 +182,8 @@ export interface RunSummary {
 export const METHODS = [
   'Values are means over seeds with a 95% Student-t confidence interval (t quantile with n-1 df); with one seed: "n=1, no CI".',
   'Δ is the paired difference scheme − erm over the seeds both finished (same seed = same data order and initialisation), with its 95% t CI.',
-  'McNemar: exact two-sided binomial test on per-example correctness, pooled by example over seeds (each test example counts once, for the side it favours on balance across seeds); equal to the classic exact McNemar with one seed.',
-  'A difference is significant when its CI excludes 0 and McNemar p < 0.05 (where per-example data exist); with one seed nothing is called significant. No multiple-comparison correction.',
+  'p: two-sided paired sign-flip permutation test of the same difference over test examples: per example d = Σ over the paired seeds of (correct under the scheme − correct under erm); the statistic Σ d (= seeds × examples × the accuracy difference, so it points the same way as Δ) is compared with its distribution when the sign of every d is flipped at random. Exact, or 20,000 seeded Monte Carlo draws beyond a work limit (recorded); with one seed it equals the exact McNemar test.',
+  'A difference is significant when its CI excludes 0, p < 0.05 (where per-example data exist) and the test points the same way as Δ; with one seed nothing is called significant. No multiple-comparison correction.',
   '"Best" marks the highest mean and every scheme not significantly different from it (ties within the noise are marked together).',
   'Diverged or failed seeds are excluded from the numbers and shown by status; a cell with some seeds missing says so.',
 ];
@@ -352,7 +353,7 @@ function aggregateStatus(statuses: SeedStatus[]): { status: CellStatus; note?: s
 /** Paired comparison of two cells' seeds (values and per-example correctness). */
 export function compareCells(a: { values: SeedValue[]; correct: Map<number, number[]> }, b: { values: SeedValue[]; correct: Map<number, number[]> }): {
   diff: PairedDiff;
-  mcnemar: PooledMcNemar | null;
+  test: SignFlipTest | null;
   verdict: Verdict;
 } {
   const am = new Map(a.values.map((v) => [v.seed, v.value]));
@@ -360,10 +361,10 @@ export function compareCells(a: { values: SeedValue[]; correct: Map<number, numb
   const diff = pairedDiff(am, bm);
   const ca = new Map([...a.correct].filter(([s]) => diff.seeds.includes(s)));
   const cb = new Map([...b.correct].filter(([s]) => diff.seeds.includes(s)));
-  // McNemar only when every paired seed has per-example data on both sides.
+  // The test only when every paired seed has per-example data on both sides: it sums over the same seeds as Δ.
   const complete = diff.seeds.length > 0 && diff.seeds.every((s) => ca.has(s) && cb.has(s));
-  const mcnemar = complete ? mcnemarPooled(ca, cb) : null;
-  return { diff, mcnemar, verdict: verdict(diff, mcnemar) };
+  const test = complete ? signFlipTest(ca, cb) : null;
+  return { diff, test, verdict: verdict(diff, test) };
 }
 
 /** The planned jobs of one group (dataset/model): schemes in report order, seeds, jobs by key. */
@@ -607,7 +608,7 @@ function addBaselineDiffs(rows: SchemeRow[], columns: Column[], baseline: string
       const cell = row.cells[col.key];
       if (!cell.stat || !base.cells[col.key].stat) continue;
       const cmp = compareCells(cellSide(row, col.key, correctOf), cellSide(base, col.key, correctOf));
-      cell.diff = { ...cmp.diff, baseline: base.scheme, mcnemar: cmp.mcnemar, verdict: cmp.verdict };
+      cell.diff = { ...cmp.diff, baseline: base.scheme, test: cmp.test, verdict: cmp.verdict };
     }
   }
 }

@@ -48,7 +48,7 @@ export function renderTerminal(s: RunSummary): string {
     }
   }
   out.push('', 'How to read: mean ± 95% CI half-width over seeds (accuracies in %); Δ = paired difference vs erm [95% CI] in points,');
-  out.push('p = exact McNemar (pooled by example over seeds); sig = CI excludes 0 and p < 0.05; ns = not significant;');
-  out.push('n=1 = one seed, no CI, nothing called significant. * best within the noise, ** significantly best.');
+  out.push('p = paired sign-flip test of Δ over test examples (exact McNemar with one seed); sig = CI excludes 0, p < 0.05, same direction;');
+  out.push('ns = not significant; n=1 = one seed, no CI, nothing called significant. * best within the noise, ** significantly best.');
   return out.join('\n') + '\n';
 }

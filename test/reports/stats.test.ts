@@ -6,15 +6,19 @@ import {
   incompleteBeta,
   mcnemarExact,
   mcnemarPaired,
-  mcnemarPooled,
+  SIGN_FLIP_DRAWS,
+  SIGN_FLIP_SEED,
+  SignFlipTest,
   meanCI,
   pairedDiff,
+  signFlipTest,
   studentTCdf,
   studentTQuantile,
   tTestP,
   verdict,
   welchDiff,
 } from '../../reports/stats';
+import { compareCells } from '../../reports/summary';
 
 const close = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol;
 
@@ -151,59 +155,183 @@ test('McNemar from correctness vectors counts discordant pairs only', (t) => {
   t.true(close(m.p, mcnemarExact(3, 1).p, 1e-15));
 });
 
-test('pooled McNemar equals the classic test with one seed and counts each example once over seeds', (t) => {
-  const a = [1, 1, 1, 0, 0, 1];
-  const b = [0, 0, 1, 0, 1, 1];
-  const one = mcnemarPooled(new Map([[0, a]]), new Map([[0, b]]));
-  t.truthy(one);
-  t.is(one!.b, 2);
-  t.is(one!.c, 1);
-  // The same disagreement under three seeds: still 2 vs 1 examples (not 6 vs 3).
-  const three = mcnemarPooled(
-    new Map([
-      [0, a],
-      [1, a],
-      [2, a],
-    ]),
-    new Map([
-      [0, b],
-      [1, b],
-      [2, b],
-    ]),
-  );
-  t.is(three!.b, 2);
-  t.is(three!.c, 1);
-  t.is(three!.perSeed.length, 3);
-  // Balanced per example across seeds -> a tie, dropped.
-  const tie = mcnemarPooled(
-    new Map([
-      [0, [1]],
-      [1, [0]],
-    ]),
-    new Map([
-      [0, [0]],
-      [1, [1]],
-    ]),
-  );
-  t.is(tie!.b + tie!.c, 0);
-  t.is(tie!.p, 1);
+/** A SignFlipTest with the given p and direction, for verdict tests. */
+function fakeTest(p: number, direction: -1 | 0 | 1): SignFlipTest {
+  return { method: 'exact', n: 100, seeds: [0, 1, 2], statistic: direction * 10, meanDiff: direction / 30, direction, favourA: 0, favourB: 0, p, draws: null, rngSeed: null, perSeed: [] };
+}
+
+/** Seed -> vector maps from arrays indexed by seed position. */
+const bySeed = (vs: number[][]) => new Map(vs.map((v, s) => [s, v]));
+
+/** Vectors for one seed: a, b of length n where d_i = a_i - b_i. */
+function fromDiffs(ds: number[]): { a: number[]; b: number[] } {
+  return { a: ds.map((d) => (d > 0 ? 1 : 0)), b: ds.map((d) => (d < 0 ? 1 : 0)) };
+}
+
+test('sign-flip test: every nonzero d_i of one sign gives p = 2 / 2^m exactly (m nonzero examples), whatever their sizes', (t) => {
+  for (const m of [1, 2, 3, 5, 10, 17, 40, 300, 900]) {
+    // Three seeds; example i is won by a in 1 + (i % 3) seeds, never by b; 7 further examples are ties.
+    const seeds = [0, 1, 2].map((s) => fromDiffs([...Array.from({ length: m }, (_, i) => (s <= i % 3 ? 1 : 0)), 0, 0, 0, 0, 0, 0, 0]));
+    const r = signFlipTest(bySeed(seeds.map((x) => x.a)), bySeed(seeds.map((x) => x.b)))!;
+    t.is(r.method, 'exact');
+    t.is(r.favourA, m);
+    t.is(r.favourB, 0);
+    t.is(r.direction, 1);
+    t.is(r.p, Math.min(1, 2 / 2 ** m), `m=${m}`);
+    // Mirrored: the same p, the other direction.
+    const back = signFlipTest(bySeed(seeds.map((x) => x.b)), bySeed(seeds.map((x) => x.a)))!;
+    t.is(back.p, r.p);
+    t.is(back.direction, -1);
+  }
 });
 
-test('verdict: CI excluding 0 plus McNemar p < 0.05 is significant; either failing is not', (t) => {
+test('sign-flip test: no nonzero d_i gives p = 1 and direction 0', (t) => {
+  const v = [1, 0, 1, 1];
+  const r = signFlipTest(bySeed([v, v]), bySeed([v, v]))!;
+  t.is(r.p, 1);
+  t.is(r.direction, 0);
+  t.is(r.statistic, 0);
+});
+
+test('sign-flip test: exact p equals brute-force enumeration of every sign pattern', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 1, maxLength: 14 }), (ds) => {
+      // Split each d_i over 3 seeds.
+      const seeds = [0, 1, 2].map((s) => fromDiffs(ds.map((d) => (Math.abs(d) > s ? Math.sign(d) : 0))));
+      const r = signFlipTest(bySeed(seeds.map((x) => x.a)), bySeed(seeds.map((x) => x.b)))!;
+      const nz = ds.filter((d) => d !== 0).map(Math.abs);
+      const tObs = Math.abs(ds.reduce((x, y) => x + y, 0));
+      let hits = 0;
+      for (let mask = 0; mask < 2 ** nz.length; mask++) {
+        let s = 0;
+        nz.forEach((d, i) => (s += mask & (1 << i) ? d : -d));
+        if (Math.abs(s) >= tObs) hits++;
+      }
+      const want = hits / 2 ** nz.length;
+      return r.statistic === ds.reduce((x, y) => x + y, 0) && Math.abs(r.p - want) <= 1e-12 * Math.max(1, want);
+    }),
+    { seed: 7, numRuns: 300 },
+  );
+  t.pass();
+});
+
+test('sign-flip test with one seed is the exact McNemar test', (t) => {
+  const rng = new Rng(5);
+  for (let k = 0; k < 50; k++) {
+    const n = 20 + rng.int(300);
+    const pa = rng.uniform();
+    const a = Array.from({ length: n }, () => (rng.uniform() < pa ? 1 : 0));
+    const b = a.map((x) => (rng.uniform() < 0.15 ? 1 - x : x));
+    const r = signFlipTest(new Map([[0, a]]), new Map([[0, b]]))!;
+    const m = mcnemarPaired(a, b);
+    t.is(r.favourA, m.b);
+    t.is(r.favourB, m.c);
+    t.true(close(r.p, m.p, 1e-12 * Math.max(1e-300, m.p) + 1e-15), `${r.p} vs ${m.p}`);
+    t.deepEqual(r.perSeed, [{ seed: 0, b: m.b, c: m.c, p: m.p }]);
+  }
+});
+
+test('sign-flip test: Monte Carlo beyond the work limit agrees with the exact p, is seeded and recorded, and is deterministic', (t) => {
+  const rng = new Rng(9);
+  const vs = (shift: number) => [0, 1, 2].map(() => Array.from({ length: 400 }, (_, i) => (rng.uniform() < 0.6 + (i < 100 ? shift : 0) ? 1 : 0)));
+  const a = bySeed(vs(0.08));
+  const b = bySeed(vs(0));
+  const exact = signFlipTest(a, b)!;
+  const mc = signFlipTest(a, b, { exactWork: 0 })!;
+  t.is(exact.method, 'exact');
+  t.is(exact.draws, null);
+  t.is(mc.method, 'monte-carlo');
+  t.is(mc.draws, SIGN_FLIP_DRAWS);
+  t.is(mc.rngSeed, SIGN_FLIP_SEED);
+  t.true(SIGN_FLIP_DRAWS >= 20000);
+  t.is(mc.statistic, exact.statistic);
+  // Monte Carlo standard error is at most 0.5 / sqrt(20000) = 0.0035.
+  t.true(Math.abs(mc.p - exact.p) < 0.012, `exact ${exact.p}, Monte Carlo ${mc.p}`);
+  t.deepEqual(signFlipTest(a, b, { exactWork: 0 }), mc, 'same inputs, same Monte Carlo p');
+  t.deepEqual(signFlipTest(a, b), exact);
+  const other = signFlipTest(a, b, { exactWork: 0, seed: SIGN_FLIP_SEED + 1 })!;
+  t.is(other.rngSeed, SIGN_FLIP_SEED + 1);
+  t.true(Math.abs(other.p - exact.p) < 0.012);
+});
+
+test('the issue-10 case: A ahead on the same 40 examples in every seed, B on 20, 23, 26 others; the test follows Δ, never "significant for B"', (t) => {
+  // 1,000 test examples, 3 seeds. Examples 0-39: A right, B wrong in every seed. Seed s: B right and A wrong on
+  // 20, 23, 26 examples of its own (40-59, 60-82, 83-108). Every other example: both right.
+  const n = 1000;
+  const own = [
+    [40, 60],
+    [60, 83],
+    [83, 109],
+  ];
+  const A: number[][] = [];
+  const B: number[][] = [];
+  for (let s = 0; s < 3; s++) {
+    const a = new Array<number>(n).fill(1);
+    const b = new Array<number>(n).fill(1);
+    for (let i = 0; i < 40; i++) b[i] = 0;
+    for (let i = own[s][0]; i < own[s][1]; i++) a[i] = 0;
+    A.push(a);
+    B.push(b);
+  }
+  const acc = (v: number[]) => v.reduce((x, y) => x + y, 0) / v.length;
+  const values = (vs: number[][]) => vs.map((v, seed) => ({ seed, value: acc(v) }));
+  const cmp = compareCells({ values: values(A), correct: bySeed(A) }, { values: values(B), correct: bySeed(B) });
+  // Δ = +1.7 points, CI [+0.95, +2.45].
+  t.true(close(cmp.diff.mean, 0.017, 1e-12));
+  t.true(close(cmp.diff.lo as number, 0.0095, 1e-4));
+  t.true(close(cmp.diff.hi as number, 0.0245, 1e-4));
+  // The old pooled McNemar counted 40 examples for A and 69 for B: p = 0.007, "favouring B".
+  const test = cmp.test!;
+  t.is(test.favourA, 40);
+  t.is(test.favourB, 69);
+  t.true(mcnemarExact(40, 69).p < 0.01);
+  // The sign-flip test sums what Δ sums: T = 3 x 40 - 69 = 51 = 3 x 1000 x Δ.
+  t.is(test.statistic, 51);
+  t.true(close(test.meanDiff, cmp.diff.mean, 1e-12));
+  t.is(test.direction as number, Math.sign(cmp.diff.mean));
+  t.is(test.method, 'exact');
+  t.not(cmp.verdict.direction, -1, 'never significant in favour of B');
+  // With the CI and the test agreeing, the difference is significant, for A.
+  t.true(test.p < 0.05, `p=${test.p}`);
+  t.true(cmp.verdict.significant);
+  t.is(cmp.verdict.direction, 1);
+  // Seen from B's side: the same verdict, mirrored.
+  const back = compareCells({ values: values(B), correct: bySeed(B) }, { values: values(A), correct: bySeed(A) });
+  t.is(back.test!.direction, -1);
+  t.is(back.test!.p, test.p);
+  t.is(back.verdict.direction, -1);
+});
+
+test('verdict: CI excluding 0 plus test p < 0.05 in the same direction is significant; any of them failing is not', (t) => {
   const d = meanCI([0.05, 0.06, 0.055]);
-  t.true(verdict(d, { b: 40, c: 5, p: 1e-6 }).significant);
-  t.is(verdict(d, { b: 40, c: 5, p: 1e-6 }).label, 'significant');
-  t.false(verdict(d, { b: 6, c: 4, p: 0.75 }).significant);
+  t.true(verdict(d, fakeTest(1e-6, 1)).significant);
+  t.is(verdict(d, fakeTest(1e-6, 1)).label, 'significant');
+  t.is(verdict(d, fakeTest(1e-6, 1)).direction, 1);
+  t.false(verdict(d, fakeTest(0.75, 1)).significant);
   t.true(verdict(d, null).significant);
   const noisy = meanCI([0.05, -0.04, 0.06]);
-  t.false(verdict(noisy, { b: 40, c: 5, p: 1e-6 }).significant);
+  t.false(verdict(noisy, fakeTest(1e-6, 1)).significant);
   t.is(verdict(noisy, null).label, 'not significant');
+  t.is(verdict(noisy, null).direction, 0);
+  const down = meanCI([-0.05, -0.06, -0.055]);
+  t.is(verdict(down, fakeTest(1e-6, -1)).direction, -1);
+});
+
+test('verdict: a test pointing the other way than the CI is never significant', (t) => {
+  const up = meanCI([0.02, 0.017, 0.014]);
+  const v = verdict(up, fakeTest(0.007, -1));
+  t.false(v.significant);
+  t.is(v.direction, 0);
+  t.is(v.label, 'not significant');
+  t.regex(v.basis, /other way than Δ/);
+  t.false(verdict(up, fakeTest(0.007, 0)).significant);
 });
 
 test('verdict with one seed: never significant, "n=1, no CI"', (t) => {
-  const v = verdict(meanCI([0.2]), { b: 100, c: 0, p: 1e-30 });
+  const v = verdict(meanCI([0.2]), fakeTest(1e-30, 1));
   t.false(v.significant);
   t.is(v.label, 'n=1, no CI');
+  t.is(v.direction, 0);
   t.regex(v.basis, /McNemar/);
 });
 
@@ -235,4 +363,18 @@ test('calibration: exact McNemar rejects at most ~5% under the null', (t) => {
   }
   t.true(rejected / trials <= 0.05 + 0.01, `rejection rate ${rejected / trials}`);
   t.true(rejected / trials > 0.01, 'not absurdly conservative');
+});
+
+test('calibration: the sign-flip test over 3 seeds rejects at most ~5% under the null', (t) => {
+  const rng = new Rng(13);
+  const trials = 1500;
+  let rejected = 0;
+  for (let k = 0; k < trials; k++) {
+    // Two exchangeable schemes: per example a shared difficulty, each model right with that probability.
+    const diff = Array.from({ length: 120 }, () => rng.uniform());
+    const draw = () => [0, 1, 2].map(() => diff.map((q) => (rng.uniform() < q ? 1 : 0)));
+    if (signFlipTest(bySeed(draw()), bySeed(draw()))!.p < 0.05) rejected++;
+  }
+  t.true(rejected / trials <= 0.05 + 0.012, `rejection rate ${rejected / trials}`);
+  t.true(rejected / trials > 0.02, 'not absurdly conservative');
 });

@@ -104,13 +104,15 @@ test('failed eval: clean accuracy from training, attack columns failed', (t) => 
   t.is(mixup.cells['robust:pgd@linf:0.1'].stat, null);
 });
 
-test('one seed: means without CI ("n=1, no CI"), nothing significant, McNemar still reported', (t) => {
+test('one seed: means without CI ("n=1, no CI"), nothing significant, the test (exact McNemar there) still reported', (t) => {
   const s = summarizeRun(makeRun({ seeds: [0] }));
   const asym = s.groups[0].rows[2];
   const c = asym.cells['robust:pgd@linf:0.2'];
   t.is(c.stat?.note, 'n=1, no CI');
   t.is(c.stat?.halfWidth, null);
-  t.truthy(c.diff?.mcnemar);
+  t.truthy(c.diff?.test);
+  const seedP = c.diff?.test?.perSeed[0].p as number;
+  t.true(Math.abs((c.diff?.test?.p as number) - seedP) <= 1e-12 * seedP, 'with one seed the sign-flip test is exact McNemar');
   t.false(c.diff?.verdict.significant);
   t.is(c.diff?.verdict.label, 'n=1, no CI');
   // With nothing significant every complete scheme ties for best.
@@ -136,12 +138,15 @@ test('a large, consistent effect is significant and marked as the clear best; eq
   const strong = g.rows.find((r) => r.scheme === 'strong')!;
   t.true(strong.cells.clean.diff?.verdict.significant);
   t.true((strong.cells.clean.diff?.lo as number) > 0);
-  t.true((strong.cells.clean.diff?.mcnemar?.p as number) < 1e-6);
+  t.true((strong.cells.clean.diff?.test?.p as number) < 1e-6);
+  t.is(strong.cells.clean.diff?.test?.direction, 1);
+  t.is(strong.cells.clean.diff?.verdict.direction, 1);
   const twin = g.rows.find((r) => r.scheme === 'twin')!;
   // twin has the same per-example results as erm: no difference, not significant, tied with erm.
   t.is(twin.cells.clean.diff?.mean, 0);
   t.false(twin.cells.clean.diff?.verdict.significant);
-  t.is(twin.cells.clean.diff?.mcnemar?.p, 1);
+  t.is(twin.cells.clean.diff?.test?.p, 1);
+  t.is(twin.cells.clean.diff?.test?.statistic, 0);
 });
 
 test('schemes within the noise of the top share the best mark', (t) => {
@@ -159,12 +164,12 @@ test('schemes within the noise of the top share the best mark', (t) => {
   t.true(marked.length >= 2, `marked: ${marked.join(',')}`);
 });
 
-test('worst case McNemar uses per-example survival of every attack', (t) => {
+test('worst case test uses per-example survival of every attack', (t) => {
   const run = makeRun({ seeds: [0] });
   const s = summarizeRun(run);
   const asym = s.groups[0].rows[2];
   const d = asym.cells['worst@linf:0.2'].diff!;
-  t.truthy(d.mcnemar);
+  t.truthy(d.test);
   // Reconstruct from the result files.
   const vec = (scheme: string) => {
     const row = s.groups[0].rows.find((r) => r.scheme === scheme)!;
@@ -182,8 +187,13 @@ test('worst case McNemar uses per-example survival of every attack', (t) => {
     if (x > e[i]) b++;
     if (x < e[i]) c++;
   });
-  t.is(d.mcnemar!.b, b);
-  t.is(d.mcnemar!.c, c);
+  t.is(d.test!.favourA, b);
+  t.is(d.test!.favourB, c);
+  t.is(d.test!.statistic, b - c);
+  t.deepEqual(
+    d.test!.perSeed.map((x) => [x.seed, x.b, x.c]),
+    [[0, b, c]],
+  );
 });
 
 test('header: backend, gpu, tfjs, seeds, attack settings, sizes, wall time, flags', (t) => {
