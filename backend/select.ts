@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './kernels/wasm';
 import { registerWasmMatMulFastPath } from './kernels/wasm-matmul';
+import { setOnnxEngineEnabled } from './onnx/engine';
+import { loadOrt, ortLoadError } from './onnx/runtime';
 
 import { BACKEND_CHOICES, BackendChoice, BackendInfo } from '../contract/results';
 
@@ -50,15 +52,22 @@ async function tryWasm(): Promise<string[] | null> {
 }
 
 /**
- * Selects the compute backend. `auto` walks the ladder tfjs-node-gpu ->
- * tfjs-node -> wasm -> cpu and takes the first that starts; an explicit
- * choice that cannot start is an error, never a silent fallback.
+ * Selects the compute backend. `auto` walks the ladder tfjs-node-gpu (on a
+ * CUDA machine) -> the onnx engine -> tfjs-node -> wasm -> cpu and takes the
+ * first that starts; an explicit choice that cannot start is an error, never
+ * a silent fallback.
+ *
+ * The onnx engine (backend/onnx/) runs the network's forward pass and
+ * gradients in onnxruntime-node; the tfjs ops around it (losses, attack
+ * steps, optimizers) run on a host tfjs backend: tfjs-node when installed,
+ * else wasm, else cpu. It reports name "onnx", package "onnxruntime-node".
  */
 export async function initBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
   silenceCpuBanner();
   if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
     throw new Error(`unknown backend "${requested}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
   }
+  setOnnxEngineEnabled(false);
   const info = (name: string, pkg: string, gpu: boolean, patchedKernels: string[] = []): BackendInfo => ({
     requested,
     name,
@@ -69,10 +78,25 @@ export async function initBackend(requested: BackendChoice = 'auto'): Promise<Ba
   });
   if (requested === 'auto' || requested === 'tensorflow') {
     const t = await tryTensorflow();
+    if (t && (t.gpu || requested === 'tensorflow')) return info('tensorflow', t.pkg, t.gpu);
+    if (t && requested === 'auto' && loadOrt()) {
+      setOnnxEngineEnabled(true);
+      return info('onnx', 'onnxruntime-node', false);
+    }
     if (t) return info('tensorflow', t.pkg, t.gpu);
     if (requested === 'tensorflow') {
       throw new Error('backend "tensorflow" needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed (their install downloads libtensorflow); use --backend wasm or cpu');
     }
+  }
+  if (requested === ('onnx' as BackendChoice) || (requested === 'auto' && loadOrt())) {
+    if (!loadOrt()) throw new Error(`backend "onnx" needs onnxruntime-node (npm ci installs it): ${ortLoadError()}`);
+    const patched = await tryWasm();
+    if (!patched) {
+      await tf.setBackend('cpu');
+      await tf.ready();
+    }
+    setOnnxEngineEnabled(true);
+    return info('onnx', 'onnxruntime-node', false, patched ?? []);
   }
   if (requested === 'auto' || requested === 'wasm') {
     const patched = await tryWasm();

@@ -8,26 +8,32 @@ import { initBackend } from './select';
 import { BackendChoice, BackendInfo } from '../contract/results';
 import { checkGradients, GradientCheckReport } from './gradient-check';
 import { checkOpConformance, OpConformanceReport } from './conformance';
+import { onnxEngineEnabled } from './onnx/engine';
+import { checkOnnxEngine, EngineCheckReport } from './onnx/check';
 
 export interface BackendVerification {
   backend: string;
   ops: OpConformanceReport;
   gradients: GradientCheckReport;
+  /** The onnx engine's own check (backend/onnx/check.ts), when the engine is selected. */
+  engine?: EngineCheckReport;
   ok: boolean;
   /** failing ops ("sign") then failing gradient kernels ("MaxPoolGrad") */
   failing: string[];
 }
 
-/** Runs both checks on the current backend. */
+/** Runs both checks on the current backend (the host tfjs backend under the onnx engine), and the engine's check when it is selected. */
 export async function verifyBackend(): Promise<BackendVerification> {
   const ops = await checkOpConformance();
   const gradients = await checkGradients();
+  const engine = onnxEngineEnabled() ? await checkOnnxEngine() : undefined;
   return {
-    backend: gradients.backend,
+    backend: engine ? `onnx (tfjs ops on ${gradients.backend})` : gradients.backend,
     ops,
     gradients,
-    ok: ops.ok && gradients.ok,
-    failing: [...ops.failing.map((o) => `op ${o}`), ...gradients.failing.map((k) => `gradient ${k}`)],
+    ...(engine ? { engine } : {}),
+    ok: ops.ok && gradients.ok && (engine?.ok ?? true),
+    failing: [...ops.failing.map((o) => `op ${o}`), ...gradients.failing.map((k) => `gradient ${k}`), ...(engine?.failing ?? []).map((k) => `onnx engine ${k}`)],
   };
 }
 

@@ -5,8 +5,8 @@
  */
 import type { Norm } from './norms';
 
-/** Compute backends a study can ask for (`auto` walks the ladder tfjs-node-gpu, tfjs-node, wasm, cpu). */
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+/** Compute backends a study can ask for (`auto` walks the ladder tfjs-node-gpu, onnx engine, tfjs-node, wasm, cpu). */
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'onnx', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 /** What actually computes: recorded in every result and report. */

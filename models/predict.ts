@@ -1,11 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Classifier } from '../contract/classifier';
 import { inputSize } from '../data/types';
+import { engineClassifier, onnxEngineEnabled } from '../backend/onnx/engine';
+import type { LayersModelLike } from '../backend/onnx/compile';
 
-/** Any function from an input batch to logits: a LayersModel or a wrapped one. */
-
-
+/**
+ * Any function from an input batch to logits: a LayersModel or a wrapped one.
+ * With the onnx engine selected (--backend onnx, or auto where it loads), the
+ * network's forward pass and input gradient run in onnxruntime
+ * (backend/onnx/engine.ts); a model outside the engine's layer family throws
+ * a one-line error naming the layer.
+ */
 export function asClassifier(model: tf.LayersModel): Classifier {
+  if (onnxEngineEnabled()) return engineClassifier(model as unknown as LayersModelLike);
   return (x) => model.apply(x, { training: false }) as tf.Tensor2D;
 }
 

@@ -4,6 +4,7 @@ import { PATCHED_WASM_KERNELS, restoreStockWasmKernels } from '../../backend/ker
 import { formatGradientReport } from '../../backend/gradient-check';
 import { formatConformanceReport } from '../../backend/conformance';
 import { verifyBackend } from '../../backend/verify';
+import { formatEngineReport } from '../../backend/onnx/check';
 import { EXIT, UsageError } from '../../contract/errors';
 import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 
@@ -11,7 +12,7 @@ export const command: Command = {
   spec: {
     name: 'doctor',
     summary: 'verify the backend against the cpu reference: every forward op on tiny, subnormal, zero and huge inputs, and the gradients of every layer type (also against finite differences)',
-    usage: 'vicinal doctor [--backend auto|tensorflow|wasm|cpu] [--stock] [--json]',
+    usage: 'vicinal doctor [--backend auto|tensorflow|onnx|wasm|cpu] [--stock] [--json]',
     flags: {
       backend: backendFlagSpec('backend to check'),
       json: { kind: 'boolean', help: 'print the report as JSON' },
@@ -34,6 +35,10 @@ export const command: Command = {
       console.log('');
       console.log(formatGradientReport(v.gradients));
       console.log('');
+      if (v.engine) {
+        console.log(formatEngineReport(v.engine));
+        console.log('');
+      }
       console.log(v.ok ? 'backend ok: every op and gradient agrees with the cpu reference' : `backend REFUSED: ${v.failing.join('; ')}`);
     }
     return v.ok ? EXIT.ok : EXIT.failed;

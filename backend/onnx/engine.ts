@@ -1,0 +1,289 @@
+/**
+ * The onnx engine: a TF.js Layers model's forward pass and gradients run by
+ * onnxruntime (CPU, its MLAS kernels) instead of tfjs kernels, behind the
+ * same `Classifier` type (x -> logits) that attacks, probes and evaluation
+ * already take. Everything around the network (losses, attack steps,
+ * projections, optimizers) stays tfjs code on the host tfjs backend.
+ *
+ * How a call works: the classifier is a tfjs op with a custom gradient
+ * (`engine.runKernelFunc` with a forward and a backwards function, as
+ * tf.customGrad does, but with per-input lazy gradients). Its forward reads x
+ * (dataSync), runs the ONNX forward graph synchronously (runtime.ts) and
+ * returns the logits as a tfjs tensor. When a gradient tape is recording, it
+ * runs the "save" graph instead, which also returns the residuals the
+ * backward needs (relu masks, pooling argmax indices; layer inputs in train
+ * mode); they stay in JS memory in the op's closure, never as tfjs tensors,
+ * and are released with the tape. The backward graph takes them, the
+ * weights and dLogits, and returns dx (attacks, probes) or the weight
+ * gradients (training).
+ *
+ * Weights are read from the model's variables at each call, but only copied
+ * when a variable's data changed (an optimizer step or setWeights assigns new
+ * data, which tfjs marks with a new dataId), so attacks pay nothing for them.
+ *
+ * Two classifiers per model:
+ *  - attack mode (`engineClassifier`): weights are constants, the only
+ *    gradient is dx; this is what `asClassifier` returns while the engine is
+ *    selected.
+ *  - train mode (`engineTrainClassifier`): the weight variables are inputs of
+ *    the op, so `optimizer.minimize` / `tf.variableGrads` get dW from the
+ *    engine; there is no dx (asking for it throws).
+ * Second-order gradients (a gradient of a gradient) cannot go through the
+ * engine: the backward op is not itself differentiable, so it throws instead
+ * of silently returning zero curvature.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { compileModel, CompiledModel, LayersModelLike, Mode, UnsupportedModelError } from './compile';
+import { OrtData, SyncSession } from './runtime';
+
+interface EngineInternals {
+  state: { gradientDepth: number; kernelDepth: number };
+  runKernelFunc(params: {
+    forwardFunc: (backend: unknown, save: unknown) => tf.Tensor;
+    backwardsFunc: (dy: tf.Tensor) => Record<string, () => tf.Tensor>;
+    inputs: Record<string, tf.Tensor>;
+  }): tf.Tensor;
+}
+
+const internals = (): EngineInternals => tf.engine() as unknown as EngineInternals;
+
+let enabled = false;
+
+/** Routes asClassifier through the engine (set by backend selection). */
+export function setOnnxEngineEnabled(on: boolean): void {
+  enabled = on;
+}
+
+export function onnxEngineEnabled(): boolean {
+  return enabled;
+}
+
+type Residuals = Record<string, [OrtData, readonly number[]]>;
+
+/** A compiled model with its sessions (created on first use) and its weight cache. */
+export class OnnxModel {
+  readonly compiled: CompiledModel;
+  private readonly sessions = new Map<string, SyncSession>();
+  private readonly cache: { dataId: object | null; data: Float32Array | null }[];
+  private disposed = false;
+  /** ORT runs made, for tests and the leak check */
+  runs = 0;
+
+  constructor(readonly model: LayersModelLike) {
+    this.compiled = compileModel(model);
+    this.cache = this.compiled.weights.map(() => ({ dataId: null, data: null }));
+  }
+
+  private session(key: 'forward' | `save-${Mode}` | `backward-${Mode}`): SyncSession {
+    if (this.disposed) throw new Error(`onnx engine: model "${this.compiled.modelName}" was released`);
+    let s = this.sessions.get(key);
+    if (!s) {
+      const g = key === 'forward' ? this.compiled.forward() : key.startsWith('save') ? this.compiled.save(key.slice(5) as Mode) : this.compiled.backward(key.slice(9) as Mode);
+      s = new SyncSession(g.encode());
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Weight feeds in TF.js layout, copied from the variables only when their data changed. */
+  weightFeeds(): Residuals {
+    const feeds: Residuals = {};
+    this.compiled.weights.forEach((w, i) => {
+      const v = this.model.layers[w.layerIndex].weights[w.weightIndex].read();
+      const c = this.cache[i];
+      if (c.dataId !== v.dataId || !c.data) {
+        c.data = v.dataSync() as Float32Array;
+        c.dataId = v.dataId;
+      }
+      feeds[w.name] = [c.data, w.shape];
+    });
+    return feeds;
+  }
+
+  /** The weight variables, in the order of compiled.weights. */
+  weightVariables(): tf.Tensor[] {
+    return this.compiled.weights.map((w) => this.model.layers[w.layerIndex].weights[w.weightIndex].read() as unknown as tf.Tensor);
+  }
+
+  forward(x: Float32Array, n: number): Float32Array {
+    this.runs++;
+    const out = this.session('forward').run({ x: [x, [n, ...this.compiled.inputShape]], ...this.weightFeeds() });
+    return out.logits.data as Float32Array;
+  }
+
+  /** Forward that also returns the residuals of `mode`'s backward. */
+  forwardSave(x: Float32Array, n: number, mode: Mode): { logits: Float32Array; residuals: Residuals } {
+    this.runs++;
+    const out = this.session(`save-${mode}`).run({ x: [x, [n, ...this.compiled.inputShape]], ...this.weightFeeds() });
+    const residuals: Residuals = {};
+    for (const r of this.compiled.residuals(mode)) residuals[r.name] = [out[r.name].data, out[r.name].dims];
+    return { logits: out.logits.data as Float32Array, residuals };
+  }
+
+  /** dx (mode input) or the weight gradients (mode train, keyed d_w<i>). */
+  backward(residuals: Residuals, dlogits: Float32Array, n: number, mode: Mode): Record<string, Float32Array> {
+    this.runs++;
+    const out = this.session(`backward-${mode}`).run({ ...residuals, ...this.weightFeeds(), dlogits: [dlogits, [n, this.compiled.numClasses]] });
+    const r: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(out)) r[k] = v.data as Float32Array;
+    return r;
+  }
+
+  /** Releases the ORT sessions and the weight copies; later calls throw. */
+  dispose(): void {
+    for (const s of this.sessions.values()) s.dispose();
+    this.sessions.clear();
+    for (const c of this.cache) {
+      c.data = null;
+      c.dataId = null;
+    }
+    this.disposed = true;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+}
+
+const models = new WeakMap<object, OnnxModel>();
+const live = new Set<WeakRef<OnnxModel>>();
+const finalizer = new FinalizationRegistry<OnnxModel>((m) => m.dispose());
+
+/** The engine's compiled form of `model` (compiled once per model object). */
+export function onnxModelFor(model: LayersModelLike): OnnxModel {
+  let m = models.get(model);
+  if (!m) {
+    m = new OnnxModel(model);
+    models.set(model, m);
+    live.add(new WeakRef(m));
+    // Sessions go when the model object is collected; releaseOnnxModel releases them at once.
+    finalizer.register(model, m, m);
+  }
+  return m;
+}
+
+/** Releases the engine's sessions for `model` now (also done when the model is garbage-collected). */
+export function releaseOnnxModel(model: LayersModelLike): void {
+  const m = models.get(model);
+  if (!m) return;
+  m.dispose();
+  finalizer.unregister(m);
+  models.delete(model);
+}
+
+/** Live engine sessions over every model (the leak check reads it). */
+export function liveOnnxSessions(): number {
+  let n = 0;
+  for (const r of live) {
+    const m = r.deref();
+    if (!m) live.delete(r);
+    else n += m.sessionCount;
+  }
+  return n;
+}
+
+function tapeRecording(): boolean {
+  const s = internals().state;
+  return s.gradientDepth > 0 && s.kernelDepth === 0;
+}
+
+function secondOrderError(): Error {
+  return new Error('onnx engine: a gradient of a gradient (double backprop) cannot pass through the engine; use a finite-difference method or another --backend');
+}
+
+/** x as a float32 array and the batch size. */
+function readInput(m: OnnxModel, x: tf.Tensor): { data: Float32Array; n: number } {
+  const want = m.compiled.inputShape;
+  if (x.shape.length !== want.length + 1 || x.shape.slice(1).some((d, i) => d !== want[i])) {
+    throw new Error(`onnx engine: model "${m.compiled.modelName}" takes [batch, ${want.join(', ')}], got [${x.shape.join(', ')}]`);
+  }
+  const data = (x.dtype === 'float32' ? x.dataSync() : x.toFloat().dataSync()) as Float32Array;
+  return { data, n: x.shape[0] };
+}
+
+/**
+ * Attack mode: x -> logits through the engine; the only gradient is dx.
+ * Throws UnsupportedModelError (one line naming the layer) for a model outside the family.
+ */
+export function engineClassifier(model: LayersModelLike): (x: tf.Tensor) => tf.Tensor2D {
+  const m = onnxModelFor(model);
+  const k = m.compiled.numClasses;
+  return (x: tf.Tensor): tf.Tensor2D => {
+    const taping = tapeRecording();
+    let residuals: Residuals | null = null;
+    let n = 0;
+    return internals().runKernelFunc({
+      inputs: { x },
+      forwardFunc: () => {
+        const r = readInput(m, x);
+        n = r.n;
+        if (!taping) return tf.tensor2d(m.forward(r.data, n), [n, k]);
+        const s = m.forwardSave(r.data, n, 'input');
+        residuals = s.residuals;
+        return tf.tensor2d(s.logits, [n, k]);
+      },
+      backwardsFunc: (dy: tf.Tensor) => ({
+        x: () => {
+          if (internals().state.gradientDepth > 0) throw secondOrderError();
+          if (!residuals) throw new Error('onnx engine: gradient requested for a forward pass run without a tape');
+          const dx = m.backward(residuals, dy.dataSync() as Float32Array, n, 'input').dx;
+          return tf.tensor(dx, x.shape);
+        },
+      }),
+    }) as tf.Tensor2D;
+  };
+}
+
+/**
+ * Train mode: x -> logits with the model's weight variables as inputs of the
+ * op, so tf.variableGrads / optimizer.minimize receive the engine's weight
+ * gradients (all of them from one backward run).
+ */
+export function engineTrainClassifier(model: LayersModelLike): (x: tf.Tensor) => tf.Tensor2D {
+  for (const layer of model.layers) {
+    if (layer.getClassName() === 'Dropout' && Number(layer.getConfig().rate ?? 0) > 0) {
+      throw new UnsupportedModelError(`onnx engine: layer "${layer.name}" (Dropout, rate ${String(layer.getConfig().rate)}) is not supported in training (the engine has no dropout)`);
+    }
+  }
+  const m = onnxModelFor(model);
+  const k = m.compiled.numClasses;
+  return (x: tf.Tensor): tf.Tensor2D => {
+    const taping = tapeRecording();
+    const vars = m.weightVariables();
+    const inputs: Record<string, tf.Tensor> = { x };
+    vars.forEach((v, i) => (inputs[m.compiled.weights[i].name] = v));
+    let residuals: Residuals | null = null;
+    let n = 0;
+    let grads: Record<string, Float32Array> | null = null;
+    return internals().runKernelFunc({
+      inputs,
+      forwardFunc: () => {
+        const r = readInput(m, x);
+        n = r.n;
+        if (!taping) return tf.tensor2d(m.forward(r.data, n), [n, k]);
+        const s = m.forwardSave(r.data, n, 'train');
+        residuals = s.residuals;
+        return tf.tensor2d(s.logits, [n, k]);
+      },
+      backwardsFunc: (dy: tf.Tensor) => {
+        const fns: Record<string, () => tf.Tensor> = {
+          x: () => {
+            throw new Error('onnx engine: the train-mode classifier has no input gradient (use the attack-mode classifier)');
+          },
+        };
+        m.compiled.weights.forEach((w, i) => {
+          fns[w.name] = () => {
+            if (internals().state.gradientDepth > 0) throw secondOrderError();
+            if (!grads) {
+              if (!residuals) throw new Error('onnx engine: gradient requested for a forward pass run without a tape');
+              grads = m.backward(residuals, dy.dataSync() as Float32Array, n, 'train');
+              residuals = null;
+            }
+            return tf.tensor(grads[m.compiled.weightGradNames[i]], w.shape);
+          };
+        });
+        return fns;
+      },
+    }) as tf.Tensor2D;
+  };
+}

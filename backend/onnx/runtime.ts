@@ -1,0 +1,137 @@
+/**
+ * Synchronous onnxruntime sessions.
+ *
+ * onnxruntime-node's public `InferenceSession.run` returns a promise, but the
+ * native binding underneath it is synchronous: the package's own backend
+ * (dist/backend.js) calls `binding.InferenceSession#run(feeds, fetches,
+ * options)` inside a `setImmediate` and resolves the promise with its return
+ * value, and dist/binding.d.ts describes it as "a simple synchronized
+ * inference session object wrap". vicinal calls that binding directly, which
+ * makes the engine synchronous like the tfjs code around it with no thread
+ * hop and no copy beyond the one into ORT's input tensors. The package is
+ * pinned to an exact version (package.json) because this is its internal
+ * module; `vicinal doctor --backend onnx` and test/backend/onnx.test.ts fail
+ * loudly if a future version changes it. (The alternative, a worker thread
+ * that owns async sessions while the main thread blocks in Atomics.wait on a
+ * SharedArrayBuffer, is what to build if the binding ever becomes async; its
+ * per-call cost is measured by bench/onnx-bridge.ts.)
+ */
+import * as path from 'path';
+
+export type OrtElem = 'float32' | 'int64' | 'bool';
+export type OrtData = Float32Array | BigInt64Array | Uint8Array;
+
+/** What ORT hands back: a tensor with its data in a JS typed array. */
+export interface OrtTensorLike {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: OrtData;
+  dispose?(): void;
+}
+
+interface NativeSession {
+  loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
+  readonly inputMetadata: { name: string }[];
+  readonly outputMetadata: { name: string }[];
+  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, OrtTensorLike>;
+  dispose(): void;
+}
+
+interface OrtModules {
+  binding: { InferenceSession: new () => NativeSession };
+  initOrt: () => void;
+  Tensor: new (type: string, data: OrtData, dims: readonly number[]) => OrtTensorLike;
+  version: string;
+}
+
+let modules: OrtModules | null = null;
+let loadError: string | null = null;
+
+/** Loads onnxruntime-node once; null (with the reason in ortLoadError()) when it is not installed or does not load. */
+export function loadOrt(): OrtModules | null {
+  if (modules || loadError) return modules;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const b = require('onnxruntime-node/dist/binding') as { binding: OrtModules['binding']; initOrt: () => void };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const common = require('onnxruntime-node') as { Tensor: OrtModules['Tensor'] };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pkg = require(path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'package.json')) as { version: string };
+    if (typeof b.binding?.InferenceSession !== 'function' || typeof b.initOrt !== 'function') {
+      throw new Error('onnxruntime-node/dist/binding no longer exports a synchronous InferenceSession');
+    }
+    b.initOrt();
+    modules = { binding: b.binding, initOrt: b.initOrt, Tensor: common.Tensor, version: pkg.version };
+  } catch (e) {
+    loadError = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  }
+  return modules;
+}
+
+export function ortLoadError(): string | null {
+  loadOrt();
+  return loadError;
+}
+
+/** Intra-op threads per session: 1 by default (vicinal parallelises over worker processes); VICINAL_ORT_THREADS overrides. */
+export function ortThreads(): number {
+  const v = Number(process.env.VICINAL_ORT_THREADS ?? 1);
+  return Number.isInteger(v) && v >= 1 ? v : 1;
+}
+
+/** One loaded graph, run synchronously. */
+export class SyncSession {
+  private native: NativeSession | null;
+  private readonly ort: OrtModules;
+  readonly inputNames: string[];
+  readonly outputNames: string[];
+
+  constructor(model: Uint8Array, threads = ortThreads()) {
+    const ort = loadOrt();
+    if (!ort) throw new Error(`onnx engine: onnxruntime-node is not available (${loadError})`);
+    this.ort = ort;
+    this.native = new ort.binding.InferenceSession();
+    this.native.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      executionProviders: [{ name: 'cpu' }],
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+    });
+    this.inputNames = this.native.inputMetadata.map((m) => m.name);
+    this.outputNames = this.native.outputMetadata.map((m) => m.name);
+  }
+
+  /** Runs the graph; `feeds` maps every input name to [data, dims]. Returns every output's data and dims. */
+  run(feeds: Record<string, [OrtData, readonly number[]]>): Record<string, { data: OrtData; dims: number[] }> {
+    if (!this.native) throw new Error('onnx engine: session used after dispose');
+    const f: Record<string, unknown> = {};
+    for (const name of this.inputNames) {
+      const v = feeds[name];
+      if (!v) throw new Error(`onnx engine: missing graph input "${name}"`);
+      const [data, dims] = v;
+      const type = data instanceof Float32Array ? 'float32' : data instanceof BigInt64Array ? 'int64' : 'bool';
+      f[name] = new this.ort.Tensor(type, data, dims);
+    }
+    const fetches: Record<string, null> = {};
+    for (const name of this.outputNames) fetches[name] = null;
+    const out = this.native.run(f, fetches, {});
+    const result: Record<string, { data: OrtData; dims: number[] }> = {};
+    for (const name of this.outputNames) {
+      const t = out[name];
+      result[name] = { data: t.data, dims: [...t.dims] };
+    }
+    return result;
+  }
+
+  dispose(): void {
+    this.native?.dispose();
+    this.native = null;
+  }
+
+  get disposed(): boolean {
+    return this.native === null;
+  }
+}
