@@ -64,10 +64,10 @@ export function renderCsv(s: RunSummary, run: LoadedRun): string {
           };
           lines.push(CSV_COLUMNS.map((c) => csvField(rec[c])).join(','));
         };
-        // Clean accuracy.
+        // Clean accuracy, from the eval job (on the same examples as the attacks).
         const clean = row.cells.clean.values.find((v) => v.seed === sj.seed);
         const cleanStatus = row.cells.clean.seedStatus.find((x) => x.seed === sj.seed)?.status ?? 'missing';
-        emit(clean ? 'ok' : cleanStatus, 'clean', '', 0, evOk?.n ?? g.sizes.test, clean?.value ?? null, null);
+        emit(clean ? 'ok' : cleanStatus, 'clean', '', 0, evOk?.n ?? null, clean?.value ?? null, null);
         for (const c of robust) {
           const st = row.cells[c.key].seedStatus.find((x) => x.seed === sj.seed)?.status ?? 'missing';
           if (st === 'n/a') continue;

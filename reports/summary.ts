@@ -304,12 +304,18 @@ interface Extracted {
   correct: number[] | null;
 }
 
-function extract(col: Column, train: TrainJobResult | null, ev: EvalJobResult | null): Extracted | 'n/a' {
+/**
+ * Every column, clean accuracy included, comes from the eval result alone: the
+ * eval job measures clean and robust accuracy on the same `nExamples` test
+ * examples. The training job's test accuracy (on the whole test set) is never
+ * used, so a seed whose eval is missing or failed shows as such instead of
+ * mixing test-set sizes within a cell.
+ */
+function extract(col: Column, ev: EvalJobResult | null): Extracted | 'n/a' {
   switch (col.kind) {
     case 'clean':
-      if (ev && ev.status === 'ok') return { value: ev.cleanAccuracy, correct: ev.cleanCorrect ?? null };
-      if (train && train.status === 'ok' && train.cleanAccuracy !== null) return { value: train.cleanAccuracy, correct: null };
-      return { value: null, correct: null };
+      if (!ev || ev.status !== 'ok') return { value: null, correct: null };
+      return { value: ev.cleanAccuracy, correct: ev.cleanCorrect ?? null };
     case 'robust': {
       if (!ev || ev.status !== 'ok') return { value: null, correct: null };
       const s = ev.attacks.find((a) => a.attack === col.attack && a.norm === col.norm && a.eps === col.eps);
@@ -331,10 +337,9 @@ function extract(col: Column, train: TrainJobResult | null, ev: EvalJobResult | 
   }
 }
 
-function combinedStatus(row: SeedJobs, col: Column): SeedStatus {
-  if (row.trainStatus !== 'ok') return row.trainStatus;
-  if (col.kind === 'clean') return 'ok';
-  return row.evalStatus;
+/** A seed's status in any column: the training job's when not ok, else the eval job's (every column comes from the eval). */
+function combinedStatus(row: SeedJobs): SeedStatus {
+  return row.trainStatus !== 'ok' ? row.trainStatus : row.evalStatus;
 }
 
 function aggregateStatus(statuses: SeedStatus[]): { status: CellStatus; note?: string } {
@@ -545,9 +550,9 @@ function buildCell(col: Column, seeds: SeedResults[]): { cell: Cell; correct: Ma
   const seedStatus: { seed: number; status: SeedStatus }[] = [];
   const correct = new Map<number, number[]>();
   for (const sr of seeds) {
-    let st = combinedStatus(sr.jobs, col);
+    let st = combinedStatus(sr.jobs);
     if (st === 'ok') {
-      const x = extract(col, sr.train, sr.eval);
+      const x = extract(col, sr.eval);
       if (x === 'n/a') st = 'n/a';
       else if (x.value === null || !Number.isFinite(x.value)) st = 'failed';
       else {
@@ -771,9 +776,8 @@ export function correctnessLookup(run: LoadedRun, s: RunSummary): (group: string
     if (!g || !row || !col) return undefined;
     const out = new Map<number, number[]>();
     for (const sj of row.seeds) {
-      const tr = sj.trainJobId ? run.results.get(sj.trainJobId) : undefined;
       const ev = sj.evalJobId ? run.results.get(sj.evalJobId) : undefined;
-      const x = extract(col, tr?.kind === 'train' ? tr : null, ev?.kind === 'eval' ? ev : null);
+      const x = extract(col, ev?.kind === 'eval' ? ev : null);
       if (x !== 'n/a' && x.correct && x.value !== null) out.set(sj.seed, x.correct);
     }
     return out;

@@ -1,4 +1,6 @@
 import test from 'ava';
+import * as fs from 'fs';
+import { loadRun, resultPath, writeJsonAtomic } from '../../contract/run-folder';
 import { summarizeRun } from '../../reports/summary';
 import { cleanupFixtures, makeRun } from './fixture';
 
@@ -96,12 +98,48 @@ test('diverged runs are reported as diverged, never as numbers', (t) => {
   t.is(asym.seeds.find((x) => x.seed === 1)?.error, 'training diverged in epoch 2: mean loss is NaN');
 });
 
-test('failed eval: clean accuracy from training, attack columns failed', (t) => {
+test('failed eval: every column of that seed is failed, clean accuracy included', (t) => {
   const s = summarizeRun(makeRun({ seeds: [0], evalFailed: [{ scheme: 'mixup', seed: 0 }] }));
   const mixup = s.groups[0].rows[1];
-  t.is(mixup.cells.clean.status, 'ok');
+  t.is(mixup.cells.clean.status, 'failed');
+  t.is(mixup.cells.clean.stat, null);
   t.is(mixup.cells['robust:pgd@linf:0.1'].status, 'failed');
   t.is(mixup.cells['robust:pgd@linf:0.1'].stat, null);
+});
+
+test('a clean cell never mixes test-set sizes: a seed whose eval is missing or failed shows by status, not by the training accuracy', (t) => {
+  // nTest 200 but 300 examples evaluated here; the training job's accuracy (on the whole test set) is set apart at 0.123.
+  const run = makeRun({ seeds: [0, 1, 2], evalFailed: [{ scheme: 'mixup', seed: 1 }] });
+  const seedJob = (scheme: string, seed: number, kind: 'train' | 'eval') => run.manifest.jobs.find((j) => j.schemeLabel === scheme && j.seed === seed && j.kind === kind)!;
+  for (const j of run.manifest.jobs.filter((x) => x.kind === 'train')) {
+    const file = resultPath(run.dir, j.id);
+    writeJsonAtomic(file, { ...JSON.parse(fs.readFileSync(file, 'utf8')), cleanAccuracy: 0.123 });
+  }
+  fs.rmSync(resultPath(run.dir, seedJob('mixup-asym', 2, 'eval').id));
+  const s = summarizeRun(loadRun(run.dir));
+  const [erm, mixup, asym] = s.groups[0].rows;
+  for (const row of s.groups[0].rows) for (const v of row.cells.clean.values) t.not(v.value, 0.123, `${row.scheme} seed ${v.seed}`);
+  t.is(erm.cells.clean.status, 'ok');
+  t.deepEqual(
+    mixup.cells.clean.seedStatus.map((x) => x.status),
+    ['ok', 'failed', 'ok'],
+  );
+  t.deepEqual(
+    mixup.cells.clean.values.map((v) => v.seed),
+    [0, 2],
+  );
+  t.regex(mixup.cells.clean.note as string, /2\/3 seeds \(1 failed\)/);
+  t.deepEqual(
+    asym.cells.clean.seedStatus.map((x) => x.status),
+    ['ok', 'ok', 'missing'],
+  );
+  t.is(asym.cells.clean.status, 'partial');
+  t.regex(asym.cells.clean.note as string, /2\/3 seeds \(1 missing\)/);
+  // The clean cell has exactly the seeds of the attack cells: one test-set size, and the same seeds paired against erm.
+  for (const row of [mixup, asym]) {
+    t.deepEqual(row.cells.clean.seedStatus, row.cells['robust:pgd@linf:0.1'].seedStatus);
+    t.deepEqual(row.cells.clean.diff?.seeds, row.cells['robust:pgd@linf:0.1'].diff?.seeds);
+  }
 });
 
 test('one seed: means without CI ("n=1, no CI"), nothing significant, the test (exact McNemar there) still reported', (t) => {
