@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Command> = {
   sample: () => require('./commands/sample').command,
   doctor: () => require('./commands/doctor').command,
   bench: () => require('./commands/bench').command,
+  export: () => require('./commands/export').command,
 };
 
 const USAGE = `vicinal: does mixup-style training change adversarial robustness?
@@ -30,6 +31,7 @@ commands:
   sample                 draw vicinal samples around a training point
   doctor                 verify gradients of the compute backend
   bench                  measure throughput
+  export                 write a saved model as a standard .onnx file
 
 exit codes: 0 ok, 1 a job or check failed / regression found, 2 bad input`;
 
