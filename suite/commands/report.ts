@@ -13,7 +13,7 @@ export const command: Command = {
   spec: {
     name: 'report',
     summary: 'tables and plots of a run folder (terminal, md, json, csv, html), or the trend across many runs',
-    usage: 'vicinal report RUN [--format terminal|md|json|csv|html|all] [--out DIR]\n       vicinal report --history DIR [--metric clean,worst,wall,...] [--out DIR]',
+    usage: `vicinal report RUN [--format ${FORMAT_CHOICES.join('|')}] [--out DIR]\n       vicinal report --history DIR [--metric clean,worst,wall,...] [--out DIR]`,
     flags: {
       format: { kind: 'string', help: `${FORMAT_CHOICES.join('|')}; all prints the terminal report and writes every file format`, default: 'all' },
       out: { kind: 'string', help: 'folder for the report files (default RUN/report, or DIR/history with --history)' },
