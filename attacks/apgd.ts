@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { AttackContext, BaseAttack, Candidate, requireInt, scoreLogits, worstOfCandidates } from './base';
-import { logitsLossAndGradient } from './gradients';
+import { Rng } from '../data/rng';
+import { Bounds } from '../data/types';
+import { Classifier } from '../contract/classifier';
+import { AttackContext, BaseAttack, Candidate, requireInt, worstOfCandidates } from './base';
+import { logitsObjectiveAndGradient } from './gradients';
+import { AttackLoss } from './losses';
 import { perRow, project, randomInBall, selectRows, steepestDirection } from './types';
 import { Norm } from '../contract/norms';
 
@@ -16,6 +20,28 @@ export interface ApgdSettings {
   rho: number;
   /** Start from a uniform point of the ball (AutoAttack's APGD does); else from x. */
   randomStart: boolean;
+  /** Loss ascended: "ce" (APGD-CE), "dlr" (APGD-DLR) or "margin". Names the attack "apgd-<loss>". */
+  loss: AttackLoss;
+}
+
+/** The step-size schedule's settings of one APGD run (everything but the loss and the restarts). */
+export type ApgdRunSettings = Pick<ApgdSettings, 'norm' | 'steps' | 'alpha' | 'rho' | 'randomStart'>;
+
+/** What one APGD run needs: the batch, the threat model and the scoring of logits (higher objective is better for the attacker). */
+export interface ApgdProblem {
+  f: Classifier;
+  x: tf.Tensor;
+  eps: number;
+  bounds: Bounds;
+  rng: Rng;
+  objective(logits: tf.Tensor2D): tf.Tensor1D;
+  succeeded(logits: tf.Tensor2D): tf.Tensor1D;
+}
+
+export function validateApgdSettings(who: string, s: ApgdRunSettings): void {
+  requireInt(who, 'steps', s.steps, 1);
+  if (!(s.alpha > 0 && s.alpha <= 1)) throw new Error(`${who}: alpha must be in (0, 1], got ${s.alpha}`);
+  if (!(s.rho > 0 && s.rho <= 1)) throw new Error(`${who}: rho must be in (0, 1], got ${s.rho}`);
 }
 
 /**
@@ -39,9 +65,12 @@ export function apgdCheckpoints(steps: number): number[] {
 }
 
 /**
- * Auto-PGD on the cross-entropy, APGD-CE (Croce & Hein 2020, Algorithm 1):
- * no step size to tune. Initial step 2 eps; the update is a projected
- * gradient step z = P(x_k + eta_k dir(grad)) blended with momentum,
+ * Auto-PGD (Croce & Hein 2020, Algorithm 1) on the cross-entropy (APGD-CE),
+ * the DLR loss (APGD-DLR: invariant to the logits' scale, so an
+ * over-confident model cannot hide behind a saturated softmax) or the
+ * margin (attacks/losses.ts); named "apgd-<loss>". No step size to tune.
+ * Initial step 2 eps; the update is a projected gradient step
+ * z = P(x_k + eta_k dir(grad)) blended with momentum,
  * x_{k+1} = P(x_k + alpha (z - x_k) + (1 - alpha)(x_k - x_{k-1})), alpha 0.75
  * (plain step on the first iteration). At each checkpoint w_j a row halves
  * its step size and restarts from its best point (highest loss so far, with
@@ -63,121 +92,125 @@ export function apgdCheckpoints(steps: number): number[] {
  * steps are counted as loss increases between consecutive iterates.
  */
 export class ApgdAttack extends BaseAttack {
-  readonly name = 'apgd-ce';
+  readonly name: string;
   readonly norm: Norm;
   readonly settings: Readonly<ApgdSettings>;
 
   constructor(settings: ApgdSettings) {
     super();
-    requireInt('apgd-ce', 'steps', settings.steps, 1);
-    requireInt('apgd-ce', 'restarts', settings.restarts, 1);
-    if (!(settings.alpha > 0 && settings.alpha <= 1)) throw new Error(`apgd-ce: alpha must be in (0, 1], got ${settings.alpha}`);
-    if (!(settings.rho > 0 && settings.rho <= 1)) throw new Error(`apgd-ce: rho must be in (0, 1], got ${settings.rho}`);
+    const name = `apgd-${settings.loss}`;
+    validateApgdSettings(name, settings);
+    requireInt(name, 'restarts', settings.restarts, 1);
+    this.name = name;
     this.norm = settings.norm;
     this.settings = { ...settings };
   }
 
   protected perturb(ctx: AttackContext): tf.Tensor {
     const restarts = this.settings.randomStart ? this.settings.restarts : 1;
-    return worstOfCandidates(restarts, () => this.runOnce(ctx));
+    return worstOfCandidates(restarts, () => apgdRun(ctx, this.settings));
   }
+}
 
-  /** One APGD run; returns per row its worst point with objective and success. */
-  private runOnce(ctx: AttackContext): Candidate {
-    const { x, eps, bounds } = ctx;
-    const norm = this.norm;
-    const steps = this.settings.steps;
-    const alpha = this.settings.alpha;
-    const checkpoints = new Set(apgdCheckpoints(steps).filter((w) => w > 0));
-    const b = x.shape[0];
-    // Every piece of state is a tensor owned here and replaced (old one
-    // disposed) each iteration, so the tensor count stays flat.
-    const state: Record<string, tf.Tensor> = {};
-    const set = (k: string, t: tf.Tensor): void => {
-      const old = state[k];
-      state[k] = tf.keep(t);
-      if (old && old !== t) old.dispose();
-    };
-    const evaluate = (xk: tf.Tensor) => {
-      const { logits, grad } = logitsLossAndGradient(ctx.f, xk, ctx.lossTargets);
-      const score = scoreLogits(logits, ctx);
-      logits.dispose();
-      return { grad: tf.mul(grad, ctx.direction), ...score };
-    };
-    try {
+/**
+ * One APGD run (Algorithm 1 of Croce & Hein 2020, see ApgdAttack); returns
+ * per row its worst point with objective and success. Pure tensor work, no
+ * read-back.
+ */
+export function apgdRun(p: ApgdProblem, settings: ApgdRunSettings): Candidate {
+  const { x, eps, bounds } = p;
+  const norm = settings.norm;
+  const steps = settings.steps;
+  const alpha = settings.alpha;
+  const checkpoints = new Set(apgdCheckpoints(steps).filter((w) => w > 0));
+  const b = x.shape[0];
+  // Every piece of state is a tensor owned here and replaced (old one
+  // disposed) each iteration, so the tensor count stays flat.
+  const state: Record<string, tf.Tensor> = {};
+  const set = (k: string, t: tf.Tensor): void => {
+    const old = state[k];
+    state[k] = tf.keep(t);
+    if (old && old !== t) old.dispose();
+  };
+  const evaluate = (xk: tf.Tensor) => {
+    const { logits, objective, grad } = logitsObjectiveAndGradient(p.f, xk, (z) => p.objective(z));
+    const success = p.succeeded(logits);
+    logits.dispose();
+    return { grad, objective, success };
+  };
+  try {
+    tf.tidy(() => {
+      const x0 = settings.randomStart ? project(randomInBall(x, eps, norm, p.rng), x, eps, norm, bounds) : x.clone();
+      const e0 = evaluate(x0);
+      set('x', x0);
+      set('xPrev', x0.clone());
+      set('grad', e0.grad);
+      set('obj', e0.objective);
+      set('xBest', x0.clone());
+      set('gradBest', e0.grad.clone());
+      set('objBest', e0.objective.clone());
+      set('xFound', x0.clone());
+      set('found', e0.success);
+      set('eta', tf.fill([b], 2 * eps));
+      set('improved', tf.zeros([b]));
+      set('objBestLastCheck', e0.objective.clone());
+      set('reducedLastCheck', tf.zeros([b], 'bool'));
+    });
+    let lastCheck = 0;
+    for (let k = 0; k < steps; k++) {
+      // Step from x_k to x_{k+1}.
       tf.tidy(() => {
-        const x0 = this.settings.randomStart ? project(randomInBall(x, eps, norm, ctx.rng), x, eps, norm, bounds) : x.clone();
-        const e0 = evaluate(x0);
-        set('x', x0);
-        set('xPrev', x0.clone());
-        set('grad', e0.grad);
-        set('obj', e0.objective);
-        set('xBest', x0.clone());
-        set('gradBest', e0.grad.clone());
-        set('objBest', e0.objective.clone());
-        set('xFound', x0.clone());
-        set('found', e0.success);
-        set('eta', tf.fill([b], 2 * eps));
-        set('improved', tf.zeros([b]));
-        set('objBestLastCheck', e0.objective.clone());
-        set('reducedLastCheck', tf.zeros([b], 'bool'));
+        const xk = state.x;
+        const z = project(tf.add(xk, tf.mul(steepestDirection(state.grad, norm), perRow(state.eta, xk))), x, eps, norm, bounds);
+        const a = k === 0 ? 1 : alpha;
+        const xNext = project(tf.add(xk, tf.add(tf.mul(tf.sub(z, xk), a), tf.mul(tf.sub(xk, state.xPrev), 1 - a))), x, eps, norm, bounds);
+        set('xPrev', xk.clone());
+        set('x', xNext);
       });
-      let lastCheck = 0;
-      for (let k = 0; k < steps; k++) {
-        // Step from x_k to x_{k+1}.
-        tf.tidy(() => {
-          const xk = state.x;
-          const z = project(tf.add(xk, tf.mul(steepestDirection(state.grad, norm), perRow(state.eta, xk))), x, eps, norm, bounds);
-          const a = k === 0 ? 1 : alpha;
-          const xNext = project(tf.add(xk, tf.add(tf.mul(tf.sub(z, xk), a), tf.mul(tf.sub(xk, state.xPrev), 1 - a))), x, eps, norm, bounds);
-          set('xPrev', xk.clone());
-          set('x', xNext);
-        });
-        const iter = k + 1;
-        if (iter === steps) break;
-        // Evaluate x_{k+1}: loss, gradient, success; update the bests.
-        tf.tidy(() => {
-          const e = evaluate(state.x);
-          set('improved', tf.add(state.improved, tf.cast(tf.greater(e.objective, state.obj), 'float32')));
-          set('obj', e.objective);
-          set('grad', e.grad);
-          const better = tf.greater(e.objective, state.objBest);
-          set('xBest', selectRows(better, state.x, state.xBest));
-          set('gradBest', selectRows(better, e.grad, state.gradBest));
-          set('objBest', tf.where(better, e.objective, state.objBest));
-          const firstFound = tf.logicalAnd(e.success, tf.logicalNot(state.found));
-          set('xFound', selectRows(firstFound, state.x, state.xFound));
-          set('found', tf.logicalOr(state.found, e.success));
-          if (checkpoints.has(iter)) {
-            const fewImprovements = tf.less(state.improved, this.settings.rho * (iter - lastCheck));
-            const stalled = tf.logicalAnd(tf.logicalNot(state.reducedLastCheck), tf.lessEqual(state.objBest, state.objBestLastCheck));
-            const reduce = tf.logicalOr(fewImprovements, stalled);
-            set('eta', tf.where(reduce, tf.div(state.eta, 2), state.eta));
-            set('x', selectRows(reduce, state.xBest, state.x));
-            set('xPrev', selectRows(reduce, state.xBest, state.xPrev));
-            set('grad', selectRows(reduce, state.gradBest, state.grad));
-            set('obj', tf.where(reduce, state.objBest, state.obj));
-            set('reducedLastCheck', reduce);
-            set('objBestLastCheck', state.objBest.clone());
-            set('improved', tf.zerosLike(state.improved));
-            lastCheck = iter;
-          }
-        });
-      }
-      // The last iterate is scored (forward only) and can still be the best.
-      return tf.tidy(() => {
-        const logits = ctx.f(state.x);
-        const s = scoreLogits(logits, ctx);
-        const better = tf.greater(s.objective, state.objBest);
-        const xBest = selectRows(better, state.x, state.xBest);
-        const objBest = tf.where(better, s.objective, state.objBest) as tf.Tensor1D;
-        const firstFound = tf.logicalAnd(s.success, tf.logicalNot(state.found));
-        const xFound = selectRows(firstFound, state.x, state.xFound);
-        const found = tf.logicalOr(state.found, s.success) as tf.Tensor1D;
-        return { x: selectRows(found, xFound, xBest), objective: objBest, success: found };
+      const iter = k + 1;
+      if (iter === steps) break;
+      // Evaluate x_{k+1}: loss, gradient, success; update the bests.
+      tf.tidy(() => {
+        const e = evaluate(state.x);
+        set('improved', tf.add(state.improved, tf.cast(tf.greater(e.objective, state.obj), 'float32')));
+        set('obj', e.objective);
+        set('grad', e.grad);
+        const better = tf.greater(e.objective, state.objBest);
+        set('xBest', selectRows(better, state.x, state.xBest));
+        set('gradBest', selectRows(better, e.grad, state.gradBest));
+        set('objBest', tf.where(better, e.objective, state.objBest));
+        const firstFound = tf.logicalAnd(e.success, tf.logicalNot(state.found));
+        set('xFound', selectRows(firstFound, state.x, state.xFound));
+        set('found', tf.logicalOr(state.found, e.success));
+        if (checkpoints.has(iter)) {
+          const fewImprovements = tf.less(state.improved, settings.rho * (iter - lastCheck));
+          const stalled = tf.logicalAnd(tf.logicalNot(state.reducedLastCheck), tf.lessEqual(state.objBest, state.objBestLastCheck));
+          const reduce = tf.logicalOr(fewImprovements, stalled);
+          set('eta', tf.where(reduce, tf.div(state.eta, 2), state.eta));
+          set('x', selectRows(reduce, state.xBest, state.x));
+          set('xPrev', selectRows(reduce, state.xBest, state.xPrev));
+          set('grad', selectRows(reduce, state.gradBest, state.grad));
+          set('obj', tf.where(reduce, state.objBest, state.obj));
+          set('reducedLastCheck', reduce);
+          set('objBestLastCheck', state.objBest.clone());
+          set('improved', tf.zerosLike(state.improved));
+          lastCheck = iter;
+        }
       });
-    } finally {
-      for (const t of Object.values(state)) t.dispose();
     }
+    // The last iterate is scored (forward only) and can still be the best.
+    return tf.tidy(() => {
+      const logits = p.f(state.x);
+      const s = { objective: p.objective(logits), success: p.succeeded(logits) };
+      const better = tf.greater(s.objective, state.objBest);
+      const xBest = selectRows(better, state.x, state.xBest);
+      const objBest = tf.where(better, s.objective, state.objBest) as tf.Tensor1D;
+      const firstFound = tf.logicalAnd(s.success, tf.logicalNot(state.found));
+      const xFound = selectRows(firstFound, state.x, state.xFound);
+      const found = tf.logicalOr(state.found, s.success) as tf.Tensor1D;
+      return { x: selectRows(found, xFound, xBest), objective: objBest, success: found };
+    });
+  } finally {
+    for (const t of Object.values(state)) t.dispose();
   }
 }

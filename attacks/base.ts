@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
-import { crossEntropyPerExample } from './losses';
+import { AttackLoss, attackObjective, crossEntropyPerExample } from './losses';
 import { Classifier } from '../contract/classifier';
-import { lossInputGradient } from './gradients';
+import { logitsObjectiveAndGradient } from './gradients';
 import { Attack, AttackOutput, AttackRunOptions, assertInBall, project, selectRows, steepestDirection } from './types';
 import { Norm } from '../contract/norms';
 
@@ -27,6 +27,16 @@ export interface AttackContext {
   targetClasses: tf.Tensor1D | null;
   /** +1 untargeted (ascend the loss), -1 targeted (descend the target's loss). */
   direction: 1 | -1;
+  /** The loss the attack ascends (its `loss` setting; "ce" for attacks without one). */
+  loss: AttackLoss;
+  /**
+   * Per row the attacker's objective from logits, higher is better for the
+   * attacker (attacks/losses.ts attackObjective): untargeted the loss of the
+   * label, targeted minus CE / margin of the target or the targeted DLR.
+   */
+  objective(logits: tf.Tensor2D): tf.Tensor1D;
+  /** Per row success from logits: misclassified (untargeted) or classified as the target (targeted). */
+  succeeded(logits: tf.Tensor2D): tf.Tensor1D;
   bounds: Bounds;
   eps: number;
   norm: Norm;
@@ -35,19 +45,12 @@ export interface AttackContext {
 }
 
 /**
- * Per row: the attacker's objective (higher is better for the attacker:
- * CE of the label untargeted, minus CE of the target targeted) and success
- * (misclassified untargeted, classified as the target targeted), from logits.
+ * Per row: the attacker's objective (higher is better for the attacker, see
+ * AttackContext.objective) and success (misclassified untargeted,
+ * classified as the target targeted), from logits.
  */
 export function scoreLogits(logits: tf.Tensor2D, ctx: AttackContext): { objective: tf.Tensor1D; success: tf.Tensor1D } {
-  return tf.tidy(() => {
-    const objective = tf.mul(crossEntropyPerExample(logits, ctx.lossTargets), ctx.direction) as tf.Tensor1D;
-    const pred = tf.argMax(logits, -1);
-    const success = (
-      ctx.targetClasses ? tf.equal(pred, ctx.targetClasses) : tf.notEqual(pred, ctx.labelClasses)
-    ) as tf.Tensor1D;
-    return { objective, success };
-  });
+  return tf.tidy(() => ({ objective: ctx.objective(logits), success: ctx.succeeded(logits) }));
 }
 
 export function scorePoints(x: tf.Tensor, ctx: AttackContext): { objective: tf.Tensor1D; success: tf.Tensor1D } {
@@ -133,27 +136,17 @@ export abstract class BaseAttack implements Attack {
   /** Adversarial candidates for the batch (projection and checks follow). */
   protected abstract perturb(ctx: AttackContext): tf.Tensor;
 
+  /** The loss the attack ascends: its `loss` setting, "ce" when it has none. */
+  protected get lossName(): AttackLoss {
+    return ((this.settings as { loss?: AttackLoss }).loss ?? 'ce') as AttackLoss;
+  }
+
   run(f: Classifier, x: tf.Tensor, y: Int32Array, bounds: Bounds, eps: number, rng: Rng, options: AttackRunOptions = {}): AttackOutput {
     const b = x.shape[0];
-    if (!Number.isFinite(eps) || eps < 0) throw new Error(`${this.name}: eps must be a finite number >= 0, got ${eps}`);
-    if (!(bounds.lo < bounds.hi)) throw new Error(`${this.name}: bounds need lo < hi, got [${bounds.lo}, ${bounds.hi}]`);
-    if (x.rank < 2) throw new Error(`${this.name}: x must be a batch [b, ...inputShape], got shape [${x.shape}]`);
-    if (y.length !== b) throw new Error(`${this.name}: ${y.length} labels for a batch of ${b}`);
     const targets = options.targets;
-    if (targets && targets.length !== b) throw new Error(`${this.name}: ${targets.length} targets for a batch of ${b}`);
+    const numClasses = validateAttackCall(this.name, f, x, y, bounds, eps, targets);
     if (b === 0) return { xAdv: x.clone(), success: new Uint8Array(0), loss: new Float32Array(0), pred: new Int32Array(0) };
-    const inside = tf.tidy(() => tf.logicalAnd(tf.greaterEqual(tf.min(x), bounds.lo), tf.lessEqual(tf.max(x), bounds.hi)));
-    const ok = inside.dataSync()[0] === 1;
-    inside.dispose();
-    if (!ok) throw new Error(`${this.name}: inputs lie outside the bounds [${bounds.lo}, ${bounds.hi}]`);
-
-    const probe = tf.tidy(() => f(tf.slice(x, 0, 1)));
-    const numClasses = probe.shape[1];
-    probe.dispose();
-    for (let i = 0; i < b; i++) {
-      if (!(y[i] >= 0 && y[i] < numClasses)) throw new Error(`${this.name}: label ${y[i]} of row ${i} outside [0, ${numClasses})`);
-      if (targets && !(targets[i] >= 0 && targets[i] < numClasses)) throw new Error(`${this.name}: target ${targets[i]} of row ${i} outside [0, ${numClasses})`);
-    }
+    const lossKind = this.lossName;
 
     const [xAdv, scores] = tf.tidy(() => {
       const labelClasses = tf.tensor1d(y, 'int32');
@@ -168,6 +161,13 @@ export abstract class BaseAttack implements Attack {
         lossTargets: targetClasses ? (tf.oneHot(targetClasses, numClasses).toFloat() as tf.Tensor2D) : labels,
         targetClasses,
         direction: targetClasses ? -1 : 1,
+        loss: lossKind,
+        objective: (logits) => attackObjective(lossKind, logits, labelClasses, targetClasses),
+        succeeded: (logits) =>
+          tf.tidy(() => {
+            const pred = tf.argMax(logits, -1);
+            return (targetClasses ? tf.equal(pred, targetClasses) : tf.notEqual(pred, labelClasses)) as tf.Tensor1D;
+          }),
         bounds,
         eps,
         norm: this.norm,
@@ -203,12 +203,46 @@ export abstract class BaseAttack implements Attack {
 }
 
 /**
- * One signed step of length `size` (in the attack's norm) along the
- * steepest-ascent direction of the attacker's objective at `x`.
+ * Checks a call of the common shape and returns the number of classes (0
+ * for an empty batch): eps finite >= 0, lo < hi, a batch of rank >= 2, one
+ * label (and target) per row inside [0, classes), inputs inside the bounds.
+ * Throws plain Errors naming the attack.
+ */
+export function validateAttackCall(name: string, f: Classifier, x: tf.Tensor, y: Int32Array, bounds: Bounds, eps: number, targets?: Int32Array): number {
+  const b = x.shape[0];
+  if (!Number.isFinite(eps) || eps < 0) throw new Error(`${name}: eps must be a finite number >= 0, got ${eps}`);
+  if (!(bounds.lo < bounds.hi)) throw new Error(`${name}: bounds need lo < hi, got [${bounds.lo}, ${bounds.hi}]`);
+  if (x.rank < 2) throw new Error(`${name}: x must be a batch [b, ...inputShape], got shape [${x.shape}]`);
+  if (y.length !== b) throw new Error(`${name}: ${y.length} labels for a batch of ${b}`);
+  if (targets && targets.length !== b) throw new Error(`${name}: ${targets.length} targets for a batch of ${b}`);
+  if (b === 0) return 0;
+  const inside = tf.tidy(() => tf.logicalAnd(tf.greaterEqual(tf.min(x), bounds.lo), tf.lessEqual(tf.max(x), bounds.hi)));
+  const ok = inside.dataSync()[0] === 1;
+  inside.dispose();
+  if (!ok) throw new Error(`${name}: inputs lie outside the bounds [${bounds.lo}, ${bounds.hi}]`);
+  const probe = tf.tidy(() => f(tf.slice(x, 0, 1)));
+  const numClasses = probe.shape[1];
+  probe.dispose();
+  for (let i = 0; i < b; i++) {
+    if (!(y[i] >= 0 && y[i] < numClasses)) throw new Error(`${name}: label ${y[i]} of row ${i} outside [0, ${numClasses})`);
+    if (targets && !(targets[i] >= 0 && targets[i] < numClasses)) throw new Error(`${name}: target ${targets[i]} of row ${i} outside [0, ${numClasses})`);
+  }
+  return numClasses;
+}
+
+/** Input gradient of the attacker's objective (ctx.objective) at x, one forward/backward pass. */
+export function objectiveGradient(ctx: AttackContext, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const r = logitsObjectiveAndGradient(ctx.f, x, (z) => ctx.objective(z));
+    return r.grad;
+  });
+}
+
+/**
+ * One step of length `size` (in the attack's norm) along the steepest-ascent
+ * direction of the attacker's objective at `x` (for CE: up the label's loss,
+ * or down the target's).
  */
 export function gradientStep(ctx: AttackContext, x: tf.Tensor, size: number): tf.Tensor {
-  return tf.tidy(() => {
-    const g = lossInputGradient(ctx.f, x, ctx.lossTargets);
-    return tf.add(x, tf.mul(steepestDirection(g, ctx.norm), ctx.direction * size));
-  });
+  return tf.tidy(() => tf.add(x, tf.mul(steepestDirection(objectiveGradient(ctx, x), ctx.norm), size)));
 }

@@ -25,6 +25,20 @@ export function lossAndInputGradient(f: Classifier, x: tf.Tensor, targets: tf.Te
  * from one forward/backward pass (what iterative attacks need per step).
  */
 export function logitsLossAndGradient(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D): { logits: tf.Tensor2D; loss: tf.Tensor1D; grad: tf.Tensor } {
+  const r = logitsObjectiveAndGradient(f, x, (z) => crossEntropyPerExample(z, targets));
+  return { logits: r.logits, loss: r.objective, grad: r.grad };
+}
+
+/**
+ * Logits, a per-example objective of the logits and the input gradient of
+ * the objective's sum (row i: d objective_i / d x_i), from one
+ * forward/backward pass. Every returned tensor is ordinary (tidy-tracked).
+ */
+export function logitsObjectiveAndGradient(
+  f: Classifier,
+  x: tf.Tensor,
+  objective: (logits: tf.Tensor2D) => tf.Tensor1D,
+): { logits: tf.Tensor2D; objective: tf.Tensor1D; grad: tf.Tensor } {
   return tf.tidy(() => {
     // tf.grad disposes the forward pass's intermediates unless they are kept;
     // kept tensors escape every tidy, so they are cloned into this scope and released.
@@ -33,7 +47,7 @@ export function logitsLossAndGradient(f: Classifier, x: tf.Tensor, targets: tf.T
     try {
       grad = tf.grad((xi: tf.Tensor) => {
         const z = f(xi);
-        const l = crossEntropyPerExample(z, targets);
+        const l = objective(z);
         kept.push(tf.keep(z), tf.keep(l));
         return tf.sum(l);
       })(x);
@@ -42,9 +56,9 @@ export function logitsLossAndGradient(f: Classifier, x: tf.Tensor, targets: tf.T
       throw e;
     }
     const logits = kept[0].clone() as tf.Tensor2D;
-    const loss = kept[1].clone() as tf.Tensor1D;
+    const value = kept[1].clone() as tf.Tensor1D;
     for (const t of kept) t.dispose();
-    return { logits, loss, grad };
+    return { logits, objective: value, grad };
   });
 }
 

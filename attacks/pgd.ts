@@ -3,7 +3,8 @@ import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
 import { Classifier } from '../contract/classifier';
 import { AttackContext, BaseAttack, requireInt, requirePositive, scorePoints, worstOfCandidates } from './base';
-import { lossInputGradient } from './gradients';
+import { logitsObjectiveAndGradient, lossInputGradient } from './gradients';
+import { AttackLoss } from './losses';
 import { project, randomInBall, steepestDirection } from './types';
 import { Norm } from '../contract/norms';
 
@@ -19,6 +20,12 @@ export interface PgdConfig {
   randomStart?: boolean;
   /** Targeted: descend the loss of `targets` instead of ascending it. Default false. */
   targeted?: boolean;
+  /**
+   * Per-row objective of the logits to ascend, the targeted sign included
+   * (attacks/losses.ts attackObjective). Default: the cross-entropy of
+   * `targets`, ascended (or descended when `targeted`).
+   */
+  objective?: (logits: tf.Tensor2D) => tf.Tensor1D;
 }
 
 /**
@@ -33,12 +40,13 @@ export function pgdPerturb(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D, bo
   const stepSize = cfg.stepSize ?? (2.5 * cfg.eps) / steps;
   if (!Number.isInteger(steps) || steps < 0) throw new Error(`pgd: steps must be an integer >= 0, got ${steps}`);
   if (!Number.isFinite(cfg.eps) || cfg.eps < 0) throw new Error(`pgd: eps must be a finite number >= 0, got ${cfg.eps}`);
-  const sign = cfg.targeted ? -1 : 1;
+  const sign = cfg.objective ? 1 : cfg.targeted ? -1 : 1;
+  const objective = cfg.objective;
   return tf.tidy(() => {
     let xAdv = cfg.randomStart === false ? x.clone() : project(randomInBall(x, cfg.eps, cfg.norm, rng), x, cfg.eps, cfg.norm, bounds);
     for (let i = 0; i < steps; i++) {
       const next = tf.tidy(() => {
-        const g = lossInputGradient(f, xAdv, targets);
+        const g = objective ? logitsObjectiveAndGradient(f, xAdv, objective).grad : lossInputGradient(f, xAdv, targets);
         return project(tf.add(xAdv, tf.mul(steepestDirection(g, cfg.norm), sign * stepSize)), x, cfg.eps, cfg.norm, bounds);
       });
       xAdv.dispose();
@@ -60,6 +68,8 @@ export interface PgdSettings {
   randomStart: boolean;
   /** Independent runs; per row the first success, else the highest loss, is kept. Integer >= 1. */
   restarts: number;
+  /** Loss ascended (attacks/losses.ts): "ce" (Madry et al.), "margin" (Carlini-Wagner) or "dlr" (Croce & Hein). */
+  loss: AttackLoss;
 }
 
 /**
@@ -96,6 +106,7 @@ export class PgdAttack extends BaseAttack {
       stepSize: this.stepSizeAt(ctx.eps),
       randomStart: this.settings.randomStart,
       targeted: ctx.direction < 0,
+      objective: ctx.objective,
     };
     const restarts = this.settings.randomStart ? this.settings.restarts : 1;
     if (restarts === 1) return pgdPerturb(ctx.f, ctx.x, ctx.lossTargets, ctx.bounds, cfg, ctx.rng);

@@ -1,10 +1,14 @@
 import { Classifier } from '../contract/classifier';
 import { UsageError } from '../contract/errors';
 import { ApgdAttack } from './apgd';
+import { ApgdTargetedAttack } from './apgd-t';
+import { AUTOATTACK_STANDARD, AutoAttack } from './autoattack';
 import { FgmAttack } from './fgm';
 import { FgsmAttack } from './fgsm';
+import { ATTACK_LOSSES, AttackLoss } from './losses';
 import { NoiseAttack } from './noise';
 import { PgdAttack } from './pgd';
+import { SquareAttack } from './square';
 import { TransferAttack } from './transfer';
 import { Attack } from './types';
 import { Norm, validateNorm } from '../contract/norms';
@@ -15,16 +19,20 @@ export interface AttackSpec {
   params?: Record<string, unknown>;
 }
 
-export const ATTACK_NAMES = ['fgsm', 'fgm', 'pgd', 'apgd-ce', 'noise'] as const;
-export type AttackName = (typeof ATTACK_NAMES)[number];
-/** Accepted spellings of registry names. */
-export const ATTACK_ALIASES: Record<string, AttackName> = { apgd: 'apgd-ce' };
-/** Attacks that take one gradient step (compared against iterative ones by the sanity checks). */
-export const SINGLE_STEP_ATTACKS: readonly string[] = ['fgsm', 'fgm'];
-/** White-box iterative attacks. */
-export const ITERATIVE_ATTACKS: readonly string[] = ['pgd', 'apgd-ce'];
+/**
+ * What kind of attack an entry is; the sanity checks compare families
+ * (an iterative attack weaker than a single-step one, noise stronger than
+ * a white-box one).
+ * - single-step: one gradient step (fgsm, fgm).
+ * - iterative: white-box, many gradient steps (pgd, the APGD variants).
+ * - score-based: black-box, queries the scores only (square).
+ * - composite: runs other attacks and keeps the per-example worst case (autoattack).
+ * - baseline: no model information (noise).
+ */
+export const ATTACK_FAMILIES = ['single-step', 'iterative', 'score-based', 'composite', 'baseline'] as const;
+export type AttackFamily = (typeof ATTACK_FAMILIES)[number];
 
-type ParamKind = 'int' | 'number' | 'boolean';
+type ParamKind = 'int' | 'number' | 'boolean' | 'enum';
 interface ParamRule {
   kind: ParamKind;
   /** Inclusive lower bound. */
@@ -33,9 +41,12 @@ interface ParamRule {
   above?: number;
   /** Inclusive upper bound. */
   max?: number;
+  /** Allowed values of an enum. */
+  values?: readonly string[];
 }
 
 interface Entry {
+  family: AttackFamily;
   /** Norms the attack supports; the first is its default. */
   norms: readonly Norm[];
   params: Record<string, ParamRule>;
@@ -62,20 +73,51 @@ export function pgdDefaultRelStepSize(norm: Norm, steps: number): number {
   return norm === 'linf' ? Math.max(1 / 30, 4 / 3 / steps) : 2.5 / steps;
 }
 
-const REGISTRY: Record<AttackName, Entry> = {
+const LOSS_PARAM: ParamRule = { kind: 'enum', values: ATTACK_LOSSES };
+const APGD_PARAMS: Record<string, ParamRule> = {
+  steps: { kind: 'int', min: 1, max: STEPS_MAX },
+  restarts: { kind: 'int', min: 1, max: 1000 },
+  alpha: { kind: 'number', above: 0, max: 1 },
+  rho: { kind: 'number', above: 0, max: 1 },
+  randomStart: { kind: 'boolean' },
+};
+// Croce & Hein 2020: 100 iterations, alpha 0.75, rho 0.75; AutoAttack's
+// standard version runs APGD-CE (and each APGD-T target) once from a random start.
+const APGD_DEFAULTS = { steps: 100, restarts: 1, alpha: 0.75, rho: 0.75, randomStart: true };
+const apgd = (loss: AttackLoss) => (norm: Norm, p: Record<string, unknown>) =>
+  new ApgdAttack({
+    norm,
+    steps: p.steps as number,
+    restarts: p.restarts as number,
+    alpha: p.alpha as number,
+    rho: p.rho as number,
+    randomStart: p.randomStart as boolean,
+    loss,
+  });
+
+/**
+ * One entry per attack; the names, families and lists below derive from it.
+ * `loss` of fgsm, fgm and pgd defaults to "ce" without appearing in the
+ * resolved parameters (so configs resolve as before); the attack's settings
+ * always record it.
+ */
+const REGISTRY = {
   fgsm: {
+    family: 'single-step',
     norms: ['linf'],
-    params: {},
+    params: { loss: LOSS_PARAM },
     defaults: () => ({}),
-    make: () => new FgsmAttack(),
+    make: (_norm, p) => new FgsmAttack((p.loss as AttackLoss | undefined) ?? 'ce'),
   },
   fgm: {
+    family: 'single-step',
     norms: ['l2'],
-    params: {},
+    params: { loss: LOSS_PARAM },
     defaults: () => ({}),
-    make: () => new FgmAttack(),
+    make: (_norm, p) => new FgmAttack((p.loss as AttackLoss | undefined) ?? 'ce'),
   },
   pgd: {
+    family: 'iterative',
     norms: ['linf', 'l2'],
     params: {
       steps: { kind: 'int', min: 1, max: STEPS_MAX },
@@ -83,6 +125,7 @@ const REGISTRY: Record<AttackName, Entry> = {
       stepSize: { kind: 'number', above: 0 },
       randomStart: { kind: 'boolean' },
       restarts: { kind: 'int', min: 1, max: 1000 },
+      loss: LOSS_PARAM,
     },
     defaults: (norm, given) => {
       const steps = typeof given.steps === 'number' ? given.steps : 40;
@@ -96,37 +139,82 @@ const REGISTRY: Record<AttackName, Entry> = {
         ...(p.stepSize !== undefined ? { stepSize: p.stepSize as number } : {}),
         randomStart: p.randomStart as boolean,
         restarts: p.restarts as number,
+        loss: (p.loss as AttackLoss | undefined) ?? 'ce',
       }),
   },
-  'apgd-ce': {
+  'apgd-ce': { family: 'iterative', norms: ['linf', 'l2'], params: APGD_PARAMS, defaults: () => ({ ...APGD_DEFAULTS }), make: apgd('ce') },
+  'apgd-dlr': { family: 'iterative', norms: ['linf', 'l2'], params: APGD_PARAMS, defaults: () => ({ ...APGD_DEFAULTS }), make: apgd('dlr') },
+  'apgd-t': {
+    family: 'iterative',
     norms: ['linf', 'l2'],
-    params: {
-      steps: { kind: 'int', min: 1, max: STEPS_MAX },
-      restarts: { kind: 'int', min: 1, max: 1000 },
-      alpha: { kind: 'number', above: 0, max: 1 },
-      rho: { kind: 'number', above: 0, max: 1 },
-      randomStart: { kind: 'boolean' },
-    },
-    // Croce & Hein 2020: 100 iterations, alpha 0.75, rho 0.75; AutoAttack's
-    // standard APGD-CE runs one restart from a random start.
-    defaults: () => ({ steps: 100, restarts: 1, alpha: 0.75, rho: 0.75, randomStart: true }),
+    params: { ...APGD_PARAMS, targetClasses: { kind: 'int', min: 1, max: 1000 } },
+    // AutoAttack's standard version: 9 target classes, 100 iterations and 1 run each.
+    defaults: () => ({ ...APGD_DEFAULTS, targetClasses: 9 }),
     make: (norm, p) =>
-      new ApgdAttack({
+      new ApgdTargetedAttack({
         norm,
         steps: p.steps as number,
         restarts: p.restarts as number,
+        targetClasses: p.targetClasses as number,
         alpha: p.alpha as number,
         rho: p.rho as number,
         randomStart: p.randomStart as boolean,
       }),
   },
+  square: {
+    family: 'score-based',
+    norms: ['linf', 'l2'],
+    params: { queries: { kind: 'int', min: 1, max: 1000000 }, pInit: { kind: 'number', above: 0, max: 1 }, loss: LOSS_PARAM },
+    // AutoAttack's standard version: 5000 queries, p_init 0.8 (Linf and L2), margin loss.
+    defaults: () => ({ queries: 5000, pInit: 0.8, loss: 'margin' }),
+    make: (norm, p) => new SquareAttack({ norm, queries: p.queries as number, pInit: p.pInit as number, loss: p.loss as AttackLoss }),
+  },
+  autoattack: {
+    family: 'composite',
+    norms: ['linf', 'l2'],
+    params: {
+      steps: { kind: 'int', min: 1, max: STEPS_MAX },
+      targetClasses: { kind: 'int', min: 1, max: 1000 },
+      queries: { kind: 'int', min: 1, max: 1000000 },
+      pInit: { kind: 'number', above: 0, max: 1 },
+    },
+    defaults: () => ({ ...AUTOATTACK_STANDARD }),
+    make: (norm, p) =>
+      new AutoAttack({ norm, steps: p.steps as number, targetClasses: p.targetClasses as number, queries: p.queries as number, pInit: p.pInit as number }),
+  },
   noise: {
+    family: 'baseline',
     norms: ['linf', 'l2'],
     params: { draws: { kind: 'int', min: 1, max: 100000 } },
     defaults: () => ({ draws: 20 }),
     make: (norm, p) => new NoiseAttack({ norm, draws: p.draws as number }),
   },
-};
+} satisfies Record<string, Entry>;
+
+export type AttackName = keyof typeof REGISTRY;
+/** Every registry name, in registry order. */
+export const ATTACK_NAMES = Object.keys(REGISTRY) as AttackName[];
+/** Accepted spellings of registry names. */
+export const ATTACK_ALIASES: Record<string, AttackName> = { apgd: 'apgd-ce' };
+const namesOf = (family: AttackFamily): readonly AttackName[] => ATTACK_NAMES.filter((n) => (REGISTRY[n] as Entry).family === family);
+/** Attacks that take one gradient step (compared against iterative ones by the sanity checks). */
+export const SINGLE_STEP_ATTACKS: readonly string[] = namesOf('single-step');
+/** White-box iterative attacks. */
+export const ITERATIVE_ATTACKS: readonly string[] = namesOf('iterative');
+
+/** The family of a registry attack (aliases accepted). */
+export function attackFamily(name: string): AttackFamily {
+  return entryOf(resolveAttackName(name)).family;
+}
+
+/** The parameters an attack accepts besides `norm` (for help texts and tests). */
+export function attackParamNames(name: string): string[] {
+  return Object.keys(entryOf(resolveAttackName(name)).params);
+}
+
+function entryOf(name: AttackName): Entry {
+  return REGISTRY[name] as Entry;
+}
 
 /** Resolves a user-given name (aliases accepted) or throws a UsageError listing the allowed names. */
 export function resolveAttackName(name: string): AttackName {
@@ -150,7 +238,7 @@ export function validateEpsList(eps: unknown, field = 'eps'): number[] {
 
 /** The norms an attack supports (first: its default). */
 export function attackNorms(name: string): readonly Norm[] {
-  return REGISTRY[resolveAttackName(name)].norms;
+  return entryOf(resolveAttackName(name)).norms;
 }
 
 /**
@@ -160,7 +248,7 @@ export function attackNorms(name: string): readonly Norm[] {
  */
 export function resolveAttackParams(spec: AttackSpec, norm: Norm): { name: AttackName; norm: Norm; params: Record<string, unknown> } {
   const name = resolveAttackName(spec.name);
-  const entry = REGISTRY[name];
+  const entry = entryOf(name);
   const given = { ...(spec.params ?? {}) };
   let attackNorm = norm;
   if ('norm' in given) {
@@ -188,6 +276,10 @@ function checkParam(attack: string, field: string, v: unknown, r: ParamRule): vo
     if (typeof v !== 'boolean') throw bad('true or false');
     return;
   }
+  if (r.kind === 'enum') {
+    if (typeof v !== 'string' || !(r.values ?? []).includes(v)) throw bad((r.values ?? []).join(', '));
+    return;
+  }
   const range = [
     r.kind === 'int' ? 'an integer' : 'a number',
     r.min !== undefined ? `>= ${r.min}` : r.above !== undefined ? `> ${r.above}` : '',
@@ -208,13 +300,18 @@ function checkParam(attack: string, field: string, v: unknown, r: ParamRule): vo
  * - fgsm (linf) / fgm (l2): one step of size eps.
  * - pgd: 40 steps, random start, 1 restart, step eps/30 for linf (Madry et
  *   al. MNIST: 40 x 0.01 at eps 0.3), 2.5 eps/steps for l2.
- * - apgd-ce: 100 iterations, alpha 0.75, rho 0.75, 1 restart from a random
- *   start (Croce & Hein 2020 / AutoAttack standard).
+ * - apgd-ce, apgd-dlr: 100 iterations, alpha 0.75, rho 0.75, 1 restart
+ *   from a random start (Croce & Hein 2020 / AutoAttack standard).
+ * - apgd-t: the same per target, targeted DLR towards the 9 runner-up
+ *   classes (capped at classes - 1), 1 run each (AutoAttack standard).
+ * - square: 5000 queries, pInit 0.8, margin loss (AutoAttack standard).
+ * - autoattack: apgd-ce, apgd-t, square on the survivors, with the budgets above.
  * - noise: 20 uniform draws from the ball.
+ * fgsm, fgm and pgd take `loss` ("ce" by default, "margin", "dlr").
  */
 export function createAttack(spec: AttackSpec, norm: Norm = 'linf'): Attack {
   const r = resolveAttackParams(spec, norm);
-  return REGISTRY[r.name].make(r.norm, r.params);
+  return entryOf(r.name).make(r.norm, r.params);
 }
 
 /** A transfer attack: examples crafted on `source` with the attack `spec`, evaluated on the attacked model. */
@@ -225,6 +322,6 @@ export function createTransferAttack(sourceName: string, source: Classifier, spe
 /** The defaults of an attack at a norm (for help texts and documentation). */
 export function attackDefaults(name: string, norm?: Norm): Record<string, unknown> {
   const n = resolveAttackName(name);
-  const entry = REGISTRY[n];
+  const entry = entryOf(n);
   return entry.defaults(norm ?? entry.norms[0], {});
 }

@@ -43,6 +43,46 @@ export interface AttackOutput {
   loss: Float32Array;
   /** Per row predicted class at xAdv. */
   pred: Int32Array;
+  /**
+   * Composite attacks (autoattack) only: robust accuracy after each stage,
+   * in order, the first entry being the clean batch ("clean").
+   */
+  log?: AttackStageLog[];
+}
+
+/** One stage of a composite attack on one batch (or, summed with mergeStageLogs, on several). */
+export interface AttackStageLog {
+  /** "clean", then the stage attack's name ("apgd-ce", "apgd-t", "square"). */
+  stage: string;
+  /** Share of the rows still correctly classified after this stage and every earlier one: robust / n. */
+  robustAccuracy: number;
+  /** Rows still correctly classified after this stage. */
+  robust: number;
+  /** Rows in the batch. */
+  n: number;
+  /** Rows this stage attacked: those that survived every earlier stage (for "clean": n). */
+  attacked: number;
+  /** Wall seconds of the stage. */
+  seconds: number;
+  /** Per row 1 while the row has survived every stage up to this one (one batch only; dropped by mergeStageLogs). */
+  robustRows?: Uint8Array;
+}
+
+/**
+ * Sums the stage logs of several batches of the same composite attack
+ * (stage by stage, by position): counts and seconds add up, robust accuracy
+ * is recomputed over all rows. `acc` undefined starts a new sum.
+ */
+export function mergeStageLogs(acc: AttackStageLog[] | undefined, batch: AttackStageLog[]): AttackStageLog[] {
+  if (!acc) return batch.map(({ robustRows: _rows, ...s }) => ({ ...s }));
+  if (acc.length !== batch.length || acc.some((s, i) => s.stage !== batch[i].stage)) {
+    throw new Error(`stage logs differ: ${acc.map((s) => s.stage).join(',')} vs ${batch.map((s) => s.stage).join(',')}`);
+  }
+  return acc.map((s, i) => {
+    const robust = s.robust + batch[i].robust;
+    const n = s.n + batch[i].n;
+    return { stage: s.stage, robustAccuracy: n ? robust / n : NaN, robust, n, attacked: s.attacked + batch[i].attacked, seconds: s.seconds + batch[i].seconds };
+  });
 }
 
 /** An adversarial point left the eps-ball or the bounds: always a bug, never a result. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { createAttack, createTransferAttack } from '../attacks/registry';
-import { Attack } from '../attacks/types';
+import { Attack, AttackStageLog, mergeStageLogs } from '../attacks/types';
 import { worstCaseCorrect } from '../attacks/worst-case';
 import { Classifier } from '../contract/classifier';
 import { robustKey, worstCaseKey } from '../contract/keys';
@@ -23,6 +23,8 @@ export interface EvalDetails {
   config: ResolvedEvalConfig;
   /** Wall seconds per stage and per attack key. */
   seconds: Record<string, number>;
+  /** Composite attacks (autoattack): per attack key, robust accuracy after each stage over all examples. */
+  stageLogs?: Record<string, AttackStageLog[]>;
 }
 
 interface Planned {
@@ -56,7 +58,8 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
   const n = c.nExamples;
   progress({ stage: 'clean', detail: 'clean predictions and gradients', done: 0, total: 1 });
   const clean = timed('clean', () => cleanPass(f, dataset, n, c.batchSize));
-  const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds);
+  const stageLogs: Record<string, AttackStageLog[]> = {};
+  const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds, stageLogs);
   const summaries: AttackSummary[] = perAttack.map((r) => ({
     attack: r.attack,
     norm: r.norm,
@@ -96,6 +99,7 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
     probes,
     config: c,
     seconds,
+    ...(Object.keys(stageLogs).length ? { stageLogs } : {}),
   };
 }
 
@@ -141,6 +145,7 @@ function runAttacks(
   options: EvalOptions,
   progress: NonNullable<EvalOptions['onProgress']>,
   seconds: Record<string, number>,
+  stageLogs: Record<string, AttackStageLog[]>,
 ): (PerExampleAttack & { settings: Readonly<Record<string, unknown>> })[] {
   const shape = dataset.inputShape;
   const d = inputSize(shape);
@@ -165,6 +170,7 @@ function runAttacks(
         progress({ stage: 'attack', detail: p.key, done: runs++, total: totalRuns });
         const out = p.attack.run(f, xb, yb, dataset.bounds, p.eps, attackRng.fork(`${p.key}#${s}`));
         out.xAdv.dispose();
+        if (out.log) stageLogs[p.key] = mergeStageLogs(stageLogs[p.key], out.log);
         const rec = perAttack[i];
         rec.pred.set(out.pred, s);
         rec.loss.set(out.loss, s);

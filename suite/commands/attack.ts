@@ -3,6 +3,7 @@ import { evaluateModelDetailed, EvalCore } from '../../eval/evaluate';
 import { EvalConfig } from '../../eval/config';
 import { perExampleColumns, perExampleRows, toCsv } from '../../eval/export';
 import { ATTACK_NAMES, AttackSpec, validateEpsList } from '../../attacks/registry';
+import type { AttackStageLog } from '../../attacks/types';
 import { validateNorm } from '../../contract/norms';
 import { Norm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
@@ -75,6 +76,19 @@ function formatSummary(r: EvalCore, seconds: Record<string, number>): string {
     for (const f of r.flags) lines.push(`  [${f.severity}] ${f.check}: ${f.message}`);
   } else {
     lines.push('', 'sanity flags: none');
+  }
+  return lines.join('\n');
+}
+
+/** Composite attacks' staged logs, AutoAttack style: "apgd-ce: robust accuracy 12.4%" per stage. */
+export function formatStageLogs(logs: Record<string, AttackStageLog[]>): string {
+  const lines: string[] = [];
+  for (const [key, log] of Object.entries(logs)) {
+    lines.push('', `${key}:`);
+    for (const s of log) {
+      const pct = `${(100 * s.robustAccuracy).toFixed(1)}%`;
+      lines.push(s.stage === 'clean' ? `  clean: accuracy ${pct} (${s.n} examples)` : `  ${s.stage}: robust accuracy ${pct} (${s.attacked} attacked, ${s.seconds.toFixed(1)} s)`);
+    }
   }
   return lines.join('\n');
 }
@@ -178,6 +192,7 @@ export const command: Command = {
         env: describeEnvironment(backend),
       };
       console.log(formatSummary(details.result, details.seconds));
+      if (details.stageLogs) console.log(formatStageLogs(details.stageLogs));
       if (out) {
         const rows = perExampleRows(details.perExample);
         if (format === 'json') {

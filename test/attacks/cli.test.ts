@@ -85,3 +85,27 @@ test('bad input is a UsageError naming what is wrong', async (t) => {
     t.regex(e?.message ?? '', msg);
   }
 });
+
+test.serial('--attack autoattack prints the staged log, AutoAttack style, ending at the robust accuracy of the summary', async (t) => {
+  const out = path.join(dir, 'aa.json');
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => {
+    printed.push(args.map(String).join(' '));
+  };
+  let code: number;
+  try {
+    code = await run(['--model', modelDir, '--attack', 'autoattack', '--eps', '0.1', '--n', '40', '--sanity=false', '--out', out, '--params', 'autoattack.steps=10,autoattack.queries=50']);
+  } finally {
+    console.log = log;
+  }
+  t.is(code, 0);
+  const text = printed.join('\n');
+  t.log(text);
+  const doc = JSON.parse(fs.readFileSync(out, 'utf8'));
+  const robust = doc.summary.attacks[0].robustAccuracy as number;
+  t.regex(text, /autoattack@linf:0\.1:\n {2}clean: accuracy [\d.]+% \(40 examples\)\n {2}apgd-ce: robust accuracy [\d.]+%.*\n {2}apgd-t: robust accuracy [\d.]+%.*\n {2}square: robust accuracy ([\d.]+)%/);
+  const last = /square: robust accuracy ([\d.]+)%/.exec(text);
+  t.is(last?.[1], (100 * robust).toFixed(1));
+  t.deepEqual(doc.summary.attacks[0].settings.stages.map((s: { name: string }) => s.name), ['apgd-ce', 'apgd-t', 'square']);
+});

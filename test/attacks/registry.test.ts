@@ -1,6 +1,19 @@
 import test from 'ava';
 import { apgdCheckpoints } from '../../attacks/apgd';
-import { attackDefaults, createAttack, pgdDefaultRelStepSize, resolveAttackParams, validateEpsList } from '../../attacks/registry';
+import {
+  ATTACK_FAMILIES,
+  ATTACK_NAMES,
+  attackDefaults,
+  attackFamily,
+  attackNorms,
+  attackParamNames,
+  createAttack,
+  ITERATIVE_ATTACKS,
+  pgdDefaultRelStepSize,
+  resolveAttackParams,
+  SINGLE_STEP_ATTACKS,
+  validateEpsList,
+} from '../../attacks/registry';
 import { validateNorm } from '../../contract/norms';
 import { PgdAttack } from '../../attacks/pgd';
 import { UsageError } from '../../contract/errors';
@@ -22,6 +35,56 @@ test('defaults follow the published protocols', (t) => {
   t.is(createAttack({ name: 'pgd', params: { norm: 'l2' } }, 'linf').norm, 'l2');
 });
 
+test('names and families derive from the registry: every entry has a family, the single-step and iterative lists are exactly those families', (t) => {
+  t.true(ATTACK_NAMES.length >= 9);
+  t.deepEqual([...ATTACK_NAMES].sort(), [...new Set(ATTACK_NAMES)].sort());
+  for (const name of ATTACK_NAMES) t.true((ATTACK_FAMILIES as readonly string[]).includes(attackFamily(name)), name);
+  t.deepEqual(SINGLE_STEP_ATTACKS, ATTACK_NAMES.filter((n) => attackFamily(n) === 'single-step'));
+  t.deepEqual(ITERATIVE_ATTACKS, ATTACK_NAMES.filter((n) => attackFamily(n) === 'iterative'));
+  t.deepEqual([...SINGLE_STEP_ATTACKS], ['fgsm', 'fgm']);
+  for (const n of ['pgd', 'apgd-ce', 'apgd-dlr', 'apgd-t']) t.true(ITERATIVE_ATTACKS.includes(n), n);
+  t.is(attackFamily('square'), 'score-based');
+  t.is(attackFamily('autoattack'), 'composite');
+  t.is(attackFamily('noise'), 'baseline');
+  t.is(attackFamily('apgd'), 'iterative');
+  // Every registry name builds, and its attack reports the settings it runs with.
+  for (const name of ATTACK_NAMES) {
+    const a = createAttack({ name }, attackNorms(name)[0]);
+    t.is(a.name, name);
+    // Every parameter is recorded (pgd's absolute stepSize only when set).
+    for (const p of attackParamNames(name)) if (p !== 'stepSize') t.true(p in a.settings, `${name}.${p} in settings`);
+  }
+});
+
+test('losses: ce by default (kept out of the resolved params, recorded in the settings), margin and dlr on request', (t) => {
+  for (const name of ['fgsm', 'pgd'] as const) {
+    t.false('loss' in resolveAttackParams({ name }, 'linf').params, name);
+    t.is(createAttack({ name }).settings.loss, 'ce');
+    t.is(createAttack({ name, params: { loss: 'dlr' } }).settings.loss, 'dlr');
+  }
+  t.is(createAttack({ name: 'fgm', params: { loss: 'margin' } }, 'l2').settings.loss, 'margin');
+  t.is(createAttack({ name: 'apgd-ce' }).settings.loss, 'ce');
+  t.is(createAttack({ name: 'apgd-dlr' }).settings.loss, 'dlr');
+  t.is(createAttack({ name: 'apgd-dlr' }).name, 'apgd-dlr');
+  t.deepEqual(attackDefaults('apgd-dlr'), attackDefaults('apgd-ce'));
+});
+
+test('AutoAttack standard budgets: APGD-T 9 targets x 100 iterations x 1 run, Square 5000 queries at pInit 0.8 with the margin, every stage recorded', (t) => {
+  t.deepEqual(attackDefaults('apgd-t'), { steps: 100, restarts: 1, alpha: 0.75, rho: 0.75, randomStart: true, targetClasses: 9 });
+  t.deepEqual(attackDefaults('square'), { queries: 5000, pInit: 0.8, loss: 'margin' });
+  t.deepEqual(attackDefaults('square', 'l2'), { queries: 5000, pInit: 0.8, loss: 'margin' });
+  t.deepEqual(attackDefaults('autoattack'), { steps: 100, targetClasses: 9, queries: 5000, pInit: 0.8 });
+  const aa = createAttack({ name: 'autoattack' }, 'l2');
+  const stages = aa.settings.stages as Record<string, unknown>[];
+  t.deepEqual(stages.map((s) => s.name), ['apgd-ce', 'apgd-t', 'square']);
+  t.like(stages[0], { norm: 'l2', steps: 100, restarts: 1, randomStart: true, loss: 'ce' });
+  t.like(stages[1], { norm: 'l2', steps: 100, restarts: 1, targetClasses: 9, loss: 'dlr' });
+  t.like(stages[2], { norm: 'l2', queries: 5000, pInit: 0.8, loss: 'margin' });
+  const small = createAttack({ name: 'autoattack', params: { steps: 10, queries: 50 } });
+  t.like((small.settings.stages as Record<string, unknown>[])[2], { queries: 50 });
+  t.like((small.settings.stages as Record<string, unknown>[])[1], { steps: 10, targetClasses: 9 });
+});
+
 test('APGD checkpoints follow Croce & Hein (p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06))', (t) => {
   t.deepEqual(apgdCheckpoints(100), [0, 22, 41, 57, 70, 80, 87, 93, 99]);
   const w = apgdCheckpoints(7);
@@ -31,7 +94,11 @@ test('APGD checkpoints follow Croce & Hein (p_{j+1} = p_j + max(p_j - p_{j-1} - 
 
 test('bad attack settings are UsageErrors naming the field, the value and what is allowed', (t) => {
   const bad: [() => unknown, RegExp][] = [
-    [() => createAttack({ name: 'cw' }), /unknown attack "cw"; allowed: fgsm, fgm, pgd, apgd-ce, noise/],
+    [() => createAttack({ name: 'cw' }), new RegExp(`unknown attack "cw"; allowed: ${ATTACK_NAMES.join(', ')}$`)],
+    [() => createAttack({ name: 'pgd', params: { loss: 'hinge' } }), /pgd": invalid param loss = "hinge"; allowed: ce, margin, dlr/],
+    [() => createAttack({ name: 'square', params: { pInit: 0 } }), /pInit = 0.*> 0/],
+    [() => createAttack({ name: 'apgd-t', params: { targetClasses: 0 } }), /targetClasses = 0.*>= 1/],
+    [() => createAttack({ name: 'autoattack', params: { queries: 1.5 } }), /queries = 1.5.*integer/],
     [() => createAttack({ name: 'pgd', params: { steps: 0 } }), /pgd.*steps = 0.*integer >= 1/],
     [() => createAttack({ name: 'pgd', params: { steps: 2.5 } }), /steps = 2.5.*integer/],
     [() => createAttack({ name: 'pgd', params: { stepSize: -1 } }), /stepSize = -1.*> 0/],
