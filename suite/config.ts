@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { BACKEND_CHOICES } from '../contract/results';
 import { UsageError } from '../contract/errors';
 import { NORMS } from '../contract/norms';
-import { DATASET_NAMES } from '../data/registry';
+import { DATASET_NAMES, DatasetSpec, datasetSpecProblem, resolveDatasetSpec } from '../data/registry';
 import { EVAL_DEFAULTS } from '../eval/config';
 import { ARCH_NAMES } from '../models/build';
 
@@ -30,16 +30,20 @@ const attackEntry = z
   })
   .strict();
 
+/**
+ * A dataset: `name` (a registered dataset) plus the keys its descriptor
+ * declares, checked by the descriptor (data/registry.ts), so the schema
+ * follows the registry. Values are kept as given: job ids hash the spec
+ * without defaults.
+ */
 const datasetSpec = z
-  .object({
-    name: z.enum(DATASET_NAMES),
-    seed: z.number().int().nonnegative().optional(),
-    nTrain: z.number().int().positive().optional(),
-    nTest: z.number().int().positive().optional(),
-    noise: z.number().nonnegative().optional(),
-    factor: z.number().positive().optional(),
+  .object({ name: z.enum(DATASET_NAMES) })
+  .catchall(z.unknown())
+  .superRefine((spec, ctx) => {
+    const problem = datasetSpecProblem(spec);
+    if (problem) ctx.addIssue({ code: 'custom', path: problem.key ? [problem.key] : [], message: problem.message });
   })
-  .strict();
+  .transform((spec) => spec as DatasetSpec);
 
 const modelSpec = z
   .object({
@@ -123,12 +127,33 @@ export type SchemeEntry = StudyConfig['schemes'][number];
 /** Validates a study; the first problem becomes a one-line UsageError naming the field, the value and what is allowed. */
 export function validateStudy(raw: unknown, source: string): StudyConfig {
   const r = studySchema.safeParse(raw);
-  if (r.success) return r.data;
+  if (r.success) return resolveStudy(r.data, source);
   const issue = r.error.issues[0];
   const field = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
   const value = valueAt(raw, issue.path as (string | number)[]);
   const shown = value === undefined ? 'missing' : JSON.stringify(value);
   throw new UsageError(`${source}: invalid field ${field} = ${shown}: ${issue.message}`);
+}
+
+/**
+ * Adds to each experiment's dataset what identifies its data beyond the
+ * settings (files datasets: the SHA-256 of the files, `contentHash`), so the
+ * planner's job ids change when a file does. Training needs a train file.
+ */
+function resolveStudy(config: StudyConfig, source: string): StudyConfig {
+  const experiments = config.experiments.map((ex, i) => {
+    if (ex.dataset.name === 'files' && ex.dataset.train === undefined) {
+      throw new UsageError(`${source}: invalid field experiments[${i}].dataset.train = missing: training needs a train file`);
+    }
+    let dataset: DatasetSpec;
+    try {
+      dataset = resolveDatasetSpec(ex.dataset);
+    } catch (e) {
+      throw new UsageError(`${source}: experiments[${i}].dataset: ${(e as Error).message}`);
+    }
+    return dataset === ex.dataset ? ex : { ...ex, dataset };
+  });
+  return { ...config, experiments };
 }
 
 function valueAt(raw: unknown, p: (string | number)[]): unknown {

@@ -1,3 +1,4 @@
+import type { LayersModel } from '@tensorflow/tfjs';
 import * as path from 'path';
 import { evaluateModelDetailed, EvalCore } from '../../eval/evaluate';
 import { EvalConfig } from '../../eval/config';
@@ -5,12 +6,13 @@ import { perExampleColumns, perExampleRows, toCsv } from '../../eval/export';
 import { ATTACK_NAMES, AttackSpec, validateEpsList } from '../../attacks/registry';
 import type { AttackStageLog } from '../../attacks/types';
 import { validateNorm } from '../../contract/norms';
-import { Norm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
-import { DATASET_NAMES, DatasetSpec, loadDataset } from '../../data/registry';
+import { DATASET_NAMES, DatasetSpec, datasetSpecFromSettings, defaultAttackEps, isDatasetName, loadDataset } from '../../data/registry';
+import { FILE_FORMATS, FileFormat, formatFromName } from '../../data/datasets/files';
 import { Dataset } from '../../data/types';
-import { loadModel } from '../../models/io';
-import { asClassifier } from '../../models/predict';
+import { loadForeignModel, logOfProbabilities, looksLikeProbabilities } from '../../models/io';
+import { asClassifier, predictLogits } from '../../models/predict';
+import type { Classifier } from '../../contract/classifier';
 import { ParsedFlags } from '../args';
 import { initVerifiedBackend } from '../../backend/verify';
 import type { Command } from '../cli';
@@ -22,23 +24,52 @@ import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 
 export const ATTACK_FORMATS = ['json', 'csv'] as const;
 
-/** Default radii per dataset and norm (MNIST linf: up to Madry et al.'s 0.3). */
-export const DEFAULT_EPS: Record<string, Record<Norm, number[]>> = {
-  mnist: { linf: [0.1, 0.2, 0.3], l2: [0.5, 1, 2] },
-  moons: { linf: [0.05, 0.1, 0.2], l2: [0.05, 0.1, 0.2] },
-  circles: { linf: [0.05, 0.1, 0.2], l2: [0.05, 0.1, 0.2] },
-};
-
-const SPEC_KEYS = ['name', 'seed', 'nTrain', 'nTest', 'noise', 'factor'] as const;
-
-/** The dataset spec stored with a model: metadata.dataset or metadata.identity.dataset (as the runner saves it). */
+/** The dataset spec stored with a model: metadata.dataset or metadata.identity.dataset (as the runner saves it), rebuilt by the dataset's descriptor. */
 function datasetFromMetadata(meta: Record<string, unknown>): DatasetSpec | null {
   const identity = meta.identity as { dataset?: unknown } | undefined;
   const raw = (meta.dataset ?? identity?.dataset) as Record<string, unknown> | undefined;
   if (!raw || typeof raw !== 'object' || typeof raw.name !== 'string') return null;
-  const spec: Record<string, unknown> = {};
-  for (const k of SPEC_KEYS) if (raw[k] !== undefined) spec[k] = raw[k];
-  return spec as unknown as DatasetSpec;
+  return datasetSpecFromSettings(raw);
+}
+
+const DATA_FORMS = `${DATASET_NAMES.filter((d) => d !== 'files').join(', ')}, FORMAT:FILE for test data from files (npz:test.npz, csv:test.csv, idx:images,labels, npy:x.npy,y.npy), or a JSON spec`;
+
+/**
+ * --data: a dataset name; FORMAT:FILE[,FILE] or a bare data file name, for
+ * test-only file data ({ name: files, test }); or a JSON spec ({"name": ...}).
+ */
+export function parseDataFlag(text: string): DatasetSpec {
+  const t = text.trim();
+  if (t.startsWith('{')) {
+    let spec: unknown;
+    try {
+      spec = JSON.parse(t);
+    } catch (e) {
+      throw new UsageError(`option --data: not valid JSON: ${(e as Error).message}`);
+    }
+    if (spec === null || typeof spec !== 'object' || typeof (spec as { name?: unknown }).name !== 'string') throw new UsageError('option --data: a JSON spec needs "name"');
+    return spec as DatasetSpec;
+  }
+  const m = t.match(/^([a-z]+):(.+)$/);
+  const format = m && (FILE_FORMATS as readonly string[]).includes(m[1]) ? (m[1] as FileFormat) : !isDatasetName(t) ? formatFromName(t) : null;
+  if (format) {
+    const files = m && m[1] === format ? m[2] : t;
+    if (format === 'idx' || format === 'npy') {
+      const parts = files.split(',');
+      if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError(`option --data ${format}: takes the inputs file and the labels file, e.g. ${format}:x${format === 'npy' ? '.npy' : '.idx'},y${format === 'npy' ? '.npy' : '.idx'}`);
+      return { name: 'files', format, test: { x: parts[0], y: parts[1] } };
+    }
+    return { name: 'files', format, test: files };
+  }
+  if (!isDatasetName(t)) throw new UsageError(`unknown dataset "${t}"; allowed: ${DATA_FORMS}`);
+  return { name: t };
+}
+
+/** How the model's outputs are read: logits as they are, or probabilities whose log the attacks use. */
+interface OutputReading {
+  kind: 'logits' | 'probabilities';
+  softmaxLayer: string | null;
+  note: string | null;
 }
 
 /** `attack.key=value` pairs of --params; numbers and booleans are converted. */
@@ -93,6 +124,26 @@ export function formatStageLogs(logs: Record<string, AttackStageLog[]>): string 
   return lines.join('\n');
 }
 
+/**
+ * Whether the model outputs probabilities: a softmax at its output (removed
+ * when it was loaded: the model now returns the pre-softmax values z, and
+ * log p = z - logsumexp z gives the same losses, predictions and margins), or
+ * rows that are non-negative and sum to 1 on the first test examples (then
+ * the attacks use log p).
+ */
+function readOutputs(model: LayersModel, softmaxLayer: string | null, dataset: Dataset): OutputReading {
+  if (softmaxLayer) {
+    return { kind: 'probabilities', softmaxLayer, note: `probabilities (softmax in layer "${softmaxLayer}"); the attacks use log(p), computed from the pre-softmax values` };
+  }
+  const n = Math.min(100, dataset.test.n);
+  const d = dataset.inputShape.reduce((a, b) => a * b, 1);
+  const out = predictLogits(asClassifier(model), dataset.test.x.subarray(0, n * d), dataset.inputShape);
+  if (looksLikeProbabilities(out, dataset.numClasses)) {
+    return { kind: 'probabilities', softmaxLayer: null, note: `probabilities (every row of the first ${n} test outputs is >= 0 and sums to 1); the attacks use log(p)` };
+  }
+  return { kind: 'logits', softmaxLayer: null, note: null };
+}
+
 function stringFlag(flags: ParsedFlags, name: string): string | undefined {
   const v = flags[name];
   return v === undefined ? undefined : String(v);
@@ -102,12 +153,12 @@ export const command: Command = {
   spec: {
     name: 'attack',
     summary: 'attack a saved model and write per-example results, a summary and sanity flags',
-    usage: 'vicinal attack --model DIR [--data D] [--attack A[,B]] [--eps 0.1,0.2,0.3] [--n N] [--norm linf|l2] [--out FILE] [--format json|csv] [--backend auto|wasm|cpu] [--seed S]',
+    usage: 'vicinal attack --model DIR|model.json [--data D|FORMAT:FILE] [--attack A[,B]] [--eps 0.1,0.2,0.3] [--n N] [--norm linf|l2] [--out FILE] [--format json|csv] [--backend auto|wasm|cpu] [--seed S]',
     flags: {
-      model: { kind: 'string', help: 'saved model folder (model.json + weights.bin)' },
-      data: { kind: 'string', help: `dataset (${DATASET_NAMES.join('|')}); default: the one stored with the model; its settings come from the model when they match` },
+      model: { kind: 'string', help: 'a TF.js Layers model: its folder or its model.json (vicinal\'s, or the TF.js converter\'s from Keras: Sequential or Functional, sharded weights; Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU/linear/softmax)' },
+      data: { kind: 'string', help: `dataset: ${DATA_FORMS}; default: the one stored with the model; a name takes its settings from the model when they match` },
       attack: { kind: 'strings', help: `attacks: ${ATTACK_NAMES.join('|')}; default fgsm,pgd (linf), fgm,pgd (l2)` },
-      eps: { kind: 'numbers', help: 'radii; default mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; moons, circles 0.05,0.1,0.2' },
+      eps: { kind: 'numbers', help: 'radii; default per dataset: mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; fashion-mnist linf 0.02,0.05,0.1 / l2 0.25,0.5,1; moons, circles 0.05,0.1,0.2; files as mnist times the bounds\' range' },
       n: { kind: 'number', help: 'attack the first N test examples', default: 500 },
       norm: { kind: 'string', help: 'threat model: linf|l2', default: 'linf' },
       params: { kind: 'strings', help: 'attack parameters as attack.key=value pairs, e.g. pgd.steps=100,pgd.restarts=5' },
@@ -143,30 +194,54 @@ export const command: Command = {
     const backend = await initVerifiedBackend(backendName);
     let loaded;
     try {
-      loaded = await loadModel(modelDir);
+      loaded = await loadForeignModel(modelDir);
     } catch (e) {
       throw new UsageError(`cannot load model from ${modelDir}: ${(e as Error).message}`);
     }
     const { model, metadata } = loaded;
     try {
       const stored = datasetFromMetadata(metadata);
-      const dataName = stringFlag(flags, 'data') ?? stored?.name;
-      if (!dataName) throw new UsageError(`the model in ${modelDir} does not record its dataset; pass --data (${DATASET_NAMES.join(', ')})`);
-      if (!(DATASET_NAMES as readonly string[]).includes(dataName)) throw new UsageError(`unknown dataset "${dataName}"; allowed: ${DATASET_NAMES.join(', ')}`);
-      if (stored && stored.name !== dataName) {
-        throw new UsageError(`the model in ${modelDir} was trained on "${stored.name}", not "${dataName}"`);
+      const dataFlag = stringFlag(flags, 'data');
+      const given = dataFlag === undefined ? null : parseDataFlag(dataFlag);
+      if (!given && !stored) throw new UsageError(`the model in ${modelDir} does not record its dataset; pass --data (${DATA_FORMS})`);
+      const modelShape = (model.inputs[0].shape ?? []).slice(1);
+      const modelClasses = model.outputs[0].shape[1];
+      let spec: DatasetSpec;
+      let shapeFromModel = false;
+      if (given && (given.name === 'files' || Object.keys(given).length > 1 || !stored)) {
+        if (stored && given.name !== 'files' && stored.name !== given.name) throw new UsageError(`the model in ${modelDir} was trained on "${stored.name}", not "${given.name}"`);
+        spec = { ...given };
+        if (spec.name === 'files') {
+          // Test-only file data take what they do not declare from the model.
+          if (spec.numClasses === undefined && typeof modelClasses === 'number') spec.numClasses = modelClasses;
+          if (spec.inputShape === undefined && modelShape.every((d) => typeof d === 'number' && d > 0)) {
+            spec.inputShape = modelShape as number[];
+            shapeFromModel = true;
+          }
+        }
+      } else {
+        const s = stored as DatasetSpec;
+        if (given && s.name !== given.name) throw new UsageError(`the model in ${modelDir} was trained on "${s.name}", not "${given.name}"`);
+        spec = s;
       }
       let dataset: Dataset;
       try {
-        dataset = loadDataset(stored ?? { name: dataName });
+        dataset = loadDataset(spec);
       } catch (e) {
-        throw new UsageError(`cannot build dataset ${JSON.stringify(stored ?? { name: dataName })}: ${(e as Error).message}`);
+        if (!(e instanceof UsageError)) throw e;
+        throw new UsageError(`${e.message}${shapeFromModel && /shape mismatch/.test(e.message) ? ' (inputShape is the model\'s)' : ''}`);
       }
-      const modelShape = (model.inputs[0].shape ?? []).slice(1);
       if (modelShape.join(',') !== dataset.inputShape.join(',')) {
         throw new UsageError(`the model takes inputs of shape [${modelShape.join(', ')}], dataset ${dataset.name} has [${dataset.inputShape.join(', ')}]`);
       }
-      const eps = validateEpsList((flags.eps as number[] | undefined) ?? DEFAULT_EPS[dataset.name]?.[norm] ?? [0.1, 0.2, 0.3], '--eps');
+      if (modelClasses !== dataset.numClasses) {
+        throw new UsageError(`the model has ${modelClasses} outputs, dataset ${dataset.name} has ${dataset.numClasses} classes`);
+      }
+      if (dataset.test.n === 0) throw new UsageError(`dataset ${dataset.name} has no test examples`);
+      if (flags.probes && dataset.train.n === 0) throw new UsageError('option --probes needs training points; the data have no train file (give a JSON spec with "train")');
+      const reading = readOutputs(model, loaded.softmaxLayer, dataset);
+      const classifier: Classifier = reading.kind === 'probabilities' && !reading.softmaxLayer ? logOfProbabilities(asClassifier(model)) : asClassifier(model);
+      const eps = validateEpsList((flags.eps as number[] | undefined) ?? defaultAttackEps(dataset, norm), '--eps');
       const attacks: AttackSpec[] = attackNames.map((name) => ({ name, params: params[name] ?? {} }));
       const config: EvalConfig = {
         attacks,
@@ -178,19 +253,21 @@ export const command: Command = {
         sanity: { enabled: Boolean(flags.sanity) },
       };
       const t0 = Date.now();
-      const details = evaluateModelDetailed(asClassifier(model), dataset, config, new Rng(seed));
+      const details = evaluateModelDetailed(classifier, dataset, config, new Rng(seed));
       const wallSeconds = (Date.now() - t0) / 1000;
       const { robustCorrect: _rc, cleanCorrect: _cc, flags: _flags, ...summary } = details.result;
       const header = {
         kind: 'attack-results',
         model: path.resolve(modelDir),
         dataset: dataset.settings,
+        output: reading,
         config: details.config,
         seed,
         wallSeconds,
         seconds: details.seconds,
         env: describeEnvironment(backend),
       };
+      if (reading.note) console.log(`model output: ${reading.note}`);
       console.log(formatSummary(details.result, details.seconds));
       if (details.stageLogs) console.log(formatStageLogs(details.stageLogs));
       if (out) {

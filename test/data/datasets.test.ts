@@ -1,5 +1,6 @@
 import test from 'ava';
-import { loadDataset } from '../../data/registry';
+import { DATASET_NAMES, DATASET_SPEC_KEYS, DATASETS, DatasetSpec, datasetDescriptor, datasetSpecFromSettings, defaultAttackEps, isPointsDataset, loadDataset } from '../../data/registry';
+import { UsageError } from '../../contract/errors';
 import { Rng } from '../../data/rng';
 import { semiSupervisedSplit, stratifiedSplit } from '../../data/split';
 import { makeMoons } from '../../data/moons';
@@ -128,8 +129,56 @@ test('semi-supervised split: k labelled per class, the rest unlabelled without l
   t.throws(() => semiSupervisedSplit(d.train, 2, 2, 0, new Rng(0)), { message: /integer >= 1/ });
 });
 
-test('bad dataset specs are rejected with the field named', (t) => {
-  t.throws(() => loadDataset({ name: 'cifar' }), { message: /unknown dataset "cifar"; allowed: moons, circles, mnist/ });
-  t.throws(() => loadDataset({ name: 'mnist', nTrain: 9000, nTest: 2000 }), { message: /too many/ });
-  t.throws(() => loadDataset({ name: 'moons', noise: -1 }), { message: /noise must be >= 0/ });
+test('bad dataset specs are rejected with the field named (UsageError, one line)', (t) => {
+  const cases: [DatasetSpec, string][] = [
+    [{ name: 'cifar' }, 'unknown dataset "cifar"; allowed: moons, circles, mnist, fashion-mnist, files'],
+    [{ name: 'mnist', nTrain: 9000, nTest: 2000 }, 'dataset mnist: mnist has 10000 digits; nTrain + nTest = 11000 is too many'],
+    [{ name: 'moons', noise: -1 }, 'dataset moons: noise = -1: must be >= 0'],
+    [{ name: 'moons', nTrain: 2.5 }, 'dataset moons: nTrain = 2.5: must be an integer >= 1'],
+    [{ name: 'circles', factor: 0 }, 'dataset circles: factor = 0: must be > 0'],
+    [{ name: 'mnist', noise: 0.1 }, 'dataset mnist: noise = 0.1: unknown key; dataset mnist takes seed, nTrain, nTest'],
+    [{ name: 'fashion-mnist', nTrain: 60001 }, 'dataset fashion-mnist: nTrain = 60001: must be an integer in [1, 60000]'],
+    [{ name: 'files' }, 'dataset files: test: required for dataset files'],
+  ];
+  for (const [spec, message] of cases) {
+    const e = t.throws(() => loadDataset(spec), { instanceOf: UsageError }, JSON.stringify(spec));
+    t.is(e?.message, message);
+  }
+});
+
+test('the registry: one descriptor per dataset, and the names, spec keys and 2-D check derive from it', (t) => {
+  t.deepEqual([...DATASET_NAMES], DATASETS.map((d) => d.name));
+  t.deepEqual([...DATASET_NAMES], ['moons', 'circles', 'mnist', 'fashion-mnist', 'files']);
+  t.deepEqual(DATASET_SPEC_KEYS.moons, ['name', 'seed', 'nTrain', 'nTest', 'noise']);
+  t.deepEqual(DATASET_SPEC_KEYS.circles, ['name', 'seed', 'nTrain', 'nTest', 'noise', 'factor']);
+  for (const d of DATASETS) {
+    t.is(datasetDescriptor(d.name), d);
+    for (const [k, p] of Object.entries(d.params)) t.true(p.help.length > 0, `${d.name}.${k} is documented`);
+  }
+  // Every built dataset matches what its descriptor declares, and rebuilds from its recorded settings.
+  for (const spec of [{ name: 'moons', nTrain: 50, nTest: 20, seed: 4 }, { name: 'circles', nTrain: 40, nTest: 10, factor: 0.3 }, { name: 'mnist', nTrain: 100, nTest: 50 }]) {
+    const ds = loadDataset(spec);
+    const shape = datasetDescriptor(spec.name).shape;
+    t.deepEqual([ds.inputShape, ds.numClasses, ds.bounds], [shape.inputShape, shape.numClasses, shape.bounds]);
+    const again = loadDataset(datasetSpecFromSettings(ds.settings) as DatasetSpec);
+    t.deepEqual(again.test.x, ds.test.x, spec.name);
+    t.deepEqual(again.settings, ds.settings);
+  }
+  t.true(isPointsDataset(loadDataset({ name: 'moons', nTrain: 10, nTest: 10 }).settings));
+  t.true(isPointsDataset({ name: 'circles' }));
+  t.false(isPointsDataset({ name: 'mnist', nTrain: 8000 }));
+  t.false(isPointsDataset({ name: 'fashion-mnist' }));
+  t.true(isPointsDataset({ name: 'files', inputShape: '2' }));
+  t.false(isPointsDataset({ name: 'files', inputShape: '28x28x1' }));
+  t.false(isPointsDataset({ name: 'unknown' }));
+});
+
+test('default attack radii come from the dataset descriptors', (t) => {
+  const moonsDs = loadDataset({ name: 'moons', nTrain: 10, nTest: 10 });
+  t.deepEqual(defaultAttackEps(moonsDs, 'linf'), [0.05, 0.1, 0.2]);
+  const mnistDs = loadDataset({ name: 'mnist', nTrain: 100, nTest: 50 });
+  t.deepEqual(defaultAttackEps(mnistDs, 'linf'), [0.1, 0.2, 0.3]);
+  t.deepEqual(defaultAttackEps(mnistDs, 'l2'), [0.5, 1, 2]);
+  // files: mnist's radii in units of the input range.
+  t.deepEqual(defaultAttackEps({ ...mnistDs, name: 'files', bounds: { lo: 0, hi: 255 } }, 'linf'), [25.5, 51, 76.5]);
 });
