@@ -103,7 +103,8 @@ export class ApgdAttack extends BaseAttack {
     requireInt(name, 'restarts', settings.restarts, 1);
     this.name = name;
     this.norm = settings.norm;
-    this.settings = { ...settings };
+    // Record what runs: without a random start every restart is the same run, so one runs.
+    this.settings = { ...settings, restarts: settings.randomStart ? settings.restarts : 1 };
   }
 
   protected perturb(ctx: AttackContext): tf.Tensor {

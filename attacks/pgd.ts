@@ -90,7 +90,8 @@ export class PgdAttack extends BaseAttack {
     requirePositive('pgd', 'relStepSize', settings.relStepSize);
     if (settings.stepSize !== undefined) requirePositive('pgd', 'stepSize', settings.stepSize);
     this.norm = settings.norm;
-    this.settings = { ...settings };
+    // Record what runs: without a random start every restart is the same run, so one runs.
+    this.settings = { ...settings, restarts: settings.randomStart ? settings.restarts : 1 };
   }
 
   /** The absolute step size at radius eps. */

@@ -14,6 +14,7 @@ import { Rng } from '../data/rng';
 import { Dataset, inputSize } from '../data/types';
 import { ResolvedEvalConfig } from './config';
 import { mean } from './distribution';
+import { confidenceConfoundFlags } from './confidence';
 import { PerExampleAttack } from './export';
 import {
   checkBatchIndependence,
@@ -140,9 +141,12 @@ export function runSanity(
   // The large-eps run scales its step with eps whatever absolute step the user set: a step
   // tuned for eps 0.1 cannot cross a ball of radius 1 in 40 steps.
   const { stepSize: _absolute, ...relative } = pgd.settings;
-  const pgdLarge = new PgdAttack({ ...relative, randomStart: true, restarts: 1 });
+  // The margin loss: this check asks whether the ball reaches other classes, not whether CE saturates (eval/confidence.ts asks that).
+  const pgdLarge = new PgdAttack({ ...relative, randomStart: true, restarts: 1, loss: 'margin' });
   const survivors = largeEpsSurvivors(f, pgdLarge, dataset, m, bs, c.sanity.largeEps, cleanCorrect, rng.fork('large-eps'));
-  flags.push(...checkLargeEps(survivors / m, m, c.sanity.largeEps, c.norm, `pgd-${pgd.settings.steps} (up to ${LARGE_EPS_RESTARTS} random restarts)`, tol.accuracy));
+  flags.push(...checkLargeEps(survivors / m, m, c.sanity.largeEps, c.norm, `pgd-${pgd.settings.steps} (margin loss, up to ${LARGE_EPS_RESTARTS} random restarts)`, tol.accuracy));
+
+  flags.push(...confidenceChecks(f, dataset, c, perAttack, cleanCorrect, m, rng.fork('confidence')));
 
   if (c.sanity.stepsDoubling) {
     // The eps whose PGD robust accuracy is nearest half the clean accuracy: where more steps would show most.
@@ -166,4 +170,30 @@ export function runSanity(
     }
   }
   return flags;
+}
+
+/**
+ * The confidence-confound checks (eval/confidence.ts) at the eps whose
+ * worst-case robust accuracy on the sanity subset is nearest half the clean
+ * accuracy.
+ */
+function confidenceChecks(f: Classifier, dataset: Dataset, c: ResolvedEvalConfig, perAttack: PerExampleAttack[], cleanCorrect: Uint8Array, m: number, rng: Rng): SanityFlag[] {
+  const epsList = c.eps.filter((e) => e > 0);
+  if (!epsList.length || m === 0) return [];
+  const rows = (name: string, norm: string, eps: number) => perAttack.find((r) => r.attack === name && r.norm === norm && r.eps === eps)?.correct.subarray(0, m);
+  const worstAt = (eps: number): number => {
+    const vs = c.attacks.map((a) => rows(a.name, a.norm, eps)).filter((v): v is Uint8Array => v !== undefined);
+    if (!vs.length) return NaN;
+    let alive = 0;
+    for (let i = 0; i < m; i++) if (vs.every((v) => v[i])) alive++;
+    return alive / m;
+  };
+  const half = mean(cleanCorrect) / 2;
+  const eps = epsList.reduce((a, b) => (Math.abs(worstAt(b) - half) < Math.abs(worstAt(a) - half) ? b : a));
+  const robust = c.attacks.map((a) => rows(a.name, a.norm, eps) ?? new Uint8Array(m));
+  const robustOn = (g: Classifier, attack: Attack, e: number, tag: string): Uint8Array => {
+    const { success } = runAccuracy(g, attack, dataset, m, c.batchSize, e, cleanCorrect, rng.fork(tag));
+    return Uint8Array.from(success, (s, i) => (cleanCorrect[i] && !s ? 1 : 0));
+  };
+  return confidenceConfoundFlags(f, eps, c.attacks, robust, robustOn);
 }

@@ -23,9 +23,14 @@ test('defaults follow the published protocols', (t) => {
   t.is(pgd.settings.steps, 40);
   t.true(pgd.settings.randomStart);
   t.is(pgd.settings.restarts, 1);
-  // Madry et al. MNIST: 40 steps of 0.01 at eps 0.3.
-  t.true(Math.abs(pgd.stepSizeAt(0.3) - 0.01) < 1e-12);
+  // 2.5 eps / steps (travel 2.5 eps, enough to cross the ball's diameter from a random start), at least eps / 30.
+  t.true(Math.abs(pgd.stepSizeAt(0.3) - (2.5 * 0.3) / 40) < 1e-12);
   t.true(Math.abs((createAttack({ name: 'pgd', params: { steps: 100 } }, 'linf') as PgdAttack).stepSizeAt(0.3) - 0.01) < 1e-12);
+  for (const steps of [1, 10, 40, 75, 100, 1000]) t.true(steps * pgdDefaultRelStepSize('linf', steps) >= 2, `travel at ${steps} steps`);
+  // recorded settings equal what runs: without a random start, restarts would repeat one run
+  t.is((createAttack({ name: 'pgd', params: { randomStart: false, restarts: 5 } }, 'linf') as PgdAttack).settings.restarts, 1);
+  t.is((createAttack({ name: 'pgd', params: { restarts: 5 } }, 'linf') as PgdAttack).settings.restarts, 5);
+  t.is(createAttack({ name: 'apgd-ce', params: { randomStart: false, restarts: 3 } }, 'linf').settings.restarts, 1);
   t.is(pgdDefaultRelStepSize('l2', 40), 2.5 / 40);
   t.deepEqual(attackDefaults('apgd-ce'), { steps: 100, restarts: 1, alpha: 0.75, rho: 0.75, randomStart: true });
   t.deepEqual(attackDefaults('noise'), { draws: 20 });
@@ -117,5 +122,5 @@ test('bad attack settings are UsageErrors naming the field, the value and what i
     const e = t.throws(fn, { instanceOf: UsageError });
     t.regex(e?.message ?? '', msg);
   }
-  t.deepEqual(resolveAttackParams({ name: 'pgd', params: { steps: 10 } }, 'linf').params, { steps: 10, relStepSize: Math.max(1 / 30, 4 / 3 / 10), randomStart: true, restarts: 1 });
+  t.deepEqual(resolveAttackParams({ name: 'pgd', params: { steps: 10 } }, 'linf').params, { steps: 10, relStepSize: 2.5 / 10, randomStart: true, restarts: 1 });
 });
