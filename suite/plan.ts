@@ -2,8 +2,12 @@ import { StudyConfig, SchemeEntry } from './config';
 import { hashId } from './hash';
 import { EvalSpec, Job, TrainSpec } from './job-spec';
 
-/** Bumped whenever a change alters what a job computes, so stale cached results are not reused. */
-export const RESULT_FORMAT = 1;
+/**
+ * Bumped whenever a change alters what a job computes, so stale cached results are not reused.
+ * 2: the wasm Sign kernel is exact (format 1 left points with |grad| < 1e-7 unattacked, and
+ * adversarial training used the same sign) and PGD's default step is 2.5 eps / steps.
+ */
+export const RESULT_FORMAT = 2;
 
 export interface ExpandedScheme {
   name: string;
