@@ -36,6 +36,12 @@ const SYSTEM_PACKAGES = [
     tests: ['test/reports/html.test.ts'],
     why: 'the HTML reports are opened in headless Chromium (playwright-core, no browser download)',
   },
+  {
+    package: 'dataset-fashion-mnist',
+    provides: '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz',
+    tests: ['test/data/fashion-mnist.test.ts', 'test/models/fashion-accuracy.test.ts'],
+    why: 'the fashion-mnist dataset reads the original IDX files it installs (data/datasets/fashion-mnist.ts)',
+  },
 ];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

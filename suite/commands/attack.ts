@@ -14,7 +14,8 @@ import { loadForeignModel, logOfProbabilities, looksLikeProbabilities } from '..
 import { asClassifier, predictLogits } from '../../models/predict';
 import type { Classifier } from '../../contract/classifier';
 import { ParsedFlags } from '../args';
-import { initVerifiedBackend } from '../../backend/verify';
+import { initBackend } from '../../backend/select';
+import { refuseDefectiveBackend } from '../../backend/verify';
 import type { Command } from '../cli';
 import { describeEnvironment } from '../../backend/environment';
 import { EXIT, UsageError } from '../../contract/errors';
@@ -191,7 +192,8 @@ export const command: Command = {
     if (!attackNames.length) throw new UsageError(`option --attack needs at least one of ${ATTACK_NAMES.join(', ')}`);
     const params = parseAttackParams(flags.params as string[] | undefined, attackNames);
 
-    const backend = await initVerifiedBackend(backendName);
+    // The backend is verified after the model and the data are read, so bad input fails in a fraction of a second.
+    const backend = await initBackend(backendName);
     let loaded;
     try {
       loaded = await loadForeignModel(modelDir);
@@ -229,7 +231,7 @@ export const command: Command = {
         dataset = loadDataset(spec);
       } catch (e) {
         if (!(e instanceof UsageError)) throw e;
-        throw new UsageError(`${e.message}${shapeFromModel && /shape mismatch/.test(e.message) ? ' (inputShape is the model\'s)' : ''}`);
+        throw new UsageError(`${e.message}${shapeFromModel && /: shape mismatch: inputShape \[/.test(e.message) ? ' (inputShape is the model\'s)' : ''}`);
       }
       if (modelShape.join(',') !== dataset.inputShape.join(',')) {
         throw new UsageError(`the model takes inputs of shape [${modelShape.join(', ')}], dataset ${dataset.name} has [${dataset.inputShape.join(', ')}]`);
@@ -239,6 +241,7 @@ export const command: Command = {
       }
       if (dataset.test.n === 0) throw new UsageError(`dataset ${dataset.name} has no test examples`);
       if (flags.probes && dataset.train.n === 0) throw new UsageError('option --probes needs training points; the data have no train file (give a JSON spec with "train")');
+      await refuseDefectiveBackend();
       const reading = readOutputs(model, loaded.softmaxLayer, dataset);
       const classifier: Classifier = reading.kind === 'probabilities' && !reading.softmaxLayer ? logOfProbabilities(asClassifier(model)) : asClassifier(model);
       const eps = validateEpsList((flags.eps as number[] | undefined) ?? defaultAttackEps(dataset, norm), '--eps');
