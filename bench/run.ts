@@ -21,6 +21,9 @@ import { crossEntropy } from '../models/loss';
 import { asClassifier } from '../models/predict';
 import { Rng } from '../data/rng';
 import { initBackend } from '../backend/select';
+import { engineClassifier, engineTrainClassifier, liveOnnxSessions, releaseOnnxModel, setOnnxEngineEnabled } from '../backend/onnx/engine';
+import type { LayersModelLike } from '../backend/onnx/compile';
+import { loadOrt } from '../backend/onnx/runtime';
 import { BackendChoice, BackendInfo } from '../contract/results';
 import { describeEnvironment } from '../backend/environment';
 import { writeJsonAtomic } from '../contract/run-folder';
@@ -29,7 +32,8 @@ export interface BenchFigure {
   task: string;
   model: string;
   batch: number;
-  impl: 'naive' | 'vicinal';
+  /** naive: stock tfjs; vicinal: vicinal's tfjs path on the host backend; onnx: the onnx engine (backend/onnx/) */
+  impl: 'naive' | 'vicinal' | 'onnx';
   meanMs: number;
   /** Relative margin of error of the mean, percent (95%). */
   rmePct: number;
@@ -91,10 +95,51 @@ function modelFlopsPerExample(model: tf.LayersModel): number {
   return flops;
 }
 
+/**
+ * The leak check of the onnx engine: RSS, tfjs tensors and live ORT sessions
+ * after 10 and after 1,000 PGD steps through the engine (MNIST MLP, batch
+ * 128). Not a timed test: it is printed and saved with the figures.
+ */
+export function onnxLeakCheck(): Record<string, number> {
+  const model = buildModel(MODEL_SPECS.mlp, [28, 28, 1], 10, 0);
+  const f = engineClassifier(model as unknown as LayersModelLike);
+  const x = tf.randomUniform([128, 28, 28, 1], 0, 1, 'float32', 1);
+  const y = tf.oneHot(tf.randomUniform([128], 0, 10, 'int32', 2), 10).toFloat() as tf.Tensor2D;
+  const steps = (n: number) => {
+    const adv = pgdPerturb(f, x, y, { lo: 0, hi: 1 }, { norm: 'linf', eps: 0.3, stepSize: 0.01, steps: n, randomStart: false }, new Rng(0));
+    adv.dataSync();
+    adv.dispose();
+  };
+  const snap = () => {
+    (global as { gc?: () => void }).gc?.();
+    return { rssMB: process.memoryUsage().rss / 2 ** 20, tensors: tf.memory().numTensors, sessions: liveOnnxSessions() };
+  };
+  steps(10);
+  const a = snap();
+  steps(1000);
+  const b = snap();
+  releaseOnnxModel(model as unknown as LayersModelLike);
+  const c = snap();
+  tf.dispose([x, y]);
+  model.dispose();
+  return {
+    rssAfter10MB: a.rssMB,
+    rssAfter1000MB: b.rssMB,
+    tensorsAfter10: a.tensors,
+    tensorsAfter1000: b.tensors,
+    sessionsAfter1000: b.sessions,
+    sessionsAfterRelease: c.sessions,
+  };
+}
+
 export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[]; ceiling: { shape: string; gflops: number }[]; e2e: Record<string, number>[]; backend: BackendInfo }> {
   const backend = await initBackend(o.backend);
   const figures: BenchFigure[] = [];
-  const wasm = backend.name === 'wasm';
+  // Under the onnx engine the tfjs ops run on a host backend (wasm here): the
+  // naive and vicinal columns measure that host, the onnx column the engine.
+  const wasm = tf.getBackend() === 'wasm';
+  const onnx = loadOrt() !== null;
+  setOnnxEngineEnabled(false);
   // The naive baseline uses the stock wasm kernels wherever one exists: the
   // stock BatchMatMul, Conv2DBackpropInput and MaxPoolGrad (whose defect does
   // not reach a relu-pool CNN's gradients). Conv2DBackpropFilter has no stock
@@ -113,12 +158,15 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
   for (const arch of o.models) {
     const model = buildModel(MODEL_SPECS[arch], [28, 28, 1], 10, 0);
     const f = asClassifier(model);
+    const fe = onnx ? engineClassifier(model as unknown as LayersModelLike) : null;
+    const fet = onnx ? engineTrainClassifier(model as unknown as LayersModelLike) : null;
     const bounds = { lo: 0, hi: 1 };
     for (const batch of o.batches) {
       const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);
       const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10).toFloat() as tf.Tensor2D;
-      const add = (task: string, impl: 'naive' | 'vicinal', fn: () => void) => {
-        setImpl(impl);
+      const add = (task: string, impl: 'naive' | 'vicinal' | 'onnx', fn: () => void) => {
+        if (impl === 'onnx' && !onnx) return;
+        setImpl(impl === 'naive' ? 'naive' : 'vicinal');
         const r = measure(`${task} ${arch} b${batch} ${impl}`, fn, o.maxTime);
         figures.push({ task, model: arch, batch, impl, ...r, examplesPerSec: (batch * 1000) / r.meanMs });
         process.stderr.write(`  ${task.padEnd(16)} ${arch} b${batch} ${impl.padEnd(7)} ${r.meanMs.toFixed(1)} ms ±${r.rmePct.toFixed(1)}%\n`);
@@ -138,6 +186,12 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
           optV.minimize(() => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y));
         });
       });
+      const optE = tf.train.adam(1e-3);
+      add('train-step', 'onnx', () => {
+        tf.tidy(() => {
+          optE.minimize(() => crossEntropy((fet as (x: tf.Tensor) => tf.Tensor2D)(x), y));
+        });
+      });
       // Input gradient of the loss.
       add('input-grad', 'naive', () => {
         const g = tf.grad((xi: tf.Tensor) => crossEntropy(model.predict(xi) as tf.Tensor2D, y))(x);
@@ -146,6 +200,11 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
       });
       add('input-grad', 'vicinal', () => {
         const g = lossInputGradient(f, x, y);
+        g.dataSync();
+        g.dispose();
+      });
+      add('input-grad', 'onnx', () => {
+        const g = lossInputGradient(fe as (x: tf.Tensor) => tf.Tensor2D, x, y);
         g.dataSync();
         g.dispose();
       });
@@ -158,6 +217,11 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
       });
       add('fgsm', 'vicinal', () => {
         const adv = pgdPerturb(f, x, y, bounds, { norm: 'linf', eps: 0.3, stepSize: 0.3, steps: 1, randomStart: false }, new Rng(0));
+        adv.dataSync();
+        adv.dispose();
+      });
+      add('fgsm', 'onnx', () => {
+        const adv = pgdPerturb(fe as (x: tf.Tensor) => tf.Tensor2D, x, y, bounds, { norm: 'linf', eps: 0.3, stepSize: 0.3, steps: 1, randomStart: false }, new Rng(0));
         adv.dataSync();
         adv.dispose();
       });
@@ -179,15 +243,31 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
         adv.dataSync();
         adv.dispose();
       });
+      add('pgd-10', 'onnx', () => {
+        const adv = pgdPerturb(fe as (x: tf.Tensor) => tf.Tensor2D, x, y, bounds, { norm: 'linf', eps: 0.3, stepSize: 0.01, steps, randomStart: false }, new Rng(0));
+        adv.dataSync();
+        adv.dispose();
+      });
       optN.dispose();
       optV.dispose();
+      optE.dispose();
       tf.dispose([x, y]);
       const step = figures.find((r) => r.task === 'train-step' && r.model === arch && r.batch === batch && r.impl === 'vicinal') as BenchFigure;
       extra[`${arch}-b${batch}-train-gflops`] = (3 * modelFlopsPerExample(model) * batch) / (step.meanMs * 1e6);
     }
+    if (onnx) releaseOnnxModel(model as unknown as LayersModelLike);
     model.dispose();
   }
   setImpl('vicinal');
+  let onnxLeak: Record<string, number> | null = null;
+  if (onnx && o.models.length) {
+    onnxLeak = onnxLeakCheck();
+    process.stderr.write(
+      `  onnx engine leak check (MLP b128 PGD): RSS ${onnxLeak.rssAfter10MB.toFixed(0)} MB after 10 steps, ${onnxLeak.rssAfter1000MB.toFixed(0)} MB after 1000; ` +
+        `tensors ${onnxLeak.tensorsAfter10} -> ${onnxLeak.tensorsAfter1000}; ORT sessions ${onnxLeak.sessionsAfter1000}, ${onnxLeak.sessionsAfterRelease} after release\n`,
+    );
+  }
+  setOnnxEngineEnabled(backend.name === 'onnx');
   const ceiling = matMulCeiling(o.maxTime);
   const e2e: Record<string, number>[] = [];
   if (o.e2e) {
@@ -203,13 +283,16 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
       process.stderr.write(`  quick profile, ${workers} worker(s): ${seconds.toFixed(1)} s\n`);
     }
   }
-  const result = { figures, ceiling, e2e, backend, trainGflops: extra, env: describeEnvironment(backend), settings: o, date: new Date().toISOString() };
+  const result = { figures, ceiling, e2e, backend, trainGflops: extra, onnxLeak, env: describeEnvironment(backend), settings: o, date: new Date().toISOString() };
   writeJsonAtomic(o.out, result);
   return { figures, ceiling, e2e, backend };
 }
 
 export function formatBench(figures: BenchFigure[]): string {
-  const rows: string[][] = [['task', 'model', 'batch', 'naive ms (±%, n)', 'vicinal ms (±%, n)', 'vicinal ex/s', 'speed-up']];
+  const withOnnx = figures.some((f) => f.impl === 'onnx');
+  const rows: string[][] = [
+    ['task', 'model', 'batch', 'naive ms (±%, n)', 'vicinal ms (±%, n)', 'vicinal ex/s', 'speed-up', ...(withOnnx ? ['onnx ms (±%, n)', 'onnx vs vicinal', 'onnx vs naive'] : [])],
+  ];
   const keys = [...new Set(figures.map((f) => `${f.task}|${f.model}|${f.batch}`))];
   for (const k of keys) {
     const [task, model, batch] = k.split('|');
@@ -217,7 +300,9 @@ export function formatBench(figures: BenchFigure[]): string {
     const n = pick('naive');
     const v = pick('vicinal');
     const cell = (f: BenchFigure) => `${f.meanMs.toFixed(1)} (±${f.rmePct.toFixed(1)}, ${f.samples})`;
-    rows.push([task, model, batch, cell(n), cell(v), v.examplesPerSec.toFixed(0), `${(n.meanMs / v.meanMs).toFixed(2)}x`]);
+    const e = withOnnx ? pick('onnx') : undefined;
+    const onnxCells = withOnnx ? (e ? [cell(e), `${(v.meanMs / e.meanMs).toFixed(2)}x`, `${(n.meanMs / e.meanMs).toFixed(2)}x`] : ['-', '-', '-']) : [];
+    rows.push([task, model, batch, cell(n), cell(v), v.examplesPerSec.toFixed(0), `${(n.meanMs / v.meanMs).toFixed(2)}x`, ...onnxCells]);
   }
   return table(rows);
 }
