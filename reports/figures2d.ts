@@ -13,7 +13,7 @@
  * Imports TensorFlow.js: the report loads this module only when a group has 2-D inputs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { loadDataset, DatasetSpec } from '../data/registry';
+import { datasetSpecFromSettings, loadDataset, DatasetSpec } from '../data/registry';
 import { Rng } from '../data/rng';
 import { Dataset } from '../data/types';
 import { loadModel } from '../models/io';
@@ -70,6 +70,8 @@ const MAX_DATA_SHOWN = 600;
 
 function datasetSpecOf(g: GroupSummary): DatasetSpec {
   const d = g.dataset;
+  const recorded = datasetSpecFromSettings(d);
+  if (recorded) return recorded;
   const spec: DatasetSpec = { name: String(d.name ?? g.group.split('/')[0]) };
   for (const k of ['seed', 'nTrain', 'nTest', 'noise', 'factor'] as const) if (typeof d[k] === 'number') spec[k] = d[k] as number;
   return spec;
@@ -209,7 +211,13 @@ export async function computeFigures2D(run: LoadedRun, summary: RunSummary): Pro
   const out: Figures2D[] = [];
   for (const g of groups) {
     const spec = datasetSpecOf(g);
-    const ds = loadDataset(spec);
+    let ds: Dataset;
+    try {
+      ds = loadDataset(spec);
+    } catch {
+      // The data cannot be rebuilt here (e.g. a files dataset whose files moved): no figures for this group.
+      continue;
+    }
     const extent = extentOf(ds);
     const data: [number, number, number][] = [];
     for (let i = 0; i < ds.train.n; i++) data.push([ds.train.x[2 * i], ds.train.x[2 * i + 1], ds.train.y[i]]);

@@ -23,10 +23,12 @@ function fmtSpread(v: number, unit: Column['unit']): string {
   return unit === 'accuracy' ? (v * 100).toFixed(1) : fmtNumber(v, 2);
 }
 
-function signed(v: number, unit: Column['unit']): string {
+/** A signed value in the column's unit with a typographic minus: "+1.2", "−0.4" (accuracies in points). */
+export function fmtSigned(v: number, unit: Column['unit']): string {
   const s = unit === 'accuracy' ? (v * 100).toFixed(1) : fmtNumber(v);
   return v > 0 ? `+${s}` : v < 0 ? s.replace('-', '−') : s;
 }
+const signed = fmtSigned;
 
 /** "91.2 ± 1.3" or "91.2 (n=1, no CI)". */
 export function fmtMeanCI(s: MeanCI, unit: Column['unit']): string {
@@ -140,4 +142,36 @@ export function columnSections(columns: Column[]): { title: string; columns: Col
     out.push({ title: fam.startsWith('grad-') ? `Median ${fam} gradient norm at train / test / vicinal points` : `Probe medians: ${fam}`, columns: cols });
   }
   return out.filter((s) => s.columns.length > 0);
+}
+
+/**
+ * Wraps text at spaces into lines of at most `width` characters: the first
+ * line starts with `indent`, the others with `hanging`. A word longer than a
+ * line is cut. Existing line breaks are kept.
+ */
+export function wrapText(text: string, width: number, indent = '', hanging = indent): string[] {
+  const out: string[] = [];
+  for (const para of text.split('\n')) {
+    let line = indent;
+    let empty = true;
+    const flush = () => {
+      out.push(line.trimEnd());
+      line = hanging;
+      empty = true;
+    };
+    for (let word of para.split(/ +/).filter((w) => w.length > 0)) {
+      if (!empty && line.length + 1 + word.length > width) flush();
+      while (line.length + word.length > width) {
+        const room = Math.max(1, width - line.length);
+        line += word.slice(0, room);
+        word = word.slice(room);
+        flush();
+      }
+      if (word.length === 0) continue;
+      line += (empty ? '' : ' ') + word;
+      empty = false;
+    }
+    if (!empty || out.length === 0 || para.length === 0) flush();
+  }
+  return out;
 }

@@ -1,14 +1,19 @@
 /**
  * Self-contained HTML report: inline CSS and inline SVG only (no scripts, no
- * network; a Content-Security-Policy forbids any fetch). Sections: run header,
- * sanity flags, then per group the comparison tables, robust accuracy vs
- * epsilon per attack (mean per scheme with 95% CI bands), gradient-norm
- * distributions (box plots from quantiles at train / test / vicinal points),
- * and for 2-D groups the decision boundaries and (two moons) the vicinal
- * sample figures. Series elements carry data-series="<scheme>".
+ * network; a Content-Security-Policy forbids any fetch). In the reader's
+ * order: the findings (findings.ts) for every group; then per group robust
+ * accuracy vs epsilon per attack and the worst case (mean per scheme with 95%
+ * CI bands), the summary table (clean, worst case at every ε, median gradient
+ * norm), gradient-norm distributions (horizontal box plots from quantiles at
+ * train / test / vicinal points), for 2-D groups the decision boundaries and
+ * (two moons) the vicinal sample figures, and every table, collapsed; then
+ * the sanity flags per check with every flag collapsed, the run header and
+ * the methods. Series elements carry data-series="<scheme>"; axis labels
+ * carry data-axis.
  */
 import type { Figures2D, VicinityPanel } from './figures2d';
-import { columnSections, fmtCellParts, fmtDiff, fmtNumber, groupFacts, headerFacts, isStatusCell, rowStatusLine } from './format';
+import { GroupFindings, findingColumns, findingsContext, flagWhereText, runFindings, summarizeFlags } from './findings';
+import { columnSections, fmtCellParts, fmtDiff, fmtNumber, fmtSeconds, groupFacts, headerFacts, isStatusCell, rowStatusLine } from './format';
 import { Cell, Column, GroupSummary, RunSummary, probeFamily } from './summary';
 import * as S from './svg';
 
@@ -25,6 +30,8 @@ svg{max-width:100%;height:auto;background:#fff;font-family:inherit}
 svg .tick{font-size:11px;fill:#333}svg .label{font-size:12px;fill:#222}svg .legend-text{font-size:11px;fill:#222}
 svg .axis{stroke:#333}svg .tickmark{stroke:#333}svg .grid{stroke:#e6e6e6}
 .note{color:#555;font-size:13px}.error{color:#a00}
+#findings li{margin:3px 0}#findings li.qualified{background:#fff6e0}.flagline{font-size:13px;color:#444}
+details{margin:12px 0}summary{cursor:pointer;font-weight:600}table.compact td.num{white-space:nowrap}.scroll{overflow-x:auto}
 `;
 
 function h(tag: string, content: string, a: Record<string, string | number | boolean | undefined> = {}): string {
@@ -46,44 +53,49 @@ function htmlCell(cell: Cell, col: Column): string {
   return h('td', body, { class: cls, 'data-status': cell.status, 'data-column': col.key });
 }
 
-function sectionTable(g: GroupSummary, columns: Column[]): string {
+function resultsTable(g: GroupSummary, columns: Column[], cls: string): string {
   const head = h('tr', h('th', 'scheme') + columns.map((c) => h('th', S.esc(c.label))).join(''));
   const body = g.rows.map((r) => h('tr', h('th', S.esc(r.scheme)) + columns.map((c) => htmlCell(r.cells[c.key], c)).join(''), { 'data-scheme': r.scheme, 'data-status': r.status })).join('');
-  return h('table', head + body, { class: 'results', 'data-group': g.group });
+  // Wide tables scroll sideways inside their own box instead of widening the page.
+  return h('div', h('table', head + body, { class: cls, 'data-group': g.group }), { class: 'scroll' });
 }
 
 const pct = (v: number) => `${Math.round(v * 1000) / 10}`;
+/** Legend labels longer than this are shortened (the full label stays in a tooltip). */
+const LEGEND_CHARS = 48;
 const clip01 = (v: number) => Math.min(1, Math.max(0, v));
 
 /** Robust accuracy vs epsilon for one attack (or the worst case): a line per scheme, CI band when n >= 2. */
 export function robustVsEpsPlot(g: GroupSummary, title: string, cols: Column[], dataAttrs: Record<string, string>): string {
   const epsList = [...new Set(cols.map((c) => c.eps as number))].sort((a, b) => a - b);
   const maxEps = epsList.length ? epsList[epsList.length - 1] : 1;
-  const f = S.frame({ width: 560, height: 320, xDomain: [0, maxEps > 0 ? maxEps : 1], yDomain: [0, 1], margin: { right: 190 } });
-  const parts: string[] = [S.axes(f, { xLabel: 'ε', yLabel: 'accuracy (%)', xTicks: [0, ...epsList], yTicks: [0, 0.2, 0.4, 0.6, 0.8, 1], yFormat: pct, grid: true })];
-  const clipId = `clip-${hashString(title)}`;
-  parts.push(`<defs>${S.clipRect(f, clipId)}</defs>`);
-  const items: S.LegendItem[] = [];
-  const plotted: string[] = [];
-  g.rows.forEach((row, i) => {
-    const color = S.colorAt(i);
+  const series = g.rows.map((row, i) => {
     const cells = [{ eps: 0, cell: row.cells.clean }, ...cols.map((c) => ({ eps: c.eps as number, cell: row.cells[c.key] }))];
     const pts = cells.filter((p) => p.cell?.stat && p.cell.status !== 'n/a').map((p) => [p.eps, p.cell.stat!.mean] as S.Point);
     const bandPts = cells
       .filter((p) => p.cell?.stat && p.cell.stat.lo !== null && p.cell.stat.hi !== null)
       .map((p) => [p.eps, clip01(p.cell.stat!.lo as number), clip01(p.cell.stat!.hi as number)] as const);
+    const n = Math.max(0, ...cells.map((p) => p.cell?.stat?.n ?? 0));
+    const item: S.LegendItem = pts.length
+      ? { label: `${row.scheme}${row.status === 'partial' ? ' (partial)' : ''}${n === 1 ? ' (n=1, no CI)' : ''}`, color: S.colorAt(i), series: row.scheme }
+      : { label: `${row.scheme} (${row.status})`, color: '#bbb', series: row.scheme, dash: '2 3' };
+    return { row, pts, bandPts, item, color: S.colorAt(i) };
+  });
+  const items = series.map((x) => x.item);
+  // The legend sits right of the plot, as wide as its longest label and as tall as its rows.
+  const right = Math.ceil(14 + S.legendWidth(items, LEGEND_CHARS) + 10);
+  const height = Math.max(320, 16 + 10 + 16 * items.length + 10);
+  const f = S.frame({ width: 370 + right, height, xDomain: [0, maxEps > 0 ? maxEps : 1], yDomain: [0, 1], margin: { right } });
+  const parts: string[] = [S.axes(f, { xLabel: 'ε', yLabel: 'accuracy (%)', xTicks: [0, ...epsList], yTicks: [0, 0.2, 0.4, 0.6, 0.8, 1], yFormat: pct, grid: true })];
+  const clipId = `clip-${hashString(title)}`;
+  parts.push(`<defs>${S.clipRect(f, clipId)}</defs>`);
+  for (const { row, pts, bandPts, color } of series) {
+    if (pts.length === 0) continue;
     const style: S.SeriesStyle = { series: row.scheme, color, data: { status: row.status } };
-    if (pts.length === 0) {
-      items.push({ label: `${row.scheme} (${row.status})`, color: '#bbb', series: row.scheme, dash: '2 3' });
-      return;
-    }
-    plotted.push(row.scheme);
     parts.push(`<g clip-path="url(#${clipId})">${S.band(f, bandPts, style)}${S.line(f, pts, style)}</g>`);
     parts.push(S.scatter(f, pts, { ...style, r: 3, hollow: row.status === 'partial' }));
-    const n = Math.max(0, ...cells.map((p) => p.cell?.stat?.n ?? 0));
-    items.push({ label: `${row.scheme}${row.status === 'partial' ? ' (partial)' : ''}${n === 1 ? ' (n=1, no CI)' : ''}`, color, series: row.scheme });
-  });
-  parts.push(S.legend(items, f.width - f.margin.right + 14, f.margin.top + 10));
+  }
+  parts.push(S.legend(items, f.width - f.margin.right + 14, f.margin.top + 10, 16, LEGEND_CHARS));
   const svg = S.svg(f.width, f.height, parts.join(''), { title, plot: 'robust-vs-eps', data: { ...dataAttrs, group: g.group } });
   return h('figure', svg + h('figcaption', `${S.esc(title)}. ε = 0 is clean accuracy. Lines: mean over seeds; bands: 95% t CI (none with one seed).`), { 'data-plot': 'robust-vs-eps', ...prefixData(dataAttrs) });
 }
@@ -109,7 +121,15 @@ function locationLabel(loc: string, family: string): string {
   return loc || family;
 }
 
-/** Box plots (q05, q25, median, q75, q95, averaged over seeds) of one probe family per scheme and location. */
+/** Widest a scheme label may be (px) before it wraps onto more lines. */
+const BOX_LABEL_PX = 210;
+
+/**
+ * Box plots (q05, q25, median, q75, q95, averaged over seeds) of one probe
+ * family, laid out horizontally: a row per scheme, named on the y axis (long
+ * names wrap onto several lines, so no two labels can overlap), a box per
+ * location (train / test / vicinal, or ε-ball) within the row, values along x.
+ */
 export function probeBoxPlot(g: GroupSummary, family: string, keys: string[]): string {
   const locs = keys.map((k) => probeFamily(k).location);
   const rows = g.rows;
@@ -122,27 +142,33 @@ export function probeBoxPlot(g: GroupSummary, family: string, keys: string[]): s
   const lo = finite.length ? Math.min(...finite) : 0;
   const hi = finite.length ? Math.max(...finite) : 1;
   const useLog = lo > 0 && hi / lo > 30;
-  const yDomain: [number, number] = useLog ? [lo / 1.2, hi * 1.2] : [Math.min(0, lo), hi > lo ? hi + (hi - lo) * 0.05 : lo + 1];
-  const width = Math.max(420, 90 * rows.length + 200);
-  const f = S.frame({ width, height: 300, xDomain: [0, rows.length], yDomain, yLog: useLog, margin: { right: 170, left: 64 } });
-  const parts = [S.axes(f, { yLabel: `${family}${useLog ? ' (log scale)' : ''}`, xCategories: rows.map((r) => r.scheme), grid: true, yFormat: (v) => fmtNumber(v, 2) })];
-  const w = 0.8 / Math.max(1, keys.length);
+  const xDomain: [number, number] = useLog ? [lo / 1.2, hi * 1.2] : [Math.min(0, lo), hi > lo ? hi + (hi - lo) * 0.05 : lo + 1];
+  const labels = rows.map((r) => S.wrapLabel(r.scheme, BOX_LABEL_PX));
+  const left = Math.ceil(Math.max(60, ...labels.flat().map((l) => S.textWidth(l))) + 16);
+  const legendItems = keys.map((k, j) => ({ label: locationLabel(locs[j], family), color: LOCATION_COLORS[locs[j]] ?? S.colorAt(j), mark: 'box' as const }));
+  const right = Math.ceil(14 + S.legendWidth(legendItems) + 10);
+  const box = 9;
+  const step = box + 3;
+  const rowPx = Math.max(keys.length * step + 9, Math.max(...labels.map((l) => l.length)) * S.TICK_LINE_PX + 8);
+  const top = 12;
+  const bottom = 44;
+  const height = Math.max(top + rows.length * rowPx + bottom, top + 10 + 16 * keys.length + bottom);
+  const plotPx = height - top - bottom;
+  const f = S.frame({ width: left + 380 + right, height, xDomain, xLog: useLog, yDomain: [plotPx / rowPx, 0], margin: { left, right, top, bottom } });
+  const parts = [S.axes(f, { xLabel: `${family}${useLog ? ' (log scale)' : ''}`, yCategories: labels, xTicks: f.x.ticks(5), xFormat: (v) => fmtNumber(v, 2), grid: true })];
+  // Row separators.
+  for (let i = 1; i < rows.length; i++) parts.push(`<line x1="${f.x.range[0]}" x2="${f.x.range[1]}" y1="${f.y(i)}" y2="${f.y(i)}" class="grid"/>`);
+  const first = (rowPx - (keys.length * step - 3)) / 2 + box / 2;
   rows.forEach((r, i) => {
     keys.forEach((k, j) => {
       const d = r.probeDistributions[k];
       if (!d || ![d.q05, d.q25, d.median, d.q75, d.q95].every(Number.isFinite)) return;
       if (useLog && !(d.q05 > 0)) return;
-      const x = i + 0.1 + w * (j + 0.5);
-      parts.push(S.boxPlot(f, x, w * 0.8, d, { series: r.scheme, color: LOCATION_COLORS[locs[j]] ?? S.colorAt(j), data: { probe: k, location: locs[j] || family, seeds: d.seeds } }));
+      const y = i + (first + j * step) / rowPx;
+      parts.push(S.hBoxPlot(f, y, box / rowPx, d, { series: r.scheme, color: LOCATION_COLORS[locs[j]] ?? S.colorAt(j), data: { probe: k, location: locs[j] || family, seeds: d.seeds } }));
     });
   });
-  parts.push(
-    S.legend(
-      keys.map((k, j) => ({ label: locationLabel(locs[j], family), color: LOCATION_COLORS[locs[j]] ?? S.colorAt(j), mark: 'box' as const })),
-      f.width - f.margin.right + 14,
-      f.margin.top + 10,
-    ),
-  );
+  parts.push(S.legend(legendItems, f.width - f.margin.right + 14, f.margin.top + 10));
   const title = `${g.group}: ${family} distribution per scheme`;
   const svg = S.svg(f.width, f.height, parts.join(''), { title, plot: 'probe-box', data: { family, group: g.group } });
   return h(
@@ -210,13 +236,24 @@ export function vicinityPlot(p: VicinityPanel, index: number): string {
   return h('figure', svg + h('figcaption', cap), { 'data-plot': 'vicinity', 'data-panel': index });
 }
 
-function groupSection(g: GroupSummary, fig: Figures2D | undefined): string {
-  const out: string[] = [h('h2', S.esc(g.group)), factsTable(groupFacts(g))];
-  const status = g.rows.map(rowStatusLine).filter((x): x is string => x !== null);
-  if (status.length) out.push(h('p', `<strong>Runs that did not finish ok:</strong><br>${status.map(S.esc).join('<br>')}`, { class: 'error' }));
-  for (const sec of columnSections(g.columns)) out.push(h('h3', S.esc(sec.title)), sectionTable(g, sec.columns));
+/** One group's part of the findings: context, a sentence per scheme and metric, the flag line. */
+function findingsBlock(g: GroupSummary, gf: GroupFindings): string {
+  const items = gf.sentences.map((x) => h('li', S.esc(x), { class: x.includes('(qualified:') ? 'qualified' : undefined })).join('');
+  return h('div', h('h3', S.esc(g.group)) + h('p', S.esc(findingsContext(g, gf)), { class: 'note' }) + h('ul', items) + h('p', S.esc(gf.flagLine), { class: 'flagline' }), {
+    class: 'findings',
+    'data-findings-group': g.group,
+  });
+}
 
-  // Robust accuracy vs epsilon: one plot per (attack, norm), then the worst case per norm.
+function findingsSection(s: RunSummary): string {
+  const all = runFindings(s);
+  const intro =
+    'Each scheme against erm. Δ is the paired difference over seeds (accuracies in points) with its 95% CI; significant means the CI excludes 0 and the paired sign-flip test over test examples agrees (p &lt; 0.05). The worst case counts an example as robust only if it survives every attack.';
+  return h('section', h('h2', 'Findings') + h('p', intro, { class: 'note' }) + s.groups.map((g, i) => findingsBlock(g, all[i])).join(''), { id: 'findings', 'data-part': 'findings' });
+}
+
+/** Robust accuracy vs ε: one plot per (attack, norm), then the worst case per norm. */
+function curvePlots(g: GroupSummary): string[] {
   const plots: string[] = [];
   const byAttack = new Map<string, Column[]>();
   for (const c of g.columns.filter((c) => c.kind === 'robust')) {
@@ -230,7 +267,22 @@ function groupSection(g: GroupSummary, fig: Figures2D | undefined): string {
   for (const norm of [...new Set(g.columns.filter((c) => c.kind === 'worst').map((c) => c.norm as string))]) {
     plots.push(robustVsEpsPlot(g, `${g.group}: worst case over attacks vs ε (${norm})`, g.columns.filter((c) => c.kind === 'worst' && c.norm === norm), { attack: 'worst-case', norm }));
   }
-  if (plots.length) out.push(h('h3', 'Robust accuracy vs ε'), h('div', plots.join(''), { class: 'plots' }));
+  return plots;
+}
+
+/**
+ * One group in the reader's order: robust accuracy vs ε, the summary table
+ * (the columns the findings read), probe distributions, the 2-D figures,
+ * then every table and the group's settings, collapsed.
+ */
+function groupSection(g: GroupSummary, fig: Figures2D | undefined): string {
+  const out: string[] = [h('h2', S.esc(g.group))];
+  const plots = curvePlots(g);
+  if (plots.length) out.push(h('div', h('h3', 'Robust accuracy vs ε') + h('div', plots.join(''), { class: 'plots' }), { 'data-part': 'curves' }));
+
+  const status = g.rows.map(rowStatusLine).filter((x): x is string => x !== null);
+  const statusP = status.length ? h('p', `<strong>Runs that did not finish ok:</strong><br>${status.map(S.esc).join('<br>')}`, { class: 'error' }) : '';
+  out.push(h('div', h('h3', 'Summary: clean and worst-case robust accuracy (%), median gradient norm') + statusP + resultsTable(g, findingColumns(g), 'compact'), { 'data-part': 'compact' }));
 
   // Probe distributions, one plot per family (grad-l1, grad-l2, loss, local-lipschitz, margin); the
   // first-order diagnostics stay in the tables.
@@ -242,37 +294,69 @@ function groupSection(g: GroupSummary, fig: Figures2D | undefined): string {
     families.set(fam, [...(families.get(fam) ?? []), p]);
   }
   if (families.size) {
-    out.push(h('h3', 'Gradient norms and other probes: train vs test vs vicinal points'));
-    out.push(h('div', [...families].map(([fam, keys]) => probeBoxPlot(g, fam, keys)).join(''), { class: 'plots' }));
+    out.push(
+      h('div', h('h3', 'Gradient norms and other probes: train vs test vs vicinal points') + h('div', [...families].map(([fam, keys]) => probeBoxPlot(g, fam, keys)).join(''), { class: 'plots' }), {
+        'data-part': 'probes',
+      }),
+    );
   }
 
   if (fig) {
+    const figs: string[] = [];
     if (fig.vicinity) {
-      out.push(h('h3', 'Vicinal samples (two moons)'));
-      out.push(h('div', fig.vicinity.map((p, i) => vicinityPlot(p, i)).join(''), { class: 'plots', 'data-figure': 'vicinity' }));
+      figs.push(h('h3', 'Vicinal samples (two moons)'));
+      figs.push(h('div', fig.vicinity.map((p, i) => vicinityPlot(p, i)).join(''), { class: 'plots', 'data-figure': 'vicinity' }));
     }
-    out.push(h('h3', 'Decision boundaries'));
-    out.push(h('div', fig.boundaries.map((b) => boundaryPlot(fig, b)).join(''), { class: 'plots', 'data-figure': 'boundaries' }));
+    figs.push(h('h3', 'Decision boundaries'));
+    figs.push(h('div', fig.boundaries.map((b) => boundaryPlot(fig, b)).join(''), { class: 'plots', 'data-figure': 'boundaries' }));
+    out.push(h('div', figs.join(''), { 'data-part': 'figures' }));
   }
+
+  const full = [factsTable(groupFacts(g))];
+  for (const sec of columnSections(g.columns)) full.push(h('h3', S.esc(sec.title)), resultsTable(g, sec.columns, 'results'));
+  out.push(h('details', h('summary', `Every table of ${S.esc(g.group)}: per attack, every probe; dataset, model and attack settings`) + full.join('\n'), { 'data-part': 'full-tables' }));
   return h('section', out.join('\n'), { class: 'group', 'data-group': g.group });
+}
+
+/** Flags summarised per check, then every flag in a collapsed list. */
+function flagsSection(s: RunSummary): string {
+  if (!s.flags.length) return h('section', h('h2', 'Sanity flags (0)') + h('p', 'No sanity flags raised.', { class: 'note' }), { 'data-part': 'flags' });
+  const sums = summarizeFlags(s.flags);
+  const summary = h(
+    'table',
+    h('tr', ['check', 'count', 'where (group: schemes)', 'example'].map((x) => h('th', x)).join('')) +
+      sums
+        .map((f) =>
+          h(
+            'tr',
+            [f.check, `${f.count} (${f.severity})`, flagWhereText(f), `${f.example.scheme} seed ${f.example.seed}: ${f.example.message}`].map((x) => h('td', S.esc(x))).join(''),
+            { 'data-check': f.check },
+          ),
+        )
+        .join(''),
+    { class: 'flag-summary' },
+  );
+  const list = h(
+    'table',
+    h('tr', ['severity', 'check', 'group', 'scheme', 'seed', 'message'].map((x) => h('th', x)).join('')) +
+      s.flags.map((f) => h('tr', [f.severity, f.check, f.group, f.scheme, String(f.seed), f.message].map((x) => h('td', S.esc(x))).join(''), { 'data-severity': f.severity })).join(''),
+    { class: 'flags' },
+  );
+  return h('section', h('h2', `Sanity flags (${s.flags.length})`) + summary + h('details', h('summary', `Every flag (${s.flags.length})`) + list, { 'data-part': 'flag-list' }), { 'data-part': 'flags' });
 }
 
 export function renderHtml(s: RunSummary, figures: Figures2D[] = []): string {
   const title = `vicinal report: ${s.header.study}`;
-  const flags = s.flags.length
-    ? h(
-        'table',
-        h('tr', ['severity', 'check', 'group', 'scheme', 'seed', 'message'].map((x) => h('th', x)).join('')) +
-          s.flags.map((f) => h('tr', [f.severity, f.check, f.group, f.scheme, String(f.seed), f.message].map((x) => h('td', S.esc(x))).join(''), { 'data-severity': f.severity })).join(''),
-        { class: 'flags' },
-      )
-    : h('p', 'No sanity flags raised.', { class: 'note' });
+  const hd = s.header;
+  const lead = `${hd.source}; backend ${hd.backend}${hd.gpu ? ' (gpu)' : ''}; seeds ${hd.seeds.join(', ')}; wall time ${fmtSeconds(hd.wallSeconds)}; ${hd.jobs.ok} of ${hd.jobs.planned} jobs ok. Run details at the end.`;
   const body = [
     h('h1', S.esc(title)),
-    factsTable(headerFacts(s.header)),
-    h('h2', `Sanity flags (${s.flags.length})`),
-    flags,
+    h('p', S.esc(lead), { class: 'note' }),
+    findingsSection(s),
     ...s.groups.map((g) => groupSection(g, figures.find((f) => f.group === g.group))),
+    flagsSection(s),
+    h('h2', 'Run'),
+    factsTable(headerFacts(s.header)),
     h('h2', 'Methods'),
     h('ul', [...s.methods, 'Table cells: mean ± 95% CI half-width (accuracies in %); second line: paired difference vs erm [95% CI] in points, sign-flip test p, verdict (sig / ns / n=1). Bold/green: best within the noise; ★: significantly ahead of every other scheme.'].map((m) => h('li', S.esc(m))).join('')),
   ].join('\n');

@@ -1,12 +1,16 @@
 /**
- * Markdown report: header facts, then per group (dataset/model) one table per
- * column section with rows = schemes (erm first). A cell reads
- * "mean ± CI" and, for non-baseline rows, the paired difference vs erm with
- * its CI, the sign-flip test's p and verdict. Best values are bold (★ when the best is
+ * Markdown report, in the reader's order: the findings per dataset and model
+ * (findings.ts) as sentences, then one summary table per group (clean, worst
+ * case at every ε, median gradient norm), the sanity flags per check and in
+ * full, the run header, and per group (dataset/model) every table, one per
+ * column section, with rows = schemes (erm first). A cell reads "mean ± CI"
+ * and, for non-baseline rows, the paired difference vs erm with its CI, the
+ * sign-flip test's p and verdict. Best values are bold (★ when the best is
  * significantly ahead of every other scheme). Diverged/failed seeds show as words.
  */
-import { fmtCellParts, fmtDiff, columnSections, groupFacts, headerFacts, rowStatusLine } from './format';
-import { Cell, Column, RunSummary } from './summary';
+import { findingColumns, findingsContext, flagWhereText, runFindings, summarizeFlags } from './findings';
+import { fmtCellParts, fmtDiff, fmtSeconds, columnSections, groupFacts, headerFacts, rowStatusLine } from './format';
+import { Cell, Column, GroupSummary, RunSummary } from './summary';
 
 export function mdEscape(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -29,23 +33,63 @@ export function mdTable(head: string[], rows: string[][], align?: ('l' | 'r')[])
   return [head, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
+function resultsTable(g: GroupSummary, columns: Column[]): string {
+  return mdTable(
+    ['scheme', ...columns.map((c) => mdEscape(c.label))],
+    g.rows.map((r) => [mdEscape(r.scheme), ...columns.map((c) => mdCell(r.cells[c.key], c))]),
+    ['l', ...columns.map(() => 'r' as const)],
+  );
+}
+
+function findingsSection(s: RunSummary): string[] {
+  const out = ['## Findings', ''];
+  out.push('Each scheme against `erm`: Δ is the paired difference over seeds (accuracies in points) with its 95% CI; significant means the CI excludes 0 and the paired sign-flip test over test examples agrees (p < 0.05). The worst case counts an example as robust only if it survives every attack.', '');
+  const all = runFindings(s);
+  s.groups.forEach((g, i) => {
+    const gf = all[i];
+    out.push(`### ${mdEscape(g.group)}`, '', `*${mdEscape(findingsContext(g, gf))}*`, '');
+    for (const sentence of gf.sentences) out.push(`- ${mdEscape(sentence)}`);
+    out.push('', `*${mdEscape(gf.flagLine)}*`, '');
+  });
+  return out;
+}
+
+function flagsSection(s: RunSummary): string[] {
+  if (!s.flags.length) return ['No sanity flags raised.', ''];
+  const out = [`## Sanity flags (${s.flags.length})`, '', 'By check:', ''];
+  for (const f of summarizeFlags(s.flags)) {
+    const e = f.example;
+    out.push(`- **${mdEscape(f.check)}** ×${f.count} (${f.severity}) in ${mdEscape(flagWhereText(f))}; e.g. ${mdEscape(`${e.scheme} seed ${e.seed}: ${e.message}`)}`);
+  }
+  out.push('', 'Every flag:', '');
+  out.push(
+    mdTable(
+      ['severity', 'check', 'group', 'scheme', 'seed', 'message'],
+      s.flags.map((f) => [f.severity, f.check, f.group, f.scheme, String(f.seed), f.message].map(mdEscape)),
+    ),
+    '',
+  );
+  return out;
+}
+
 export function renderMarkdown(s: RunSummary): string {
   const out: string[] = [];
-  out.push(`# vicinal report: ${mdEscape(s.header.study)}`, '');
-  for (const [k, v] of headerFacts(s.header)) out.push(`- **${k}**: ${mdEscape(v)}`);
-  out.push('');
-  if (s.flags.length) {
-    out.push(`## Sanity flags (${s.flags.length})`, '');
-    out.push(
-      mdTable(
-        ['severity', 'check', 'group', 'scheme', 'seed', 'message'],
-        s.flags.map((f) => [f.severity, f.check, f.group, f.scheme, String(f.seed), f.message].map(mdEscape)),
-      ),
-      '',
-    );
-  } else {
-    out.push('No sanity flags raised.', '');
+  const h = s.header;
+  out.push(`# vicinal report: ${mdEscape(h.study)}`, '');
+  out.push(`${mdEscape(`${h.source}; backend ${h.backend}; seeds ${h.seeds.join(', ')}; wall time ${fmtSeconds(h.wallSeconds)}; ${h.jobs.ok} of ${h.jobs.planned} jobs ok`)}. Run details below.`, '');
+  out.push(...findingsSection(s));
+  out.push('## Summary tables', '');
+  for (const g of s.groups) {
+    out.push(`### ${mdEscape(g.group)}: clean and worst-case robust accuracy (%), median gradient norm`, '');
+    const statusLines = g.rows.map(rowStatusLine).filter((x): x is string => x !== null);
+    for (const l of statusLines) out.push(`- not ok: ${mdEscape(l)}`);
+    if (statusLines.length) out.push('');
+    out.push(resultsTable(g, findingColumns(g)), '');
   }
+  out.push(...flagsSection(s));
+  out.push('## Run', '');
+  for (const [k, v] of headerFacts(h)) out.push(`- **${k}**: ${mdEscape(v)}`);
+  out.push('');
   for (const g of s.groups) {
     out.push(`## ${mdEscape(g.group)}`, '');
     for (const [k, v] of groupFacts(g)) out.push(`- **${mdEscape(k)}**: ${mdEscape(v)}`);
@@ -55,17 +99,7 @@ export function renderMarkdown(s: RunSummary): string {
       for (const l of statusLines) out.push(`- ${mdEscape(l)}`);
     }
     out.push('');
-    for (const sec of columnSections(g.columns)) {
-      out.push(`### ${sec.title}`, '');
-      out.push(
-        mdTable(
-          ['scheme', ...sec.columns.map((c) => mdEscape(c.label))],
-          g.rows.map((r) => [mdEscape(r.scheme), ...sec.columns.map((c) => mdCell(r.cells[c.key], c))]),
-          ['l', ...sec.columns.map(() => 'r' as const)],
-        ),
-        '',
-      );
-    }
+    for (const sec of columnSections(g.columns)) out.push(`### ${sec.title}`, '', resultsTable(g, sec.columns), '');
   }
   out.push('## Methods', '');
   for (const m of s.methods) out.push(`- ${mdEscape(m)}`);

@@ -16,6 +16,7 @@ import { LoadedRun } from '../contract/run-folder';
 import { MeanCI, PairedDiff, SignFlipTest, Verdict, meanCI, pairedDiff, signFlipTest, verdict } from './stats';
 import type { Norm } from '../contract/norms';
 import { parseRobustKey, robustKey } from '../contract/keys';
+import { isPointsDataset } from '../data/registry';
 
 export const SUMMARY_FORMAT = 'vicinal-summary/2';
 export const BASELINE = 'erm';
@@ -752,10 +753,9 @@ function averageDistributions(evs: EvalJobResult[]): Record<string, Distribution
   return out;
 }
 
-/** Whether a group's inputs are 2-D points (moons, circles): decision boundaries can be drawn. */
+/** Whether a group's inputs are 2-D points (moons, circles, 2-D files datasets; data/registry.ts decides): decision boundaries can be drawn. */
 export function is2DGroup(g: GroupSummary): boolean {
-  const name = String(g.dataset.name ?? g.group.split('/')[0]);
-  return name === 'moons' || name === 'circles';
+  return isPointsDataset(Object.keys(g.dataset).length ? g.dataset : { name: g.group.split('/')[0] });
 }
 
 /** Finds a column by key in a group. */

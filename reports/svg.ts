@@ -127,6 +127,8 @@ export interface AxesOptions {
   yFormat?: (v: number) => string;
   /** Category labels drawn at x = i + 0.5 instead of numeric x ticks. */
   xCategories?: string[];
+  /** Category labels drawn at y = i + 0.5 instead of numeric y ticks, one or more lines each (right-aligned left of the axis). */
+  yCategories?: string[][];
   grid?: boolean;
 }
 
@@ -137,7 +139,71 @@ export function fmtTick(v: number): string {
   return Number(v.toPrecision(4)).toString();
 }
 
-/** Axis lines, ticks, tick labels, optional grid, axis titles. */
+/** Tick label font size (px), as set by the reports' CSS for `.tick`. */
+export const TICK_FONT_PX = 11;
+/** Line height of multi-line category labels (px). */
+export const TICK_LINE_PX = 13;
+
+/**
+ * Estimated rendered width of a text in px, erring wide: per-character
+ * advance widths (in em) close to DejaVu Sans, one of the widest common
+ * sans-serif fonts, which headless Chromium on Debian falls back to.
+ */
+export function textWidth(text: string, fontPx = TICK_FONT_PX): number {
+  let em = 0;
+  for (const ch of text) {
+    if (/[il.,:;!|'`]/.test(ch)) em += 0.32;
+    else if (/[fjrt()[\]{}\-/\\ ]/.test(ch)) em += 0.42;
+    else if (/[mwMW]/.test(ch)) em += 1.0;
+    else if (/[=+<>~±×*#%&@]/.test(ch)) em += 0.86;
+    else if (/[0-9]/.test(ch)) em += 0.64;
+    else if (/[A-Z]/.test(ch)) em += 0.76;
+    else if (/[a-z_?$"]/.test(ch)) em += 0.63;
+    else em += 0.8;
+  }
+  return em * fontPx;
+}
+
+/**
+ * Splits a label into lines no wider than `maxPx` (estimated), breaking after
+ * "(", ",", "-", "=" or a space where possible, else inside a word.
+ */
+export function wrapLabel(label: string, maxPx: number, fontPx = TICK_FONT_PX): string[] {
+  if (textWidth(label, fontPx) <= maxPx) return [label];
+  const lines: string[] = [];
+  let rest = label;
+  while (rest.length && textWidth(rest, fontPx) > maxPx) {
+    let fit = 1;
+    while (fit < rest.length && textWidth(rest.slice(0, fit + 1), fontPx) <= maxPx) fit++;
+    let cut = fit;
+    for (let i = fit; i > Math.floor(fit / 3); i--) {
+      if (/[(,\-= ]/.test(rest[i - 1])) {
+        cut = i;
+        break;
+      }
+    }
+    lines.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest.length) lines.push(rest);
+  return lines;
+}
+
+/** The ticks whose labels, centred at their pixel positions, do not overlap an earlier kept one (4 px apart at least). */
+function spacedTicks(ticks: { px: number; label: string }[]): Set<number> {
+  const kept = new Set<number>();
+  let lastRight = -Infinity;
+  ticks.forEach((t, i) => {
+    const w = textWidth(t.label);
+    if (t.px - w / 2 >= lastRight + 4) {
+      kept.add(i);
+      lastRight = t.px + w / 2;
+    }
+  });
+  return kept;
+}
+
+/** Axis lines, ticks, tick labels (never overlapping: crowded x labels are left out), optional grid, axis titles. */
 export function axes(f: Frame, o: AxesOptions = {}): string {
   const [x0, x1] = f.x.range;
   const [y0, y1] = f.y.range;
@@ -147,28 +213,40 @@ export function axes(f: Frame, o: AxesOptions = {}): string {
   if (o.xCategories) {
     o.xCategories.forEach((c, i) => {
       const x = f.x(i + 0.5);
-      out.push(`<text x="${r2(x)}" y="${r2(y0 + 16)}" text-anchor="middle" class="tick">${esc(c)}</text>`);
+      out.push(`<text x="${r2(x)}" y="${r2(y0 + 16)}" text-anchor="middle" class="tick" data-axis="x">${esc(c)}</text>`);
     });
   } else {
-    for (const t of o.xTicks ?? f.x.ticks(6)) {
-      const x = f.x(t);
+    const ticks = (o.xTicks ?? f.x.ticks(6)).map((t) => ({ t, px: f.x(t), label: xf(t) }));
+    const order = ticks.map((_, i) => i).sort((a, b) => ticks[a].px - ticks[b].px);
+    const keptSorted = spacedTicks(order.map((i) => ticks[i]));
+    const kept = new Set(order.filter((_, k) => keptSorted.has(k)));
+    ticks.forEach(({ px: x, label }, i) => {
       if (o.grid) out.push(`<line x1="${r2(x)}" x2="${r2(x)}" y1="${r2(y0)}" y2="${r2(y1)}" class="grid"/>`);
       out.push(`<line x1="${r2(x)}" x2="${r2(x)}" y1="${r2(y0)}" y2="${r2(y0 + 5)}" class="tickmark"/>`);
-      out.push(`<text x="${r2(x)}" y="${r2(y0 + 17)}" text-anchor="middle" class="tick">${esc(xf(t))}</text>`);
-    }
+      if (kept.has(i)) out.push(`<text x="${r2(x)}" y="${r2(y0 + 17)}" text-anchor="middle" class="tick" data-axis="x">${esc(label)}</text>`);
+    });
   }
-  for (const t of o.yTicks ?? f.y.ticks(5)) {
-    const y = f.y(t);
-    if (o.grid) out.push(`<line x1="${r2(x0)}" x2="${r2(x1)}" y1="${r2(y)}" y2="${r2(y)}" class="grid"/>`);
-    out.push(`<line x1="${r2(x0 - 5)}" x2="${r2(x0)}" y1="${r2(y)}" y2="${r2(y)}" class="tickmark"/>`);
-    out.push(`<text x="${r2(x0 - 8)}" y="${r2(y + 4)}" text-anchor="end" class="tick">${esc(yf(t))}</text>`);
+  if (o.yCategories) {
+    o.yCategories.forEach((lines, i) => {
+      const y = f.y(i + 0.5);
+      const first = -((lines.length - 1) * TICK_LINE_PX) / 2 + 4;
+      const spans = lines.map((l, k) => `<tspan x="${r2(x0 - 8)}" dy="${k === 0 ? r2(first) : TICK_LINE_PX}">${esc(l)}</tspan>`).join('');
+      out.push(`<text x="${r2(x0 - 8)}" y="${r2(y)}" text-anchor="end" class="tick" data-axis="y">${spans}</text>`);
+    });
+  } else {
+    for (const t of o.yTicks ?? f.y.ticks(5)) {
+      const y = f.y(t);
+      if (o.grid) out.push(`<line x1="${r2(x0)}" x2="${r2(x1)}" y1="${r2(y)}" y2="${r2(y)}" class="grid"/>`);
+      out.push(`<line x1="${r2(x0 - 5)}" x2="${r2(x0)}" y1="${r2(y)}" y2="${r2(y)}" class="tickmark"/>`);
+      out.push(`<text x="${r2(x0 - 8)}" y="${r2(y + 4)}" text-anchor="end" class="tick" data-axis="y">${esc(yf(t))}</text>`);
+    }
   }
   out.push(`<line x1="${r2(x0)}" x2="${r2(x1)}" y1="${r2(y0)}" y2="${r2(y0)}" class="axis"/>`);
   out.push(`<line x1="${r2(x0)}" x2="${r2(x0)}" y1="${r2(y0)}" y2="${r2(y1)}" class="axis"/>`);
-  if (o.xLabel) out.push(`<text x="${r2((x0 + x1) / 2)}" y="${r2(f.height - 6)}" text-anchor="middle" class="label">${esc(o.xLabel)}</text>`);
+  if (o.xLabel) out.push(`<text x="${r2((x0 + x1) / 2)}" y="${r2(f.height - 6)}" text-anchor="middle" class="label" data-axis="x-title">${esc(o.xLabel)}</text>`);
   if (o.yLabel) {
     const cy = (y0 + y1) / 2;
-    out.push(`<text x="14" y="${r2(cy)}" text-anchor="middle" transform="rotate(-90 14 ${r2(cy)})" class="label">${esc(o.yLabel)}</text>`);
+    out.push(`<text x="14" y="${r2(cy)}" text-anchor="middle" transform="rotate(-90 14 ${r2(cy)})" class="label" data-axis="y-title">${esc(o.yLabel)}</text>`);
   }
   out.push('</g>');
   return out.join('');
@@ -343,6 +421,27 @@ export function boxPlot(f: Frame, x: number, w: number, b: BoxStats, s: SeriesSt
   );
 }
 
+/** The same box drawn horizontally: values along x, centred at data y with data thickness h. */
+export function hBoxPlot(f: Frame, y: number, h: number, b: BoxStats, s: SeriesStyle): string {
+  const yt = f.y(y + h / 2);
+  const yb = f.y(y - h / 2);
+  const [top, bottom] = [Math.min(yt, yb), Math.max(yt, yb)];
+  const yc = f.y(y);
+  const [x05, x25, x50, x75, x95] = [b.q05, b.q25, b.median, b.q75, b.q95].map((v) => f.x(v));
+  const c = esc(s.color);
+  const cap = (bottom - top) / 4;
+  return (
+    `<g${dataAttrs(s, 'box')}>` +
+    `<line x1="${r2(x05)}" x2="${r2(x25)}" y1="${r2(yc)}" y2="${r2(yc)}" stroke="${c}"/>` +
+    `<line x1="${r2(x75)}" x2="${r2(x95)}" y1="${r2(yc)}" y2="${r2(yc)}" stroke="${c}"/>` +
+    `<line x1="${r2(x05)}" x2="${r2(x05)}" y1="${r2(yc - cap)}" y2="${r2(yc + cap)}" stroke="${c}"/>` +
+    `<line x1="${r2(x95)}" x2="${r2(x95)}" y1="${r2(yc - cap)}" y2="${r2(yc + cap)}" stroke="${c}"/>` +
+    `<rect x="${r2(Math.min(x25, x75))}" y="${r2(top)}" width="${r2(Math.max(1, Math.abs(x75 - x25)))}" height="${r2(bottom - top)}" fill="${c}" fill-opacity="0.35" stroke="${c}"/>` +
+    `<line x1="${r2(x50)}" x2="${r2(x50)}" y1="${r2(top)}" y2="${r2(bottom)}" stroke="${c}" stroke-width="2"/>` +
+    `</g>`
+  );
+}
+
 export interface LegendItem {
   label: string;
   color: string;
@@ -352,8 +451,17 @@ export interface LegendItem {
   mark?: 'line' | 'box' | 'dot';
 }
 
-/** A legend in rows, starting at (x, y) in pixels. */
-export function legend(items: LegendItem[], x: number, y: number, rowHeight = 16): string {
+/** Legend text font size (px), as set by the reports' CSS for `.legend-text`. */
+export const LEGEND_FONT_PX = 11;
+
+/** Width in px a legend of these items takes (mark, gap, the longest label after shortening to `maxChars`). */
+export function legendWidth(items: LegendItem[], maxChars = 30): number {
+  const shown = items.map((it) => (it.label.length > maxChars ? `${it.label.slice(0, maxChars - 1)}…` : it.label));
+  return 24 + Math.max(0, ...shown.map((l) => textWidth(l, LEGEND_FONT_PX)));
+}
+
+/** A legend in rows, starting at (x, y) in pixels; labels longer than `maxChars` are shortened (full text in a tooltip). */
+export function legend(items: LegendItem[], x: number, y: number, rowHeight = 16, maxChars = 30): string {
   const out = [`<g class="legend" data-kind="legend">`];
   items.forEach((it, i) => {
     const yy = y + i * rowHeight;
@@ -365,7 +473,7 @@ export function legend(items: LegendItem[], x: number, y: number, rowHeight = 16
           ? `<circle cx="${x + 9}" cy="${yy - 1}" r="4" fill="${c}"/>`
           : `<line x1="${x}" x2="${x + 18}" y1="${yy - 1}" y2="${yy - 1}" stroke="${c}" stroke-width="2"${it.dash ? ` stroke-dasharray="${esc(it.dash)}"` : ''}/>`;
     // Long labels are shortened (the full text stays in a tooltip title).
-    const shown = it.label.length > 30 ? `${it.label.slice(0, 29)}…` : it.label;
+    const shown = it.label.length > maxChars ? `${it.label.slice(0, maxChars - 1)}…` : it.label;
     const tip = shown === it.label ? '' : `<title>${esc(it.label)}</title>`;
     out.push(`<g${attrs({ 'data-legend': it.series ?? it.label })}>${tip}${mark}<text x="${x + 24}" y="${yy + 3}" class="legend-text">${esc(shown)}</text></g>`);
   });

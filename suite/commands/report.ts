@@ -13,10 +13,11 @@ export const command: Command = {
   spec: {
     name: 'report',
     summary: 'tables and plots of a run folder (terminal, md, json, csv, html), or the trend across many runs',
-    usage: `vicinal report RUN [--format ${FORMAT_CHOICES.join('|')}] [--out DIR]\n       vicinal report --history DIR [--metric clean,worst,wall,...] [--out DIR]`,
+    usage: `vicinal report RUN [--format ${FORMAT_CHOICES.join('|')}] [--out DIR] [--detail]\n       vicinal report --history DIR [--metric clean,worst,wall,...] [--out DIR]`,
     flags: {
       format: { kind: 'string', help: `${FORMAT_CHOICES.join('|')}; all prints the terminal report and writes every file format`, default: 'all' },
       out: { kind: 'string', help: 'folder for the report files (default RUN/report, or DIR/history with --history)' },
+      detail: { kind: 'boolean', help: 'terminal: print every table, flag and setting (default: findings, flags per check, one compact table per group)' },
       history: { kind: 'string', help: 'trend of metrics across every run folder under DIR, sorted by start time' },
       metric: {
         kind: 'strings',
@@ -48,7 +49,7 @@ export const command: Command = {
     const summary = summarizeRun(run);
     const outDir = out ?? path.join(runDir, 'report');
     const fileFormats = (format === 'all' ? REPORT_FORMATS.filter((f) => f !== 'terminal') : format === 'terminal' ? [] : [format]) as Exclude<ReportFormat, 'terminal'>[];
-    if (format === 'all' || format === 'terminal') process.stdout.write(renderTerminal(summary));
+    if (format === 'all' || format === 'terminal') process.stdout.write(renderTerminal(summary, { detail: Boolean(flags.detail) }));
     if (fileFormats.length) {
       const files = await writeReport(run, summary, outDir, fileFormats);
       console.log(`report written: ${files.join(', ')}`);

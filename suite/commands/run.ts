@@ -31,6 +31,7 @@ export const command: Command = {
       'no-cache': { kind: 'boolean', help: 'do not read or write the model cache' },
       'dry-run': { kind: 'boolean', help: 'validate the config and print the planned jobs, write nothing' },
       quiet: { kind: 'boolean', help: 'no progress display' },
+      detail: { kind: 'boolean', help: 'the final terminal report prints every table, flag and setting' },
     },
   },
   async main(flags, positional) {
@@ -76,7 +77,7 @@ export const command: Command = {
       cacheDir: flags['no-cache'] ? null : String(flags.cache),
       backend,
     });
-    await finishRunReport(out, Boolean(flags.quiet));
+    await finishRunReport(out, Boolean(flags.quiet), Boolean(flags.detail));
     const total = outcome.manifest.jobs.length;
     console.log(`run folder: ${out} (${total - outcome.failures.length}/${total} jobs ok, ${outcome.reused} reused, ${outcome.manifest.wallSeconds?.toFixed(1)} s)`);
     if (outcome.failures.length > 0) {

@@ -34,7 +34,7 @@ test('summary: robust, worst-case and probe columns and the probe distributions 
   t.deepEqual(g.attacks.find((a) => a.attack === 'pgd')?.eps, [0.05, 0.1, 0.2, 0.3]);
 });
 
-test('terminal and Markdown tables: probe sections list ε numerically', (t) => {
+test('terminal and Markdown tables: probe sections list ε numerically; the compact table and the findings too', (t) => {
   const s = summarizeRun(makeRun({ groups: MNIST, seeds: [0], eps: EPS }));
   const md = renderMarkdown(s);
   const head = md.split('\n').find((l) => l.startsWith('| scheme | local-lipschitz@'));
@@ -43,9 +43,21 @@ test('terminal and Markdown tables: probe sections list ε numerically', (t) => 
     head!.split('|').slice(2, -1).map((c) => c.trim().split(':').pop()),
     SORTED,
   );
-  const term = renderTerminal(s);
+  const term = renderTerminal(s, { detail: true });
   const at = SORTED.map((e) => term.indexOf(`local-lipschitz@linf:${e}`));
   t.true(at.every((x, i) => x > 0 && (i === 0 || x > at[i - 1])), `positions ${at}`);
+  // The default report: the compact table's worst-case columns and the findings' clauses.
+  const compact = renderTerminal(s);
+  const compactHeads = compact
+    .split('\n')
+    .filter((l) => l.startsWith('│ scheme'))
+    .flatMap((l) => l.split('│').slice(2, -1).map((c) => c.trim()));
+  t.deepEqual(compactHeads, ['clean', ...SORTED.map((e) => `worst ε=${e}`), 'grad-l1/test']);
+  const sentence = compact.replace(/\s+/g, ' ').match(/mixup: worst-case robust accuracy (.*?)\.(?: |$)/)![1];
+  t.deepEqual(
+    [...sentence.matchAll(/at ε=([\d.]+)/g)].map((m) => m[1]),
+    SORTED,
+  );
 });
 
 test('compare and history merge the columns of runs with different ε in numeric order', (t) => {

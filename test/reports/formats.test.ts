@@ -1,6 +1,7 @@
 import test from 'ava';
 import { CSV_COLUMNS, renderCsv } from '../../reports/csv';
 import { renderJson } from '../../reports/json';
+import { runFindings } from '../../reports/findings';
 import { renderMarkdown } from '../../reports/markdown';
 import { SUMMARY_FORMAT, summarizeRun } from '../../reports/summary';
 import { renderTerminal } from '../../reports/terminal';
@@ -77,14 +78,20 @@ const diverging = () =>
     ],
   });
 
-test('markdown: one table per section per group, a row per scheme, erm first, diverged shown as diverged', (t) => {
+test('markdown: findings first, a summary table per group, then one table per section per group; a row per scheme, erm first, diverged shown as diverged', (t) => {
   const run = diverging();
   const s = summarizeRun(run);
   const md = renderMarkdown(s);
+  // Reader's order: findings, summary tables, flags, run header, full tables, methods.
+  const order = ['## Findings', '### moons/mlp-16x16', '## Summary tables', 'No sanity flags raised.', '## Run', '## moons/mlp-16x16', '## mnist/mlp-32', '## Methods'].map((x) => md.indexOf(`\n${x}\n`));
+  t.true(order.every((x, i) => x > 0 && (i === 0 || x > order[i - 1])), `positions ${order}`);
+  for (const gf of runFindings(s)) for (const sentence of gf.sentences) t.true(md.includes(`- ${sentence}`), sentence);
+  t.true(md.includes('- mixup: no comparison with erm: mixup has no finished seed (diverged).'));
   const tables = mdTables(md);
-  // Sections per group: clean+worst, fgsm, pgd, then probe families grad-l1, grad-l2, loss,
-  // local-lipschitz, margin, first-order/measured, /predicted, /ratio; no flags table.
-  t.is(tables.length, 2 * 11);
+  // A summary table per group (clean, worst per ε, gradient norm), then per group: clean+worst, fgsm, pgd,
+  // then probe families grad-l1, grad-l2, loss, local-lipschitz, margin, first-order/measured, /predicted, /ratio; no flags table.
+  t.is(tables.length, 2 + 2 * 11);
+  for (const tb of tables.slice(0, 2)) t.deepEqual(tb[0], ['scheme', 'clean', 'worst ε=0.1', 'worst ε=0.2', 'grad-l1/test']);
   for (const tb of tables) {
     t.is(tb[0][0], 'scheme');
     t.is(tb.length, 1 + 3, 'header + 3 schemes');
@@ -94,12 +101,12 @@ test('markdown: one table per section per group, a row per scheme, erm first, di
     );
   }
   // moons: mixup diverged in every seed -> every cell of its row says "diverged", no digits.
-  const moonsTables = tables.slice(0, 11);
+  const moonsTables = [tables[0], ...tables.slice(2, 13)];
   for (const tb of moonsTables) {
     for (const cell of tb[2].slice(1)) t.is(cell, 'diverged');
   }
   // mnist: mixup-asym partial -> numbers with the note.
-  t.regex(tables[11][3][1], /^[\d.]+ ± [\d.]+<br>\[2\/3 seeds \(1 diverged\)\]<br>Δ /);
+  t.regex(tables[13][3][1], /^[\d.]+ ± [\d.]+<br>\[2\/3 seeds \(1 diverged\)\]<br>Δ /);
   t.regex(md, /mixup: seed 0 diverged \(training diverged in epoch 2: mean loss is NaN\)/);
   // Header facts.
   for (const k of ['backend', 'gpu', 'tfjs', 'seeds', 'wall time', 'attack pgd', 'sizes']) t.true(md.includes(`**${k}**`), k);
@@ -115,12 +122,23 @@ test('markdown: one seed says "n=1, no CI" and never "sig"', (t) => {
   t.true(tableLines.some((l) => / n=1(<| |\|)/.test(l)));
 });
 
-test('markdown: sanity flags are listed', (t) => {
+test('markdown: sanity flags summarised per check, every flag listed, and the qualified finding says so', (t) => {
   const md = renderMarkdown(
-    summarizeRun(makeRun({ seeds: [0], flags: [{ scheme: 'erm', seed: 0, flag: { check: 'non-monotone', severity: 'warning', message: 'accuracy rises with eps | odd' } }] })),
+    summarizeRun(
+      makeRun({
+        seeds: [0, 1],
+        flags: [
+          { scheme: 'erm', seed: 0, flag: { check: 'non-monotone', severity: 'warning', message: 'pgd@linf: robust accuracy rises | odd at eps 0.2' } },
+          { scheme: 'mixup', seed: 1, flag: { check: 'non-monotone', severity: 'warning', message: 'pgd@linf: again at eps 0.2' } },
+        ],
+      }),
+    ),
   );
-  t.regex(md, /## Sanity flags \(1\)/);
-  t.regex(md, /\| warning \| non-monotone \| moons\/mlp-16x16 \| erm \| 0 \| accuracy rises with eps \\\| odd \|/);
+  t.regex(md, /## Sanity flags \(2\)/);
+  t.regex(md, /^- \*\*non-monotone\*\* ×2 \(warning\) in moons\/mlp-16x16: erm, mixup; e\.g\. erm seed 0: pgd@linf: robust accuracy rises \\\| odd at eps 0\.2$/m);
+  t.regex(md, /\| warning \| non-monotone \| moons\/mlp-16x16 \| erm \| 0 \| pgd@linf: robust accuracy rises \\\| odd at eps 0\.2 \|/);
+  t.regex(md, /^- mixup: worst-case robust accuracy at ε=0\.1 [^;(]*; at ε=0\.2 [^;]*\(qualified: non-monotone on mixup seed 1 and erm seed 0\)/m);
+  t.true(md.indexOf('## Findings') < md.indexOf('## Sanity flags'));
 });
 
 test('csv: long format, one row per group x scheme x attack x eps x seed, diverged rows without numbers', (t) => {

@@ -12,9 +12,11 @@ import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { Browser, chromium, Page } from 'playwright-core';
 import { VICINAL_SAMPLES } from '../../reports/figures2d';
+import { GroupFindings, runFindings } from '../../reports/findings';
 import { renderHistoryHtml, collectHistory } from '../../reports/history';
 import { writeReport } from '../../reports/report';
 import { summarizeRun } from '../../reports/summary';
+import * as S from '../../reports/svg';
 import { loadRun } from '../../contract/run-folder';
 import { FixtureGroup, cleanupFixtures, makeRun, tmpDir } from './fixture';
 import { saveFixtureModels } from './fixture-models';
@@ -32,6 +34,22 @@ const SCHEMES = ['erm', 'mixup', 'mixup-asym'];
 let browser: Browser | null = null;
 let reportFile = '';
 let historyFile = '';
+let longNamesFile = '';
+let findings: GroupFindings[] = [];
+
+// Many schemes with long names (the nightly and full profiles' labels) and crowded ε ticks.
+const LONG_SCHEMES = [
+  'erm',
+  'mixup(alpha=0.2)',
+  'mixup(alpha=1)',
+  'mixup-asym(alpha=0.2)',
+  'mixup-asym(alpha=1)',
+  'mixup-semi(labelledPerClass=621)',
+  'mixup-knn(alpha=0.2, k=10)',
+  'label-smoothing(eps=0.1)',
+  'gaussian-noise(sigma=0.1)',
+  'adversarial(eps=0.1)',
+];
 
 test.before(async () => {
   if (!CHROMIUM.present) return;
@@ -46,11 +64,21 @@ test.before(async () => {
       { group: 'moons/mlp-8', scheme: 'mixup', seed: 0 },
       { group: 'moons/mlp-8', scheme: 'mixup', seed: 1 },
     ],
+    flags: [
+      { group: 'moons/mlp-8', scheme: 'mixup-asym', seed: 1, flag: { check: 'gradient-masking', severity: 'warning', message: 'linf:0.1: iterative pgd leaves 60.0% robust accuracy, more than single-step fgsm (50.0%)' } },
+      { group: 'mnist/mlp-32', scheme: 'erm', seed: 0, flag: { check: 'steps-not-converged', severity: 'warning', message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 40.0% (40 steps) to 35.0%' } },
+      { group: 'mnist/mlp-32', scheme: 'erm', seed: 1, flag: { check: 'steps-not-converged', severity: 'warning', message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 41.0% (40 steps) to 36.0%' } },
+    ],
   });
   await saveFixtureModels(run);
   const loaded = loadRun(run.dir);
-  const [file] = await writeReport(loaded, summarizeRun(loaded), path.join(run.dir, 'report'), ['html']);
+  const summary = summarizeRun(loaded);
+  findings = runFindings(summary);
+  const [file] = await writeReport(loaded, summary, path.join(run.dir, 'report'), ['html']);
   reportFile = file;
+  // mnist only: no 2-D figures (no models needed).
+  const long = makeRun({ dir: path.join(root, 'long'), groups: [GROUPS[1]], schemes: LONG_SCHEMES, seeds: [0, 1], eps: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3] });
+  [longNamesFile] = await writeReport(long, summarizeRun(long), path.join(long.dir, 'report'), ['html']);
   makeRun({ dir: path.join(root, 'runs', 'r2'), groups: [GROUPS[1]], seeds: [0, 1], startedAt: '2025-02-01T00:00:00.000Z' });
   makeRun({ dir: path.join(root, 'runs', 'r1'), groups: [GROUPS[1]], seeds: [0, 1], startedAt: '2025-01-01T00:00:00.000Z' });
   historyFile = path.join(root, 'history.html');
@@ -134,7 +162,7 @@ maybe('robust accuracy vs eps: one plot per attack and the worst case, a line an
   await page.close();
 });
 
-maybe('gradient-norm box plots: train / test / vicinal boxes per finished scheme', async (t) => {
+maybe('gradient-norm box plots: train / test / vicinal boxes per finished scheme, one row per scheme', async (t) => {
   const { page } = await open(reportFile);
   const boxes = await page.evaluate(() =>
     Array.from(document.querySelectorAll('section[data-group="moons/mlp-8"] svg[data-plot="probe-box"]')).map((svg) => ({
@@ -142,7 +170,8 @@ maybe('gradient-norm box plots: train / test / vicinal boxes per finished scheme
       boxes: Array.from(svg.querySelectorAll('g[data-kind="box"]')).map((g) => ({
         series: g.getAttribute('data-series'),
         location: g.getAttribute('data-location'),
-        height: (g.querySelector('rect') as SVGGraphicsElement).getBBox().height,
+        // Horizontal boxes: the quartile box spans the values along x.
+        width: (g.querySelector('rect') as SVGGraphicsElement).getBBox().width,
       })),
     })),
   );
@@ -155,7 +184,7 @@ maybe('gradient-norm box plots: train / test / vicinal boxes per finished scheme
       b.boxes.map((x) => `${x.series}/${x.location}`),
       ['erm/train', 'erm/test', 'erm/vicinal', 'mixup-asym/train', 'mixup-asym/test', 'mixup-asym/vicinal'],
     );
-    for (const x of b.boxes) t.true(x.height > 1);
+    for (const x of b.boxes) t.true(x.width > 1);
   }
   t.deepEqual(
     boxes[3].boxes.map((x) => `${x.series}/${x.location}`),
@@ -258,5 +287,140 @@ maybe('history HTML: a line per scheme per metric, sorted runs, no errors', asyn
     t.true(p.width > 50);
   }
   t.deepEqual(plots[3].series, ['run']);
+  await page.close();
+});
+
+maybe('reader\'s order: findings, then per group curves, summary table, probes, figures, every table collapsed; flags per check, every flag collapsed', async (t) => {
+  const { page, errors } = await open(reportFile);
+  t.deepEqual(errors, []);
+  const layout = await page.evaluate(() => {
+    const all = Array.from(document.querySelectorAll('#findings, section.group, section.group [data-part], section[data-part="flags"], section[data-part="flags"] details'));
+    const pos = (el: Element | null) => (el ? all.indexOf(el) : -1);
+    // Hidden inside a closed <details> (content-visibility), or not rendered at all.
+    const visible = (el: Element | null) => !!el && el.checkVisibility() && el.getBoundingClientRect().height > 0;
+    return {
+      findings: pos(document.querySelector('#findings')),
+      findingsText: Array.from(document.querySelectorAll('#findings [data-findings-group]')).map((d) => ({
+        group: d.getAttribute('data-findings-group'),
+        sentences: Array.from(d.querySelectorAll('li')).map((li) => ({ text: li.textContent, qualified: li.classList.contains('qualified') })),
+        flagLine: d.querySelector('.flagline')?.textContent,
+      })),
+      groups: Array.from(document.querySelectorAll('section.group')).map((sec) => {
+        const part = (p: string) => sec.querySelector(`:scope > [data-part="${p}"]`);
+        const details = part('full-tables') as HTMLDetailsElement | null;
+        return {
+          group: sec.getAttribute('data-group'),
+          at: pos(sec),
+          parts: Array.from(sec.querySelectorAll(':scope > [data-part]')).map((e) => e.getAttribute('data-part')),
+          compactVisible: visible(part('compact')?.querySelector('table.compact') ?? null),
+          compactHead: Array.from(part('compact')?.querySelectorAll('table.compact tr:first-child th') ?? []).map((th) => th.textContent),
+          compactRows: Array.from(part('compact')?.querySelectorAll('table.compact tr[data-scheme]') ?? []).map((tr) => tr.getAttribute('data-scheme')),
+          fullOpen: details?.open ?? null,
+          fullTables: details?.querySelectorAll('table.results').length ?? 0,
+          fullVisible: visible(details?.querySelector('table.results') ?? null),
+        };
+      }),
+      flags: pos(document.querySelector('section[data-part="flags"]')),
+      flagSummary: Array.from(document.querySelectorAll('table.flag-summary tr[data-check]')).map((tr) => ({ check: tr.getAttribute('data-check'), count: tr.children[1].textContent })),
+      flagListOpen: (document.querySelector('details[data-part="flag-list"]') as HTMLDetailsElement | null)?.open ?? null,
+      flagRows: document.querySelectorAll('details[data-part="flag-list"] table.flags tr[data-severity]').length,
+      flagListVisible: visible(document.querySelector('details[data-part="flag-list"] table.flags')),
+    };
+  });
+  t.is(layout.findings, 0, 'the findings come before everything else');
+  t.deepEqual(
+    layout.findingsText.map((f) => f.group),
+    GROUPS.map((g) => g.group),
+  );
+  for (const [i, f] of layout.findingsText.entries()) {
+    t.deepEqual(
+      f.sentences.map((x) => x.text),
+      findings[i].sentences,
+    );
+    t.is(f.flagLine, findings[i].flagLine);
+    for (const x of f.sentences) t.is(x.qualified, (x.text ?? '').includes('(qualified:'));
+  }
+  // The moons flag (gradient-masking at eps 0.1 on mixup-asym) qualifies mixup-asym's worst case at 0.1 only.
+  t.true(layout.findingsText[0].sentences.some((x) => x.qualified && /at ε=0\.1 [^;]*\(qualified: gradient-masking on mixup-asym seed 1\)/.test(x.text ?? '')));
+  t.true(layout.findingsText[0].sentences.some((x) => x.text === 'mixup: no comparison with erm: mixup has no finished seed (diverged).'));
+  t.deepEqual(
+    layout.groups.map((g) => g.parts),
+    [
+      ['curves', 'compact', 'probes', 'figures', 'full-tables'],
+      ['curves', 'compact', 'probes', 'full-tables'],
+    ],
+  );
+  for (const g of layout.groups) {
+    t.true(g.at > layout.findings && g.at < layout.flags);
+    t.true(g.compactVisible);
+    t.deepEqual(g.compactHead, ['scheme', 'clean', 'worst ε=0.1', 'worst ε=0.2', 'grad-l1/test']);
+    t.deepEqual(g.compactRows, SCHEMES);
+    t.false(g.fullOpen, 'every table is collapsed');
+    t.is(g.fullTables, 11);
+    t.false(g.fullVisible);
+  }
+  t.deepEqual(layout.flagSummary, [
+    { check: 'gradient-masking', count: '1 (warning)' },
+    { check: 'steps-not-converged', count: '2 (warning)' },
+  ]);
+  t.false(layout.flagListOpen);
+  t.is(layout.flagRows, 3);
+  t.false(layout.flagListVisible);
+  await page.close();
+});
+
+/** In the page: per plot, the axis labels and legend texts whose rendered boxes (getBoundingClientRect) intersect, and those outside the plot. */
+function measureLabels(): { plot: string; x: number; y: number; legend: number; overlaps: string[]; outside: string[] }[] {
+  return Array.from(document.querySelectorAll('svg[data-plot]')).map((svg) => {
+    // Tick labels, axis titles and legend texts.
+    const texts = Array.from(svg.querySelectorAll('text[data-axis], .legend-text'));
+    const boxes = texts.map((e) => ({ text: e.textContent ?? '', r: e.getBoundingClientRect() }));
+    const overlaps: string[] = [];
+    for (let i = 0; i < boxes.length; i++)
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i].r;
+        const b = boxes[j].r;
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) overlaps.push(`${boxes[i].text} / ${boxes[j].text}`);
+      }
+    const s = svg.getBoundingClientRect();
+    const outside = boxes.filter(({ r }) => r.left < s.left - 0.5 || r.right > s.right + 0.5 || r.top < s.top - 0.5 || r.bottom > s.bottom + 0.5).map((b) => b.text);
+    return {
+      plot: `${svg.getAttribute('data-plot')}:${svg.getAttribute('data-family') ?? svg.getAttribute('data-attack') ?? ''}`,
+      x: svg.querySelectorAll('text[data-axis="x"]').length,
+      y: svg.querySelectorAll('text[data-axis="y"]').length,
+      legend: svg.querySelectorAll('.legend-text').length,
+      overlaps,
+      outside,
+    };
+  });
+}
+
+maybe('axis labels never overlap: ten long scheme names and crowded ε ticks, measured in Chromium', async (t) => {
+  const { page, errors } = await open(longNamesFile);
+  t.deepEqual(errors, []);
+  const plots = await page.evaluate(measureLabels);
+  const box = plots.filter((p) => p.plot.startsWith('probe-box'));
+  const curves = plots.filter((p) => p.plot.startsWith('robust-vs-eps'));
+  t.is(box.length, 5);
+  t.is(curves.length, 3);
+  for (const p of box) t.is(p.y, LONG_SCHEMES.length, `${p.plot}: a label per scheme`);
+  for (const p of curves) t.is(p.legend, LONG_SCHEMES.length, `${p.plot}: a legend row per scheme`);
+  for (const p of plots) {
+    t.true(p.x >= 2, `${p.plot}: x labels drawn`);
+    t.deepEqual(p.overlaps, [], p.plot);
+    t.deepEqual(p.outside, [], p.plot);
+  }
+  await page.close();
+});
+
+maybe('the overlap measurement finds overlaps where they exist: scheme names as x categories 90 px apart', async (t) => {
+  // The former box-plot layout: one x category per scheme, 90 px apart.
+  const f = S.frame({ width: 90 * LONG_SCHEMES.length + 200, height: 300, xDomain: [0, LONG_SCHEMES.length], yDomain: [0, 1], margin: { right: 170, left: 64 } });
+  const svg = S.svg(f.width, f.height, S.axes(f, { xCategories: LONG_SCHEMES }), { title: 'control', plot: 'control' });
+  const page = await (browser as Browser).newPage({ viewport: { width: 1300, height: 900 } });
+  await page.setContent(`<!doctype html><html><head><style>body{font:14px system-ui,sans-serif}svg .tick{font-size:11px}</style></head><body>${svg}</body></html>`);
+  const [control] = await page.evaluate(measureLabels);
+  t.is(control.x, LONG_SCHEMES.length);
+  t.true(control.overlaps.length >= 3, control.overlaps.join('; '));
   await page.close();
 });

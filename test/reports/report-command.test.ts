@@ -27,6 +27,20 @@ test('CLI: report RUN prints the terminal report and writes every format into RU
   t.regex(fs.readFileSync(path.join(run.dir, 'report', 'report.html'), 'utf8'), /^<!doctype html>/);
 });
 
+test('CLI: report RUN --format terminal prints the findings and compact tables; --detail adds every table and the run header', (t) => {
+  const run = makeRun({ groups: MNIST, seeds: [0, 1] });
+  const compact = spawnSync(process.execPath, [CLI, 'report', run.dir, '--format', 'terminal'], { encoding: 'utf8' });
+  const detail = spawnSync(process.execPath, [CLI, 'report', run.dir, '--format', 'terminal', '--detail'], { encoding: 'utf8' });
+  t.is(compact.status, 0, compact.stderr);
+  t.is(detail.status, 0, detail.stderr);
+  for (const out of [compact.stdout, detail.stdout]) t.regex(out, /^Findings, each scheme against erm/m);
+  t.notRegex(compact.stdout, /Robust accuracy under pgd|^ {2}machine /m);
+  t.regex(detail.stdout, /Robust accuracy under pgd \(%\)/);
+  t.regex(detail.stdout, /^ {2}machine +linux test x64/m);
+  t.true(compact.stdout.split('\n').every((l) => [...l].length <= 120));
+  t.false(fs.existsSync(path.join(run.dir, 'report')), 'terminal only: no files');
+});
+
 test('report --format csv --out DIR writes only that file', async (t) => {
   const run = makeRun({ groups: MNIST, seeds: [0] });
   const out = path.join(tmp(), 'elsewhere');
