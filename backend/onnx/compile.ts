@@ -47,6 +47,8 @@ export interface LayerLike {
   getClassName(): string;
   getConfig(): Record<string, unknown>;
   weights: WeightVariableLike[];
+  /** the graph wiring: where this layer's input comes from */
+  inboundNodes?: { inboundLayers: LayerLike[] }[];
 }
 export interface WeightVariableLike {
   originalName: string;
@@ -173,10 +175,20 @@ export function compileModel(model: LayersModelLike): CompiledModel {
     return weights.length - 1;
   };
 
+  let prev: LayerLike | null = null;
   model.layers.forEach((layer, li) => {
     const cls = layer.getClassName();
     const cfg = layer.getConfig();
     const where = `layer "${layer.name}" (${cls})`;
+    // Only chains: every layer is fed by the one before it (a Functional model that branches would otherwise compile wrongly).
+    const nodes = layer.inboundNodes ?? [];
+    if (nodes.length > 1) throw new UnsupportedModelError(`onnx engine: ${where} is used ${nodes.length} times (only chains of layers are supported)`);
+    const inbound = nodes[0]?.inboundLayers ?? [];
+    if (cls !== 'InputLayer') {
+      const fedByPrev = prev === null ? inbound.every((l) => l.getClassName() === 'InputLayer') && inbound.length <= 1 : inbound.length === 1 && inbound[0] === prev;
+      if (!fedByPrev) throw new UnsupportedModelError(`onnx engine: ${where} is not fed by the layer before it (only chains of layers are supported)`);
+    }
+    prev = layer;
     const df = cfg.dataFormat;
     if (df !== undefined && df !== null && df !== 'channelsLast') throw new UnsupportedModelError(`onnx engine: ${where}: dataFormat ${String(df)} (channelsLast supported)`);
     switch (cls) {

@@ -80,6 +80,18 @@ test.serial('a model outside the family fails with one line naming the layer', (
   const s = tf.sequential();
   s.add(tf.layers.dense({ inputShape: [4], units: 3, activation: 'sigmoid', name: 'sig' }));
   t.throws(() => asClassifier(s), { message: /layer "sig".*activation "sigmoid"/ });
+  // a Functional model that branches (a residual connection) is refused, not compiled as a chain
+  const inp = tf.input({ shape: [4] });
+  const h = tf.layers.dense({ units: 4, name: 'h' }).apply(inp) as tf.SymbolicTensor;
+  const sum = tf.layers.add({ name: 'skip' }).apply([inp, h]) as tf.SymbolicTensor;
+  const fm = tf.model({ inputs: inp, outputs: tf.layers.dense({ units: 2 }).apply(sum) as tf.SymbolicTensor });
+  t.throws(() => compileModel(like(fm)), { message: /layer "skip" \(Add\)/ });
+  // the same family as a Functional chain compiles
+  const ci = tf.input({ shape: [4] });
+  const chain = tf.model({ inputs: ci, outputs: tf.layers.dense({ units: 2 }).apply(tf.layers.dense({ units: 3, activation: 'relu' }).apply(ci)) as tf.SymbolicTensor });
+  t.notThrows(() => compileModel(like(chain)));
+  fm.dispose();
+  chain.dispose();
   m.dispose();
   s.dispose();
 });
