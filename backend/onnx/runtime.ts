@@ -13,8 +13,8 @@
  * module; `vicinal doctor --backend onnx` and test/backend/onnx.test.ts fail
  * loudly if a future version changes it. (The alternative, a worker thread
  * that owns async sessions while the main thread blocks in Atomics.wait on a
- * SharedArrayBuffer, is what to build if the binding ever becomes async; its
- * per-call cost is measured by bench/onnx-bridge.ts.)
+ * SharedArrayBuffer, is what to build if the binding ever becomes async; it
+ * was not built, so its per-call cost was not measured.)
  */
 import * as path from 'path';
 
