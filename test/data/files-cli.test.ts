@@ -70,6 +70,7 @@ test('good files of every format attack fine from the CLI (exit 0, results writt
     `npy:${fx('x.npy')},${fx('y.npy')}`,
     `csv:${csv}`,
     JSON.stringify({ name: 'files', test: idx, divideBy: 255 }),
+    `idx:${idx.x},${idx.y}`,
   ];
   const results = await pool(datas, 3, (data) => run(['--data', data, '--attack', 'fgsm', '--eps', '0.1', '--out', tmp(`good-${datas.indexOf(data)}.json`)]));
   results.forEach((r, i) => {
@@ -80,6 +81,8 @@ test('good files of every format attack fine from the CLI (exit 0, results writt
     t.is(doc.summary.n, i === 1 ? 3 : 6, datas[i]);
     t.regex(doc.dataset.contentHash, /^[0-9a-f]{64}$/);
   });
+  const [idxJson, idxFlag] = [4, 5].map((i) => JSON.parse(fs.readFileSync(tmp(`good-${i}.json`), 'utf8')).dataset);
+  t.deepEqual([idxJson.lo, idxJson.hi, idxFlag.lo, idxFlag.hi], [0, 1, 0, Math.round((35 / 40) * 255)], 'divideBy 255 gives [0, 1]; the raw bytes their range');
 });
 
 test('bad files: one line naming the file and the problem, exit code 2, nothing written', async (t) => {
