@@ -9,6 +9,7 @@ import { parseArgs } from '../../suite/args';
 import { command, VicinalSamples } from '../../suite/commands/sample';
 import { initBackend } from '../../backend/select';
 import { UsageError } from '../../contract/errors';
+import { DATASET_NAMES } from '../../data/registry';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-sample-'));
 // The command starts the backend itself; start it once first so that
@@ -82,7 +83,7 @@ test('sample: bad input is a UsageError', async (t) => {
     [['--data', 'moons', '--point', '0'], /--scheme is required/],
     [['--scheme', 'mixup', '--data', 'moons'], /--point is required/],
     [['--scheme', 'cutmix', '--data', 'moons', '--point', '0'], /unknown scheme "cutmix"; allowed: erm, mixup/],
-    [['--scheme', 'mixup', '--data', 'cifar', '--point', '0'], /--data must be one of moons, circles, mnist, got "cifar"/],
+    [['--scheme', 'mixup', '--data', 'cifar', '--point', '0'], new RegExp(`--data must be one of ${DATASET_NAMES.join(', ')}, got "cifar"`)],
     [['--scheme', 'mixup', '--data', 'moons', '--point', '1000'], /--point must be an integer in \[0, 999\]/],
     [['--scheme', 'mixup', '--data', 'moons', '--point', '-1'], /--point must be an integer/],
     [['--scheme', 'mixup', '--data', 'moons', '--point', '0', '--n', '0'], /--n must be an integer in \[1, 1000000\]/],
