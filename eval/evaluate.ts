@@ -12,6 +12,7 @@ import { mean } from './distribution';
 import { PerExampleAttack, PerExampleData } from './export';
 import { gradientNorms, ProbeOutput, runProbes } from './probes';
 import { runSanity } from './sanity-runs';
+import { checkBatchIndependence, checkDeterministic, checkMonotone, checkNoiseWeaker, checkOutputsAreLogits } from './sanity';
 
 /** The evaluation part of an EvalJobResult (the runner adds identity, status, timing and environment). */
 export type EvalCore = Omit<EvalJobResult, 'kind' | 'jobId' | 'trainJobId' | 'identity' | 'status' | 'error' | 'wallSeconds' | 'env'>;
@@ -25,6 +26,20 @@ export interface EvalDetails {
   seconds: Record<string, number>;
   /** Composite attacks (autoattack): per attack key, robust accuracy after each stage over all examples. */
   stageLogs?: Record<string, AttackStageLog[]>;
+  /** With keepAdversarial: per attack key, the adversarial inputs of the n examples, [n, ...inputShape] row-major. */
+  adversarial?: Record<string, Float32Array>;
+}
+
+/** evaluateModelDetailed's options beyond EvalOptions. */
+export interface DetailedEvalOptions extends EvalOptions {
+  /** Keep every attack's adversarial inputs (EvalDetails.adversarial). */
+  keepAdversarial?: boolean;
+  /**
+   * The classifier is forward-only (a .onnx file): no input-gradient norms
+   * (NaN per example; the clean loss comes from the logits) and only the
+   * sanity checks that need no gradients.
+   */
+  gradientFree?: boolean;
 }
 
 interface Planned {
@@ -45,7 +60,7 @@ interface Planned {
  * attack's own cost (PGD-40: 40 forward/backward passes). Attack loops read
  * nothing back per step; each attack call reads back once per batch.
  */
-export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: EvalConfig, rng: Rng, options: EvalOptions = {}): EvalDetails {
+export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: EvalConfig, rng: Rng, options: DetailedEvalOptions = {}): EvalDetails {
   const c = resolveEvalConfig(config, dataset, options);
   const seconds: Record<string, number> = {};
   const progress = options.onProgress ?? (() => undefined);
@@ -57,9 +72,10 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
   };
   const n = c.nExamples;
   progress({ stage: 'clean', detail: 'clean predictions and gradients', done: 0, total: 1 });
-  const clean = timed('clean', () => cleanPass(f, dataset, n, c.batchSize));
+  const clean = timed('clean', () => cleanPass(f, dataset, n, c.batchSize, Boolean(options.gradientFree)));
   const stageLogs: Record<string, AttackStageLog[]> = {};
-  const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds, stageLogs);
+  const adversarial: Record<string, Float32Array> | undefined = options.keepAdversarial ? {} : undefined;
+  const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds, stageLogs, adversarial);
   const summaries: AttackSummary[] = perAttack.map((r) => ({
     attack: r.attack,
     norm: r.norm,
@@ -82,7 +98,11 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
   const flags: SanityFlag[] = [];
   if (c.sanity.enabled && n > 0) {
     progress({ stage: 'sanity', detail: 'sanity checks', done: 0, total: 1 });
-    flags.push(...timed('sanity', () => runSanity(f, dataset, c, summaries, perAttack, clean.accuracy, clean.logits, clean.grads.l1, rng.fork('sanity'))));
+    flags.push(
+      ...timed('sanity', () =>
+        options.gradientFree ? gradientFreeSanity(f, dataset, c, summaries, clean.accuracy, clean.logits) : runSanity(f, dataset, c, summaries, perAttack, clean.accuracy, clean.logits, clean.grads.l1, rng.fork('sanity')),
+      ),
+    );
   }
   return {
     result: { cleanAccuracy: clean.accuracy, n, attacks: summaries, worstCase: worst.summary, probes: probes?.distributions ?? {}, flags, cleanCorrect: Array.from(clean.correct), robustCorrect },
@@ -100,7 +120,33 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
     config: c,
     seconds,
     ...(Object.keys(stageLogs).length ? { stageLogs } : {}),
+    ...(adversarial ? { adversarial } : {}),
   };
+}
+
+/**
+ * The sanity checks of a forward-only classifier: outputs look like logits,
+ * deterministic and batch-independent outputs, accuracy monotone in eps and
+ * noise no stronger than the other attacks. (The checks that run gradient
+ * attacks or read input gradients cannot run.)
+ */
+function gradientFreeSanity(f: Classifier, dataset: Dataset, c: ResolvedEvalConfig, summaries: AttackSummary[], cleanAccuracy: number, cleanLogits: Float32Array): SanityFlag[] {
+  const tol = c.sanity.tolerances;
+  const m = Math.min(c.sanity.nExamples, c.nExamples);
+  const shape = dataset.inputShape;
+  const d = inputSize(shape);
+  const flags: SanityFlag[] = [...checkOutputsAreLogits(cleanLogits, dataset.numClasses)];
+  const bFirst = Math.min(m, c.batchSize);
+  const xFirst = tf.tensor(dataset.test.x.subarray(0, bFirst * d), [bFirst, ...shape]);
+  try {
+    flags.push(...checkDeterministic(f, xFirst));
+  } finally {
+    xFirst.dispose();
+  }
+  flags.push(...checkBatchIndependence(f, dataset.test.x.subarray(0, m * d), shape, tol.batchLogits));
+  flags.push(...checkMonotone(summaries, cleanAccuracy, tol.accuracy));
+  flags.push(...checkNoiseWeaker(summaries, tol.accuracy));
+  return flags;
 }
 
 interface CleanPass {
@@ -112,7 +158,7 @@ interface CleanPass {
 }
 
 /** Clean logits, predictions, correctness, loss and input-gradient norms of the first n test examples. */
-function cleanPass(f: Classifier, dataset: Dataset, n: number, bs: number): CleanPass {
+function cleanPass(f: Classifier, dataset: Dataset, n: number, bs: number, gradientFree = false): CleanPass {
   const shape = dataset.inputShape;
   const d = inputSize(shape);
   const k = dataset.numClasses;
@@ -132,7 +178,22 @@ function cleanPass(f: Classifier, dataset: Dataset, n: number, bs: number): Clea
     pred[i] = best;
   }
   const correct = Uint8Array.from(pred, (p, i) => (p === y[i] ? 1 : 0));
-  return { logits, pred, correct, accuracy: n ? mean(correct) : NaN, grads: gradientNorms(f, x, shape, y, k, bs) };
+  return { logits, pred, correct, accuracy: n ? mean(correct) : NaN, grads: gradientFree ? lossWithoutGradients(logits, y, k) : gradientNorms(f, x, shape, y, k, bs) };
+}
+
+/** Cross-entropy from the logits, with NaN gradient norms: what a forward-only classifier gives. */
+function lossWithoutGradients(logits: Float32Array, y: ArrayLike<number>, k: number): ReturnType<typeof gradientNorms> {
+  const n = y.length;
+  const loss = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let mx = -Infinity;
+    for (let j = 0; j < k; j++) mx = Math.max(mx, logits[i * k + j]);
+    let s = 0;
+    for (let j = 0; j < k; j++) s += Math.exp(logits[i * k + j] - mx);
+    loss[i] = mx + Math.log(s) - logits[i * k + y[i]];
+  }
+  const nan = () => new Float32Array(n).fill(NaN);
+  return { loss, l1: nan(), l2: nan(), linf: nan() };
 }
 
 /** Every configured and transfer attack at every eps, batch by batch: per-example predictions, losses and robust correctness. */
@@ -146,6 +207,7 @@ function runAttacks(
   progress: NonNullable<EvalOptions['onProgress']>,
   seconds: Record<string, number>,
   stageLogs: Record<string, AttackStageLog[]>,
+  adversarial?: Record<string, Float32Array>,
 ): (PerExampleAttack & { settings: Readonly<Record<string, unknown>> })[] {
   const shape = dataset.inputShape;
   const d = inputSize(shape);
@@ -169,6 +231,7 @@ function runAttacks(
         const ta = Date.now();
         progress({ stage: 'attack', detail: p.key, done: runs++, total: totalRuns });
         const out = p.attack.run(f, xb, yb, dataset.bounds, p.eps, attackRng.fork(`${p.key}#${s}`));
+        if (adversarial) (adversarial[p.key] ??= new Float32Array(n * d)).set(out.xAdv.dataSync() as Float32Array, s * d);
         out.xAdv.dispose();
         if (out.log) stageLogs[p.key] = mergeStageLogs(stageLogs[p.key], out.log);
         const rec = perAttack[i];

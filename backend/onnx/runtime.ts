@@ -29,10 +29,20 @@ export interface OrtTensorLike {
   dispose?(): void;
 }
 
+/** A graph input's or output's declared type and shape (dims the graph leaves symbolic are -1 or 0, named in symbolicDimensions). */
+export interface OrtValueMetadata {
+  name: string;
+  isTensor?: boolean;
+  /** ONNX TensorProto element type: 1 is float32. */
+  type?: number;
+  shape?: number[];
+  symbolicDimensions?: string[];
+}
+
 interface NativeSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
-  readonly inputMetadata: { name: string }[];
-  readonly outputMetadata: { name: string }[];
+  readonly inputMetadata: OrtValueMetadata[];
+  readonly outputMetadata: OrtValueMetadata[];
   run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, OrtTensorLike>;
   dispose(): void;
 }
@@ -85,6 +95,9 @@ export class SyncSession {
   private readonly ort: OrtModules;
   readonly inputNames: string[];
   readonly outputNames: string[];
+  /** Declared types and shapes of the graph's inputs and outputs, in graph order. */
+  readonly inputMetadata: OrtValueMetadata[];
+  readonly outputMetadata: OrtValueMetadata[];
 
   constructor(model: Uint8Array, threads = ortThreads()) {
     const ort = loadOrt();
@@ -100,6 +113,8 @@ export class SyncSession {
       enableCpuMemArena: true,
       enableMemPattern: true,
     });
+    this.inputMetadata = this.native.inputMetadata.map((m) => ({ ...m }));
+    this.outputMetadata = this.native.outputMetadata.map((m) => ({ ...m }));
     this.inputNames = this.native.inputMetadata.map((m) => m.name);
     this.outputNames = this.native.outputMetadata.map((m) => m.name);
   }

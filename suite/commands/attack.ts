@@ -3,7 +3,9 @@ import * as path from 'path';
 import { evaluateModelDetailed, EvalCore } from '../../eval/evaluate';
 import { EvalConfig } from '../../eval/config';
 import { perExampleColumns, perExampleRows, toCsv } from '../../eval/export';
-import { ATTACK_NAMES, AttackSpec, validateEpsList } from '../../attacks/registry';
+import { ATTACK_NAMES, AttackSpec, attackFamily, validateEpsList } from '../../attacks/registry';
+import { loadOnnxFile, onnxClassifier, OnnxFileModel } from '../../backend/onnx/file-model';
+import { adversarialArrays, npzBytes } from '../../eval/adversarial-examples';
 import type { AttackStageLog } from '../../attacks/types';
 import { validateNorm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
@@ -19,7 +21,7 @@ import { refuseDefectiveBackend } from '../../backend/verify';
 import type { Command } from '../cli';
 import { describeEnvironment } from '../../backend/environment';
 import { EXIT, UsageError } from '../../contract/errors';
-import { writeOutputFile } from '../../contract/run-folder';
+import { writeFileAtomic, writeOutputFile } from '../../contract/run-folder';
 import { robustKey } from '../../contract/keys';
 import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 
@@ -130,19 +132,70 @@ export function formatStageLogs(logs: Record<string, AttackStageLog[]>): string 
  * when it was loaded: the model now returns the pre-softmax values z, and
  * log p = z - logsumexp z gives the same losses, predictions and margins), or
  * rows that are non-negative and sum to 1 on the first test examples (then
- * the attacks use log p).
+ * the attacks use log p). One reading for TF.js and .onnx models.
  */
-function readOutputs(model: LayersModel, softmaxLayer: string | null, dataset: Dataset): OutputReading {
+function readOutputs(f: Classifier, softmaxLayer: string | null, dataset: Dataset): OutputReading {
   if (softmaxLayer) {
     return { kind: 'probabilities', softmaxLayer, note: `probabilities (softmax in layer "${softmaxLayer}"); the attacks use log(p), computed from the pre-softmax values` };
   }
   const n = Math.min(100, dataset.test.n);
   const d = dataset.inputShape.reduce((a, b) => a * b, 1);
-  const out = predictLogits(asClassifier(model), dataset.test.x.subarray(0, n * d), dataset.inputShape);
+  const out = predictLogits(f, dataset.test.x.subarray(0, n * d), dataset.inputShape);
   if (looksLikeProbabilities(out, dataset.numClasses)) {
     return { kind: 'probabilities', softmaxLayer: null, note: `probabilities (every row of the first ${n} test outputs is >= 0 and sums to 1); the attacks use log(p)` };
   }
   return { kind: 'logits', softmaxLayer: null, note: null };
+}
+
+/** Attacks a .onnx file cannot take: those that need input gradients (single-step, iterative, composite). */
+export function refuseGradientAttacks(attackNames: string[], file: string): void {
+  for (const name of attackNames) {
+    const family = attackFamily(name);
+    if (family === 'single-step' || family === 'iterative' || family === 'composite') {
+      throw new UsageError(`attack "${name}" needs input gradients, which a .onnx file does not provide (${path.basename(file)}); use square or noise, or a TF.js Layers model`);
+    }
+  }
+}
+
+/** A model as the command uses it: a TF.js Layers model or a forward-only .onnx file. */
+interface AttackedModel {
+  kind: 'tfjs' | 'onnx';
+  metadata: Record<string, unknown>;
+  softmaxLayer: string | null;
+  /** Input shape without the batch dimension (TF.js layout; an NCHW .onnx input is given as HWC); undefined where not fixed. */
+  inputShape: (number | undefined)[];
+  numClasses: number | null;
+  classifierFor(dataset: Dataset): Classifier;
+  dispose(): void;
+}
+
+function tfjsModel(model: LayersModel, metadata: Record<string, unknown>, softmaxLayer: string | null): AttackedModel {
+  const classes = model.outputs[0].shape[1];
+  return {
+    kind: 'tfjs',
+    metadata,
+    softmaxLayer,
+    inputShape: (model.inputs[0].shape ?? []).slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : undefined)),
+    numClasses: typeof classes === 'number' ? classes : null,
+    classifierFor: () => asClassifier(model),
+    dispose: () => model.dispose(),
+  };
+}
+
+function onnxModel(m: OnnxFileModel): AttackedModel {
+  const dims = m.inputDims.slice(1);
+  // [c, h, w] with 1 or 3 channels reads as NCHW: the TF.js layout of the same images is [h, w, c].
+  const nchw = dims.length === 3 && (dims[0] === 1 || dims[0] === 3) && dims[1] !== null && dims[1] > 4 && dims[2] !== null && dims[2] > 4;
+  const hwc = nchw ? [dims[1], dims[2], dims[0]] : dims;
+  return {
+    kind: 'onnx',
+    metadata: {},
+    softmaxLayer: null,
+    inputShape: hwc.map((d) => (d === null ? undefined : d)),
+    numClasses: m.outputDims[1],
+    classifierFor: (dataset) => onnxClassifier(m, dataset.inputShape, dataset.numClasses, dataset.name),
+    dispose: () => m.dispose(),
+  };
 }
 
 function stringFlag(flags: ParsedFlags, name: string): string | undefined {
@@ -154,9 +207,9 @@ export const command: Command = {
   spec: {
     name: 'attack',
     summary: 'attack a saved model and write per-example results, a summary and sanity flags',
-    usage: 'vicinal attack --model DIR|model.json [--data D|FORMAT:FILE] [--attack A[,B]] [--eps 0.1,0.2,0.3] [--n N] [--norm linf|l2] [--out FILE] [--format json|csv] [--backend auto|wasm|cpu] [--seed S]',
+    usage: 'vicinal attack --model DIR|model.json|FILE.onnx [--data D|FORMAT:FILE] [--attack A[,B]] [--eps 0.1,0.2,0.3] [--n N] [--norm linf|l2] [--out FILE] [--format json|csv] [--save-adv FILE.npz] [--backend auto|wasm|cpu] [--seed S]',
     flags: {
-      model: { kind: 'string', help: 'a TF.js Layers model: its folder or its model.json (vicinal\'s, or the TF.js converter\'s from Keras: Sequential or Functional, sharded weights; Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU/linear/softmax)' },
+      model: { kind: 'string', help: 'a TF.js Layers model: its folder or its model.json (vicinal\'s, or the TF.js converter\'s from Keras: Sequential or Functional, sharded weights; Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU/linear/softmax); or a .onnx classifier (one input, one output: logits or probabilities; score-based and noise attacks only, it gives no gradients)' },
       data: { kind: 'string', help: `dataset: ${DATA_FORMS}; default: the one stored with the model; a name takes its settings from the model when they match` },
       attack: { kind: 'strings', help: `attacks: ${ATTACK_NAMES.join('|')}; default fgsm,pgd (linf), fgm,pgd (l2)` },
       eps: { kind: 'numbers', help: 'radii; default per dataset: mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; fashion-mnist linf 0.02,0.05,0.1 / l2 0.25,0.5,1; moons, circles 0.05,0.1,0.2; files as mnist times the bounds\' range' },
@@ -167,6 +220,7 @@ export const command: Command = {
       probes: { kind: 'boolean', help: 'also run the gradient-norm probes (slower)', default: false },
       sanity: { kind: 'boolean', help: 'run the sanity checks (--sanity=false to skip)', default: true },
       out: { kind: 'string', help: 'output file, written atomically (default: print the summary only)' },
+      'save-adv': { kind: 'string', help: 'write the adversarial inputs to this .npz, written atomically: one float32 array [n, ...inputShape] per attack and eps (named like pgd@linf:0.1), plus index and label (int32)' },
       format: { kind: 'string', help: 'json (one document) | csv (per-example rows; summary and flags in FILE.summary.json); default from the --out extension, else json' },
       backend: backendFlagSpec(),
       seed: { kind: 'number', help: 'seed of the attacks', default: 0 },
@@ -191,23 +245,36 @@ export const command: Command = {
     const attackNames = (flags.attack as string[] | undefined) ?? (norm === 'linf' ? ['fgsm', 'pgd'] : ['fgm', 'pgd']);
     if (!attackNames.length) throw new UsageError(`option --attack needs at least one of ${ATTACK_NAMES.join(', ')}`);
     const params = parseAttackParams(flags.params as string[] | undefined, attackNames);
+    const saveAdv = stringFlag(flags, 'save-adv');
+    if (saveAdv !== undefined && !saveAdv.toLowerCase().endsWith('.npz')) throw new UsageError(`option --save-adv writes a NumPy .npz file; give a name ending in .npz, got "${saveAdv}"`);
+    const isOnnx = modelDir.toLowerCase().endsWith('.onnx');
+    if (isOnnx) {
+      refuseGradientAttacks(attackNames, modelDir);
+      if (flags.probes) throw new UsageError(`option --probes needs input gradients, which a .onnx file does not provide (${path.basename(modelDir)})`);
+    }
 
     // The backend is verified after the model and the data are read, so bad input fails in a fraction of a second.
     const backend = await initBackend(backendName);
-    let loaded;
-    try {
-      loaded = await loadForeignModel(modelDir);
-    } catch (e) {
-      throw new UsageError(`cannot load model from ${modelDir}: ${(e as Error).message}`);
+    let attacked: AttackedModel;
+    if (isOnnx) {
+      attacked = onnxModel(loadOnnxFile(modelDir));
+    } else {
+      let loaded;
+      try {
+        loaded = await loadForeignModel(modelDir);
+      } catch (e) {
+        throw new UsageError(`cannot load model from ${modelDir}: ${(e as Error).message}`);
+      }
+      attacked = tfjsModel(loaded.model, loaded.metadata, loaded.softmaxLayer);
     }
-    const { model, metadata } = loaded;
+    const metadata = attacked.metadata;
     try {
       const stored = datasetFromMetadata(metadata);
       const dataFlag = stringFlag(flags, 'data');
       const given = dataFlag === undefined ? null : parseDataFlag(dataFlag);
       if (!given && !stored) throw new UsageError(`the model in ${modelDir} does not record its dataset; pass --data (${DATA_FORMS})`);
-      const modelShape = (model.inputs[0].shape ?? []).slice(1);
-      const modelClasses = model.outputs[0].shape[1];
+      const modelShape = attacked.inputShape;
+      const modelClasses = attacked.numClasses;
       let spec: DatasetSpec;
       let shapeFromModel = false;
       if (given && (given.name === 'files' || Object.keys(given).length > 1 || !stored)) {
@@ -216,7 +283,7 @@ export const command: Command = {
         if (spec.name === 'files') {
           // Test-only file data take what they do not declare from the model.
           if (spec.numClasses === undefined && typeof modelClasses === 'number') spec.numClasses = modelClasses;
-          if (spec.inputShape === undefined && modelShape.every((d) => typeof d === 'number' && d > 0)) {
+          if (spec.inputShape === undefined && modelShape.length && modelShape.every((d) => typeof d === 'number' && d > 0)) {
             spec.inputShape = modelShape as number[];
             shapeFromModel = true;
           }
@@ -233,17 +300,21 @@ export const command: Command = {
         if (!(e instanceof UsageError)) throw e;
         throw new UsageError(`${e.message}${shapeFromModel && /: shape mismatch: inputShape \[/.test(e.message) ? ' (inputShape is the model\'s)' : ''}`);
       }
-      if (modelShape.join(',') !== dataset.inputShape.join(',')) {
-        throw new UsageError(`the model takes inputs of shape [${modelShape.join(', ')}], dataset ${dataset.name} has [${dataset.inputShape.join(', ')}]`);
+      if (attacked.kind === 'tfjs') {
+        if (modelShape.join(',') !== dataset.inputShape.join(',')) {
+          throw new UsageError(`the model takes inputs of shape [${modelShape.join(', ')}], dataset ${dataset.name} has [${dataset.inputShape.join(', ')}]`);
+        }
+        if (modelClasses !== dataset.numClasses) {
+          throw new UsageError(`the model has ${modelClasses} outputs, dataset ${dataset.name} has ${dataset.numClasses} classes`);
+        }
       }
-      if (modelClasses !== dataset.numClasses) {
-        throw new UsageError(`the model has ${modelClasses} outputs, dataset ${dataset.name} has ${dataset.numClasses} classes`);
-      }
+      // A .onnx file's shapes are checked against the dataset here (one-line UsageErrors naming both).
+      const base = attacked.classifierFor(dataset);
       if (dataset.test.n === 0) throw new UsageError(`dataset ${dataset.name} has no test examples`);
       if (flags.probes && dataset.train.n === 0) throw new UsageError('option --probes needs training points; the data have no train file (give a JSON spec with "train")');
       await refuseDefectiveBackend();
-      const reading = readOutputs(model, loaded.softmaxLayer, dataset);
-      const classifier: Classifier = reading.kind === 'probabilities' && !reading.softmaxLayer ? logOfProbabilities(asClassifier(model)) : asClassifier(model);
+      const reading = readOutputs(base, attacked.softmaxLayer, dataset);
+      const classifier: Classifier = reading.kind === 'probabilities' && !reading.softmaxLayer ? logOfProbabilities(base) : base;
       const eps = validateEpsList((flags.eps as number[] | undefined) ?? defaultAttackEps(dataset, norm), '--eps');
       const attacks: AttackSpec[] = attackNames.map((name) => ({ name, params: params[name] ?? {} }));
       const config: EvalConfig = {
@@ -256,12 +327,13 @@ export const command: Command = {
         sanity: { enabled: Boolean(flags.sanity) },
       };
       const t0 = Date.now();
-      const details = evaluateModelDetailed(classifier, dataset, config, new Rng(seed));
+      const details = evaluateModelDetailed(classifier, dataset, config, new Rng(seed), { keepAdversarial: saveAdv !== undefined, gradientFree: attacked.kind === 'onnx' });
       const wallSeconds = (Date.now() - t0) / 1000;
       const { robustCorrect: _rc, cleanCorrect: _cc, flags: _flags, ...summary } = details.result;
       const header = {
         kind: 'attack-results',
         model: path.resolve(modelDir),
+        modelFormat: attacked.kind,
         dataset: dataset.settings,
         output: reading,
         config: details.config,
@@ -285,9 +357,18 @@ export const command: Command = {
           console.log(`wrote ${out} and ${summaryFile}`);
         }
       }
+      if (saveAdv !== undefined && details.adversarial) {
+        const bytes = npzBytes(adversarialArrays(details.adversarial, details.perExample.index, details.perExample.label, dataset.inputShape));
+        try {
+          writeFileAtomic(saveAdv, bytes);
+        } catch (e) {
+          throw new UsageError(`cannot write ${saveAdv}: ${(e as Error).message}`);
+        }
+        console.log(`wrote ${saveAdv} (${Object.keys(details.adversarial).length} arrays of adversarial inputs, plus index and label)`);
+      }
       return details.result.flags.some((f) => f.severity === 'error') ? EXIT.failed : EXIT.ok;
     } finally {
-      model.dispose();
+      attacked.dispose();
     }
   },
 };

@@ -1,0 +1,150 @@
+/**
+ * A classifier read from a .onnx file (one input, one output: logits or
+ * probabilities), run synchronously through onnxruntime (runtime.ts). The
+ * file holds no gradients, so the classifier is forward-only: a backward pass
+ * through it throws OnnxGradientError, and only attacks that query outputs
+ * (score-based, baseline noise, transfer) can attack it.
+ */
+import * as fs from 'fs';
+import * as tf from '@tensorflow/tfjs';
+import type { Classifier } from '../../contract/classifier';
+import { UsageError } from '../../contract/errors';
+import { OrtValueMetadata, SyncSession } from './runtime';
+
+const FLOAT32 = 1;
+
+/** Thrown when an attack asks a .onnx classifier for a gradient. */
+export class OnnxGradientError extends Error {
+  constructor(file: string) {
+    super(`the model ${file} is a .onnx file, which provides no input gradients; use a score-based attack (square) or noise, or a TF.js Layers model`);
+    this.name = 'OnnxGradientError';
+  }
+}
+
+/** Declared dims without the batch dimension; null where the graph leaves a dim symbolic. */
+function declared(m: OrtValueMetadata): (number | null)[] | null {
+  if (!Array.isArray(m.shape)) return null;
+  return m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : null));
+}
+
+const show = (dims: readonly (number | null)[]) => `[${dims.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
+
+export interface OnnxFileModel {
+  file: string;
+  inputName: string;
+  outputName: string;
+  /** Declared input shape including the batch dimension (null: symbolic). */
+  inputDims: (number | null)[];
+  outputDims: (number | null)[];
+  session: SyncSession;
+  dispose(): void;
+}
+
+/** Opens a .onnx file; one float32 input and one output, else a UsageError naming the file. */
+export function loadOnnxFile(file: string): OnnxFileModel {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  let session: SyncSession;
+  try {
+    session = new SyncSession(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    throw new UsageError(`cannot load ${file} as an ONNX model: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const fail = (msg: string): never => {
+    session.dispose();
+    throw new UsageError(`${file}: ${msg}`);
+  };
+  if (session.inputNames.length !== 1) fail(`a classifier graph has one input, this one has ${session.inputNames.length} (${session.inputNames.join(', ')})`);
+  if (session.outputNames.length !== 1) fail(`a classifier graph has one output (logits or probabilities), this one has ${session.outputNames.length} (${session.outputNames.join(', ')})`);
+  const im = session.inputMetadata[0];
+  const om = session.outputMetadata[0];
+  if (im.type !== undefined && im.type !== FLOAT32) fail(`input "${im.name}" has ONNX element type ${im.type}; a classifier input is float32 (type 1)`);
+  const inputDims = declared(im);
+  const outputDims = declared(om);
+  if (!inputDims || inputDims.length < 2) fail(`input "${im.name}" has no batch and feature dimensions declared`);
+  if (!outputDims || outputDims.length !== 2) fail(`output "${om.name}" must be [batch, classes], declared ${outputDims ? show(outputDims) : 'without a shape'}`);
+  return {
+    file,
+    inputName: im.name,
+    outputName: om.name,
+    inputDims: inputDims as (number | null)[],
+    outputDims: outputDims as (number | null)[],
+    session,
+    dispose: () => session.dispose(),
+  };
+}
+
+/** How dataset inputs (TF.js layout [N, ...inputShape]) become the graph's input: as they are, flattened, or NHWC -> NCHW. */
+export type OnnxLayout = 'same' | 'flatten' | 'nchw';
+
+/**
+ * The layout that maps dataset inputs of `inputShape` onto the declared
+ * input (batch dimension left out). A symbolic dim matches anything. A
+ * mismatch is a one-line UsageError naming both shapes.
+ */
+export function onnxInputLayout(model: OnnxFileModel, inputShape: readonly number[], datasetName: string): OnnxLayout {
+  const want = model.inputDims.slice(1);
+  const fits = (dims: readonly number[]) => dims.length === want.length && dims.every((d, i) => want[i] === null || want[i] === d);
+  if (fits(inputShape)) return 'same';
+  if (inputShape.length === 3) {
+    const [h, w, c] = inputShape;
+    if (fits([c, h, w])) return 'nchw';
+  }
+  const size = inputShape.reduce((a, b) => a * b, 1);
+  if (want.length === 1 && fits([size])) return 'flatten';
+  throw new UsageError(`the .onnx model ${model.file} takes inputs of shape ${show(want)} (batch left out), dataset ${datasetName} has [${inputShape.join(', ')}] (as is, as NCHW or flattened)`);
+}
+
+/**
+ * The forward-only classifier of an .onnx file for dataset inputs of
+ * `inputShape`: x (TF.js layout) is read back, laid out for the graph, run
+ * synchronously, and the [batch, k] output returned as a tensor. A graph
+ * with a fixed batch size runs in chunks of that size (the last one padded).
+ * Its gradient throws OnnxGradientError.
+ */
+export function onnxClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string): Classifier {
+  const layout = onnxInputLayout(model, inputShape, datasetName);
+  const k = model.outputDims[1];
+  if (k !== null && k !== numClasses) throw new UsageError(`the .onnx model ${model.file} has ${k} outputs, dataset ${datasetName} has ${numClasses} classes`);
+  const d = inputShape.reduce((a, b) => a * b, 1);
+  const fixedBatch = model.inputDims[0];
+  const graphShape = (b: number): number[] => {
+    if (layout === 'flatten') return [b, d];
+    if (layout === 'nchw') return [b, inputShape[2], inputShape[0], inputShape[1]];
+    return [b, ...inputShape];
+  };
+  const runRows = (data: Float32Array, b: number): Float32Array => {
+    const out = model.session.run({ [model.inputName]: [data, graphShape(b)] })[model.outputName];
+    if (out.dims.length !== 2 || out.dims[0] !== b || out.dims[1] !== numClasses) {
+      throw new UsageError(`the .onnx model ${model.file} returned an output of shape [${out.dims.join(', ')}] for ${b} inputs; expected [${b}, ${numClasses}]`);
+    }
+    if (!(out.data instanceof Float32Array)) throw new UsageError(`the .onnx model ${model.file} returned a non-float32 output`);
+    return out.data;
+  };
+  const forward = (x: tf.Tensor): tf.Tensor2D => {
+    const n = x.shape[0];
+    const laid = layout === 'nchw' ? tf.tidy(() => tf.transpose(x, [0, 3, 1, 2])) : x;
+    const data = Float32Array.from(laid.dataSync() as Float32Array);
+    if (laid !== x) laid.dispose();
+    if (fixedBatch === null || fixedBatch === n) return tf.tensor2d(runRows(data, n), [n, numClasses]);
+    const out = new Float32Array(n * numClasses);
+    for (let s = 0; s < n; s += fixedBatch) {
+      const chunk = new Float32Array(fixedBatch * d);
+      chunk.set(data.subarray(s * d, Math.min(n, s + fixedBatch) * d));
+      const z = runRows(chunk, fixedBatch);
+      out.set(z.subarray(0, (Math.min(n, s + fixedBatch) - s) * numClasses), s * numClasses);
+    }
+    return tf.tensor2d(out, [n, numClasses]);
+  };
+  const withGrad = tf.customGrad(((x: tf.Tensor) => ({
+    value: forward(x),
+    gradFunc: (): tf.Tensor => {
+      throw new OnnxGradientError(model.file);
+    },
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (x) => withGrad(x) as tf.Tensor2D;
+}
