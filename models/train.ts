@@ -3,6 +3,8 @@ import { Rng } from '../data/rng';
 import { Dataset, inputSize, takeLabels, takeRows } from '../data/types';
 import { crossEntropy } from './loss';
 import { asClassifier, evaluateAccuracy } from './predict';
+import { engineTrainClassifier, onnxEngineEnabled } from '../backend/onnx/engine';
+import type { LayersModelLike } from '../backend/onnx/compile';
 import { Scheme } from './schemes/types';
 
 /** Optimisation settings; every field has a documented default. */
@@ -66,6 +68,20 @@ export class DivergedError extends Error {
 export type EpochCallback = (r: EpochRecord, stepsDone: number, stepsTotal: number) => void;
 
 /**
+ * The network's training-mode forward: with the onnx engine selected, the
+ * engine's train-mode classifier (forward and every weight gradient in one
+ * onnxruntime run each; the model's variables are the op's inputs, so the
+ * tfjs optimizer updates them as before); else the tfjs layers. A model with
+ * active Dropout stays on tfjs for training (the engine has no dropout; at
+ * inference Dropout is the identity and the engine serves it).
+ */
+export function trainingForward(model: tf.LayersModel): (x: tf.Tensor) => tf.Tensor2D {
+  const activeDropout = model.layers.some((l) => l.getClassName() === 'Dropout' && Number(l.getConfig().rate ?? 0) > 0);
+  if (onnxEngineEnabled() && !activeDropout) return engineTrainClassifier(model as unknown as LayersModelLike);
+  return (x) => model.apply(x, { training: true }) as tf.Tensor2D;
+}
+
+/**
  * Trains `model` in place on the scheme's batches. One epoch is
  * ceil(train.n / batchSize) steps whatever the scheme, so every scheme gets
  * the same budget; batches are drawn from consecutive seeded permutations of
@@ -88,6 +104,7 @@ export function trainModel(
   const d = inputSize(dataset.inputShape);
   const steps = Math.ceil(dataset.train.n / c.batchSize);
   const classifier = asClassifier(model);
+  const forward = trainingForward(model);
   const history: EpochRecord[] = [];
   let order = orderRng.permutation(set.n);
   let cursor = 0;
@@ -118,7 +135,7 @@ export function trainModel(
           const xb = tf.tensor(takeRows(set.x, d, idx), [b, ...dataset.inputShape]);
           const batch = scheme.makeBatch({ x: xb, y: takeLabels(set.y, idx), index: idx, rng: ctxRng, model: classifier });
           const loss = optimizer.minimize(() => {
-            const logits = model.apply(batch.x, { training: true }) as tf.Tensor2D;
+            const logits = forward(batch.x);
             // Kept: minimize() disposes everything its closure creates but the loss.
             hits = tf.keep(tf.sum(tf.equal(tf.argMax(logits, -1), tf.argMax(batch.targets, -1)).toFloat()));
             return crossEntropy(logits, batch.targets);
