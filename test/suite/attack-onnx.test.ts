@@ -158,6 +158,11 @@ test.serial('--data npz:test.npz (test-only file data) works with a .onnx model:
     m.examples.map((e: Record<string, number>) => [e.label, e.cleanPred]),
   );
   t.is(f.summary.cleanAccuracy, m.summary.cleanAccuracy);
+  // The issue's literal form, relative to the working directory, through the real CLI.
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'suite', 'cli.js'), 'attack', '--model', 'onnx/model.onnx', '--data', 'npz:test.npz', '--attack', 'square', '--eps', '0.1', '--n', '10', '--params', 'square.queries=20', '--sanity=false', '--backend', 'wasm'], { cwd: dir, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /clean accuracy [\d.]+% on 10 test examples/);
+  t.regex(r.stdout, /square +linf +0\.1 +[\d.]+%/);
 });
 
 test.serial('an .onnx file that outputs probabilities is detected, reported, and attacked through its log: the same outcomes as its logits', async (t) => {
