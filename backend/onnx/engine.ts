@@ -20,6 +20,11 @@
  * Weights are read from the model's variables at each call, but only copied
  * when a variable's data changed (an optimizer step or setWeights assigns new
  * data, which tfjs marks with a new dataId), so attacks pay nothing for them.
+ * Once the weights have stayed the same for BAKE_AFTER attack-mode calls in a
+ * row, the attack-mode graphs are rebuilt with the weights baked in as
+ * initializers (ORT then rewrites Conv into its faster blocked-layout
+ * kernel); any change of a weight drops those sessions and the graphs with
+ * weights as inputs serve again.
  *
  * Two classifiers per model:
  *  - attack mode (`engineClassifier`): weights are constants, the only
@@ -60,6 +65,11 @@ export function onnxEngineEnabled(): boolean {
 
 type Residuals = Record<string, [OrtData, readonly number[]]>;
 
+/** Attack-mode calls with unchanged weights after which the attack-mode graphs get the weights baked in. */
+export const BAKE_AFTER = 8;
+
+type AttackKey = 'forward' | 'save-input' | 'backward-input';
+
 /** A compiled model with its sessions (created on first use) and its weight cache. */
 export class OnnxModel {
   readonly compiled: CompiledModel;
@@ -68,21 +78,79 @@ export class OnnxModel {
   private disposed = false;
   /** ORT runs made, for tests and the leak check */
   runs = 0;
+  /** ORT runs made on sessions with the weights baked in (a subset of runs) */
+  bakedRuns = 0;
+  /** Bumped whenever a weight copy is refreshed (its variable got new data). */
+  private weightVersion = 0;
+  private lastAttackVersion = -1;
+  private stableAttackCalls = 0;
+  private bakedVersion = -1;
 
   constructor(readonly model: LayersModelLike) {
     this.compiled = compileModel(model);
     this.cache = this.compiled.weights.map(() => ({ dataId: null, data: null }));
   }
 
+  private graph(key: 'forward' | `save-${Mode}` | `backward-${Mode}`) {
+    return key === 'forward' ? this.compiled.forward() : key.startsWith('save') ? this.compiled.save(key.slice(5) as Mode) : this.compiled.backward(key.slice(9) as Mode);
+  }
+
   private session(key: 'forward' | `save-${Mode}` | `backward-${Mode}`): SyncSession {
     if (this.disposed) throw new Error(`onnx engine: model "${this.compiled.modelName}" was released`);
     let s = this.sessions.get(key);
     if (!s) {
-      const g = key === 'forward' ? this.compiled.forward() : key.startsWith('save') ? this.compiled.save(key.slice(5) as Mode) : this.compiled.backward(key.slice(9) as Mode);
-      s = new SyncSession(g.encode());
+      s = new SyncSession(this.graph(key).encode());
       this.sessions.set(key, s);
     }
     return s;
+  }
+
+  /** `key`'s graph with the current weight copies as initializers (weightFeeds() must have run). */
+  private bakedSession(key: AttackKey): SyncSession {
+    if (this.disposed) throw new Error(`onnx engine: model "${this.compiled.modelName}" was released`);
+    let s = this.sessions.get(`baked-${key}`);
+    if (!s) {
+      const g = this.graph(key);
+      const inputs = new Set(g.inputs.map((v) => v.name));
+      // a weight the graph does not read (biases in the dx backward) stays an (ignored) input:
+      // baked, ORT would warn about an unused initializer on every session
+      this.compiled.weights.forEach((w, i) => {
+        if (inputs.has(w.name) && g.consumes(w.name)) g.bake(w.name, this.cache[i].data as Float32Array, w.shape);
+      });
+      s = new SyncSession(g.encode());
+      this.sessions.set(`baked-${key}`, s);
+    }
+    return s;
+  }
+
+  private dropBaked(): void {
+    for (const k of [...this.sessions.keys()]) {
+      if (!k.startsWith('baked-')) continue;
+      this.sessions.get(k)?.dispose();
+      this.sessions.delete(k);
+    }
+  }
+
+  /**
+   * The session for an attack-mode call and its weight feeds: the graph with
+   * weights as inputs until the weights have been unchanged for BAKE_AFTER
+   * attack-mode calls, then the graph with them baked in (rebuilt after any change).
+   */
+  private attackSession(key: AttackKey): { session: SyncSession; feeds: Residuals; baked: boolean } {
+    const feeds = this.weightFeeds();
+    if (this.weightVersion === this.lastAttackVersion) this.stableAttackCalls++;
+    else {
+      this.lastAttackVersion = this.weightVersion;
+      this.stableAttackCalls = 0;
+    }
+    if (this.bakedVersion !== this.weightVersion) {
+      this.dropBaked();
+      this.bakedVersion = -1;
+    }
+    if (this.stableAttackCalls < BAKE_AFTER) return { session: this.session(key), feeds, baked: false };
+    this.bakedVersion = this.weightVersion;
+    // the feeds still name every weight: the session reads only its remaining (unused) weight inputs
+    return { session: this.bakedSession(key), feeds, baked: true };
   }
 
   /** Weight feeds in TF.js layout, copied from the variables only when their data changed. */
@@ -94,6 +162,7 @@ export class OnnxModel {
       if (c.dataId !== v.dataId || !c.data) {
         c.data = v.dataSync() as Float32Array;
         c.dataId = v.dataId;
+        this.weightVersion++;
       }
       feeds[w.name] = [c.data, w.shape];
     });
@@ -105,16 +174,27 @@ export class OnnxModel {
     return this.compiled.weights.map((w) => this.model.layers[w.layerIndex].weights[w.weightIndex].read() as unknown as tf.Tensor);
   }
 
-  forward(x: Float32Array, n: number): Float32Array {
+  /** The session and weight feeds of a call: attack-mode graphs may have the weights baked in. */
+  private pick(key: 'forward' | `save-${Mode}` | `backward-${Mode}`): { session: SyncSession; feeds: Residuals } {
     this.runs++;
-    const out = this.session('forward').run({ x: [x, [n, ...this.compiled.inputShape]], ...this.weightFeeds() });
+    if (key === 'forward' || key === 'save-input' || key === 'backward-input') {
+      const r = this.attackSession(key);
+      if (r.baked) this.bakedRuns++;
+      return r;
+    }
+    return { session: this.session(key), feeds: this.weightFeeds() };
+  }
+
+  forward(x: Float32Array, n: number): Float32Array {
+    const { session, feeds } = this.pick('forward');
+    const out = session.run({ x: [x, [n, ...this.compiled.inputShape]], ...feeds });
     return out.logits.data as Float32Array;
   }
 
   /** Forward that also returns the residuals of `mode`'s backward. */
   forwardSave(x: Float32Array, n: number, mode: Mode): { logits: Float32Array; residuals: Residuals } {
-    this.runs++;
-    const out = this.session(`save-${mode}`).run({ x: [x, [n, ...this.compiled.inputShape]], ...this.weightFeeds() });
+    const { session, feeds } = this.pick(`save-${mode}`);
+    const out = session.run({ x: [x, [n, ...this.compiled.inputShape]], ...feeds });
     const residuals: Residuals = {};
     for (const r of this.compiled.residuals(mode)) residuals[r.name] = [out[r.name].data, out[r.name].dims];
     return { logits: out.logits.data as Float32Array, residuals };
@@ -122,8 +202,8 @@ export class OnnxModel {
 
   /** dx (mode input) or the weight gradients (mode train, keyed d_w<i>). */
   backward(residuals: Residuals, dlogits: Float32Array, n: number, mode: Mode): Record<string, Float32Array> {
-    this.runs++;
-    const out = this.session(`backward-${mode}`).run({ ...residuals, ...this.weightFeeds(), dlogits: [dlogits, [n, this.compiled.numClasses]] });
+    const { session, feeds } = this.pick(`backward-${mode}`);
+    const out = session.run({ ...residuals, ...feeds, dlogits: [dlogits, [n, this.compiled.numClasses]] });
     const r: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(out)) r[k] = v.data as Float32Array;
     return r;

@@ -111,6 +111,11 @@ export class GraphBuilder {
     return name;
   }
 
+  /** Whether some node reads `name` (a graph input the graph does not use can be left out of baking). */
+  consumes(name: string): boolean {
+    return this.nodes.some((n) => (n.input ?? []).includes(name));
+  }
+
   /** Turns a graph input into an initializer holding `values` (export: weights baked in). */
   bake(inputName: string, values: Float32Array, dims: number[]): void {
     const i = this.inputs.findIndex((v) => v.name === inputName);
