@@ -89,8 +89,14 @@ export class ApgdTargetedAttack extends BaseAttack {
         rows.forEach((row, i) => sub.set(xHost.subarray(row * d, (row + 1) * d), i * d));
         const [xs, scores] = tf.tidy(() => {
           const xb = tf.tensor(sub, [m, ...shape]);
-          const yb = tf.tensor1d(Int32Array.from(rows, (row) => y[row]), 'int32');
-          const tb = tf.tensor1d(Int32Array.from(rows, (row) => order[row][r]), 'int32');
+          const yb = tf.tensor1d(
+            Int32Array.from(rows, (row) => y[row]),
+            'int32',
+          );
+          const tb = tf.tensor1d(
+            Int32Array.from(rows, (row) => order[row][r]),
+            'int32',
+          );
           const cand = apgdRun(
             {
               f: ctx.f,

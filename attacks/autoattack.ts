@@ -101,7 +101,14 @@ export class AutoAttack implements Attack {
         const xs = tf.tensor(sub, [rows.length, ...shape]);
         let o: AttackOutput;
         try {
-          o = stage.run(f, xs, Int32Array.from(rows, (row) => y[row]), bounds, eps, stageRng);
+          o = stage.run(
+            f,
+            xs,
+            Int32Array.from(rows, (row) => y[row]),
+            bounds,
+            eps,
+            stageRng,
+          );
         } finally {
           xs.dispose();
         }

@@ -34,11 +34,7 @@ export function logitsLossAndGradient(f: Classifier, x: tf.Tensor, targets: tf.T
  * the objective's sum (row i: d objective_i / d x_i), from one
  * forward/backward pass. Every returned tensor is ordinary (tidy-tracked).
  */
-export function logitsObjectiveAndGradient(
-  f: Classifier,
-  x: tf.Tensor,
-  objective: (logits: tf.Tensor2D) => tf.Tensor1D,
-): { logits: tf.Tensor2D; objective: tf.Tensor1D; grad: tf.Tensor } {
+export function logitsObjectiveAndGradient(f: Classifier, x: tf.Tensor, objective: (logits: tf.Tensor2D) => tf.Tensor1D): { logits: tf.Tensor2D; objective: tf.Tensor1D; grad: tf.Tensor } {
   return tf.tidy(() => {
     // tf.grad disposes the forward pass's intermediates unless they are kept;
     // kept tensors escape every tidy, so they are cloned into this scope and released.

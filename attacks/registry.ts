@@ -179,8 +179,7 @@ const REGISTRY = {
       pInit: { kind: 'number', above: 0, max: 1 },
     },
     defaults: () => ({ ...AUTOATTACK_STANDARD }),
-    make: (norm, p) =>
-      new AutoAttack({ norm, steps: p.steps as number, targetClasses: p.targetClasses as number, queries: p.queries as number, pInit: p.pInit as number }),
+    make: (norm, p) => new AutoAttack({ norm, steps: p.steps as number, targetClasses: p.targetClasses as number, queries: p.queries as number, pInit: p.pInit as number }),
   },
   noise: {
     family: 'baseline',
@@ -280,11 +279,7 @@ function checkParam(attack: string, field: string, v: unknown, r: ParamRule): vo
     if (typeof v !== 'string' || !(r.values ?? []).includes(v)) throw bad((r.values ?? []).join(', '));
     return;
   }
-  const range = [
-    r.kind === 'int' ? 'an integer' : 'a number',
-    r.min !== undefined ? `>= ${r.min}` : r.above !== undefined ? `> ${r.above}` : '',
-    r.max !== undefined ? `<= ${r.max}` : '',
-  ]
+  const range = [r.kind === 'int' ? 'an integer' : 'a number', r.min !== undefined ? `>= ${r.min}` : r.above !== undefined ? `> ${r.above}` : '', r.max !== undefined ? `<= ${r.max}` : '']
     .filter((s) => s)
     .join(' ');
   if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(range);

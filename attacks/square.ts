@@ -150,7 +150,7 @@ export class SquareAttack extends BaseAttack {
     const { h, w, c } = layout;
     const lo = bounds.lo;
     const hi = bounds.hi;
-    const clip = (v: number) => (v < lo ? lo : v > hi ? hi : v);
+    const clip = (v: number) => (v < lo ? lo : Math.min(v, hi));
     const targets = ctx.targetClasses ? (ctx.targetClasses.dataSync() as Int32Array) : null;
     const xh = (x.dataSync() as Float32Array).slice();
     if (eps === 0) return x.clone();
@@ -163,8 +163,16 @@ export class SquareAttack extends BaseAttack {
       const m = rows.length;
       const s = tf.tidy(() => {
         const logits = ctx.f(tf.tensor(data, [m, ...shape]));
-        const yb = tf.tensor1d(Int32Array.from(rows, (r) => y[r]), 'int32');
-        const tb = targets ? tf.tensor1d(Int32Array.from(rows, (r) => targets[r]), 'int32') : null;
+        const yb = tf.tensor1d(
+          Int32Array.from(rows, (r) => y[r]),
+          'int32',
+        );
+        const tb = targets
+          ? tf.tensor1d(
+              Int32Array.from(rows, (r) => targets[r]),
+              'int32',
+            )
+          : null;
         const objective = attackObjective(ctx.loss, logits, yb, tb);
         const pred = tf.argMax(logits, -1);
         const success = tb ? tf.equal(pred, tb) : tf.notEqual(pred, yb);

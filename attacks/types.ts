@@ -4,7 +4,6 @@ import { Bounds } from '../data/types';
 import { Classifier } from '../contract/classifier';
 import type { Norm } from '../contract/norms';
 
-
 /**
  * The one call shape of every attack (after torchattacks: one attack per
  * file behind a common base; after Foolbox 3: explicit bounds, an epsilon per

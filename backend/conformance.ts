@@ -68,11 +68,7 @@ const HUGE = [1e20, 3e38];
 const ORDINARY = [0.5, 1, 2.5, 7.25, 1e-3];
 
 /** The probe inputs: +-0, tiny, subnormal, huge, ordinary, each with both signs (36 values: a 6 x 6 grid). */
-export const SPECIAL: readonly number[] = [
-  0,
-  -0,
-  ...[...TINY, ...SUBNORMAL, ...HUGE, ...ORDINARY].flatMap((v) => [v, -v]),
-];
+export const SPECIAL: readonly number[] = [0, -0, ...[...TINY, ...SUBNORMAL, ...HUGE, ...ORDINARY].flatMap((v) => [v, -v])];
 /**
  * The second operand: a fixed permutation of SPECIAL with some positions equal
  * to SPECIAL (ties, for comparisons, maximum/minimum and where).
@@ -119,7 +115,12 @@ export const OP_CASES: readonly OpCase[] = [
   { op: 'lessEqual', kernels: 'LessEqual', agreement: 'exact', run: (a, b) => tf.lessEqual(a, b) },
   { op: 'equal', kernels: 'Equal', agreement: 'exact', run: (a, b) => tf.equal(a, b) },
   { op: 'notEqual 0', kernels: 'NotEqual', agreement: 'exact', run: (a) => tf.notEqual(a, 0) },
-  { op: 'logicalAnd/Or/Not', kernels: 'LogicalAnd+LogicalOr+LogicalNot', agreement: 'exact', run: (a, b) => tf.stack([tf.logicalAnd(tf.greater(a, 0), tf.less(b, 0)), tf.logicalOr(tf.greater(a, 0), tf.less(b, 0)), tf.logicalNot(tf.greater(a, 0))]) },
+  {
+    op: 'logicalAnd/Or/Not',
+    kernels: 'LogicalAnd+LogicalOr+LogicalNot',
+    agreement: 'exact',
+    run: (a, b) => tf.stack([tf.logicalAnd(tf.greater(a, 0), tf.less(b, 0)), tf.logicalOr(tf.greater(a, 0), tf.less(b, 0)), tf.logicalNot(tf.greater(a, 0))]),
+  },
   { op: 'where', kernels: 'Select', agreement: 'exact', run: (a, b) => tf.where(tf.greater(a, b), a, b) },
   { op: 'cast bool -> float', kernels: 'Cast', agreement: 'exact', run: (a) => tf.cast(tf.greater(a, 0), 'float32') },
   { op: 'isFinite', kernels: 'IsFinite', agreement: 'exact', run: (a) => tf.isFinite(tf.div(a, tf.abs(a))) },
@@ -135,7 +136,12 @@ export const OP_CASES: readonly OpCase[] = [
   { op: 'all (rows)', kernels: 'All', agreement: 'exact', run: (a) => tf.all(tf.greater(rows(a), -1), 1) },
   { op: 'gather', kernels: 'GatherV2', agreement: 'exact', run: (a) => tf.gather(rows(a), [5, 0, 3]) },
   { op: 'oneHot', kernels: 'OneHot', agreement: 'exact', run: (a) => tf.oneHot(tf.argMax(rows(a), 1) as tf.Tensor1D, COLS) },
-  { op: 'slice/concat/transpose', kernels: 'Slice+Concat+Transpose', agreement: 'exact', run: (a) => tf.transpose(tf.concat([tf.slice(rows(a), [1, 0], [2, COLS]), tf.slice(rows(a), [0, 1], [3, 4]).reshape([2, COLS])], 0)) },
+  {
+    op: 'slice/concat/transpose',
+    kernels: 'Slice+Concat+Transpose',
+    agreement: 'exact',
+    run: (a) => tf.transpose(tf.concat([tf.slice(rows(a), [1, 0], [2, COLS]), tf.slice(rows(a), [0, 1], [3, 4]).reshape([2, COLS])], 0)),
+  },
   // arithmetic: relative
   { op: 'add', kernels: 'Add', agreement: 'relative', run: (a, b) => tf.add(a, b), scale: rowScale(0) },
   { op: 'sub', kernels: 'Sub', agreement: 'relative', run: (a, b) => tf.sub(a, b) },
@@ -153,7 +159,13 @@ export const OP_CASES: readonly OpCase[] = [
   { op: 'logSoftmax (rows)', kernels: 'LogSoftmax', agreement: 'relative', run: (a) => tf.logSoftmax(rows(bounded(a))), scale: rowScale(1) },
   { op: 'softmax (rows)', kernels: 'Softmax', agreement: 'relative', run: (a) => tf.softmax(rows(bounded(a))), scale: rowScale(1) },
   { op: 'matMul', kernels: 'BatchMatMul', agreement: 'relative', run: (a, b) => tf.matMul(rows(a), rows(b), false, true), scale: (a, b) => matMulScale(a, b) },
-  { op: 'conv2d', kernels: 'Conv2D', agreement: 'relative', run: (a, b) => tf.conv2d(a.reshape([1, ROWS, COLS, 1]), b.slice([0], [9]).reshape([3, 3, 1, 1]), 1, 'same'), scale: (a, b) => convScale(a, b) },
+  {
+    op: 'conv2d',
+    kernels: 'Conv2D',
+    agreement: 'relative',
+    run: (a, b) => tf.conv2d(a.reshape([1, ROWS, COLS, 1]), b.slice([0], [9]).reshape([3, 3, 1, 1]), 1, 'same'),
+    scale: (a, b) => convScale(a, b),
+  },
   { op: 'maxPool', kernels: 'MaxPool', agreement: 'exact', run: (a) => tf.maxPool(a.reshape([1, ROWS, COLS, 1]), 2, 2, 'valid') },
   // gradients through the same ops, on the same inputs
   { op: 'grad relu', kernels: 'ReluGrad', agreement: 'exact', run: grad1((x) => tf.relu(x)) },
@@ -274,7 +286,11 @@ export function formatConformanceReport(r: OpConformanceReport): string {
     row.ok ? 'ok' : 'FAIL',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [
     `op conformance on backend "${r.backend}" vs cpu: ${SPECIAL.length} inputs (+-0, tiny 1e-7..1e-38, subnormal 1e-40..1.4e-45, huge 1e20 and 3e38, ordinary); exact for discrete ops, relative ${r.rtol} for arithmetic`,
     '',

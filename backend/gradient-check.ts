@@ -165,14 +165,7 @@ function denseCase(rng: Rng, batch: number, inF: number, outF: number, tag: stri
   };
 }
 
-function convCase(
-  rng: Rng,
-  xShape: [number, number, number, number],
-  wShape: [number, number, number, number],
-  stride: number,
-  pad: 'same' | 'valid',
-  tag: string,
-): Case {
+function convCase(rng: Rng, xShape: [number, number, number, number], wShape: [number, number, number, number], stride: number, pad: 'same' | 'valid', tag: string): Case {
   const fanIn = wShape[0] * wShape[1] * wShape[2];
   const label = `${tag}x${shp(xShape)} w${shp(wShape)} stride ${stride} ${pad}`;
   return {
@@ -194,15 +187,7 @@ function convCase(
   };
 }
 
-function poolCase(
-  rng: Rng,
-  xShape: [number, number, number, number],
-  filter: number,
-  stride: number,
-  pad: 'same' | 'valid',
-  tag: string,
-  ties = false,
-): Case {
+function poolCase(rng: Rng, xShape: [number, number, number, number], filter: number, stride: number, pad: 'same' | 'valid', tag: string, ties = false): Case {
   return {
     layer: 'maxPool',
     shape: `${tag}x${shp(xShape)}${ties ? ' relu-like, zero ties (vs cpu only)' : ''} ${filter}x${filter} stride ${stride} ${pad}`,
@@ -313,7 +298,10 @@ function forwardValues(c: Case, values: Float32Array[]): Float32Array {
 function gradients(c: Case, R: Float32Array, outShape: number[], only?: number): Float32Array[] {
   let out: Float32Array[] = [];
   tf.tidy(() => {
-    const ts = toTensors(c, c.params.map((p) => p.data));
+    const ts = toTensors(
+      c,
+      c.params.map((p) => p.data),
+    );
     const r = c.scalar ? null : tf.tensor(R, outShape, 'float32');
     const wrt = only === undefined ? ts.map((_, i) => i) : [only];
     const loss = (...args: tf.Tensor[]): tf.Scalar => {
@@ -322,7 +310,9 @@ function gradients(c: Case, R: Float32Array, outShape: number[], only?: number):
       const y = c.forward(all);
       return r ? tf.sum(tf.mul(y, r)) : (y as tf.Scalar);
     };
-    out = tf.grads(loss)(wrt.map((k) => ts[k])).map((g) => Float32Array.from(g.dataSync()));
+    out = tf
+      .grads(loss)(wrt.map((k) => ts[k]))
+      .map((g) => Float32Array.from(g.dataSync()));
   });
   return out;
 }
@@ -487,7 +477,12 @@ export async function checkGradients(): Promise<GradientCheckReport> {
     let shape: number[] | null = null;
     try {
       tf.tidy(() => {
-        shape = c.forward(toTensors(c, c.params.map((p) => p.data))).shape;
+        shape = c.forward(
+          toTensors(
+            c,
+            c.params.map((p) => p.data),
+          ),
+        ).shape;
       });
     } catch {
       shape = null;
@@ -561,18 +556,13 @@ function fmt(x: number): string {
 /** Human-readable table of a gradient check. */
 export function formatGradientReport(r: GradientCheckReport): string {
   const header = ['layer', 'quantity', 'kernel', 'shape', 'abs vs cpu', 'rel vs cpu', 'rel vs fd', 'ok'];
-  const body = r.rows.map((row) => [
-    row.layer,
-    row.quantity,
-    row.kernel,
-    row.shape,
-    fmt(row.maxAbsErrVsCpu),
-    fmt(row.maxRelErrVsCpu),
-    fmt(row.maxRelErrVsFiniteDiff),
-    row.ok ? 'ok' : 'FAIL',
-  ]);
+  const body = r.rows.map((row) => [row.layer, row.quantity, row.kernel, row.shape, fmt(row.maxAbsErrVsCpu), fmt(row.maxRelErrVsCpu), fmt(row.maxRelErrVsFiniteDiff), row.ok ? 'ok' : 'FAIL']);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const out = [
     `gradient check on backend "${r.backend}"${r.backend === 'cpu' ? ' (the cpu reference itself: finite differences only)' : ' vs cpu and finite differences'}`,
     `tolerance: rel vs cpu <= ${r.tolerance.vsCpu}, rel vs finite differences <= ${r.tolerance.vsFiniteDiff}`,

@@ -6,8 +6,6 @@ import { loadOrt, ortLoadError } from './onnx/runtime';
 
 import { BACKEND_CHOICES, BackendChoice, BackendInfo } from '../contract/results';
 
-
-
 /**
  * The cpu backend prints an advert for tfjs-node on first use; the gradient
  * doctor uses cpu as its reference in every run, so the banner would clutter

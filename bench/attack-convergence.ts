@@ -22,7 +22,12 @@ import { loadModel } from '../models/io';
 import { asClassifier } from '../models/predict';
 
 const ITERATIVE_BUDGET: Record<string, string[]> = { pgd: ['steps', 'restarts'], 'apgd-ce': ['steps', 'restarts'], 'apgd-dlr': ['steps', 'restarts'], 'apgd-t': ['steps', 'restarts'] };
-const DEFAULT_BUDGET: Record<string, Record<string, number>> = { pgd: { steps: 40, restarts: 1 }, 'apgd-ce': { steps: 100, restarts: 1 }, 'apgd-dlr': { steps: 100, restarts: 1 }, 'apgd-t': { steps: 100, restarts: 1 } };
+const DEFAULT_BUDGET: Record<string, Record<string, number>> = {
+  pgd: { steps: 40, restarts: 1 },
+  'apgd-ce': { steps: 100, restarts: 1 },
+  'apgd-dlr': { steps: 100, restarts: 1 },
+  'apgd-t': { steps: 100, restarts: 1 },
+};
 
 /** The same attacks with the steps and restarts of every iterative one doubled. */
 export function doubled(attacks: AttackSpec[]): AttackSpec[] {

@@ -71,11 +71,15 @@ export function matMulCeiling(maxTime: number): { shape: string; gflops: number 
   return shapes.map(([m, k, n]) => {
     const a = tf.randomNormal([m, k]);
     const b = tf.randomNormal([k, n]);
-    const r = measure(`matMul ${m}x${k}x${n}`, () => {
-      const c = tf.matMul(a, b);
-      c.dataSync();
-      c.dispose();
-    }, maxTime);
+    const r = measure(
+      `matMul ${m}x${k}x${n}`,
+      () => {
+        const c = tf.matMul(a, b);
+        c.dataSync();
+        c.dispose();
+      },
+      maxTime,
+    );
     a.dispose();
     b.dispose();
     return { shape: `[${m}x${k}]x[${k}x${n}]`, gflops: (2 * m * k * n) / (r.meanMs * 1e6) };
@@ -274,9 +278,13 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
     for (const workers of [1, 2]) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-bench-'));
       const t0 = Date.now();
-      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'suite', 'cli.js'), 'run', 'quick', '--out', dir, '--workers', String(workers), '--no-cache', '--quiet', '--backend', backend.name], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+      const r = spawnSync(
+        process.execPath,
+        [path.join(__dirname, '..', 'suite', 'cli.js'), 'run', 'quick', '--out', dir, '--workers', String(workers), '--no-cache', '--quiet', '--backend', backend.name],
+        {
+          stdio: ['ignore', 'ignore', 'inherit'],
+        },
+      );
       const seconds = (Date.now() - t0) / 1000;
       const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { peakRssMB?: number };
       e2e.push({ workers, seconds, exitCode: r.status ?? -1, peakRssMB: manifest.peakRssMB ?? NaN });

@@ -18,13 +18,7 @@ import { Dataset } from './types';
 export type { DatasetDescriptor, DatasetSpec, FileRef, SpecProblem } from './descriptor';
 
 /** The registry, in display order. */
-export const DATASETS: readonly DatasetDescriptor[] = [
-  moonsDataset,
-  circlesDataset,
-  mnistDataset,
-  fashionMnistDataset,
-  filesDataset,
-];
+export const DATASETS: readonly DatasetDescriptor[] = [moonsDataset, circlesDataset, mnistDataset, fashionMnistDataset, filesDataset];
 
 const BY_NAME = new Map(DATASETS.map((d) => [d.name, d]));
 

@@ -6,13 +6,7 @@ import { LabelledSet, UnlabelledSet, takeLabels, takeRows } from './types';
  * proportion to its frequency (largest-remainder rounding so the total is
  * exactly `nTest`). Both parts are returned in a seeded shuffled order.
  */
-export function stratifiedSplit(
-  data: LabelledSet,
-  d: number,
-  numClasses: number,
-  nTest: number,
-  rng: Rng,
-): { train: LabelledSet; test: LabelledSet } {
+export function stratifiedSplit(data: LabelledSet, d: number, numClasses: number, nTest: number, rng: Rng): { train: LabelledSet; test: LabelledSet } {
   if (nTest <= 0 || nTest >= data.n) {
     throw new Error(`test size must be in [1, ${data.n - 1}], got ${nTest}`);
   }
@@ -21,9 +15,7 @@ export function stratifiedSplit(
   const quota = byClass.map((idx) => (idx.length * nTest) / data.n);
   const take = quota.map(Math.floor);
   let missing = nTest - take.reduce((a, b) => a + b, 0);
-  const order = quota
-    .map((q, c) => ({ c, r: q - Math.floor(q) }))
-    .sort((a, b) => b.r - a.r || a.c - b.c);
+  const order = quota.map((q, c) => ({ c, r: q - Math.floor(q) })).sort((a, b) => b.r - a.r || a.c - b.c);
   for (let k = 0; missing > 0; k++, missing--) take[order[k % numClasses].c]++;
   const trainIdx: number[] = [];
   const testIdx: number[] = [];
@@ -57,13 +49,7 @@ export interface SemiSupervisedSplit {
  * every other training input into the unlabelled pool. The pool is built by
  * copying inputs only, so no code holding it can read a withheld label.
  */
-export function semiSupervisedSplit(
-  train: LabelledSet,
-  d: number,
-  numClasses: number,
-  perClass: number,
-  rng: Rng,
-): SemiSupervisedSplit {
+export function semiSupervisedSplit(train: LabelledSet, d: number, numClasses: number, perClass: number, rng: Rng): SemiSupervisedSplit {
   if (!Number.isInteger(perClass) || perClass < 1) {
     throw new Error(`labelled examples per class must be an integer >= 1, got ${perClass}`);
   }

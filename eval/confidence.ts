@@ -101,7 +101,9 @@ export function confidenceConfoundFlags(f: Classifier, eps: number, configured: 
     const at = new Map<number, number>([[1, share(worstCaseCorrect(idx.map((i) => robust[i])))]]);
     for (const c of [CONFIDENCE_SCALE, 1 / CONFIDENCE_SCALE]) {
       const g = scaleLogits(f, c);
-      const runs = idx.map((i) => robustOn(g, createAttack({ name: configured[i].name, params: { ...configured[i].params, norm: configured[i].norm } }, configured[i].norm), eps, `scale ${c}:${configured[i].name}`));
+      const runs = idx.map((i) =>
+        robustOn(g, createAttack({ name: configured[i].name, params: { ...configured[i].params, norm: configured[i].norm } }, configured[i].norm), eps, `scale ${c}:${configured[i].name}`),
+      );
       at.set(c, share(worstCaseCorrect(runs)));
     }
     const values = [...at.values()];
@@ -135,6 +137,11 @@ export function confidenceConfoundFlags(f: Classifier, eps: number, configured: 
 
 /** Same parameters apart from the loss (so the comparison is budget for budget). */
 function sameBudget(a: ConfiguredAttack, b: ConfiguredAttack): boolean {
-  const strip = (p: Record<string, unknown>) => JSON.stringify(Object.entries(p).filter(([k]) => k !== 'loss').sort(([x], [y]) => x.localeCompare(y)));
+  const strip = (p: Record<string, unknown>) =>
+    JSON.stringify(
+      Object.entries(p)
+        .filter(([k]) => k !== 'loss')
+        .sort(([x], [y]) => x.localeCompare(y)),
+    );
   return strip(a.params) === strip(b.params);
 }

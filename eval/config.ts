@@ -148,4 +148,3 @@ export function resolveEvalConfig(config: EvalConfig, dataset: Dataset, options:
     },
   };
 }
-

@@ -100,7 +100,9 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
     progress({ stage: 'sanity', detail: 'sanity checks', done: 0, total: 1 });
     flags.push(
       ...timed('sanity', () =>
-        options.gradientFree ? gradientFreeSanity(f, dataset, c, summaries, clean.accuracy, clean.logits) : runSanity(f, dataset, c, summaries, perAttack, clean.accuracy, clean.logits, clean.grads.l1, rng.fork('sanity')),
+        options.gradientFree
+          ? gradientFreeSanity(f, dataset, c, summaries, clean.accuracy, clean.logits)
+          : runSanity(f, dataset, c, summaries, perAttack, clean.accuracy, clean.logits, clean.grads.l1, rng.fork('sanity')),
       ),
     );
   }
@@ -219,7 +221,16 @@ function runAttacks(
   }
   const planned: Planned[] = [];
   for (const a of attacks) for (const eps of c.eps) planned.push({ attack: a, eps, key: robustKey(a.name, a.norm, eps) });
-  const perAttack = planned.map((p) => ({ key: p.key, attack: p.attack.name, norm: p.attack.norm, eps: p.eps, settings: p.attack.settings, pred: new Int32Array(n), loss: new Float32Array(n), correct: new Uint8Array(n) }));
+  const perAttack = planned.map((p) => ({
+    key: p.key,
+    attack: p.attack.name,
+    norm: p.attack.norm,
+    eps: p.eps,
+    settings: p.attack.settings,
+    pred: new Int32Array(n),
+    loss: new Float32Array(n),
+    correct: new Uint8Array(n),
+  }));
   const totalRuns = planned.length * Math.ceil(n / bs);
   let runs = 0;
   for (let s = 0; s < n; s += bs) {
@@ -269,4 +280,3 @@ function worstCases(perAttack: PerExampleAttack[]): { summary: EvalCore['worstCa
 export function evaluateModel(f: Classifier, dataset: Dataset, config: EvalConfig, rng: Rng, options: EvalOptions = {}): EvalCore {
   return evaluateModelDetailed(f, dataset, config, rng, options).result;
 }
-

@@ -79,7 +79,7 @@ export function toCsv(rows: Record<string, unknown>[], columns?: string[]): stri
   const cols = columns ?? (rows.length ? Object.keys(rows[0]) : []);
   const lines = [cols.map(csvCell).join(',')];
   for (const r of rows) lines.push(cols.map((c) => csvCell(r[c])).join(','));
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** The per-example table as CSV. */

@@ -73,14 +73,7 @@ export interface GradientNormRows {
  * Per example: loss and the L1 / L2 / L-infinity norms of its input
  * gradient, at the given points (row-major, `inputShape` per row).
  */
-export function gradientNorms(
-  f: Classifier,
-  x: Float32Array,
-  inputShape: number[],
-  targets: ProbeTargets,
-  numClasses: number,
-  batchSize = 250,
-): GradientNormRows {
+export function gradientNorms(f: Classifier, x: Float32Array, inputShape: number[], targets: ProbeTargets, numClasses: number, batchSize = 250): GradientNormRows {
   const d = inputSize(inputShape);
   const n = x.length / d;
   checkTargets(targets, n, numClasses);
@@ -104,7 +97,7 @@ export type HessianMethod = 'double-backprop' | 'finite-difference';
  */
 function releaseAbandonedTape(): void {
   const state = (tf.engine() as unknown as { state?: { gradientDepth?: number; activeTape?: { saved?: tf.Tensor[] }[] | null } }).state;
-  if (!state || state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
+  if (state?.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
   for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
   state.activeTape = null;
 }
@@ -174,8 +167,7 @@ export function localLipschitz(
 
   // Objective per row: ||g||_1 (linf) or ||g||_2^2 / 2 (l2; same ascent direction as ||g||_2, no sqrt at g = 0).
   const objective = (g: tf.Tensor): tf.Tensor => (dual === 'l1' ? tf.sum(tf.abs(g)) : tf.mul(tf.sum(tf.square(g)), 0.5));
-  const inputGrad = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor =>
-    tf.grad((z: tf.Tensor) => tf.sum(crossEntropyTwiceDifferentiable(f(z), t)))(xb);
+  const inputGrad = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => tf.sum(crossEntropyTwiceDifferentiable(f(z), t)))(xb);
   const ascentDoubleBackprop = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => objective(inputGrad(z, t)))(xb);
   const ascentFiniteDifference = (xb: tf.Tensor, t: tf.Tensor2D, g: tf.Tensor): tf.Tensor =>
     tf.tidy(() => {
@@ -270,17 +262,7 @@ export interface FirstOrderRows {
  * with the one FGSM (linf) / FGM (l2) at radius eps actually achieves.
  * measured << predicted means the loss is far from linear on the scale eps.
  */
-export function firstOrderCheck(
-  f: Classifier,
-  x: Float32Array,
-  y: Int32Array,
-  inputShape: number[],
-  numClasses: number,
-  bounds: Bounds,
-  eps: number,
-  norm: Norm,
-  batchSize = 250,
-): FirstOrderRows {
+export function firstOrderCheck(f: Classifier, x: Float32Array, y: Int32Array, inputShape: number[], numClasses: number, bounds: Bounds, eps: number, norm: Norm, batchSize = 250): FirstOrderRows {
   const d = inputSize(inputShape);
   const dual = dualNorm(norm);
   const [predicted, predictedStep, measured] = batched(y.length, batchSize, 3, (s, e) => {
@@ -311,15 +293,7 @@ export interface MarginRows {
 }
 
 /** Logit margins and first-order margins (one backward pass per class). */
-export function margins(
-  f: Classifier,
-  x: Float32Array,
-  y: Int32Array,
-  inputShape: number[],
-  numClasses: number,
-  norm: Norm,
-  batchSize = 250,
-): MarginRows {
+export function margins(f: Classifier, x: Float32Array, y: Int32Array, inputShape: number[], numClasses: number, norm: Norm, batchSize = 250): MarginRows {
   const d = inputSize(inputShape);
   const dual = dualNorm(norm);
   const [logit, firstOrder, closest] = batched(y.length, batchSize, 3, (s, e) => {
@@ -358,9 +332,7 @@ export interface VicinalDraw {
  *   at random from [0, size), e.g. (p, n, r) => scheme.vicinity(p, n, r, model)
  *   with size = scheme.trainingSet.n. Returned tensors are disposed here.
  */
-export type VicinalSource =
-  | { x: Float32Array; targets: ProbeTargets }
-  | { draw: (point: number, n: number, rng: Rng) => VicinalDraw; size: number };
+export type VicinalSource = { x: Float32Array; targets: ProbeTargets } | { draw: (point: number, n: number, rng: Rng) => VicinalDraw; size: number };
 
 export interface ProbeConfig {
   /** Default true. */
@@ -512,4 +484,3 @@ export function runProbes(
     },
   };
 }
-

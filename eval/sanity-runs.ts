@@ -51,7 +51,14 @@ function largeEpsSurvivors(f: Classifier, attack: Attack, dataset: Dataset, m: n
       rows.forEach((row, k) => xs.set(dataset.test.x.subarray(row * d, (row + 1) * d), k * d));
       const xb = tf.tensor(xs, [rows.length, ...dataset.inputShape]);
       try {
-        const out = attack.run(f, xb, Int32Array.from(rows, (row) => dataset.test.y[row]), dataset.bounds, eps, rng.fork(`${r}:${s}`));
+        const out = attack.run(
+          f,
+          xb,
+          Int32Array.from(rows, (row) => dataset.test.y[row]),
+          dataset.bounds,
+          eps,
+          rng.fork(`${r}:${s}`),
+        );
         out.xAdv.dispose();
         rows.forEach((row, k) => {
           if (!out.success[k]) next.push(row);

@@ -88,13 +88,7 @@ export function trainingForward(model: tf.LayersModel): (x: tf.Tensor) => tf.Ten
  * the scheme's training set (for semi-supervised schemes: the labelled subset).
  * Throws DivergedError when an epoch's loss is NaN or infinite.
  */
-export function trainModel(
-  model: tf.LayersModel,
-  dataset: Dataset,
-  scheme: Scheme,
-  config: TrainConfig,
-  onEpoch?: EpochCallback,
-): EpochRecord[] {
+export function trainModel(model: tf.LayersModel, dataset: Dataset, scheme: Scheme, config: TrainConfig, onEpoch?: EpochCallback): EpochRecord[] {
   const c = resolveTrainConfig(config);
   const rng = new Rng(c.seed);
   const orderRng = rng.fork('order');
@@ -154,10 +148,7 @@ export function trainModel(
       lossSum.dispose();
       hitSum.dispose();
       if (!Number.isFinite(loss)) throw new DivergedError(epoch, loss);
-      const testAccuracy =
-        c.evalEveryEpoch || epoch === c.epochs
-          ? evaluateAccuracy(classifier, dataset.test.x, dataset.test.y, dataset.inputShape, dataset.numClasses)
-          : NaN;
+      const testAccuracy = c.evalEveryEpoch || epoch === c.epochs ? evaluateAccuracy(classifier, dataset.test.x, dataset.test.y, dataset.inputShape, dataset.numClasses) : NaN;
       const record = { epoch, loss, trainAccuracy, testAccuracy, seconds: (Date.now() - t0) / 1000 };
       history.push(record);
       onEpoch?.(record, epoch * steps, c.epochs * steps);

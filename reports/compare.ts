@@ -117,16 +117,7 @@ function correctMap(cell: Cell, correct: Map<number, number[]> | undefined): Map
 /** Per-example correctness vectors per (group, scheme, column, seed), read back from the runs' results. */
 export type CorrectLookup = (group: string, scheme: string, column: string) => Map<number, number[]> | undefined;
 
-function compareCell(
-  group: string,
-  scheme: string,
-  col: Column,
-  ca: Cell | undefined,
-  cb: Cell | undefined,
-  t: Thresholds,
-  corrA: CorrectLookup,
-  corrB: CorrectLookup,
-): MetricDelta {
+function compareCell(group: string, scheme: string, col: Column, ca: Cell | undefined, cb: Cell | undefined, t: Thresholds, corrA: CorrectLookup, corrB: CorrectLookup): MetricDelta {
   const base: MetricDelta = {
     group,
     scheme,
@@ -158,7 +149,10 @@ function compareCell(
     delta = d.mean;
     method = 'paired by seed';
   } else {
-    ci = welchDiff(cb.values.map((v) => v.value), ca.values.map((v) => v.value));
+    ci = welchDiff(
+      cb.values.map((v) => v.value),
+      ca.values.map((v) => v.value),
+    );
     method = 'unpaired (Welch)';
   }
   let test: SignFlipTest | null = null;
@@ -277,10 +271,7 @@ export function renderComparisonMarkdown(c: Comparison): string {
   out.push(c.regressions.length ? `## ${c.regressions.length} regression(s)` : '## No regressions', '');
   for (const r of c.regressions) out.push(`- ${mdEscape(r)}`);
   if (c.regressions.length) out.push('');
-  out.push(
-    `Wall time: A ${fmtSeconds(c.wall.a)}, B ${fmtSeconds(c.wall.b)}${c.wall.change !== null ? ` (${c.wall.change >= 0 ? '+' : ''}${(c.wall.change * 100).toFixed(1)}%)` : ''}.`,
-    '',
-  );
+  out.push(`Wall time: A ${fmtSeconds(c.wall.a)}, B ${fmtSeconds(c.wall.b)}${c.wall.change !== null ? ` (${c.wall.change >= 0 ? '+' : ''}${(c.wall.change * 100).toFixed(1)}%)` : ''}.`, '');
   if (c.notes.length) {
     out.push('Notes:', '');
     for (const n of c.notes) out.push(`- ${mdEscape(n)}`);
@@ -303,6 +294,9 @@ export function renderComparisonMarkdown(c: Comparison): string {
       ]);
     out.push(mdTable(['scheme', 'metric', 'A', 'B', 'Δ (B − A)', '95% CI of Δ', 'sign-flip p', 'verdict'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l']), '');
   }
-  out.push('Accuracies in %, differences in points. CI of Δ: paired by seed when both runs share seeds (Student t), else Welch; "n=1, no CI" with one common seed. sign-flip p: paired sign-flip test of B − A over the test examples, summed over the common seeds (the exact McNemar test with one seed).', '');
+  out.push(
+    'Accuracies in %, differences in points. CI of Δ: paired by seed when both runs share seeds (Student t), else Welch; "n=1, no CI" with one common seed. sign-flip p: paired sign-flip test of B − A over the test examples, summed over the common seeds (the exact McNemar test with one seed).',
+    '',
+  );
   return out.join('\n');
 }

@@ -8,24 +8,7 @@ import { LoadedRun } from '../contract/run-folder';
 import { EvalJobResult } from '../contract/results';
 import { RunSummary } from './summary';
 
-export const CSV_COLUMNS = [
-  'run',
-  'study',
-  'group',
-  'scheme',
-  'scheme_name',
-  'seed',
-  'status',
-  'attack',
-  'norm',
-  'eps',
-  'n',
-  'accuracy',
-  'mean_loss',
-  'error',
-  'train_job',
-  'eval_job',
-] as const;
+export const CSV_COLUMNS = ['run', 'study', 'group', 'scheme', 'scheme_name', 'seed', 'status', 'attack', 'norm', 'eps', 'n', 'accuracy', 'mean_loss', 'error', 'train_job', 'eval_job'] as const;
 
 export function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
@@ -78,10 +61,10 @@ export function renderCsv(s: RunSummary, run: LoadedRun): string {
           const st = row.cells[c.key].seedStatus.find((x) => x.seed === sj.seed)?.status ?? 'missing';
           if (st === 'n/a') continue;
           const w = evOk?.worstCase.find((x) => x.norm === c.norm && x.eps === c.eps);
-          emit(w ? 'ok' : st, 'worst-case', c.norm as string, c.eps as number, w ? evOk?.n ?? null : null, w?.robustAccuracy ?? null, null);
+          emit(w ? 'ok' : st, 'worst-case', c.norm as string, c.eps as number, w ? (evOk?.n ?? null) : null, w?.robustAccuracy ?? null, null);
         }
       }
     }
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

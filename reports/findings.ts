@@ -289,7 +289,9 @@ export function findingSentences(fs: Finding[], gradientProbe: string | null): s
         continue;
       }
       const ratio = f.baselineMean > 0 ? ` (×${fmtNumber(f.mean / f.baselineMean, 2)})` : '';
-      out.push(`${scheme}: ${name} ${fmtValue(f.mean, 'value')} against ${fmtValue(f.baselineMean, 'value')} for ${f.baseline}${ratio}, Δ ${deltaText(f)} ${seedsText(f)}${qualifierText(f.qualifiers)}.`);
+      out.push(
+        `${scheme}: ${name} ${fmtValue(f.mean, 'value')} against ${fmtValue(f.baselineMean, 'value')} for ${f.baseline}${ratio}, Δ ${deltaText(f)} ${seedsText(f)}${qualifierText(f.qualifiers)}.`,
+      );
     }
   }
   return out;

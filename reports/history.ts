@@ -125,7 +125,8 @@ export function collectHistory(dir: string, metrics: string[] = DEFAULT_HISTORY_
       }
     }
     const pairs = [...byGroup].flatMap(([group, cols]) => sortColumns([...cols.values()]).map((c) => ({ group, key: c.key, label: c.label, unit: c.unit })));
-    if (pairs.length === 0) throw new UsageError(`--metric ${sel} matches no metric in any run; metrics are column keys such as clean, robust:<attack>@<norm>:<eps>, worst@<norm>:<eps>, probe:<name>, or wall`);
+    if (pairs.length === 0)
+      throw new UsageError(`--metric ${sel} matches no metric in any run; metrics are column keys such as clean, robust:<attack>@<norm>:<eps>, worst@<norm>:<eps>, probe:<name>, or wall`);
     for (const p of pairs) {
       if (series.some((s) => s.group === p.group && s.metric === p.key)) continue;
       const schemes: string[] = [];
@@ -164,9 +165,14 @@ export function renderHistoryTerminal(h: History): string {
   for (const s of h.skipped) out.push(`  skipped ${s}`);
   for (const s of h.series) {
     out.push('', `${s.group}: ${s.label}${s.unit === 'accuracy' ? ' (%)' : ''}`);
-    out.push(drawTable(['run', ...s.schemes.map((x) => x.scheme)], h.runs.map((r, i) => [runLabel(r), ...s.schemes.map((x) => fmtPoint(x.points[i], s.unit))])).trimEnd());
+    out.push(
+      drawTable(
+        ['run', ...s.schemes.map((x) => x.scheme)],
+        h.runs.map((r, i) => [runLabel(r), ...s.schemes.map((x) => fmtPoint(x.points[i], s.unit))]),
+      ).trimEnd(),
+    );
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 export function renderHistoryMarkdown(h: History): string {
@@ -174,7 +180,13 @@ export function renderHistoryMarkdown(h: History): string {
   for (const s of h.skipped) out.push(`- skipped ${mdEscape(s)}`);
   for (const s of h.series) {
     out.push(`## ${mdEscape(s.group)}: ${mdEscape(s.label)}${s.unit === 'accuracy' ? ' (%)' : ''}`, '');
-    out.push(mdTable(['run', ...s.schemes.map((x) => mdEscape(x.scheme))], h.runs.map((r, i) => [mdEscape(runLabel(r)), ...s.schemes.map((x) => mdEscape(fmtPoint(x.points[i], s.unit)))])), '');
+    out.push(
+      mdTable(
+        ['run', ...s.schemes.map((x) => mdEscape(x.scheme))],
+        h.runs.map((r, i) => [mdEscape(runLabel(r)), ...s.schemes.map((x) => mdEscape(fmtPoint(x.points[i], s.unit)))]),
+      ),
+      '',
+    );
   }
   return out.join('\n');
 }
@@ -222,7 +234,12 @@ export function historyPlot(h: History, s: HistorySeries): string {
 }
 
 export function renderHistoryHtml(h: History): string {
-  const rows = h.runs.map((r, i) => `<tr><td>${i}</td><td>${S.esc(r.startedAt)}</td><td>${S.esc(r.name)}</td><td>${S.esc(r.gitCommit?.slice(0, 12) ?? '')}</td><td>${S.esc(r.backend)}</td><td>${S.esc(fmtSeconds(r.wallSeconds))}</td></tr>`).join('');
+  const rows = h.runs
+    .map(
+      (r, i) =>
+        `<tr><td>${i}</td><td>${S.esc(r.startedAt)}</td><td>${S.esc(r.name)}</td><td>${S.esc(r.gitCommit?.slice(0, 12) ?? '')}</td><td>${S.esc(r.backend)}</td><td>${S.esc(fmtSeconds(r.wallSeconds))}</td></tr>`,
+    )
+    .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">

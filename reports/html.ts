@@ -47,8 +47,7 @@ function htmlCell(cell: Cell, col: Column): string {
   const text = S.esc(p.value);
   const d = fmtDiff(cell.diff, col);
   const isStatus = isStatusCell(cell);
-  const body =
-    (cell.best ? `<strong>${text}</strong>${col.best?.clear ? ' ★' : ''}` : text) + (p.note ? `<br><small>${S.esc(p.note)}</small>` : '') + (d ? `<br><small>${S.esc(d)}</small>` : '');
+  const body = (cell.best ? `<strong>${text}</strong>${col.best?.clear ? ' ★' : ''}` : text) + (p.note ? `<br><small>${S.esc(p.note)}</small>` : '') + (d ? `<br><small>${S.esc(d)}</small>` : '');
   const cls = ['num', cell.best ? 'best' : '', isStatus ? 'status' : ''].filter(Boolean).join(' ');
   return h('td', body, { class: cls, 'data-status': cell.status, 'data-column': col.key });
 }
@@ -97,7 +96,10 @@ export function robustVsEpsPlot(g: GroupSummary, title: string, cols: Column[], 
   }
   parts.push(S.legend(items, f.width - f.margin.right + 14, f.margin.top + 10, 16, LEGEND_CHARS));
   const svg = S.svg(f.width, f.height, parts.join(''), { title, plot: 'robust-vs-eps', data: { ...dataAttrs, group: g.group } });
-  return h('figure', svg + h('figcaption', `${S.esc(title)}. ε = 0 is clean accuracy. Lines: mean over seeds; bands: 95% t CI (none with one seed).`), { 'data-plot': 'robust-vs-eps', ...prefixData(dataAttrs) });
+  return h('figure', svg + h('figcaption', `${S.esc(title)}. ε = 0 is clean accuracy. Lines: mean over seeds; bands: 95% t CI (none with one seed).`), {
+    'data-plot': 'robust-vs-eps',
+    ...prefixData(dataAttrs),
+  });
 }
 
 /** Short deterministic id from a string (FNV-1a), for element ids. */
@@ -134,10 +136,11 @@ export function probeBoxPlot(g: GroupSummary, family: string, keys: string[]): s
   const locs = keys.map((k) => probeFamily(k).location);
   const rows = g.rows;
   const vals: number[] = [];
-  for (const r of rows) for (const k of keys) {
-    const d = r.probeDistributions[k];
-    if (d) vals.push(d.q05, d.q95, d.median);
-  }
+  for (const r of rows)
+    for (const k of keys) {
+      const d = r.probeDistributions[k];
+      if (d) vals.push(d.q05, d.q95, d.median);
+    }
   const finite = vals.filter(Number.isFinite);
   const lo = finite.length ? Math.min(...finite) : 0;
   const hi = finite.length ? Math.max(...finite) : 1;
@@ -145,7 +148,7 @@ export function probeBoxPlot(g: GroupSummary, family: string, keys: string[]): s
   const xDomain: [number, number] = useLog ? [lo / 1.2, hi * 1.2] : [Math.min(0, lo), hi > lo ? hi + (hi - lo) * 0.05 : lo + 1];
   const labels = rows.map((r) => S.wrapLabel(r.scheme, BOX_LABEL_PX));
   const left = Math.ceil(Math.max(60, ...labels.flat().map((l) => S.textWidth(l))) + 16);
-  const legendItems = keys.map((k, j) => ({ label: locationLabel(locs[j], family), color: LOCATION_COLORS[locs[j]] ?? S.colorAt(j), mark: 'box' as const }));
+  const legendItems = keys.map((_k, j) => ({ label: locationLabel(locs[j], family), color: LOCATION_COLORS[locs[j]] ?? S.colorAt(j), mark: 'box' as const }));
   const right = Math.ceil(14 + S.legendWidth(legendItems) + 10);
   const box = 9;
   const step = box + 3;
@@ -171,11 +174,10 @@ export function probeBoxPlot(g: GroupSummary, family: string, keys: string[]): s
   parts.push(S.legend(legendItems, f.width - f.margin.right + 14, f.margin.top + 10));
   const title = `${g.group}: ${family} distribution per scheme`;
   const svg = S.svg(f.width, f.height, parts.join(''), { title, plot: 'probe-box', data: { family, group: g.group } });
-  return h(
-    'figure',
-    svg + h('figcaption', `${S.esc(title)}. Box: quartiles, line: median, whiskers: 5% and 95% quantiles; each quantile averaged over the seeds.`),
-    { 'data-plot': 'probe-box', 'data-family': family },
-  );
+  return h('figure', svg + h('figcaption', `${S.esc(title)}. Box: quartiles, line: median, whiskers: 5% and 95% quantiles; each quantile averaged over the seeds.`), {
+    'data-plot': 'probe-box',
+    'data-family': family,
+  });
 }
 
 function classColor(c: number): string {
@@ -185,7 +187,13 @@ function classColor(c: number): string {
 function dataScatter(f: S.Frame, pts: [number, number, number][], r: number, opacity: number, series = 'data'): string {
   const classes = [...new Set(pts.map((p) => p[2]))].sort((a, b) => a - b);
   return classes
-    .map((c) => S.scatter(f, pts.filter((p) => p[2] === c).map((p) => [p[0], p[1]] as S.Point), { series, color: classColor(c), r, opacity, stroke: '#fff', data: { class: c } }))
+    .map((c) =>
+      S.scatter(
+        f,
+        pts.filter((p) => p[2] === c).map((p) => [p[0], p[1]] as S.Point),
+        { series, color: classColor(c), r, opacity, stroke: '#fff', data: { class: c } },
+      ),
+    )
     .join('');
 }
 
@@ -265,7 +273,14 @@ function curvePlots(g: GroupSummary): string[] {
     plots.push(robustVsEpsPlot(g, `${g.group}: robust accuracy vs ε under ${attack} (${norm})`, cols, { attack, norm }));
   }
   for (const norm of [...new Set(g.columns.filter((c) => c.kind === 'worst').map((c) => c.norm as string))]) {
-    plots.push(robustVsEpsPlot(g, `${g.group}: worst case over attacks vs ε (${norm})`, g.columns.filter((c) => c.kind === 'worst' && c.norm === norm), { attack: 'worst-case', norm }));
+    plots.push(
+      robustVsEpsPlot(
+        g,
+        `${g.group}: worst case over attacks vs ε (${norm})`,
+        g.columns.filter((c) => c.kind === 'worst' && c.norm === norm),
+        { attack: 'worst-case', norm },
+      ),
+    );
   }
   return plots;
 }
@@ -327,11 +342,9 @@ function flagsSection(s: RunSummary): string {
     h('tr', ['check', 'count', 'where (group: schemes)', 'example'].map((x) => h('th', x)).join('')) +
       sums
         .map((f) =>
-          h(
-            'tr',
-            [f.check, `${f.count} (${f.severity})`, flagWhereText(f), `${f.example.scheme} seed ${f.example.seed}: ${f.example.message}`].map((x) => h('td', S.esc(x))).join(''),
-            { 'data-check': f.check },
-          ),
+          h('tr', [f.check, `${f.count} (${f.severity})`, flagWhereText(f), `${f.example.scheme} seed ${f.example.seed}: ${f.example.message}`].map((x) => h('td', S.esc(x))).join(''), {
+            'data-check': f.check,
+          }),
         )
         .join(''),
     { class: 'flag-summary' },
@@ -342,7 +355,9 @@ function flagsSection(s: RunSummary): string {
       s.flags.map((f) => h('tr', [f.severity, f.check, f.group, f.scheme, String(f.seed), f.message].map((x) => h('td', S.esc(x))).join(''), { 'data-severity': f.severity })).join(''),
     { class: 'flags' },
   );
-  return h('section', h('h2', `Sanity flags (${s.flags.length})`) + summary + h('details', h('summary', `Every flag (${s.flags.length})`) + list, { 'data-part': 'flag-list' }), { 'data-part': 'flags' });
+  return h('section', h('h2', `Sanity flags (${s.flags.length})`) + summary + h('details', h('summary', `Every flag (${s.flags.length})`) + list, { 'data-part': 'flag-list' }), {
+    'data-part': 'flags',
+  });
 }
 
 export function renderHtml(s: RunSummary, figures: Figures2D[] = []): string {
@@ -353,12 +368,25 @@ export function renderHtml(s: RunSummary, figures: Figures2D[] = []): string {
     h('h1', S.esc(title)),
     h('p', S.esc(lead), { class: 'note' }),
     findingsSection(s),
-    ...s.groups.map((g) => groupSection(g, figures.find((f) => f.group === g.group))),
+    ...s.groups.map((g) =>
+      groupSection(
+        g,
+        figures.find((f) => f.group === g.group),
+      ),
+    ),
     flagsSection(s),
     h('h2', 'Run'),
     factsTable(headerFacts(s.header)),
     h('h2', 'Methods'),
-    h('ul', [...s.methods, 'Table cells: mean ± 95% CI half-width (accuracies in %); second line: paired difference vs erm [95% CI] in points, sign-flip test p, verdict (sig / ns / n=1). Bold/green: best within the noise; ★: significantly ahead of every other scheme.'].map((m) => h('li', S.esc(m))).join('')),
+    h(
+      'ul',
+      [
+        ...s.methods,
+        'Table cells: mean ± 95% CI half-width (accuracies in %); second line: paired difference vs erm [95% CI] in points, sign-flip test p, verdict (sig / ns / n=1). Bold/green: best within the noise; ★: significantly ahead of every other scheme.',
+      ]
+        .map((m) => h('li', S.esc(m)))
+        .join(''),
+    ),
   ].join('\n');
   return `<!doctype html>
 <html lang="en">
@@ -375,4 +403,3 @@ ${body}
 </html>
 `;
 }
-

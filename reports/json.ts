@@ -6,5 +6,5 @@ import { runFindings } from './findings';
 import { RunSummary } from './summary';
 
 export function renderJson(s: RunSummary): string {
-  return JSON.stringify({ ...s, findings: runFindings(s) }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1) + '\n';
+  return `${JSON.stringify({ ...s, findings: runFindings(s) }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1)}\n`;
 }

@@ -43,7 +43,10 @@ function resultsTable(g: GroupSummary, columns: Column[]): string {
 
 function findingsSection(s: RunSummary): string[] {
   const out = ['## Findings', ''];
-  out.push('Each scheme against `erm`: Δ is the paired difference over seeds (accuracies in points) with its 95% CI; significant means the CI excludes 0 and the paired sign-flip test over test examples agrees (p < 0.05). The worst case counts an example as robust only if it survives every attack.', '');
+  out.push(
+    'Each scheme against `erm`: Δ is the paired difference over seeds (accuracies in points) with its 95% CI; significant means the CI excludes 0 and the paired sign-flip test over test examples agrees (p < 0.05). The worst case counts an example as robust only if it survives every attack.',
+    '',
+  );
   const all = runFindings(s);
   s.groups.forEach((g, i) => {
     const gf = all[i];
@@ -103,7 +106,9 @@ export function renderMarkdown(s: RunSummary): string {
   }
   out.push('## Methods', '');
   for (const m of s.methods) out.push(`- ${mdEscape(m)}`);
-  out.push('- Cells: mean ± 95% CI half-width; Δ: paired difference vs erm [95% CI] in percentage points for accuracies; p: paired sign-flip test of Δ over test examples; sig / ns / n=1: verdict. **Bold**: best (with ties within the noise); ★: significantly ahead of every other scheme.');
+  out.push(
+    '- Cells: mean ± 95% CI half-width; Δ: paired difference vs erm [95% CI] in percentage points for accuracies; p: paired sign-flip test of Δ over test examples; sig / ns / n=1: verdict. **Bold**: best (with ties within the noise); ★: significantly ahead of every other scheme.',
+  );
   out.push('');
   return out.join('\n');
 }

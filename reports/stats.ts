@@ -270,7 +270,7 @@ export function binomialHalfPmf(m: number): Float64Array {
   const half = Math.floor(m / 2);
   if (m <= 1000) {
     // Recurrence from P(X = 0) = 2^-m outwards, mirrored: P(X = m - j) = P(X = j).
-    pmf[0] = Math.pow(2, -m);
+    pmf[0] = 2 ** -m;
     for (let j = 0; j < half; j++) pmf[j + 1] = (pmf[j] * (m - j)) / (j + 1);
   } else {
     const logFront = logGamma(m + 1) - m * Math.LN2;

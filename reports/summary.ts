@@ -315,22 +315,22 @@ interface Extracted {
 function extract(col: Column, ev: EvalJobResult | null): Extracted | 'n/a' {
   switch (col.kind) {
     case 'clean':
-      if (!ev || ev.status !== 'ok') return { value: null, correct: null };
+      if (ev?.status !== 'ok') return { value: null, correct: null };
       return { value: ev.cleanAccuracy, correct: ev.cleanCorrect ?? null };
     case 'robust': {
-      if (!ev || ev.status !== 'ok') return { value: null, correct: null };
+      if (ev?.status !== 'ok') return { value: null, correct: null };
       const s = ev.attacks.find((a) => a.attack === col.attack && a.norm === col.norm && a.eps === col.eps);
       if (!s) return 'n/a';
       return { value: s.robustAccuracy, correct: findRobustCorrect(ev, col.attack as string, col.norm as string, col.eps as number) };
     }
     case 'worst': {
-      if (!ev || ev.status !== 'ok') return { value: null, correct: null };
+      if (ev?.status !== 'ok') return { value: null, correct: null };
       const w = ev.worstCase.find((x) => x.norm === col.norm && x.eps === col.eps);
       if (!w) return 'n/a';
       return { value: w.robustAccuracy, correct: worstCorrect(ev, w.norm, w.eps, w.attacks) };
     }
     case 'probe': {
-      if (!ev || ev.status !== 'ok') return { value: null, correct: null };
+      if (ev?.status !== 'ok') return { value: null, correct: null };
       const d = ev.probes[col.probe as string];
       if (!d || !Number.isFinite(d.median)) return 'n/a';
       return { value: d.median, correct: null };
@@ -357,7 +357,10 @@ function aggregateStatus(statuses: SeedStatus[]): { status: CellStatus; note?: s
 }
 
 /** Paired comparison of two cells' seeds (values and per-example correctness). */
-export function compareCells(a: { values: SeedValue[]; correct: Map<number, number[]> }, b: { values: SeedValue[]; correct: Map<number, number[]> }): {
+export function compareCells(
+  a: { values: SeedValue[]; correct: Map<number, number[]> },
+  b: { values: SeedValue[]; correct: Map<number, number[]> },
+): {
   diff: PairedDiff;
   test: SignFlipTest | null;
   verdict: Verdict;
@@ -442,8 +445,8 @@ interface SeedResults {
 function seedResults(gj: GroupJobs, scheme: string, seed: number, results: LoadedRun['results']): SeedResults {
   const tj = gj.train.get(`${scheme}|${seed}`);
   const ej = tj ? gj.eval.get(tj.id) : undefined;
-  const tr = tj ? results.get(tj.id) ?? null : null;
-  const ev = ej ? results.get(ej.id) ?? null : null;
+  const tr = tj ? (results.get(tj.id) ?? null) : null;
+  const ev = ej ? (results.get(ej.id) ?? null) : null;
   const train = tr && tr.kind === 'train' ? tr : null;
   const evr = ev && ev.kind === 'eval' ? ev : null;
   const trainStatus: SeedStatus = !tj ? 'n/a' : train ? train.status : 'missing';

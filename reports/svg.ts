@@ -40,7 +40,7 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (lo === hi) return [lo];
   const span = hi - lo;
   const raw = span / Math.max(1, count);
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= count) ?? 10 * mag;
   const out: number[] = [];
   for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
@@ -73,7 +73,7 @@ export function logScale(domain: [number, number], range: [number, number]): Sca
   f.ticks = () => {
     const out: number[] = [];
     for (let e = Math.floor(Math.min(l0, l1)); e <= Math.ceil(Math.max(l0, l1)); e++) {
-      const v = Math.pow(10, e);
+      const v = 10 ** e;
       if (v >= Math.min(d0, d1) * (1 - 1e-9) && v <= Math.max(d0, d1) * (1 + 1e-9)) out.push(v);
     }
     return out.length >= 2 ? out : [Math.min(d0, d1), Math.max(d0, d1)];
@@ -97,15 +97,7 @@ export interface Frame {
   y: Scale;
 }
 
-export function frame(o: {
-  width: number;
-  height: number;
-  xDomain: [number, number];
-  yDomain: [number, number];
-  xLog?: boolean;
-  yLog?: boolean;
-  margin?: Partial<Margin>;
-}): Frame {
+export function frame(o: { width: number; height: number; xDomain: [number, number]; yDomain: [number, number]; xLog?: boolean; yLog?: boolean; margin?: Partial<Margin> }): Frame {
   const margin = { top: 16, right: 16, bottom: 44, left: 56, ...o.margin };
   const xr: [number, number] = [margin.left, o.width - margin.right];
   const yr: [number, number] = [o.height - margin.bottom, margin.top];
@@ -285,7 +277,7 @@ export function band(f: Frame, pts: readonly (readonly [number, number, number])
   if (ok.length === 0) return '';
   const upper = ok.map(([x, , hi]) => [x, hi] as Point);
   const lower = ok.map(([x, lo]) => [x, lo] as Point).reverse();
-  let d = pathData(f, [...upper, ...lower]) + 'Z';
+  let d = `${pathData(f, [...upper, ...lower])}Z`;
   if (ok.length === 1) {
     // A single point: draw an error bar so the interval stays visible.
     const [x, lo, hi] = ok[0];
@@ -298,7 +290,7 @@ export function band(f: Frame, pts: readonly (readonly [number, number, number])
 export function scatter(f: Frame, pts: readonly Point[], s: SeriesStyle & { r?: number; stroke?: string; hollow?: boolean }): string {
   const r = s.r ?? 3;
   const fill = s.hollow ? 'none' : esc(s.color);
-  const stroke = s.hollow ? esc(s.color) : (s.stroke ? esc(s.stroke) : 'none');
+  const stroke = s.hollow ? esc(s.color) : s.stroke ? esc(s.stroke) : 'none';
   const body = pts
     .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y))
     .map(([x, y]) => `<circle cx="${r2(f.x(x))}" cy="${r2(f.y(y))}" r="${r}"/>`)

@@ -156,7 +156,12 @@ function detailGroup(g: GroupSummary): string[] {
   for (const l of g.rows.map(rowStatusLine)) if (l) out.push(`  not ok: ${l}`);
   for (const sec of columnSections(g.columns)) {
     out.push('', sec.title);
-    out.push(drawTable(['scheme', ...sec.columns.map((c) => c.label)], g.rows.map((r) => [r.scheme, ...sec.columns.map((c) => termCell(r.cells[c.key], c))])).trimEnd());
+    out.push(
+      drawTable(
+        ['scheme', ...sec.columns.map((c) => c.label)],
+        g.rows.map((r) => [r.scheme, ...sec.columns.map((c) => termCell(r.cells[c.key], c))]),
+      ).trimEnd(),
+    );
   }
   return out;
 }
@@ -188,5 +193,5 @@ export function renderTerminal(s: RunSummary, o: TerminalOptions = {}): string {
   ].join(' ');
   out.push(...wrapText(howTo, width));
   if (!o.detail) out.push(...wrapText('Per-attack tables, every probe, every flag and the run details: --detail, or report.md / report.html in the report folder.', width));
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

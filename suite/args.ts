@@ -41,7 +41,13 @@ export function parseArgs(spec: CommandSpec, argv: string[]): { flags: ParsedFla
     const name = a.slice(2, eq < 0 ? undefined : eq);
     const f = spec.flags[name];
     if (!f) {
-      throw new UsageError(`unknown option --${name} for "vicinal ${spec.name}"; allowed: ${Object.keys(spec.flags).map((k) => `--${k}`).join(', ') || 'none'}`);
+      throw new UsageError(
+        `unknown option --${name} for "vicinal ${spec.name}"; allowed: ${
+          Object.keys(spec.flags)
+            .map((k) => `--${k}`)
+            .join(', ') || 'none'
+        }`,
+      );
     }
     if (f.kind === 'boolean') {
       flags[name] = eq < 0 ? true : a.slice(eq + 1) !== 'false';
@@ -66,7 +72,10 @@ function convert(name: string, kind: FlagKind, raw: string): string | number | n
     case 'numbers':
       return raw.split(',').map(num);
     case 'strings':
-      return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
     default:
       return raw;
   }

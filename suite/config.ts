@@ -129,7 +129,12 @@ export function validateStudy(raw: unknown, source: string): StudyConfig {
   const r = studySchema.safeParse(raw);
   if (r.success) return resolveStudy(r.data, source);
   const issue = r.error.issues[0];
-  const field = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
+  const field = issue.path.length
+    ? issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+        .join('')
+        .replace(/^\./, '')
+    : '(top level)';
   const value = valueAt(raw, issue.path as (string | number)[]);
   const shown = value === undefined ? 'missing' : JSON.stringify(value);
   throw new UsageError(`${source}: invalid field ${field} = ${shown}: ${issue.message}`);

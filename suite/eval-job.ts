@@ -20,7 +20,7 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
   const spec = job.spec;
   const t0 = Date.now();
   const trained = readResult(ctx.runDir, spec.trainJobId) as TrainJobResult | null;
-  if (!trained || trained.status !== 'ok') throw new Error(`model ${spec.trainJobId} is not trained (${trained?.status ?? 'missing'})`);
+  if (trained?.status !== 'ok') throw new Error(`model ${spec.trainJobId} is not trained (${trained?.status ?? 'missing'})`);
   const dataset = datasetFor(ctx, spec.dataset);
   const { model } = await loadModel(modelDir(ctx.runDir, spec.trainJobId));
   const sourceModels: tf.LayersModel[] = [];

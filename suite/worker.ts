@@ -17,10 +17,7 @@ export interface WorkerInit {
 }
 
 export type ToWorker = { type: 'job'; job: Job } | { type: 'stop' };
-export type FromWorker =
-  | { type: 'ready'; backend: string }
-  | { type: 'progress'; jobId: string; text: string; fraction: number }
-  | { type: 'done'; jobId: string; status: string; error?: string };
+export type FromWorker = { type: 'ready'; backend: string } | { type: 'progress'; jobId: string; text: string; fraction: number } | { type: 'done'; jobId: string; status: string; error?: string };
 
 async function main(): Promise<void> {
   const init = workerData as WorkerInit;

@@ -49,7 +49,7 @@ export function needsSystemPackage(pkg: string, testFile: string): SystemPackage
   const { skipLog, packages } = systemDeps();
   const source = path.relative(path.join(REPO_ROOT, 'dist'), testFile).replace(/\.js$/, '.ts').split(path.sep).join('/');
   const s = packages.find((p) => p.package === pkg);
-  if (!s || !s.tests.includes(source)) throw new Error(`add ${source} to the tests of "${pkg}" in scripts/system-deps.mjs`);
+  if (!s?.tests.includes(source)) throw new Error(`add ${source} to the tests of "${pkg}" in scripts/system-deps.mjs`);
   if (s.present) return { present: true, file: s.file, serial: (title, impl) => test.serial(title, impl) };
   const message = `needs the system package ${pkg} (${s.forced ? 'VICINAL_SYSTEM_DEPS_ABSENT' : `${s.file} not found`}): sudo apt-get install -y ${pkg}`;
   const serial: Register =
@@ -57,7 +57,7 @@ export function needsSystemPackage(pkg: string, testFile: string): SystemPackage
       ? (title) => test.serial(title, (t) => t.fail(`CI=true: ${message}`))
       : (title, impl) => {
           fs.mkdirSync(path.dirname(skipLog), { recursive: true });
-          fs.appendFileSync(skipLog, JSON.stringify({ package: pkg, test: source, title }) + '\n');
+          fs.appendFileSync(skipLog, `${JSON.stringify({ package: pkg, test: source, title })}\n`);
           test.serial.skip(title, impl);
         };
   return { present: false, file: s.file, serial };

@@ -150,15 +150,7 @@ interface ConvGeom {
  * Transposed im2col of images [b0, b1): cols[k, p] with k = (kh*FW + kw)*C + c
  * and p = ((b - b0)*OH + oh)*OW + ow; zero where the window hits padding.
  */
-function im2colT(
-  xv: Float32Array,
-  cv: Float32Array,
-  g: ConvGeom,
-  b0: number,
-  b1: number,
-  rowRanges: Array<[number, number]>,
-  colRanges: Array<[number, number]>,
-): void {
+function im2colT(xv: Float32Array, cv: Float32Array, g: ConvGeom, b0: number, b1: number, rowRanges: Array<[number, number]>, colRanges: Array<[number, number]>): void {
   const { C, OH, OW, FH, FW, SH, SW, pt, pl } = g;
   const xsb = g.xs.b;
   const xsh = g.xs.h;
@@ -581,7 +573,7 @@ export function originalWasmKernel(name: string): tf.KernelConfig | undefined {
  */
 export function restoreStockWasmKernels(names: readonly string[] = PATCHED_WASM_KERNELS): string[] {
   const touched: string[] = [];
-  const wasmBackend = tf.engine().registry['wasm'] as object | undefined;
+  const wasmBackend = tf.engine().registry.wasm as object | undefined;
   for (const name of names) {
     const current = tf.getKernel(name, 'wasm');
     if (!isOurs(name, current)) continue;

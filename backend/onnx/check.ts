@@ -198,7 +198,12 @@ function compute(model: tf.LayersModel, x: Float32Array, xShape: number[], r: Fl
     const ft = engine ? engineTrainClassifier(model as unknown as LayersModelLike) : fx;
     out.logits = fx(xt).dataSync() as Float32Array;
     const grads = out.grads;
-    grads.set('dx', tf.grad((v: tf.Tensor) => tf.sum(tf.mul(fx(v), rt)))(xt).dataSync() as Float32Array);
+    grads.set(
+      'dx',
+      tf
+        .grad((v: tf.Tensor) => tf.sum(tf.mul(fx(v), rt)))(xt)
+        .dataSync() as Float32Array,
+    );
     const vg = tf.variableGrads(() => tf.sum(tf.mul(ft(xt), rt)) as tf.Scalar);
     for (const w of model.trainableWeights) grads.set(w.originalName, vg.grads[(w.read() as tf.Variable).name].dataSync() as Float32Array);
   });
@@ -275,7 +280,14 @@ export async function checkOnnxEngine(cases: EngineCase[] = engineCases()): Prom
         const skip = (c.fdSkipLayers ?? []).some((li) => model.layers[li].weights.some((w) => w.originalName === q));
         const vsFd = c.finiteDiff && !skip ? finiteDiffError(model, x, xShape, r, q, g, rng, FD_STEP) : NaN;
         const wShape = q === 'dx' ? shape : `${q} [${model.trainableWeights.find((w) => w.originalName === q)?.shape.join(',')}]`;
-        rows.push({ model: c.name, quantity: q === 'dx' ? 'dx' : `d ${q.split('/').pop()}`, shape: wShape, maxRelErrVsCpu: maxRel(g, ref.grads.get(q) as Float32Array), maxRelErrVsFiniteDiff: vsFd, ok: false });
+        rows.push({
+          model: c.name,
+          quantity: q === 'dx' ? 'dx' : `d ${q.split('/').pop()}`,
+          shape: wShape,
+          maxRelErrVsCpu: maxRel(g, ref.grads.get(q) as Float32Array),
+          maxRelErrVsFiniteDiff: vsFd,
+          ok: false,
+        });
       }
     } catch (e) {
       rows.push({ model: c.name, quantity: '-', shape, maxRelErrVsCpu: Infinity, maxRelErrVsFiniteDiff: Infinity, ok: false, error: e instanceof Error ? e.message.split('\n')[0] : String(e) });
@@ -302,7 +314,10 @@ export function formatEngineReport(r: EngineCheckReport): string {
   const fmt = (v: number) => (Number.isNaN(v) ? '-' : v === Infinity ? 'inf' : v.toExponential(1));
   const lines = [
     `onnx engine ${r.engine}: logits, input and weight gradients vs the tfjs cpu backend (<= ${r.tolerance.vsCpu} relative) and finite differences (<= ${r.tolerance.vsFiniteDiff})`,
-    ...r.rows.map((row) => `  ${row.ok ? 'ok  ' : 'FAIL'} ${row.model.padEnd(58)} ${row.quantity.padEnd(9)} vs cpu ${fmt(row.maxRelErrVsCpu).padStart(7)}  vs fd ${fmt(row.maxRelErrVsFiniteDiff).padStart(7)}  ${row.shape}${row.error ? `  ${row.error}` : ''}`),
+    ...r.rows.map(
+      (row) =>
+        `  ${row.ok ? 'ok  ' : 'FAIL'} ${row.model.padEnd(58)} ${row.quantity.padEnd(9)} vs cpu ${fmt(row.maxRelErrVsCpu).padStart(7)}  vs fd ${fmt(row.maxRelErrVsFiniteDiff).padStart(7)}  ${row.shape}${row.error ? `  ${row.error}` : ''}`,
+    ),
   ];
   return lines.join('\n');
 }

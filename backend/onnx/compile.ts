@@ -155,10 +155,12 @@ function activationOf(cfg: Record<string, unknown>, layer: string): boolean {
 
 /** Parses the model into steps; throws UnsupportedModelError naming the first layer outside the family. */
 export function compileModel(model: LayersModelLike): CompiledModel {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new UnsupportedModelError(`onnx engine: model "${model.name}" has ${model.inputs.length} inputs and ${model.outputs.length} outputs (one of each supported)`);
+  if (model.inputs.length !== 1 || model.outputs.length !== 1)
+    throw new UnsupportedModelError(`onnx engine: model "${model.name}" has ${model.inputs.length} inputs and ${model.outputs.length} outputs (one of each supported)`);
   const inputShape = model.inputs[0].shape.slice(1) as number[];
   if (!inputShape.every((d) => Number.isInteger(d) && d > 0)) throw new UnsupportedModelError(`onnx engine: model "${model.name}": input shape [${inputShape.join(', ')}] must be fully known`);
-  if (inputShape.length !== 1 && inputShape.length !== 3) throw new UnsupportedModelError(`onnx engine: model "${model.name}": input of rank ${inputShape.length} (flat [d] or image [h, w, c] supported)`);
+  if (inputShape.length !== 1 && inputShape.length !== 3)
+    throw new UnsupportedModelError(`onnx engine: model "${model.name}": input of rank ${inputShape.length} (flat [d] or image [h, w, c] supported)`);
   const steps: Step[] = [];
   const weights: WeightSlot[] = [];
   let act: Act = { layout: inputShape.length === 3 ? 'nhwc' : 'flat', shape: [...inputShape] };
@@ -352,9 +354,13 @@ function makeCompiled(modelName: string, inputShape: number[], numClasses: numbe
 
   const residuals = (mode: Mode): ResidualSlot[] => {
     const out: ResidualSlot[] = [];
-    emitForward(new GraphBuilder('probe'), (key, _v, type, shape) => {
-      if (needed(mode, key)) out.push({ name: `r_${key}`, type, shape });
-    }, true);
+    emitForward(
+      new GraphBuilder('probe'),
+      (key, _v, type, shape) => {
+        if (needed(mode, key)) out.push({ name: `r_${key}`, type, shape });
+      },
+      true,
+    );
     return out;
   };
 
@@ -368,9 +374,13 @@ function makeCompiled(modelName: string, inputShape: number[], numClasses: numbe
   const save = (mode: Mode): GraphBuilder => {
     const b = new GraphBuilder(`${modelName}_save_${mode}`);
     const outs: [string, ResidualSlot][] = [];
-    const logits = emitForward(b, (key, v, type, shape) => {
-      if (needed(mode, key)) outs.push([v(), { name: `r_${key}`, type, shape }]);
-    }, true);
+    const logits = emitForward(
+      b,
+      (key, v, type, shape) => {
+        if (needed(mode, key)) outs.push([v(), { name: `r_${key}`, type, shape }]);
+      },
+      true,
+    );
     b.output(logits, 'logits', 'float32', ['batch', numClasses]);
     for (const [v, r] of outs) b.output(v, r.name, r.type, r.shape);
     return b;

@@ -66,7 +66,7 @@ export function loadOnnxFile(file: string): OnnxFileModel {
   const inputDims = declared(im);
   const outputDims = declared(om);
   if (!inputDims || inputDims.length < 2) fail(`input "${im.name}" has no batch and feature dimensions declared`);
-  if (!outputDims || outputDims.length !== 2) fail(`output "${om.name}" must be [batch, classes], declared ${outputDims ? show(outputDims) : 'without a shape'}`);
+  if (outputDims?.length !== 2) fail(`output "${om.name}" must be [batch, classes], declared ${outputDims ? show(outputDims) : 'without a shape'}`);
   return {
     file,
     inputName: im.name,

@@ -256,7 +256,7 @@ export const filesDataset: DatasetDescriptor = {
     format: { kind: 'enum', values: FILE_FORMATS, help: 'idx | npy | npz | csv', default: 'from the file name (.npz, .npy, .csv, idx / -ubyte; .gz ignored)' },
     labelColumn: { kind: 'string', help: 'csv: the label column (every other column is an input)', default: 'label' },
     arrays: { kind: 'arrays', help: 'npz: { x, y } array names', default: 'x and y, else x_train / y_train and x_test / y_test' },
-    inputShape: { kind: 'shape', help: 'shape of one input; must hold as many values as a row of the file', default: 'the file\'s ([h, w] images get a channel: [h, w, 1])' },
+    inputShape: { kind: 'shape', help: 'shape of one input; must hold as many values as a row of the file', default: "the file's ([h, w] images get a channel: [h, w, 1])" },
     bounds: { kind: 'bounds', help: '[lo, hi]: the valid input range attacks clip to; every value must lie in it', default: '[0, 1] when every value does, else [min, max]' },
     numClasses: { kind: 'int', min: 2, help: 'number of classes; every label must be below it', default: 'largest label + 1' },
     divideBy: { kind: 'number', above: 0, help: 'inputs are divided by it (e.g. 255 for byte pixels)', default: '1' },

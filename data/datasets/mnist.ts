@@ -30,10 +30,7 @@ export const mnistDataset: DatasetDescriptor = {
     const all = loadMnistDigits();
     if (nTrain + nTest > all.n) throw new UsageError(`mnist has ${all.n} digits; nTrain + nTest = ${nTrain + nTest} is too many`);
     const split = stratifiedSplit(all, MNIST_PIXELS, 10, nTest, rng.fork('split'));
-    const train =
-      nTrain === split.train.n
-        ? split.train
-        : { x: split.train.x.slice(0, nTrain * MNIST_PIXELS), y: split.train.y.slice(0, nTrain), n: nTrain };
+    const train = nTrain === split.train.n ? split.train : { x: split.train.x.slice(0, nTrain * MNIST_PIXELS), y: split.train.y.slice(0, nTrain), n: nTrain };
     return {
       name: 'mnist',
       inputShape: [28, 28, 1],

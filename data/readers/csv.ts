@@ -26,14 +26,17 @@ function splitRow(line: string): string[] {
 }
 
 export function readCsv(file: string, labelColumn: string): { x: NdArray; y: NdArray; columns: string[] } {
-  const text = readMaybeGzipped(file).toString('utf8').replace(/^\uFEFF/, '');
+  const text = readMaybeGzipped(file)
+    .toString('utf8')
+    .replace(/^\uFEFF/, '');
   const lines = text.split(/\r?\n/);
   let li = 0;
   while (li < lines.length && lines[li].trim() === '') li++;
   if (li === lines.length) throw fileError(file, 'empty: a CSV needs a header row and at least one row');
   const header = splitRow(lines[li]).map((h) => h.trim());
   const labelAt = header.indexOf(labelColumn);
-  if (labelAt < 0) throw fileError(file, `no column "${labelColumn}" in the header (columns: ${header.slice(0, 8).join(', ')}${header.length > 8 ? ', ...' : ''}); name the label column with labelColumn`);
+  if (labelAt < 0)
+    throw fileError(file, `no column "${labelColumn}" in the header (columns: ${header.slice(0, 8).join(', ')}${header.length > 8 ? ', ...' : ''}); name the label column with labelColumn`);
   if (header.length < 2) throw fileError(file, 'needs at least one input column besides the label');
   const d = header.length - 1;
   let xs = new Float32Array(1024 * d);

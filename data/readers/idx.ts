@@ -7,12 +7,12 @@
 import { NdArray, count, fileError, readMaybeGzipped } from './ndarray';
 
 const TYPES: Record<number, { dtype: string; size: number; get: (v: DataView, o: number) => number }> = {
-  0x08: { dtype: 'uint8', size: 1, get: (v, o) => v.getUint8(o) },
-  0x09: { dtype: 'int8', size: 1, get: (v, o) => v.getInt8(o) },
-  0x0b: { dtype: 'int16', size: 2, get: (v, o) => v.getInt16(o, false) },
-  0x0c: { dtype: 'int32', size: 4, get: (v, o) => v.getInt32(o, false) },
-  0x0d: { dtype: 'float32', size: 4, get: (v, o) => v.getFloat32(o, false) },
-  0x0e: { dtype: 'float64', size: 8, get: (v, o) => v.getFloat64(o, false) },
+  8: { dtype: 'uint8', size: 1, get: (v, o) => v.getUint8(o) },
+  9: { dtype: 'int8', size: 1, get: (v, o) => v.getInt8(o) },
+  11: { dtype: 'int16', size: 2, get: (v, o) => v.getInt16(o, false) },
+  12: { dtype: 'int32', size: 4, get: (v, o) => v.getInt32(o, false) },
+  13: { dtype: 'float32', size: 4, get: (v, o) => v.getFloat32(o, false) },
+  14: { dtype: 'float64', size: 8, get: (v, o) => v.getFloat64(o, false) },
 };
 
 const hex = (b: Uint8Array) => Array.from(b.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join('');

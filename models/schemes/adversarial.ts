@@ -68,15 +68,7 @@ export function resolveAdversarialParams(params: Record<string, unknown>, datase
  * Replaces round(mixRatio * b) randomly chosen rows of `x` by their PGD
  * perturbations (attacks/pgd.ts, the one PGD implementation), keeping row order.
  */
-function perturbShare(
-  model: Classifier,
-  x: tf.Tensor,
-  targets: tf.Tensor2D,
-  bounds: Bounds,
-  cfg: PgdConfig,
-  mixRatio: number,
-  rng: Rng,
-): { x: tf.Tensor; perturbed: Uint8Array } {
+function perturbShare(model: Classifier, x: tf.Tensor, targets: tf.Tensor2D, bounds: Bounds, cfg: PgdConfig, mixRatio: number, rng: Rng): { x: tf.Tensor; perturbed: Uint8Array } {
   const b = x.shape[0];
   const m = Math.round(mixRatio * b);
   const perturbed = new Uint8Array(b);

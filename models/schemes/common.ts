@@ -14,9 +14,7 @@ export function checkKeys(scheme: string, params: Record<string, unknown>, allow
   for (const key of Object.keys(params)) {
     if (params[key] === undefined) continue;
     if (!allowed.includes(key)) {
-      throw new UsageError(
-        `scheme ${scheme}: unknown parameter "${key}"; allowed: ${allowed.length ? allowed.join(', ') : 'none (this scheme has no parameters)'}`,
-      );
+      throw new UsageError(`scheme ${scheme}: unknown parameter "${key}"; allowed: ${allowed.length ? allowed.join(', ') : 'none (this scheme has no parameters)'}`);
     }
   }
 }
@@ -30,14 +28,7 @@ function show(v: unknown): string {
  * `allowed` describes the valid range in the error message. Numeric strings
  * (from command-line flags) are accepted.
  */
-export function numberParam(
-  scheme: string,
-  params: Record<string, unknown>,
-  key: string,
-  fallback: number,
-  ok: (v: number) => boolean,
-  allowed: string,
-): number {
+export function numberParam(scheme: string, params: Record<string, unknown>, key: string, fallback: number, ok: (v: number) => boolean, allowed: string): number {
   const raw = params[key];
   if (raw === undefined) return fallback;
   const v = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
@@ -48,27 +39,13 @@ export function numberParam(
 }
 
 /** An integer parameter in [min, max]. */
-export function intParam(
-  scheme: string,
-  params: Record<string, unknown>,
-  key: string,
-  fallback: number,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-  why = '',
-): number {
+export function intParam(scheme: string, params: Record<string, unknown>, key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER, why = ''): number {
   const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
   return numberParam(scheme, params, key, fallback, (v) => Number.isInteger(v) && v >= min && v <= max, range + why);
 }
 
 /** A parameter with a fixed set of string values. */
-export function choiceParam<T extends string>(
-  scheme: string,
-  params: Record<string, unknown>,
-  key: string,
-  fallback: T,
-  choices: readonly T[],
-): T {
+export function choiceParam<T extends string>(scheme: string, params: Record<string, unknown>, key: string, fallback: T, choices: readonly T[]): T {
   const raw = params[key];
   if (raw === undefined) return fallback;
   if (typeof raw !== 'string' || !(choices as readonly string[]).includes(raw)) {

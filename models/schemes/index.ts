@@ -22,16 +22,7 @@ export type { BatchContext, BatchInfo, PartnerSource, Scheme, SchemeDescriptor, 
 export { sampleAsymLambda, sampleMixupLambda, asymLambdaMean } from './samplers';
 
 /** The registry: one line per scheme, in display order (erm first: the reference). */
-export const SCHEMES: readonly SchemeDescriptor[] = [
-  ermScheme,
-  mixupScheme,
-  mixupAsymScheme,
-  mixupSemiScheme,
-  mixupKnnScheme,
-  labelSmoothingScheme,
-  gaussianNoiseScheme,
-  adversarialScheme,
-];
+export const SCHEMES: readonly SchemeDescriptor[] = [ermScheme, mixupScheme, mixupAsymScheme, mixupSemiScheme, mixupKnnScheme, labelSmoothingScheme, gaussianNoiseScheme, adversarialScheme];
 
 const BY_NAME = new Map(SCHEMES.map((s) => [s.name, s]));
 

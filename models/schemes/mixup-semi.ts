@@ -2,19 +2,7 @@ import { Rng } from '../../data/rng';
 import { semiSupervisedSplit } from '../../data/split';
 import { Bounds, Dataset, inputSize, LabelledSet, UnlabelledSet } from '../../data/types';
 import { oneHot } from '../loss';
-import {
-  alphaParam,
-  checkKeys,
-  checkVicinity,
-  choiceParam,
-  drawLambdas,
-  intParam,
-  LAMBDA_PER,
-  LambdaPer,
-  mixRows,
-  repeatIndex,
-  rowsTensor,
-} from './common';
+import { alphaParam, checkKeys, checkVicinity, choiceParam, drawLambdas, intParam, LAMBDA_PER, LambdaPer, mixRows, repeatIndex, rowsTensor } from './common';
 import { sampleAsymLambda } from './samplers';
 import { Scheme, SchemeFactory, SchemeDescriptor } from './types';
 
@@ -125,12 +113,7 @@ export interface MixupSemiScheme extends Scheme {
  * `pool.x` and `pool.n` are ever read; the closure holds no reference to the
  * full training set.
  */
-export function mixupSemiFromSplit(
-  p: Required<MixupSemiParams>,
-  labelled: LabelledSet,
-  pool: UnlabelledSet,
-  shape: DatasetShape,
-): MixupSemiScheme {
+export function mixupSemiFromSplit(p: Required<MixupSemiParams>, labelled: LabelledSet, pool: UnlabelledSet, shape: DatasetShape): MixupSemiScheme {
   // Copy what is needed: the closures below hold no reference to `shape`,
   // which may be a whole Dataset (with the training labels).
   const K = shape.numClasses;

@@ -59,7 +59,8 @@ export function parseDataFlag(text: string): DatasetSpec {
     const files = m && m[1] === format ? m[2] : t;
     if (format === 'idx' || format === 'npy') {
       const parts = files.split(',');
-      if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError(`option --data ${format}: takes the inputs file and the labels file, e.g. ${format}:x${format === 'npy' ? '.npy' : '.idx'},y${format === 'npy' ? '.npy' : '.idx'}`);
+      if (parts.length !== 2 || !parts[0] || !parts[1])
+        throw new UsageError(`option --data ${format}: takes the inputs file and the labels file, e.g. ${format}:x${format === 'npy' ? '.npy' : '.idx'},y${format === 'npy' ? '.npy' : '.idx'}`);
       return { name: 'files', format, test: { x: parts[0], y: parts[1] } };
     }
     return { name: 'files', format, test: files };
@@ -91,7 +92,6 @@ export function parseAttackParams(items: string[] | undefined, attacks: string[]
   }
   return out;
 }
-
 
 function formatSummary(r: EvalCore, seconds: Record<string, number>): string {
   const lines = [`clean accuracy ${(100 * r.cleanAccuracy).toFixed(1)}% on ${r.n} test examples`, ''];
@@ -207,12 +207,19 @@ export const command: Command = {
   spec: {
     name: 'attack',
     summary: 'attack a saved model and write per-example results, a summary and sanity flags',
-    usage: 'vicinal attack --model DIR|model.json|FILE.onnx [--data D|FORMAT:FILE] [--attack A[,B]] [--eps 0.1,0.2,0.3] [--n N] [--norm linf|l2] [--out FILE] [--format json|csv] [--save-adv FILE.npz] [--backend auto|wasm|cpu] [--seed S]',
+    usage:
+      'vicinal attack --model DIR|model.json|FILE.onnx [--data D|FORMAT:FILE] [--attack A[,B]] [--eps 0.1,0.2,0.3] [--n N] [--norm linf|l2] [--out FILE] [--format json|csv] [--save-adv FILE.npz] [--backend auto|wasm|cpu] [--seed S]',
     flags: {
-      model: { kind: 'string', help: 'a TF.js Layers model: its folder or its model.json (vicinal\'s, or the TF.js converter\'s from Keras: Sequential or Functional, sharded weights; Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU/linear/softmax); or a .onnx classifier (one input, one output: logits or probabilities; score-based and noise attacks only, it gives no gradients)' },
+      model: {
+        kind: 'string',
+        help: "a TF.js Layers model: its folder or its model.json (vicinal's, or the TF.js converter's from Keras: Sequential or Functional, sharded weights; Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU/linear/softmax); or a .onnx classifier (one input, one output: logits or probabilities; score-based and noise attacks only, it gives no gradients)",
+      },
       data: { kind: 'string', help: `dataset: ${DATA_FORMS}; default: the one stored with the model; a name takes its settings from the model when they match` },
       attack: { kind: 'strings', help: `attacks: ${ATTACK_NAMES.join('|')}; default fgsm,pgd (linf), fgm,pgd (l2)` },
-      eps: { kind: 'numbers', help: 'radii; default per dataset: mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; fashion-mnist linf 0.02,0.05,0.1 / l2 0.25,0.5,1; moons, circles 0.05,0.1,0.2; files as mnist times the bounds\' range' },
+      eps: {
+        kind: 'numbers',
+        help: "radii; default per dataset: mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; fashion-mnist linf 0.02,0.05,0.1 / l2 0.25,0.5,1; moons, circles 0.05,0.1,0.2; files as mnist times the bounds' range",
+      },
       n: { kind: 'number', help: 'attack the first N test examples', default: 500 },
       norm: { kind: 'string', help: 'threat model: linf|l2', default: 'linf' },
       params: { kind: 'strings', help: 'attack parameters as attack.key=value pairs, e.g. pgd.steps=100,pgd.restarts=5' },
@@ -220,7 +227,10 @@ export const command: Command = {
       probes: { kind: 'boolean', help: 'also run the gradient-norm probes (slower)', default: false },
       sanity: { kind: 'boolean', help: 'run the sanity checks (--sanity=false to skip)', default: true },
       out: { kind: 'string', help: 'output file, written atomically (default: print the summary only)' },
-      'save-adv': { kind: 'string', help: 'write the adversarial inputs to this .npz, written atomically: one float32 array [n, ...inputShape] per attack and eps (named like pgd@linf:0.1), plus index and label (int32)' },
+      'save-adv': {
+        kind: 'string',
+        help: 'write the adversarial inputs to this .npz, written atomically: one float32 array [n, ...inputShape] per attack and eps (named like pgd@linf:0.1), plus index and label (int32)',
+      },
       format: { kind: 'string', help: 'json (one document) | csv (per-example rows; summary and flags in FILE.summary.json); default from the --out extension, else json' },
       backend: backendFlagSpec(),
       seed: { kind: 'number', help: 'seed of the attacks', default: 0 },
@@ -259,7 +269,7 @@ export const command: Command = {
     if (isOnnx) {
       attacked = onnxModel(loadOnnxFile(modelDir));
     } else {
-      let loaded;
+      let loaded: Awaited<ReturnType<typeof loadForeignModel>>;
       try {
         loaded = await loadForeignModel(modelDir);
       } catch (e) {
@@ -298,7 +308,7 @@ export const command: Command = {
         dataset = loadDataset(spec);
       } catch (e) {
         if (!(e instanceof UsageError)) throw e;
-        throw new UsageError(`${e.message}${shapeFromModel && /: shape mismatch: inputShape \[/.test(e.message) ? ' (inputShape is the model\'s)' : ''}`);
+        throw new UsageError(`${e.message}${shapeFromModel && /: shape mismatch: inputShape \[/.test(e.message) ? " (inputShape is the model's)" : ''}`);
       }
       if (attacked.kind === 'tfjs') {
         if (modelShape.join(',') !== dataset.inputShape.join(',')) {
@@ -348,11 +358,11 @@ export const command: Command = {
       if (out) {
         const rows = perExampleRows(details.perExample);
         if (format === 'json') {
-          writeOutputFile(out, JSON.stringify({ ...header, summary, flags: details.result.flags, examples: rows }, null, 1) + '\n');
+          writeOutputFile(out, `${JSON.stringify({ ...header, summary, flags: details.result.flags, examples: rows }, null, 1)}\n`);
           console.log(`wrote ${out}`);
         } else {
           const summaryFile = out.toLowerCase().endsWith('.csv') ? `${out.slice(0, -4)}.summary.json` : `${out}.summary.json`;
-          writeOutputFile(summaryFile, JSON.stringify({ ...header, summary, flags: details.result.flags }, null, 1) + '\n');
+          writeOutputFile(summaryFile, `${JSON.stringify({ ...header, summary, flags: details.result.flags }, null, 1)}\n`);
           writeOutputFile(out, toCsv(rows, perExampleColumns(details.perExample)));
           console.log(`wrote ${out} and ${summaryFile}`);
         }

@@ -31,7 +31,7 @@ export const command: Command = {
     const r = await runBench({ backend, models: models as ('mlp' | 'cnn')[], batches, maxTime, e2e: Boolean(flags.e2e), out });
     console.log(`backend ${r.backend.name} (tfjs ${r.backend.tfjsVersion}), ${os.cpus()[0]?.model}, node ${process.version}`);
     console.log(formatBench(r.figures));
-    console.log('matMul ceiling: ' + r.ceiling.map((c) => `${c.shape} ${c.gflops.toFixed(1)} GFLOP/s`).join('; '));
+    console.log(`matMul ceiling: ${r.ceiling.map((c) => `${c.shape} ${c.gflops.toFixed(1)} GFLOP/s`).join('; ')}`);
     for (const e of r.e2e) console.log(`quick profile with ${e.workers} worker(s): ${e.seconds.toFixed(1)} s, peak RSS ${e.peakRssMB} MB`);
     console.log(`saved ${out}`);
     return EXIT.ok;

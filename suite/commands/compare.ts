@@ -30,7 +30,7 @@ export const command: Command = {
       sources.push("RUN_B's config");
     }
     const flag = flags.thresholds as string[] | undefined;
-    if (flag && flag.length) {
+    if (flag?.length) {
       t = thresholdsFromFlag(flag, t);
       sources.push('--thresholds');
     }

@@ -16,7 +16,7 @@ export const command: Command = {
     flags: {
       backend: backendFlagSpec('backend to check'),
       json: { kind: 'boolean', help: 'print the report as JSON' },
-      stock: { kind: 'boolean', help: "wasm only: check the stock kernels vicinal replaces, to see why they are replaced (exits 1: they fail)" },
+      stock: { kind: 'boolean', help: 'wasm only: check the stock kernels vicinal replaces, to see why they are replaced (exits 1: they fail)' },
     },
   },
   async main(flags) {

@@ -136,26 +136,15 @@ function csvCell(v: unknown): string {
 export function toCsv(doc: VicinalSamples): string {
   const d = doc.point.x.length;
   const K = doc.samples[0]?.target.length ?? 0;
-  const header = [
-    'row',
-    'kind',
-    'label',
-    'lambda',
-    'partner',
-    'partner_source',
-    'perturbed',
-    ...Array.from({ length: d }, (_, j) => `x${j}`),
-    ...Array.from({ length: K }, (_, j) => `t${j}`),
-  ];
+  const header = ['row', 'kind', 'label', 'lambda', 'partner', 'partner_source', 'perturbed', ...Array.from({ length: d }, (_, j) => `x${j}`), ...Array.from({ length: K }, (_, j) => `t${j}`)];
   const lines = [`# settings: ${JSON.stringify(doc.settings)}`, header.join(',')];
   lines.push(['point', 'point', doc.point.label, '', '', '', '', ...doc.point.x, ...new Array<string>(K).fill('')].map(csvCell).join(','));
   for (const s of doc.samples) {
     const perturbed = s.perturbed === undefined ? '' : s.perturbed ? 1 : 0;
     lines.push([s.i, 'sample', '', s.lambda, s.partner, s.partnerSource, perturbed, ...s.x, ...s.target].map(csvCell).join(','));
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
-
 
 export const command: Command = {
   spec: {
@@ -225,7 +214,7 @@ export const command: Command = {
         settings: { scheme: schemeName, schemeSettings: scheme.settings, dataset: dataset.settings, point, n, seed, model: modelDir, backend },
         ...drawn,
       };
-      const text = format === 'csv' ? toCsv(doc) : JSON.stringify(doc, null, 1) + '\n';
+      const text = format === 'csv' ? toCsv(doc) : `${JSON.stringify(doc, null, 1)}\n`;
       if (flags.out === undefined) process.stdout.write(text);
       else writeOutputFile(String(flags.out), text);
     } finally {

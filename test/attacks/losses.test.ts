@@ -14,8 +14,7 @@ const rank = (z: number[], r: number) => sortedDesc(z)[Math.min(r, z.length) - 1
 const maxOther = (z: number[], c: number) => Math.max(...z.filter((_, j) => j !== c));
 const hostMargin = (z: number[], y: number) => maxOther(z, y) - z[y];
 const hostDlr = (z: number[], y: number) => (z.length < 3 ? hostMargin(z, y) : -(z[y] - maxOther(z, y)) / (rank(z, 1) - rank(z, 3) + 1e-12));
-const hostDlrTargeted = (z: number[], y: number, t: number) =>
-  z.length < 3 ? z[t] - z[y] : -(z[y] - z[t]) / (rank(z, 1) - (rank(z, 3) + rank(z, 4)) / 2 + 1e-12);
+const hostDlrTargeted = (z: number[], y: number, t: number) => (z.length < 3 ? z[t] - z[y] : -(z[y] - z[t]) / (rank(z, 1) - (rank(z, 3) + rank(z, 4)) / 2 + 1e-12));
 const hostCe = (z: number[], y: number) => {
   const m = Math.max(...z);
   return m + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0)) - z[y];
@@ -72,15 +71,46 @@ test('margin, DLR and targeted DLR match their closed forms on small logits, tie
     t.true(close(d, hostDlr(zf, y)), `dlr ${zf} y=${y}: ${d} vs ${hostDlr(zf, y)}`);
     t.true(close(dt, hostDlrTargeted(zf, y, tgt)), `dlr-t ${zf} y=${y} t=${tgt}: ${dt} vs ${hostDlrTargeted(zf, y, tgt)}`);
     // The attacker's objectives: untargeted the label's loss, targeted the target's.
-    t.true(close(onDevice((a, b) => attackObjective('ce', a, b), zf, y, tgt), hostCe(zf, y)));
-    t.true(close(onDevice((a, b, c) => attackObjective('ce', a, b, c), zf, y, tgt), -hostCe(zf, tgt)));
-    t.true(close(onDevice((a, b, c) => attackObjective('margin', a, b, c), zf, y, tgt), -hostMargin(zf, tgt)));
-    t.true(close(onDevice((a, b, c) => attackObjective('dlr', a, b, c), zf, y, tgt), hostDlrTargeted(zf, y, tgt)));
-    t.true(close(onDevice((a, b) => attackObjective('dlr', a, b), zf, y, tgt), hostDlr(zf, y)));
+    t.true(
+      close(
+        onDevice((a, b) => attackObjective('ce', a, b), zf, y, tgt),
+        hostCe(zf, y),
+      ),
+    );
+    t.true(
+      close(
+        onDevice((a, b, c) => attackObjective('ce', a, b, c), zf, y, tgt),
+        -hostCe(zf, tgt),
+      ),
+    );
+    t.true(
+      close(
+        onDevice((a, b, c) => attackObjective('margin', a, b, c), zf, y, tgt),
+        -hostMargin(zf, tgt),
+      ),
+    );
+    t.true(
+      close(
+        onDevice((a, b, c) => attackObjective('dlr', a, b, c), zf, y, tgt),
+        hostDlrTargeted(zf, y, tgt),
+      ),
+    );
+    t.true(
+      close(
+        onDevice((a, b) => attackObjective('dlr', a, b), zf, y, tgt),
+        hostDlr(zf, y),
+      ),
+    );
   }
   // Exact values at the ties.
-  t.is(onDevice((a, b) => dlrLoss(a, b), [3, 3, 1, 0], 0, 2), 0);
-  t.is(onDevice((a, b) => marginLoss(a, b), [1, 1, 1, 1, 1], 2, 0), 0);
+  t.is(
+    onDevice((a, b) => dlrLoss(a, b), [3, 3, 1, 0], 0, 2),
+    0,
+  );
+  t.is(
+    onDevice((a, b) => marginLoss(a, b), [1, 1, 1, 1, 1], 2, 0),
+    0,
+  );
   t.true(onDevice((a, b) => dlrLoss(a, b), [2, 2, 2, 0], 3, 0) > 1e11);
   t.is(tf.memory().numTensors, before);
 });
@@ -100,11 +130,31 @@ test('DLR is invariant to scaling the logits (c > 0) and to shifting them; CE an
     const baseT = onDevice((a, b, c) => dlrTargetedLoss(a, b, c), z, y, tgt);
     for (const c of [0.01, 0.5, 3, 100]) {
       const scaled = z.map((v) => c * v);
-      t.true(close(onDevice((a, b) => dlrLoss(a, b), scaled, y, tgt), base, 1e-4), `dlr x${c}`);
-      t.true(close(onDevice((a, b, cc) => dlrTargetedLoss(a, b, cc), scaled, y, tgt), baseT, 1e-4), `dlr-t x${c}`);
+      t.true(
+        close(
+          onDevice((a, b) => dlrLoss(a, b), scaled, y, tgt),
+          base,
+          1e-4,
+        ),
+        `dlr x${c}`,
+      );
+      t.true(
+        close(
+          onDevice((a, b, cc) => dlrTargetedLoss(a, b, cc), scaled, y, tgt),
+          baseT,
+          1e-4,
+        ),
+        `dlr-t x${c}`,
+      );
     }
     const shifted = z.map((v) => v + 7);
-    t.true(close(onDevice((a, b) => dlrLoss(a, b), shifted, y, tgt), base, 1e-4));
+    t.true(
+      close(
+        onDevice((a, b) => dlrLoss(a, b), shifted, y, tgt),
+        base,
+        1e-4,
+      ),
+    );
   }
   t.true(checked >= 15, `${checked} rows checked`);
   // CE changes with the scale: a confident row's CE collapses to 0 at x100, and the margin scales.
@@ -113,7 +163,17 @@ test('DLR is invariant to scaling the logits (c > 0) and to shifting them; CE an
   t.true(ce(1) > 0.05);
   t.true(ce(100) < 1e-6);
   t.true(Math.abs(ce(100) - ce(1)) > 0.05);
-  t.true(close(onDevice((a, b) => marginLoss(a, b), z.map((v) => 100 * v), 0, 1), 100 * hostMargin(z, 0)));
+  t.true(
+    close(
+      onDevice(
+        (a, b) => marginLoss(a, b),
+        z.map((v) => 100 * v),
+        0,
+        1,
+      ),
+      100 * hostMargin(z, 0),
+    ),
+  );
 });
 
 test('the gradients of margin and DLR reach the logits as the closed forms say (no saturation)', (t) => {
@@ -128,7 +188,13 @@ test('the gradients of margin and DLR reach the logits as the closed forms say (
       ['dlr', (a: tf.Tensor2D, b: tf.Tensor1D) => dlrLoss(a, b), (v: number[]) => hostDlr(v, y)],
       ['dlr-t', (a: tf.Tensor2D, b: tf.Tensor1D) => dlrTargetedLoss(a, b, tf.tensor1d([tgt], 'int32')), (v: number[]) => hostDlrTargeted(v, y, tgt)],
     ] as const) {
-      const g = tf.tidy(() => Array.from(tf.grad((zz: tf.Tensor) => tf.sum(dev(zz as tf.Tensor2D, tf.tensor1d([y], 'int32'))))(tf.tensor2d([z])).dataSync()));
+      const g = tf.tidy(() =>
+        Array.from(
+          tf
+            .grad((zz: tf.Tensor) => tf.sum(dev(zz as tf.Tensor2D, tf.tensor1d([y], 'int32'))))(tf.tensor2d([z]))
+            .dataSync(),
+        ),
+      );
       for (let j = 0; j < k; j++) {
         const h = 1e-4;
         const up = z.slice();
@@ -143,8 +209,12 @@ test('the gradients of margin and DLR reach the logits as the closed forms say (
   // At x100 the CE gradient of a confident row underflows to exactly zero; the margin's does not.
   const z = tf.tensor2d([[400, 100, 50, -100]]);
   const y = tf.tensor1d([0], 'int32');
-  const gce = tf.grad((zz: tf.Tensor) => tf.sum(attackObjective('ce', zz as tf.Tensor2D, y)))(z).dataSync();
-  const gm = tf.grad((zz: tf.Tensor) => tf.sum(attackObjective('margin', zz as tf.Tensor2D, y)))(z).dataSync();
+  const gce = tf
+    .grad((zz: tf.Tensor) => tf.sum(attackObjective('ce', zz as tf.Tensor2D, y)))(z)
+    .dataSync();
+  const gm = tf
+    .grad((zz: tf.Tensor) => tf.sum(attackObjective('margin', zz as tf.Tensor2D, y)))(z)
+    .dataSync();
   t.deepEqual(Array.from(gce, Math.abs), [0, 0, 0, 0]);
   t.deepEqual(Array.from(gm), [-1, 1, 0, 0]);
   tf.dispose([z, y]);

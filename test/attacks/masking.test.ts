@@ -45,7 +45,10 @@ test('an honest model raises no masking or zero-gradient flags', (t) => {
   t.true(r.cleanAccuracy > 0.95);
   const flags = r.flags.map((fl) => fl.check);
   t.false(flags.includes('zero-gradients'));
-  t.deepEqual(flags.filter((c) => MASKING.includes(c)), []);
+  t.deepEqual(
+    flags.filter((c) => MASKING.includes(c)),
+    [],
+  );
 });
 
 test('a gradient-masked model (logits rounded: zero gradients) raises the zero-gradient and masking flags', (t) => {

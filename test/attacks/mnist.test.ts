@@ -117,7 +117,21 @@ test('evaluateModel: summaries, worst case, probes (train/test/vicinal) and no m
   }
   t.is(res.probes['grad-l1/vicinal'].n, nv);
   t.true(res.probes['local-lipschitz@linf:0.1'].median >= res.probes['grad-l1/test'].median);
-  const bad = ['gradient-masking', 'noise-stronger', 'zero-gradients', 'nan-gradients', 'large-eps-not-zero', 'outputs-probabilities', 'nondeterministic', 'batch-dependence', 'non-monotone', 'out-of-ball'];
-  t.deepEqual(res.flags.filter((fl) => bad.includes(fl.check)), []);
+  const bad = [
+    'gradient-masking',
+    'noise-stronger',
+    'zero-gradients',
+    'nan-gradients',
+    'large-eps-not-zero',
+    'outputs-probabilities',
+    'nondeterministic',
+    'batch-dependence',
+    'non-monotone',
+    'out-of-ball',
+  ];
+  t.deepEqual(
+    res.flags.filter((fl) => bad.includes(fl.check)),
+    [],
+  );
   t.is(r.perExample.attacks.length, 6);
 });

@@ -51,11 +51,7 @@ function makeAttack(kind: Kind, norm: Norm, loss: string, source: ReturnType<typ
 }
 
 test('every attack returns points inside the eps-ball and the bounds, and never mutates its inputs', (t) => {
-  const models = [
-    smallModel({ arch: 'linear' }, [3], 3, 1),
-    smallModel({ arch: 'mlp', hidden: [6] }, [2, 2, 1], 2, 2),
-    smallModel({ arch: 'mlp', hidden: [5, 5] }, [4], 4, 3),
-  ];
+  const models = [smallModel({ arch: 'linear' }, [3], 3, 1), smallModel({ arch: 'mlp', hidden: [6] }, [2, 2, 1], 2, 2), smallModel({ arch: 'mlp', hidden: [5, 5] }, [4], 4, 3)];
   const sources = [smallModel({ arch: 'linear' }, [3], 3, 11), smallModel({ arch: 'linear' }, [2, 2, 1], 2, 12), smallModel({ arch: 'linear' }, [4], 4, 13)];
   const before = tf.memory().numTensors;
   fc.assert(

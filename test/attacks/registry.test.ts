@@ -44,8 +44,14 @@ test('names and families derive from the registry: every entry has a family, the
   t.true(ATTACK_NAMES.length >= 9);
   t.deepEqual([...ATTACK_NAMES].sort(), [...new Set(ATTACK_NAMES)].sort());
   for (const name of ATTACK_NAMES) t.true((ATTACK_FAMILIES as readonly string[]).includes(attackFamily(name)), name);
-  t.deepEqual(SINGLE_STEP_ATTACKS, ATTACK_NAMES.filter((n) => attackFamily(n) === 'single-step'));
-  t.deepEqual(ITERATIVE_ATTACKS, ATTACK_NAMES.filter((n) => attackFamily(n) === 'iterative'));
+  t.deepEqual(
+    SINGLE_STEP_ATTACKS,
+    ATTACK_NAMES.filter((n) => attackFamily(n) === 'single-step'),
+  );
+  t.deepEqual(
+    ITERATIVE_ATTACKS,
+    ATTACK_NAMES.filter((n) => attackFamily(n) === 'iterative'),
+  );
   t.deepEqual([...SINGLE_STEP_ATTACKS], ['fgsm', 'fgm']);
   for (const n of ['pgd', 'apgd-ce', 'apgd-dlr', 'apgd-t']) t.true(ITERATIVE_ATTACKS.includes(n), n);
   t.is(attackFamily('square'), 'score-based');
@@ -81,7 +87,10 @@ test('AutoAttack standard budgets: APGD-T 9 targets x 100 iterations x 1 run, Sq
   t.deepEqual(attackDefaults('autoattack'), { steps: 100, targetClasses: 9, queries: 5000, pInit: 0.8 });
   const aa = createAttack({ name: 'autoattack' }, 'l2');
   const stages = aa.settings.stages as Record<string, unknown>[];
-  t.deepEqual(stages.map((s) => s.name), ['apgd-ce', 'apgd-t', 'square']);
+  t.deepEqual(
+    stages.map((s) => s.name),
+    ['apgd-ce', 'apgd-t', 'square'],
+  );
   t.like(stages[0], { norm: 'l2', steps: 100, restarts: 1, randomStart: true, loss: 'ce' });
   t.like(stages[1], { norm: 'l2', steps: 100, restarts: 1, targetClasses: 9, loss: 'dlr' });
   t.like(stages[2], { norm: 'l2', queries: 5000, pInit: 0.8, loss: 'margin' });

@@ -70,7 +70,10 @@ test('Square queries only the rows still unbroken: misclassified rows never afte
     // BaseAttack's own calls: a 1-row probe, then (Square) the clean pass, then queries, then the final scoring.
     const queries = sizes.slice(2, -1);
     t.is(sizes[1], 10);
-    t.true(queries.every((s) => s <= 7), `${norm}: no query includes a clean-misclassified row (${Math.max(...queries)})`);
+    t.true(
+      queries.every((s) => s <= 7),
+      `${norm}: no query includes a clean-misclassified row (${Math.max(...queries)})`,
+    );
     // Batches shrink as rows break and never grow back.
     for (let i = 1; i < queries.length; i++) t.true(queries[i] <= queries[i - 1]);
     t.true(queries.length <= 200);
@@ -105,7 +108,13 @@ test('Square internals: the p schedule halves from pInit on the published marks;
   t.deepEqual(squareWindow(squareLayout([2]), 0.8, 1, false), [1, 2]);
   t.deepEqual(squareWindow(squareLayout([10]), 0.2, 3, true), [1, 3]);
   const rng = new Rng(1);
-  for (const [a, b] of [[5, 5], [4, 7], [1, 2], [1, 1], [3, 1]]) {
+  for (const [a, b] of [
+    [5, 5],
+    [4, 7],
+    [1, 2],
+    [1, 1],
+    [3, 1],
+  ]) {
     const p = squarePattern(a, b, rng);
     t.true(Math.abs(p.reduce((s, v) => s + v * v, 0) - 1) < 1e-12, `${a}x${b} unit norm`);
     if (a * b > 1) {
@@ -120,7 +129,10 @@ test('APGD-T targets the runner-up classes by clean logit; APGD-T and AutoAttack
   t.deepEqual(Array.from(order[1]), [1, 2, 3]);
   const { model, f } = smallModel({ arch: 'mlp', hidden: [8] }, [6, 6, 1], 4, 5);
   const { x, y } = batch(f, 4, 3);
-  for (const [name, params] of [['apgd-t', { steps: 2 }], ['autoattack', { steps: 2, queries: 2 }]] as const) {
+  for (const [name, params] of [
+    ['apgd-t', { steps: 2 }],
+    ['autoattack', { steps: 2, queries: 2 }],
+  ] as const) {
     t.throws(() => createAttack({ name, params }).run(f, x, y, bounds, 0.1, new Rng(0), { targets: Int32Array.from(y, (v) => (v + 1) % 4) }), { message: /targets/ });
   }
   x.dispose();
@@ -134,7 +146,10 @@ test('AutoAttack: robust accuracy after each stage never rises, each stage attac
   for (const eps of [0, 0.05, 0.15, 0.3]) {
     const out = attack.run(f, x, y, bounds, eps, new Rng(1));
     const log = out.log as AttackStageLog[];
-    t.deepEqual(log.map((s) => s.stage), ['clean', 'apgd-ce', 'apgd-t', 'square']);
+    t.deepEqual(
+      log.map((s) => s.stage),
+      ['clean', 'apgd-ce', 'apgd-t', 'square'],
+    );
     t.log(`eps ${eps}: ${log.map((s) => `${s.stage} ${s.robust}/${s.attacked}`).join(', ')}`);
     t.is(log[0].robust, 30);
     for (let s = 1; s < log.length; s++) {
@@ -149,7 +164,10 @@ test('AutoAttack: robust accuracy after each stage never rises, each stage attac
     }
     // The output's per-example worst case: robust rows are the survivors of every stage and still predicted right.
     const last = log[log.length - 1];
-    t.is(last.robust, out.success.reduce((a, v) => a + (v ? 0 : 1), 0));
+    t.is(
+      last.robust,
+      out.success.reduce((a, v) => a + (v ? 0 : 1), 0),
+    );
     for (let i = 0; i < 30; i++) {
       const robust = out.success[i] === 0;
       t.is(out.pred[i] === y[i], robust);

@@ -96,7 +96,12 @@ test('an over-confident model (logits x 100): CE-PGD mostly fails (saturated sof
   t.true(plain <= 0.05);
   t.true(ce >= 0.5, `CE-PGD ${ce}`);
   t.true(apgdCe >= 0.5, `APGD-CE ${apgdCe}`);
-  for (const [name, v] of [['margin', margin], ['dlr', dlr], ['apgd-dlr', apgdDlr]] as const) t.true(v <= plain + 0.05, `${name} ${v}`);
+  for (const [name, v] of [
+    ['margin', margin],
+    ['dlr', dlr],
+    ['apgd-dlr', apgdDlr],
+  ] as const)
+    t.true(v <= plain + 0.05, `${name} ${v}`);
 });
 
 test('AutoAttack on MNIST: stage accuracies never rise, the last is the per-example worst case, no weaker than APGD-CE alone; evaluate carries the merged log', (t) => {
@@ -109,17 +114,33 @@ test('AutoAttack on MNIST: stage accuracies never rise, the last is the per-exam
   for (let s = 1; s < log.length; s++) t.true(log[s].robustAccuracy <= log[s - 1].robustAccuracy);
   const final = out.pred.reduce((a, p, i) => a + (p === y[i] ? 1 : 0), 0) / N;
   t.is(log[log.length - 1].robustAccuracy, final);
-  for (let i = 0; i < N; i++) if (out.pred[i] === y[i]) t.true(log.every((s) => (s.robustRows as Uint8Array)[i] === 1), `row ${i} survived every stage`);
+  for (let i = 0; i < N; i++)
+    if (out.pred[i] === y[i])
+      t.true(
+        log.every((s) => (s.robustRows as Uint8Array)[i] === 1),
+        `row ${i} survived every stage`,
+      );
   const apgdCe = robust(createAttack({ name: 'apgd-ce', params: { steps: 30 } }, 'linf'), f, eps, 5);
   t.true(final <= apgdCe + 1 / N, `autoattack ${final} vs APGD-CE ${apgdCe}`);
 
   // Through evaluate, in batches of 40: one log over all N examples whose last stage is the summary's robust accuracy.
-  const r = evaluateModelDetailed(f, dataset, { attacks: [{ name: 'autoattack', params }], eps: [eps], nExamples: N, batchSize: 40, probes: { enabled: false }, sanity: { enabled: false } }, new Rng(0));
+  const r = evaluateModelDetailed(
+    f,
+    dataset,
+    { attacks: [{ name: 'autoattack', params }], eps: [eps], nExamples: N, batchSize: 40, probes: { enabled: false }, sanity: { enabled: false } },
+    new Rng(0),
+  );
   const key = robustKey('autoattack', 'linf', eps);
   const merged = r.stageLogs?.[key] as AttackStageLog[];
-  t.deepEqual(merged.map((s) => s.stage), ['clean', 'apgd-ce', 'apgd-t', 'square']);
+  t.deepEqual(
+    merged.map((s) => s.stage),
+    ['clean', 'apgd-ce', 'apgd-t', 'square'],
+  );
   t.true(merged.every((s) => s.n === N));
   t.is(merged[0].robustAccuracy, r.result.cleanAccuracy);
   t.is(merged[merged.length - 1].robustAccuracy, r.result.attacks[0].robustAccuracy);
-  t.deepEqual((r.result.attacks[0].settings.stages as { name: string }[]).map((s) => s.name), ['apgd-ce', 'apgd-t', 'square']);
+  t.deepEqual(
+    (r.result.attacks[0].settings.stages as { name: string }[]).map((s) => s.name),
+    ['apgd-ce', 'apgd-t', 'square'],
+  );
 });

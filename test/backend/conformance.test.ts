@@ -23,9 +23,18 @@ test.afterEach.always(async () => {
 test.serial('the probe inputs reach tiny, subnormal, signed-zero and huge values', (t) => {
   const f32 = Float32Array.from(SPECIAL);
   t.true(f32.some((v) => Object.is(v, -0)) && f32.some((v) => Object.is(v, 0)));
-  t.true(f32.some((v) => v > 0 && v < 1.1754944e-38), 'a positive subnormal');
-  t.true(f32.some((v) => v < 0 && v > -1.1754944e-38), 'a negative subnormal');
-  t.true(f32.some((v) => v > 0 && v <= 1e-8 && v >= 1.1754944e-38), 'tiny normals');
+  t.true(
+    f32.some((v) => v > 0 && v < 1.1754944e-38),
+    'a positive subnormal',
+  );
+  t.true(
+    f32.some((v) => v < 0 && v > -1.1754944e-38),
+    'a negative subnormal',
+  );
+  t.true(
+    f32.some((v) => v > 0 && v <= 1e-8 && v >= 1.1754944e-38),
+    'tiny normals',
+  );
   t.true(f32.some((v) => v >= 1e38) && f32.some((v) => v <= -1e38), 'huge of both signs');
   t.true(f32.every((v) => Number.isFinite(v)));
 });
@@ -60,10 +69,48 @@ test.serial('every tfjs compute op the source calls is covered by a conformance 
   for (const c of OP_CASES) for (const m of c.run.toString().matchAll(/\btf\.([a-zA-Z0-9]+)\(/g)) covered.add(m[1]);
   // Not computations on values: tensor construction, memory, registry, autodiff drivers, shape-only ops, models, random draws (never compared across backends: vicinal draws from its own seeded Rng).
   const notCompute = new Set([
-    'tidy', 'keep', 'dispose', 'tensor', 'tensor1d', 'tensor2d', 'tensor3d', 'tensor4d', 'scalar', 'zeros', 'zerosLike', 'ones', 'onesLike', 'fill',
-    'getKernel', 'registerKernel', 'unregisterKernel', 'setBackend', 'getBackend', 'findBackend', 'backend', 'ready', 'engine', 'memory',
-    'grad', 'grads', 'valueAndGrad', 'valueAndGrads', 'customGrad', 'variableGrads', 'sequential', 'model', 'loadLayersModel', 'io',
-    'reshape', 'squeeze', 'expandDims', 'linspace', 'randomUniform', 'randomNormal', 'variable', 'buffer',
+    'tidy',
+    'keep',
+    'dispose',
+    'tensor',
+    'tensor1d',
+    'tensor2d',
+    'tensor3d',
+    'tensor4d',
+    'scalar',
+    'zeros',
+    'zerosLike',
+    'ones',
+    'onesLike',
+    'fill',
+    'getKernel',
+    'registerKernel',
+    'unregisterKernel',
+    'setBackend',
+    'getBackend',
+    'findBackend',
+    'backend',
+    'ready',
+    'engine',
+    'memory',
+    'grad',
+    'grads',
+    'valueAndGrad',
+    'valueAndGrads',
+    'customGrad',
+    'variableGrads',
+    'sequential',
+    'model',
+    'loadLayersModel',
+    'io',
+    'reshape',
+    'squeeze',
+    'expandDims',
+    'linspace',
+    'randomUniform',
+    'randomNormal',
+    'variable',
+    'buffer',
   ]);
   const missing = [...called].filter((op) => !notCompute.has(op) && !covered.has(op)).sort();
   t.deepEqual(missing, [], `tf ops called in the source without a conformance case: ${missing.join(', ')}`);

@@ -6,13 +6,7 @@ import * as path from 'path';
 import { registerWasmKernels, restoreStockWasmKernels } from '../../backend/kernels/wasm';
 import { initBackend } from '../../backend/select';
 import { BackendDefectError, refuseDefectiveBackend } from '../../backend/verify';
-import {
-  checkGradients,
-  formatGradientReport,
-  GradientCheckReport,
-  TOL_VS_CPU,
-  TOL_VS_FINITE_DIFF,
-} from '../../backend/gradient-check';
+import { checkGradients, formatGradientReport, GradientCheckReport, TOL_VS_CPU, TOL_VS_FINITE_DIFF } from '../../backend/gradient-check';
 
 // The doctor switches the global backend: every test runs on its own.
 
@@ -78,7 +72,10 @@ test.serial('the cpu backend passes its own check (finite differences only)', as
   t.is(tf.getBackend(), 'cpu');
   t.true(r.ok, formatGradientReport(r));
   t.true(r.rows.every((row) => row.maxAbsErrVsCpu === 0));
-  t.true(r.rows.some((row) => row.maxRelErrVsFiniteDiff > 0), 'finite differences were actually evaluated');
+  t.true(
+    r.rows.some((row) => row.maxRelErrVsFiniteDiff > 0),
+    'finite differences were actually evaluated',
+  );
 });
 
 test.serial('the stock wasm MaxPoolGrad is caught and named', async (t) => {

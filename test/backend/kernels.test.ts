@@ -2,13 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import test from 'ava';
 import { Rng } from '../../data/rng';
-import {
-  originalWasmKernel,
-  PATCHED_WASM_KERNELS,
-  registerWasmKernels,
-  restoreStockWasmKernels,
-  setIm2colChunkLimit,
-} from '../../backend/kernels/wasm';
+import { originalWasmKernel, PATCHED_WASM_KERNELS, registerWasmKernels, restoreStockWasmKernels, setIm2colChunkLimit } from '../../backend/kernels/wasm';
 import { initBackend } from '../../backend/select';
 
 // Every test switches the global backend: run them one at a time.
@@ -65,15 +59,24 @@ const CONV_CASES: Array<{ x: Shape4; w: Shape4; strides: number | [number, numbe
   { x: [3, 7, 6, 2], w: [3, 3, 2, 4], strides: 2, pad: 'same' },
   { x: [2, 8, 9, 3], w: [4, 4, 3, 5], strides: [3, 2], pad: 'same' },
   { x: [3, 7, 6, 2], w: [3, 2, 2, 4], strides: [2, 1], pad: 'valid' },
-  { x: [2, 8, 9, 3], w: [3, 3, 3, 5], strides: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  {
+    x: [2, 8, 9, 3],
+    w: [3, 3, 3, 5],
+    strides: 1,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
   { x: [2, 8, 9, 3], w: [3, 3, 3, 5], strides: 2, pad: 1 },
   { x: [2, 6, 5, 3], w: [2, 4, 3, 2], strides: 1, pad: 'valid' },
   { x: [2, 28, 28, 1], w: [5, 5, 1, 16], strides: 1, pad: 'same' },
   { x: [2, 14, 14, 16], w: [5, 5, 16, 32], strides: 1, pad: 'same' },
 ];
 
-const label = (c: { x: Shape4; w: Shape4; strides: unknown; pad: unknown }): string =>
-  `x[${c.x}] w[${c.w}] strides ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)}`;
+const label = (c: { x: Shape4; w: Shape4; strides: unknown; pad: unknown }): string => `x[${c.x}] w[${c.w}] strides ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)}`;
 
 test.before(async () => {
   await initBackend('wasm');
@@ -95,12 +98,14 @@ test.serial('registerWasmKernels is idempotent and registers the patched kernels
 test.serial('Conv2DBackpropFilter on wasm matches cpu (batch>1, channels>1, H!=W, strides, same/valid/explicit pads)', async (t) => {
   for (const c of CONV_CASES) {
     const dyShape = convOutShape(c.x, c.w, c.strides, c.pad);
-    const [err] = await wasmVsCpu(() =>
-      tf.engine().runKernel(
-        'Conv2DBackpropFilter',
-        { x: tf.tensor(randn(c.x, 1), c.x), dy: tf.tensor(randn(dyShape, 2), dyShape) },
-        { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.w } as unknown as tf.NamedAttrMap,
-      ) as tf.Tensor,
+    const [err] = await wasmVsCpu(
+      () =>
+        tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(randn(c.x, 1), c.x), dy: tf.tensor(randn(dyShape, 2), dyShape) }, {
+          strides: c.strides,
+          pad: c.pad,
+          dataFormat: 'NHWC',
+          filterShape: c.w,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
     );
     t.true(err < 1e-5, `${label(c)}: rel err ${err}`);
   }
@@ -109,12 +114,14 @@ test.serial('Conv2DBackpropFilter on wasm matches cpu (batch>1, channels>1, H!=W
 test.serial('Conv2DBackpropInput on wasm matches cpu (stride 1 via XNNPACK conv, other strides via col2im)', async (t) => {
   for (const c of CONV_CASES) {
     const dyShape = convOutShape(c.x, c.w, c.strides, c.pad);
-    const [err] = await wasmVsCpu(() =>
-      tf.engine().runKernel(
-        'Conv2DBackpropInput',
-        { dy: tf.tensor(randn(dyShape, 2), dyShape), filter: tf.tensor(randn(c.w, 3), c.w) },
-        { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x } as unknown as tf.NamedAttrMap,
-      ) as tf.Tensor,
+    const [err] = await wasmVsCpu(
+      () =>
+        tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(randn(dyShape, 2), dyShape), filter: tf.tensor(randn(c.w, 3), c.w) }, {
+          strides: c.strides,
+          pad: c.pad,
+          dataFormat: 'NHWC',
+          inputShape: c.x,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor,
     );
     t.true(err < 1e-5, `${label(c)}: rel err ${err}`);
   }
@@ -130,18 +137,23 @@ test.serial('conv backprop kernels give the same result when the im2col buffer i
         const x = dataFormat === 'NHWC' ? c.x : ([c.x[0], c.x[3], c.x[1], c.x[2]] as Shape4);
         const dys = dataFormat === 'NHWC' ? dyShape : [dyShape[0], dyShape[3], dyShape[1], dyShape[2]];
         const errs = await wasmVsCpu(() => [
-          tf.engine().runKernel(
-            'Conv2DBackpropFilter',
-            { x: tf.tensor(randn(x, 1), x), dy: tf.tensor(randn(dys, 2), dys) },
-            { strides: c.strides, pad: c.pad, dataFormat, filterShape: c.w } as unknown as tf.NamedAttrMap,
-          ) as tf.Tensor,
-          tf.engine().runKernel(
-            'Conv2DBackpropInput',
-            { dy: tf.tensor(randn(dys, 2), dys), filter: tf.tensor(randn(c.w, 3), c.w) },
-            { strides: c.strides, pad: c.pad, dataFormat, inputShape: x } as unknown as tf.NamedAttrMap,
-          ) as tf.Tensor,
+          tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(randn(x, 1), x), dy: tf.tensor(randn(dys, 2), dys) }, {
+            strides: c.strides,
+            pad: c.pad,
+            dataFormat,
+            filterShape: c.w,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor,
+          tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(randn(dys, 2), dys), filter: tf.tensor(randn(c.w, 3), c.w) }, {
+            strides: c.strides,
+            pad: c.pad,
+            dataFormat,
+            inputShape: x,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor,
         ]);
-        t.true(errs.every((e) => e < 1e-5), `${label(c)} ${dataFormat} chunked: rel errs ${errs}`);
+        t.true(
+          errs.every((e) => e < 1e-5),
+          `${label(c)} ${dataFormat} chunked: rel errs ${errs}`,
+        );
       }
     }
   } finally {
@@ -157,16 +169,13 @@ test.serial('conv backprop kernels on wasm also handle NCHW', async (t) => {
     const dyShape = convOutShape(c.x, c.w, c.strides, c.pad, true);
     const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NCHW' };
     const errs = await wasmVsCpu(() => [
-      tf.engine().runKernel(
-        'Conv2DBackpropFilter',
-        { x: tf.tensor(randn(c.x, 1), c.x), dy: tf.tensor(randn(dyShape, 2), dyShape) },
-        { ...attrs, filterShape: c.w } as unknown as tf.NamedAttrMap,
-      ) as tf.Tensor,
-      tf.engine().runKernel(
-        'Conv2DBackpropInput',
-        { dy: tf.tensor(randn(dyShape, 2), dyShape), filter: tf.tensor(randn(c.w, 3), c.w) },
-        { ...attrs, inputShape: c.x } as unknown as tf.NamedAttrMap,
-      ) as tf.Tensor,
+      tf
+        .engine()
+        .runKernel('Conv2DBackpropFilter', { x: tf.tensor(randn(c.x, 1), c.x), dy: tf.tensor(randn(dyShape, 2), dyShape) }, { ...attrs, filterShape: c.w } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(randn(dyShape, 2), dyShape), filter: tf.tensor(randn(c.w, 3), c.w) }, {
+        ...attrs,
+        inputShape: c.x,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor,
     ]);
     t.true(errs[0] < 1e-5 && errs[1] < 1e-5, `${label(c)} NCHW: rel errs ${errs}`);
   }
@@ -179,11 +188,12 @@ test.serial('conv2d gradients through tf.grads agree between wasm and cpu', asyn
       const x = tf.tensor(randn(c.x, 1), c.x) as tf.Tensor4D;
       const w = tf.tensor(randn(c.w, 2), c.w) as tf.Tensor4D;
       const r = tf.tensor(randn(yShape, 3), yShape);
-      return tf.grads((xx: tf.Tensor, ww: tf.Tensor) =>
-        tf.sum(tf.mul(tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.strides, c.pad as 'same'), r)),
-      )([x, w]);
+      return tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.strides, c.pad as 'same'), r)))([x, w]);
     });
-    t.true(errs.every((e) => e < 1e-5), `${label(c)}: rel errs dx ${errs[0]} dw ${errs[1]}`);
+    t.true(
+      errs.every((e) => e < 1e-5),
+      `${label(c)}: rel errs dx ${errs[0]} dw ${errs[1]}`,
+    );
   }
 });
 
@@ -269,11 +279,9 @@ test.serial('unsupported attributes fail with a clear message', async (t) => {
   await tf.setBackend('wasm');
   const err = t.throws(() =>
     tf.tidy(() =>
-      tf.engine().runKernel(
-        'Conv2DBackpropFilter',
-        { x: tf.zeros([1, 5, 5, 1]), dy: tf.zeros([1, 5, 5, 1]) },
-        { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 1, 1], dilations: 2 },
-      ),
+      tf
+        .engine()
+        .runKernel('Conv2DBackpropFilter', { x: tf.zeros([1, 5, 5, 1]), dy: tf.zeros([1, 5, 5, 1]) }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 1, 1], dilations: 2 }),
     ),
   );
   t.regex(err?.message ?? '', /Conv2DBackpropFilter: dilations .* not supported/);
@@ -342,7 +350,10 @@ for (const poolFirst of [false, true]) {
     wasm.forEach((g, i) => {
       const err = relErr(g, cpu[i]);
       t.true(err < 1e-4, `${names[i]}: rel err ${err}`);
-      t.true(g.some((v) => v !== 0), `${names[i]}: gradient is all zero`);
+      t.true(
+        g.some((v) => v !== 0),
+        `${names[i]}: gradient is all zero`,
+      );
     });
   });
 }

@@ -16,8 +16,14 @@ test('Rng: same seed gives the same stream, different seeds differ', (t) => {
   const b = new Rng(7);
   const c = new Rng(8);
   const sa = Array.from({ length: 50 }, () => a.uniform());
-  t.deepEqual(sa, Array.from({ length: 50 }, () => b.uniform()));
-  t.notDeepEqual(sa, Array.from({ length: 50 }, () => c.uniform()));
+  t.deepEqual(
+    sa,
+    Array.from({ length: 50 }, () => b.uniform()),
+  );
+  t.notDeepEqual(
+    sa,
+    Array.from({ length: 50 }, () => c.uniform()),
+  );
   t.true(sa.every((u) => u >= 0 && u < 1));
 });
 
@@ -34,7 +40,11 @@ test('Rng: normal and gamma/beta moments match their closed forms', (t) => {
   t.true(Math.abs(s / n) < 0.01);
   t.true(Math.abs(s2 / n - 1) < 0.02);
   // Beta(a, b): mean a/(a+b), variance ab/((a+b)^2 (a+b+1)); a < 1 exercises the gamma boost.
-  for (const [a, b] of [[0.3, 2], [2, 5], [1.1, 0.1]]) {
+  for (const [a, b] of [
+    [0.3, 2],
+    [2, 5],
+    [1.1, 0.1],
+  ]) {
     let m = 0;
     let m2 = 0;
     for (let i = 0; i < n; i++) {
@@ -51,7 +61,10 @@ test('Rng: normal and gamma/beta moments match their closed forms', (t) => {
 
 test('Rng.permutation is a permutation and is seeded', (t) => {
   const p = new Rng(3).permutation(1000);
-  t.deepEqual([...p].sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
+  t.deepEqual(
+    [...p].sort((a, b) => a - b),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
   t.deepEqual(p, new Rng(3).permutation(1000));
 });
 
@@ -110,7 +123,10 @@ test('mnist: 8000/2000 stratified split of real digits in [0, 1], deterministic'
 test('stratifiedSplit keeps every example exactly once', (t) => {
   const data = { x: Float32Array.from({ length: 30 }, (_, i) => i), y: Int32Array.from({ length: 30 }, (_, i) => (i < 20 ? 0 : 1)), n: 30 };
   const s = stratifiedSplit(data, 1, 2, 9, new Rng(0));
-  t.deepEqual([...s.train.x, ...s.test.x].sort((a, b) => a - b), [...data.x]);
+  t.deepEqual(
+    [...s.train.x, ...s.test.x].sort((a, b) => a - b),
+    [...data.x],
+  );
   t.deepEqual(counts(s.test.y, 2), [6, 3]);
   for (let i = 0; i < s.test.n; i++) t.is(s.test.y[i], s.test.x[i] < 20 ? 0 : 1);
 });
@@ -147,7 +163,10 @@ test('bad dataset specs are rejected with the field named (UsageError, one line)
 });
 
 test('the registry: one descriptor per dataset, and the names, spec keys and 2-D check derive from it', (t) => {
-  t.deepEqual([...DATASET_NAMES], DATASETS.map((d) => d.name));
+  t.deepEqual(
+    [...DATASET_NAMES],
+    DATASETS.map((d) => d.name),
+  );
   t.deepEqual([...DATASET_NAMES], ['moons', 'circles', 'mnist', 'fashion-mnist', 'files']);
   t.deepEqual(DATASET_SPEC_KEYS.moons, ['name', 'seed', 'nTrain', 'nTest', 'noise']);
   t.deepEqual(DATASET_SPEC_KEYS.circles, ['name', 'seed', 'nTrain', 'nTest', 'noise', 'factor']);
@@ -156,7 +175,11 @@ test('the registry: one descriptor per dataset, and the names, spec keys and 2-D
     for (const [k, p] of Object.entries(d.params)) t.true(p.help.length > 0, `${d.name}.${k} is documented`);
   }
   // Every built dataset matches what its descriptor declares, and rebuilds from its recorded settings.
-  for (const spec of [{ name: 'moons', nTrain: 50, nTest: 20, seed: 4 }, { name: 'circles', nTrain: 40, nTest: 10, factor: 0.3 }, { name: 'mnist', nTrain: 100, nTest: 50 }]) {
+  for (const spec of [
+    { name: 'moons', nTrain: 50, nTest: 20, seed: 4 },
+    { name: 'circles', nTrain: 40, nTest: 10, factor: 0.3 },
+    { name: 'mnist', nTrain: 100, nTest: 50 },
+  ]) {
     const ds = loadDataset(spec);
     const shape = datasetDescriptor(spec.name).shape;
     t.deepEqual([ds.inputShape, ds.numClasses, ds.bounds], [shape.inputShape, shape.numClasses, shape.bounds]);

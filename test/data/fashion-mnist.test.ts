@@ -65,7 +65,15 @@ gate.serial('nTrain / nTest subsets: stratified, seeded, drawn from the publishe
 test('without the package: one line naming the package and the install command, exit 2, nothing written', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-fmnist-'));
   const cfg = path.join(dir, 'study.json');
-  fs.writeFileSync(cfg, JSON.stringify({ name: 'f', schemes: [{ name: 'erm' }], attacks: [{ name: 'fgsm' }], experiments: [{ dataset: { name: 'fashion-mnist', nTrain: 1000, nTest: 100 }, models: [{ arch: 'mlp', hidden: [8] }], eval: { eps: [0.1] } }] }));
+  fs.writeFileSync(
+    cfg,
+    JSON.stringify({
+      name: 'f',
+      schemes: [{ name: 'erm' }],
+      attacks: [{ name: 'fgsm' }],
+      experiments: [{ dataset: { name: 'fashion-mnist', nTrain: 1000, nTest: 100 }, models: [{ arch: 'mlp', hidden: [8] }], eval: { eps: [0.1] } }],
+    }),
+  );
   const out = path.join(dir, 'run');
   const r = spawnSync(process.execPath, [CLI, 'run', cfg, '--out', out, '--backend', 'wasm', '--quiet'], { encoding: 'utf8', env: { ...process.env, VICINAL_FASHION_MNIST_DIR: dir } });
   t.is(r.status, 2, r.stderr);

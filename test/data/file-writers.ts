@@ -38,7 +38,7 @@ export function npyBytes(shape: number[], values: ArrayLike<number>, dtype: 'flo
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   // Pad with spaces so magic + version + length + header + '\n' is a multiple of 64.
   const pad = 64 - ((10 + header.length + 1) % 64);
-  header = header + ' '.repeat(pad % 64) + '\n';
+  header = `${header + ' '.repeat(pad % 64)}\n`;
   const body = Buffer.alloc(count(shape) * size);
   for (let i = 0; i < values.length; i++) {
     if (dtype === 'float32') body.writeFloatLE(values[i], 4 * i);
@@ -116,6 +116,6 @@ export function writeNpz(file: string, arrays: Record<string, Buffer>, deflate =
 }
 
 export function writeCsv(file: string, header: string[], rows: (number | string)[][]): string {
-  fs.writeFileSync(file, [header.join(','), ...rows.map((r) => r.join(','))].join('\n') + '\n');
+  fs.writeFileSync(file, `${[header.join(','), ...rows.map((r) => r.join(','))].join('\n')}\n`);
   return file;
 }

@@ -40,12 +40,14 @@ function run(args: string[]): Promise<{ status: number | null; stdout: string; s
 async function pool<T, R>(items: T[], k: number, f: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: k }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await f(items[i]);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: k }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await f(items[i]);
+      }
+    }),
+  );
   return out;
 }
 
@@ -62,8 +64,20 @@ test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test('good files of every format attack fine from the CLI (exit 0, results written)', async (t) => {
   const fx = (f: string) => path.join(FIXTURES, f);
-  const csv = writeCsv(tmp('good.csv'), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'label'], Y.map((y, i) => [...X.slice(6 * i, 6 * i + 6), y]));
-  const idx = { x: writeIdx(tmp('good-images-idx3-ubyte.gz'), [6, 2, 3], X.map((v) => Math.round(v * 255)), { gzip: true }), y: writeIdx(tmp('good-labels-idx1-ubyte.gz'), [6], Y, { gzip: true }) };
+  const csv = writeCsv(
+    tmp('good.csv'),
+    ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'label'],
+    Y.map((y, i) => [...X.slice(6 * i, 6 * i + 6), y]),
+  );
+  const idx = {
+    x: writeIdx(
+      tmp('good-images-idx3-ubyte.gz'),
+      [6, 2, 3],
+      X.map((v) => Math.round(v * 255)),
+      { gzip: true },
+    ),
+    y: writeIdx(tmp('good-labels-idx1-ubyte.gz'), [6], Y, { gzip: true }),
+  };
   const datas = [
     `npz:${fx('xy-compressed.npz')}`,
     fx('keras-style.npz'),
@@ -77,7 +91,7 @@ test('good files of every format attack fine from the CLI (exit 0, results writt
     t.is(r.status, 0, `${datas[i]}: ${r.stderr}`);
     const doc = JSON.parse(fs.readFileSync(tmp(`good-${i}.json`), 'utf8'));
     t.is(doc.dataset.name, 'files');
-    t.is(doc.dataset.inputShape, '2x3x1', 'the model\'s input shape');
+    t.is(doc.dataset.inputShape, '2x3x1', "the model's input shape");
     t.is(doc.summary.n, i === 1 ? 3 : 6, datas[i]);
     t.regex(doc.dataset.contentHash, /^[0-9a-f]{64}$/);
   });
@@ -103,8 +117,32 @@ test('bad files: one line naming the file and the problem, exit code 2, nothing 
   const rows = Y.map((label, i) => [...X.slice(6 * i, 6 * i + 6), label]);
   const cases: [string, string, RegExp][] = [
     ['idx wrong magic', `idx:${npy('npy-as-images-idx3-ubyte', x)},${goodLabels}`, /npy-as-images-idx3-ubyte: bad magic number 0x934e554d: not an IDX file/],
-    ['idx truncated', `idx:${npy('short-images-idx3-ubyte', idxBytes([6, 2, 3], X.map(() => 1)).subarray(0, 30))},${goodLabels}`, /short-images-idx3-ubyte: truncated: the header says shape \[6, 2, 3\] of uint8 \(52 bytes\), the file has 30$/],
-    ['gzip truncated', `idx:${npy('cut-images-idx3-ubyte.gz', zlib.gzipSync(idxBytes([6, 2, 3], X.map(() => 1))).subarray(0, 25))},${goodLabels}`, /cut-images-idx3-ubyte\.gz: corrupt or truncated gzip data/],
+    [
+      'idx truncated',
+      `idx:${npy(
+        'short-images-idx3-ubyte',
+        idxBytes(
+          [6, 2, 3],
+          X.map(() => 1),
+        ).subarray(0, 30),
+      )},${goodLabels}`,
+      /short-images-idx3-ubyte: truncated: the header says shape \[6, 2, 3\] of uint8 \(52 bytes\), the file has 30$/,
+    ],
+    [
+      'gzip truncated',
+      `idx:${npy(
+        'cut-images-idx3-ubyte.gz',
+        zlib
+          .gzipSync(
+            idxBytes(
+              [6, 2, 3],
+              X.map(() => 1),
+            ),
+          )
+          .subarray(0, 25),
+      )},${goodLabels}`,
+      /cut-images-idx3-ubyte\.gz: corrupt or truncated gzip data/,
+    ],
     ['npy wrong magic', `npy:${npy('text.npy', Buffer.from('x,y\n1,2\n'))},${goodY}`, /text\.npy: bad magic number 0x782c790a312c: not a \.npy file/],
     ['npy truncated', `npy:${npy('cut.npy', x.subarray(0, x.length - 10))},${goodY}`, /cut\.npy: truncated: the header says shape \(6, 2, 3\) of float32 \(272 bytes\), the file has 262$/],
     ['npy fortran order', `npy:${path.join(FIXTURES, 'x-fortran.npy')},${goodY}`, /x-fortran\.npy: Fortran-order arrays are not supported/],
@@ -112,13 +150,41 @@ test('bad files: one line naming the file and the problem, exit code 2, nothing 
     ['npz corrupt entry', `npz:${npy('flipped.npz', flipped)}`, /flipped\.npz:x\.npy: CRC-32 mismatch: the entry is corrupt$/],
     ['npz without the arrays', `npz:${writeNpz(tmp('names.npz'), { a: x, b: y })}`, /names\.npz: no array "x" or "x_test" \(holds: a, b\); name it with arrays: \{ x: NAME \}$/],
     ['label count mismatch', `npy:${goodX},${writeNpy(tmp('five.npy'), [5], Y.slice(0, 5), 'int64')}`, /five\.npy: shape mismatch: 5 labels for 6 examples \(.*x\.npy\)$/],
-    ['values per example', `npy:${writeNpy(tmp('seven.npy'), [6, 7], Array.from({ length: 42 }, () => 0.5))},${goodY}`, /seven\.npy: shape mismatch: inputShape \[2, 3, 1\] has 6 values per example, the file has 7 \(shape \[6, 7\]\) \(inputShape is the model's\)$/],
+    [
+      'values per example',
+      `npy:${writeNpy(
+        tmp('seven.npy'),
+        [6, 7],
+        Array.from({ length: 42 }, () => 0.5),
+      )},${goodY}`,
+      /seven\.npy: shape mismatch: inputShape \[2, 3, 1\] has 6 values per example, the file has 7 \(shape \[6, 7\]\) \(inputShape is the model's\)$/,
+    ],
     ['label out of range', `npy:${goodX},${writeNpy(tmp('big-label.npy'), [6], [0, 5, 2, 0, 1, 2], 'int64')}`, /big-label\.npy: label 5 at row 1 is out of range for 3 classes$/],
     ['label not an index', `npy:${goodX},${writeNpy(tmp('half-label.npy'), [6], [1.5, 0, 2, 0, 1, 2], 'float64')}`, /half-label\.npy: label 1\.5 at row 0 is not a class index \(an integer >= 0\)$/],
     ['NaN input', `npy:${writeNpy(tmp('nan.npy'), [6, 2, 3], nanX)},${goodY}`, /nan\.npy: NaN at row 2 \(value 4 of the example\)$/],
-    ['csv NaN', `csv:${writeCsv(tmp('nan.csv'), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'label'], rows.map((r, i) => (i === 1 ? [r[0], 'NaN', ...r.slice(2)] : r)))}`, /nan\.csv: line 3, column "p1": "NaN" is not a finite number$/],
-    ['csv ragged row', `csv:${writeCsv(tmp('ragged.csv'), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'label'], rows.map((r, i) => (i === 0 ? r.slice(1) : r)))}`, /ragged\.csv: line 2: 6 columns, the header has 7$/],
-    ['csv without the label column', `csv:${writeCsv(tmp('nolabel.csv'), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'class'], rows)}`, /nolabel\.csv: no column "label" in the header \(columns: p0, p1, p2, p3, p4, p5, class\); name the label column with labelColumn$/],
+    [
+      'csv NaN',
+      `csv:${writeCsv(
+        tmp('nan.csv'),
+        ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'label'],
+        rows.map((r, i) => (i === 1 ? [r[0], 'NaN', ...r.slice(2)] : r)),
+      )}`,
+      /nan\.csv: line 3, column "p1": "NaN" is not a finite number$/,
+    ],
+    [
+      'csv ragged row',
+      `csv:${writeCsv(
+        tmp('ragged.csv'),
+        ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'label'],
+        rows.map((r, i) => (i === 0 ? r.slice(1) : r)),
+      )}`,
+      /ragged\.csv: line 2: 6 columns, the header has 7$/,
+    ],
+    [
+      'csv without the label column',
+      `csv:${writeCsv(tmp('nolabel.csv'), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'class'], rows)}`,
+      /nolabel\.csv: no column "label" in the header \(columns: p0, p1, p2, p3, p4, p5, class\); name the label column with labelColumn$/,
+    ],
     ['outside declared bounds', JSON.stringify({ name: 'files', test: { x: goodX, y: goodY }, bounds: [0, 0.5] }), /x\.npy: value 0\.875 is outside the declared bounds \[0, 0\.5\]$/],
     ['missing file', `npz:${tmp('nowhere.npz')}`, /nowhere\.npz: no such file$/],
   ];

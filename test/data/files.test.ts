@@ -58,7 +58,10 @@ test('IDX, plain and gzipped, uint8 and float32, and 4-D [n, h, w, c] arrays', (
   const a = loadDataset({ name: 'files', train: plain, test: gz, divideBy: 255 });
   t.is(a.settings.format, 'idx', 'format from the -ubyte names');
   t.deepEqual(a.train.x, a.test.x);
-  t.deepEqual(Array.from(a.train.x.slice(0, 3)), [0, 37, 74].map((v) => Math.fround(v / 255)));
+  t.deepEqual(
+    Array.from(a.train.x.slice(0, 3)),
+    [0, 37, 74].map((v) => Math.fround(v / 255)),
+  );
   t.deepEqual(Array.from(a.test.y), labels);
   t.deepEqual([a.inputShape, a.numClasses, a.bounds], [[4, 4, 1], 4, { lo: 0, hi: 1 }]);
   // Without divideBy the bytes are used as they are: bounds become their range.
@@ -81,13 +84,20 @@ test('CSV: the named label column anywhere, every other column an input, CRLF an
   t.deepEqual(Array.from(ds.train.x), [0.5, 0.25, 1, 0, 1, 0.75, 1, 0, 0]);
   t.deepEqual(Array.from(ds.train.y), [1, 0, 2]);
   // A declared shape reshapes each row: 6 columns as 2 x 3 x 1 images.
-  const wide = writeCsv(tmp('wide.csv'), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'label'], [[0, 1, 2, 3, 4, 5, 0], [5, 4, 3, 2, 1, 0, 1]]);
+  const wide = writeCsv(
+    tmp('wide.csv'),
+    ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'label'],
+    [
+      [0, 1, 2, 3, 4, 5, 0],
+      [5, 4, 3, 2, 1, 0, 1],
+    ],
+  );
   const img = loadDataset({ name: 'files', test: wide, inputShape: [2, 3, 1], bounds: [0, 10] });
   t.deepEqual([img.inputShape, img.bounds, img.numClasses], [[2, 3, 1], { lo: 0, hi: 10 }, 2]);
   t.deepEqual(Array.from(img.test.x.subarray(6)), [5, 4, 3, 2, 1, 0]);
 });
 
-test('npz written here: stored and deflated entries with numpy\'s zip64 local headers, custom array names', (t) => {
+test("npz written here: stored and deflated entries with numpy's zip64 local headers, custom array names", (t) => {
   const x = Float32Array.from({ length: 8 }, (_, i) => i / 8);
   for (const deflate of [false, true]) {
     const file = writeNpz(tmp(`custom-${deflate}.npz`), { images: npyBytes([4, 2], x), labels: npyBytes([4], [0, 1, 1, 0], 'int64') }, deflate);
@@ -161,14 +171,27 @@ test('a study on files: the planner hashes the content, so changing a file chang
   const hash = config.experiments[0].dataset.contentHash;
   t.regex(hash ?? '', /^[0-9a-f]{64}$/);
   const before = planStudy(config, 'wasm');
-  t.deepEqual(planStudy(validateStudy(study({ name: 'files', train, test: testFile }), 's.json'), 'wasm').map((j) => j.id), before.map((j) => j.id), 'same files, same ids');
+  t.deepEqual(
+    planStudy(validateStudy(study({ name: 'files', train, test: testFile }), 's.json'), 'wasm').map((j) => j.id),
+    before.map((j) => j.id),
+    'same files, same ids',
+  );
   x[0] = 0.5;
   writeNpz(train, { x: npyBytes([n, 2], x), y: npyBytes([n], y, 'int64') });
   const after = planStudy(validateStudy(study({ name: 'files', train, test: testFile }), 's.json'), 'wasm');
   const trainIds = (jobs: typeof before) => jobs.filter((j) => j.kind === 'train').map((j) => j.id);
   t.notDeepEqual(trainIds(after), trainIds(before));
   // Re-validating the planned config (as a resumed run does) refuses the changed file.
-  t.throws(() => validateStudy(JSON.parse(JSON.stringify(config)), 'manifest.json'), { instanceOf: UsageError, message: /^manifest\.json: experiments\[0\]\.dataset: dataset files: the files changed since this study was planned/ });
-  t.throws(() => validateStudy(study({ name: 'files', test: testFile }), 's.json'), { instanceOf: UsageError, message: 's.json: invalid field experiments[0].dataset.train = missing: training needs a train file' });
-  t.throws(() => validateStudy(study({ name: 'files', train, test: testFile, colour: 1 }), 's.json'), { instanceOf: UsageError, message: /^s\.json: invalid field experiments\[0\]\.dataset\.colour = 1: unknown key; dataset files takes train, test, format/ });
+  t.throws(() => validateStudy(JSON.parse(JSON.stringify(config)), 'manifest.json'), {
+    instanceOf: UsageError,
+    message: /^manifest\.json: experiments\[0\]\.dataset: dataset files: the files changed since this study was planned/,
+  });
+  t.throws(() => validateStudy(study({ name: 'files', test: testFile }), 's.json'), {
+    instanceOf: UsageError,
+    message: 's.json: invalid field experiments[0].dataset.train = missing: training needs a train file',
+  });
+  t.throws(() => validateStudy(study({ name: 'files', train, test: testFile, colour: 1 }), 's.json'), {
+    instanceOf: UsageError,
+    message: /^s\.json: invalid field experiments\[0\]\.dataset\.colour = 1: unknown key; dataset files takes train, test, format/,
+  });
 });

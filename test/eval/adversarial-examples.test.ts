@@ -53,7 +53,7 @@ test('npz: adversarial arrays named by result key, plus index and label, round-t
   t.deepEqual(npzBytes(arrays), fs.readFileSync(file));
 });
 
-test('npz: a corrupted entry is caught by the reader\'s CRC check, so the writer\'s CRCs are the ones that matter', (t) => {
+test("npz: a corrupted entry is caught by the reader's CRC check, so the writer's CRCs are the ones that matter", (t) => {
   const bytes = npzBytes({ x: { dtype: 'float32', shape: [4], values: Float32Array.from([1, 2, 3, 4]) } });
   const file = path.join(dir, 'bad.npz');
   const bad = Buffer.from(bytes);

@@ -55,7 +55,12 @@ test('scaling the logits changes no prediction', (t) => {
 test('on logits x100 under CE-PGD alone both confound flags fire', (t) => {
   const r = evaluateModel(scaleLogits(f, 100), dataset, { ...base, attacks: [{ name: 'pgd', params: { steps: 20 } }] }, new Rng(1));
   t.log(r.attacks.map((a) => `${a.attack}@${a.eps}=${a.robustAccuracy}`).join(' '));
-  t.log(r.flags.filter((x) => checksOf([x]).length).map((x) => `${x.check}: ${x.message}`).join('\n'));
+  t.log(
+    r.flags
+      .filter((x) => checksOf([x]).length)
+      .map((x) => `${x.check}: ${x.message}`)
+      .join('\n'),
+  );
   t.deepEqual(checksOf(r.flags).sort(), ['ce-saturation', 'logit-scale-dependence']);
 });
 

@@ -73,7 +73,13 @@ test('transfer attacks from another model are weaker than white-box PGD; vicinal
     t.true(acc('transfer:seed1', eps) >= acc('pgd', eps) - 0.01);
     t.true(acc('transfer:seed1', eps) < r.result.cleanAccuracy);
   }
-  t.deepEqual(r.result.worstCase.map((w) => w.attacks), [['pgd', 'transfer:seed1'], ['pgd', 'transfer:seed1']]);
+  t.deepEqual(
+    r.result.worstCase.map((w) => w.attacks),
+    [
+      ['pgd', 'transfer:seed1'],
+      ['pgd', 'transfer:seed1'],
+    ],
+  );
   t.true(progress.includes('attack') && progress.includes('probes'));
   t.is(r.result.attacks.find((a) => a.attack === 'transfer:seed1')?.settings.source, 'seed1');
 });

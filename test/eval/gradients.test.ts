@@ -16,10 +16,12 @@ test.before(async () => {
 
 /** Per-example losses of many rows (float32 forward passes on the backend). */
 function losses(f: Classifier, x: Float32Array, y: Int32Array, shape: number[], k: number): Float32Array {
-  return tf.tidy(() => {
-    const z = f(tf.tensor(x, [y.length, ...shape]));
-    return crossEntropyPerExample(z as tf.Tensor2D, tf.oneHot(tf.tensor1d(y, 'int32'), k).toFloat() as tf.Tensor2D);
-  }).dataSync() as Float32Array;
+  return tf
+    .tidy(() => {
+      const z = f(tf.tensor(x, [y.length, ...shape]));
+      return crossEntropyPerExample(z as tf.Tensor2D, tf.oneHot(tf.tensor1d(y, 'int32'), k).toFloat() as tf.Tensor2D);
+    })
+    .dataSync() as Float32Array;
 }
 
 /** Central finite differences of each row's loss along every input coordinate, all rows in one batch. */
@@ -30,7 +32,10 @@ function finiteDifferenceGradient(f: Classifier, x: Float32Array, y: Int32Array,
   const labels = new Int32Array(n * 2 * d);
   for (let r = 0; r < n; r++) {
     for (let i = 0; i < d; i++) {
-      for (const [s, sign] of [[0, 1], [1, -1]] as const) {
+      for (const [s, sign] of [
+        [0, 1],
+        [1, -1],
+      ] as const) {
         const row = (r * d + i) * 2 + s;
         rows.set(x.subarray(r * d, r * d + d), row * d);
         rows[row * d + i] += sign * h;
@@ -62,10 +67,12 @@ for (const [name, spec, shape, k] of GRAD_CASES) {
     const fd = finiteDifferenceGradient(f, x, y, [...shape], k, 2e-3);
     const fdHalf = finiteDifferenceGradient(f, x, y, [...shape], k, 1e-3);
     const cleanLoss = losses(f, x, y, [...shape], k);
-    const grad = tf.tidy(() => {
-      const r = logitsLossAndGradient(f, tf.tensor(x, [n, ...shape]), tf.oneHot(tf.tensor1d(y, 'int32'), k).toFloat() as tf.Tensor2D);
-      return r.grad;
-    }).dataSync();
+    const grad = tf
+      .tidy(() => {
+        const r = logitsLossAndGradient(f, tf.tensor(x, [n, ...shape]), tf.oneHot(tf.tensor1d(y, 'int32'), k).toFloat() as tf.Tensor2D);
+        return r.grad;
+      })
+      .dataSync();
     let checked = 0;
     for (let r = 0; r < n; r++) {
       let smooth = true;
@@ -141,7 +148,10 @@ test('local Lipschitz probe: double backprop on dense/relu models, finite differ
   t.is(r.method, 'double-backprop');
   t.true(r.agreement >= 0.9);
   for (let i = 0; i < 20; i++) t.true(r.max[i] >= r.atPoint[i] - 1e-6);
-  t.true(r.max.some((v, i) => v > r.atPoint[i] * 1.001), 'the ascent finds larger gradient norms somewhere');
+  t.true(
+    r.max.some((v, i) => v > r.atPoint[i] * 1.001),
+    'the ascent finds larger gradient norms somewhere',
+  );
   const zero = localLipschitz(mlp.f, x, y, [6], 3, bounds, 0, 'linf', { steps: 3 });
   for (let i = 0; i < 20; i++) t.true(Math.abs(zero.max[i] - zero.atPoint[i]) <= 1e-6 * (1 + zero.atPoint[i]));
   const forced = localLipschitz(mlp.f, x, y, [6], 3, bounds, 0.1, 'linf', { steps: 5, method: 'finite-difference' });
@@ -178,7 +188,10 @@ test('first-order margins are exact for a linear model: FGSM just beyond the mar
     t.true(m.logit[i] >= 0);
     t.is(m.closestClass[i], 1 - y[i]);
   }
-  for (const [scale, flips] of [[0.98, false], [1.02, true]] as const) {
+  for (const [scale, flips] of [
+    [0.98, false],
+    [1.02, true],
+  ] as const) {
     for (let i = 0; i < n; i++) {
       if (m.firstOrder[i] < 1e-3) continue;
       const row = tf.tensor2d(x.subarray(i * d, i * d + d), [1, d]);

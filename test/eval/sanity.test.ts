@@ -1,14 +1,6 @@
 import test from 'ava';
 import { perExampleColumns, perExampleCsv, perExampleRows, PerExampleData, toCsv } from '../../eval/export';
-import {
-  checkGradients,
-  checkIterativeVsSingleStep,
-  checkLargeEps,
-  checkMonotone,
-  checkNoiseWeaker,
-  checkOutputsAreLogits,
-  checkStepsDoubling,
-} from '../../eval/sanity';
+import { checkGradients, checkIterativeVsSingleStep, checkLargeEps, checkMonotone, checkNoiseWeaker, checkOutputsAreLogits, checkStepsDoubling } from '../../eval/sanity';
 import { distribution } from '../../eval/distribution';
 import { mergeWorst, worstCaseCorrect } from '../../attacks/worst-case';
 import { AttackSummary } from '../../contract/results';
@@ -58,7 +50,16 @@ test('large eps, gradients, doubled steps and probability outputs', (t) => {
 });
 
 test('worst case: an example is robust only if it survives every attack; merge keeps the first success, else the higher loss', (t) => {
-  t.deepEqual(Array.from(worstCaseCorrect([[1, 1, 0, 1], [1, 0, 0, 1], [1, 1, 1, 0]])), [1, 0, 0, 0]);
+  t.deepEqual(
+    Array.from(
+      worstCaseCorrect([
+        [1, 1, 0, 1],
+        [1, 0, 0, 1],
+        [1, 1, 1, 0],
+      ]),
+    ),
+    [1, 0, 0, 0],
+  );
   const a = { xAdv: tf.tensor2d([[0], [1], [2]]), success: Uint8Array.from([1, 0, 0]), loss: Float32Array.from([5, 1, 3]), pred: Int32Array.from([1, 0, 0]) };
   const b = { xAdv: tf.tensor2d([[10], [11], [12]]), success: Uint8Array.from([1, 1, 0]), loss: Float32Array.from([9, 0.5, 2]), pred: Int32Array.from([2, 2, 0]) };
   const m = mergeWorst(a, b);

@@ -36,7 +36,10 @@ test('adversarial batch: inside the eps-ball and the bounds, higher loss than cl
     t.true(dev > eps * 0.9, 'the attack uses its budget');
     const v = b.x.dataSync();
     t.true(v.every((x) => x >= ds.bounds.lo && x <= ds.bounds.hi));
-    t.true(v.some((x) => x === ds.bounds.hi || x === ds.bounds.lo), 'the clip binds somewhere');
+    t.true(
+      v.some((x) => x === ds.bounds.hi || x === ds.bounds.lo),
+      'the clip binds somewhere',
+    );
     const y = oneHot(ctx.y, 2);
     const clean = tf.mean(crossEntropyPerExample(f(ctx.x), y)).dataSync()[0];
     const adv = tf.mean(crossEntropyPerExample(f(b.x), y)).dataSync()[0];
@@ -58,7 +61,10 @@ test('adversarial mixRatio 0.5 replaces exactly half the batch and leaves the re
     const ctx = contextFor(s, ds, range(100), new Rng(4), f);
     const b = s.makeBatch(ctx);
     const p = b.info!.perturbed!;
-    t.is(p.reduce((a, c) => a + c, 0), 50);
+    t.is(
+      p.reduce((a, c) => a + c, 0),
+      50,
+    );
     const x = ctx.x.arraySync() as number[][];
     const bx = b.x.arraySync() as number[][];
     let moved = 0;
@@ -72,7 +78,10 @@ test('adversarial mixRatio 0.5 replaces exactly half the batch and leaves the re
     });
     t.true(moved >= 45);
     const v = s.vicinity(3, 10, new Rng(1), f);
-    t.is(v.info!.perturbed!.reduce((a, c) => a + c, 0), 5);
+    t.is(
+      v.info!.perturbed!.reduce((a, c) => a + c, 0),
+      5,
+    );
   });
   model.dispose();
 });

@@ -33,8 +33,14 @@ for (const arch of ['linear', 'mlp', 'cnn'] as const) {
     t.deepEqual(y.shape, [6, 10]);
     const v = y.dataSync();
     const rowSums = tf.sum(y, -1).dataSync();
-    t.true(Array.from(v).some((z) => z < 0), 'logits take negative values');
-    t.true(Array.from(rowSums).some((s) => Math.abs(s - 1) > 1e-3), 'rows do not sum to 1');
+    t.true(
+      Array.from(v).some((z) => z < 0),
+      'logits take negative values',
+    );
+    t.true(
+      Array.from(rowSums).some((s) => Math.abs(s - 1) > 1e-3),
+      'rows do not sum to 1',
+    );
     t.is(m.layers[m.layers.length - 1].getConfig().activation, 'linear');
   });
 }

@@ -27,33 +27,108 @@ let x: tf.Tensor;
 /** The reference: conv 4 3x3 same relu - maxpool 2 - flatten - dense 16 relu - dropout - dense 3 (logits), built in TF.js. */
 function buildReference(): tf.LayersModel {
   const input = tf.input({ shape: SHAPE, name: 'input_1' });
-  let h = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 'conv2d', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: 2 }) }).apply(input) as tf.SymbolicTensor;
+  let h = tf.layers
+    .conv2d({
+      filters: 4,
+      kernelSize: 3,
+      padding: 'same',
+      activation: 'relu',
+      name: 'conv2d',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+      biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: 2 }),
+    })
+    .apply(input) as tf.SymbolicTensor;
   h = tf.layers.maxPooling2d({ poolSize: 2, name: 'max_pooling2d' }).apply(h) as tf.SymbolicTensor;
   h = tf.layers.flatten({ name: 'flatten' }).apply(h) as tf.SymbolicTensor;
-  h = tf.layers.dense({ units: 16, activation: 'relu', name: 'dense', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: 4 }) }).apply(h) as tf.SymbolicTensor;
+  h = tf.layers
+    .dense({
+      units: 16,
+      activation: 'relu',
+      name: 'dense',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+      biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: 4 }),
+    })
+    .apply(h) as tf.SymbolicTensor;
   h = tf.layers.dropout({ rate: 0.2, name: 'dropout' }).apply(h) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: CLASSES, name: 'dense_1', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }), biasInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 6 }) }).apply(h) as tf.SymbolicTensor;
+  const out = tf.layers
+    .dense({ units: CLASSES, name: 'dense_1', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }), biasInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 6 }) })
+    .apply(h) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: out, name: 'model' });
 }
 
 const init = (cls: string) => ({ module: 'keras.initializers', class_name: cls, config: cls === 'GlorotUniform' ? { seed: null } : {}, registered_name: null });
-const conv = { class_name: 'Conv2D', config: { name: 'conv2d', trainable: true, dtype: 'float32', filters: 4, kernel_size: [3, 3], strides: [1, 1], padding: 'same', data_format: 'channels_last', dilation_rate: [1, 1], groups: 1, activation: 'relu', use_bias: true, kernel_initializer: init('GlorotUniform'), bias_initializer: init('Zeros'), kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null } };
+const conv = {
+  class_name: 'Conv2D',
+  config: {
+    name: 'conv2d',
+    trainable: true,
+    dtype: 'float32',
+    filters: 4,
+    kernel_size: [3, 3],
+    strides: [1, 1],
+    padding: 'same',
+    data_format: 'channels_last',
+    dilation_rate: [1, 1],
+    groups: 1,
+    activation: 'relu',
+    use_bias: true,
+    kernel_initializer: init('GlorotUniform'),
+    bias_initializer: init('Zeros'),
+    kernel_regularizer: null,
+    bias_regularizer: null,
+    activity_regularizer: null,
+    kernel_constraint: null,
+    bias_constraint: null,
+  },
+};
 const pool = { class_name: 'MaxPooling2D', config: { name: 'max_pooling2d', trainable: true, dtype: 'float32', pool_size: [2, 2], padding: 'valid', strides: [2, 2], data_format: 'channels_last' } };
 const flatten = { class_name: 'Flatten', config: { name: 'flatten', trainable: true, dtype: 'float32', data_format: 'channels_last' } };
-const dense = (name: string, units: number, activation: string) => ({ class_name: 'Dense', config: { name, trainable: true, dtype: 'float32', units, activation, use_bias: true, kernel_initializer: init('GlorotUniform'), bias_initializer: init('Zeros'), kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null } });
+const dense = (name: string, units: number, activation: string) => ({
+  class_name: 'Dense',
+  config: {
+    name,
+    trainable: true,
+    dtype: 'float32',
+    units,
+    activation,
+    use_bias: true,
+    kernel_initializer: init('GlorotUniform'),
+    bias_initializer: init('Zeros'),
+    kernel_regularizer: null,
+    bias_regularizer: null,
+    activity_regularizer: null,
+    kernel_constraint: null,
+    bias_constraint: null,
+  },
+});
 const dropout = { class_name: 'Dropout', config: { name: 'dropout', trainable: true, dtype: 'float32', rate: 0.2, noise_shape: null, seed: null } };
 const inputLayer = { class_name: 'InputLayer', config: { batch_input_shape: [null, ...SHAPE], dtype: 'float32', sparse: false, ragged: false, name: 'input_1' } };
 
 /** Keras 2's Functional topology (as model.to_json() writes it and the TF.js converter keeps it under model_config). */
 function functionalTopology(finalActivation = 'linear', className = 'Functional', extra: { class_name: string; config: { name: string; [k: string]: unknown } }[] = []): object {
-  const chain: { class_name: string; config: { name: string; [k: string]: unknown } }[] = [inputLayer, conv, pool, flatten, dense('dense', 16, 'relu'), dropout, dense('dense_1', CLASSES, finalActivation), ...extra];
+  const chain: { class_name: string; config: { name: string; [k: string]: unknown } }[] = [
+    inputLayer,
+    conv,
+    pool,
+    flatten,
+    dense('dense', 16, 'relu'),
+    dropout,
+    dense('dense_1', CLASSES, finalActivation),
+    ...extra,
+  ];
   const layers = chain.map((l, i) => ({ ...l, name: l.config.name, inbound_nodes: i === 0 ? [] : [[[chain[i - 1].config.name, 0, 0, {}]]] }));
   const last = chain[chain.length - 1].config.name;
   return {
     keras_version: '2.13.1',
     backend: 'tensorflow',
     model_config: { class_name: className, config: { name: 'model', trainable: true, layers, input_layers: [['input_1', 0, 0]], output_layers: [[last, 0, 0]] } },
-    training_config: { loss: 'sparse_categorical_crossentropy', metrics: null, weighted_metrics: null, loss_weights: null, optimizer_config: { class_name: 'Custom>Adam', config: { name: 'Adam', learning_rate: 0.001 } } },
+    training_config: {
+      loss: 'sparse_categorical_crossentropy',
+      metrics: null,
+      weighted_metrics: null,
+      loss_weights: null,
+      optimizer_config: { class_name: 'Custom>Adam', config: { name: 'Adam', learning_rate: 0.001 } },
+    },
   };
 }
 
@@ -62,7 +137,10 @@ function sequentialTopology(finalActivation = 'linear'): object {
   return {
     keras_version: '2.13.1',
     backend: 'tensorflow',
-    model_config: { class_name: 'Sequential', config: { name: 'sequential', layers: [inputLayer, conv, pool, flatten, dense('dense', 16, 'relu'), dropout, dense('dense_1', CLASSES, finalActivation)] } },
+    model_config: {
+      class_name: 'Sequential',
+      config: { name: 'sequential', layers: [inputLayer, conv, pool, flatten, dense('dense', 16, 'relu'), dropout, dense('dense_1', CLASSES, finalActivation)] },
+    },
   };
 }
 
@@ -113,7 +191,10 @@ for (const className of ['Functional', 'Model']) {
     const { model, softmaxLayer } = await loadForeignModel(folder);
     t.is(softmaxLayer, null);
     t.deepEqual(model.inputs[0].shape, [null, ...SHAPE]);
-    t.deepEqual(model.layers.map((l) => l.getClassName()), ['InputLayer', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Dense', 'Dropout', 'Dense']);
+    t.deepEqual(
+      model.layers.map((l) => l.getClassName()),
+      ['InputLayer', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Dense', 'Dropout', 'Dense'],
+    );
     const want = reference.predict(x) as tf.Tensor;
     const got = model.predict(x) as tf.Tensor;
     t.true(maxAbsDiff(want, got) <= 1e-6, `max |diff| ${maxAbsDiff(want, got)}`);
@@ -136,7 +217,11 @@ test('a final softmax (in the Dense layer, or as an Activation layer) is found, 
   const variants: [string, object, string][] = [
     ['dense-softmax', functionalTopology('softmax'), 'dense_1'],
     ['sequential-softmax', sequentialTopology('softmax'), 'dense_1'],
-    ['activation-softmax', functionalTopology('linear', 'Functional', [{ class_name: 'Activation', config: { name: 'activation', trainable: true, dtype: 'float32', activation: 'softmax' } }]), 'activation'],
+    [
+      'activation-softmax',
+      functionalTopology('linear', 'Functional', [{ class_name: 'Activation', config: { name: 'activation', trainable: true, dtype: 'float32', activation: 'softmax' } }]),
+      'activation',
+    ],
     ['softmax-layer', functionalTopology('linear', 'Functional', [{ class_name: 'Softmax', config: { name: 'softmax', trainable: true, dtype: 'float32', axis: -1 } }]), 'softmax'],
   ];
   for (const [name, topology, layer] of variants) {
@@ -160,7 +245,11 @@ test('looksLikeProbabilities and logOfProbabilities: rows >= 0 summing to 1 are 
   t.false(looksLikeProbabilities([0.2, 0.7, 1, 0], 2), 'a row sums to 0.9');
   t.false(looksLikeProbabilities([-0.2, 1.2], 2), 'a negative entry');
   t.false(looksLikeProbabilities([], 2));
-  const p: Classifier = () => tf.tensor2d([[0.25, 0.75], [1, 0]]);
+  const p: Classifier = () =>
+    tf.tensor2d([
+      [0.25, 0.75],
+      [1, 0],
+    ]);
   const logp = logOfProbabilities(p)(tf.zeros([2, 1])).arraySync();
   t.true(Math.abs(logp[0][0] - Math.log(0.25)) < 1e-6 && Math.abs(logp[0][1] - Math.log(0.75)) < 1e-6);
   t.true(Number.isFinite(logp[1][1]) && logp[1][1] < -60, 'log 0 is floored, finite');
@@ -169,13 +258,13 @@ test('looksLikeProbabilities and logOfProbabilities: rows >= 0 summing to 1 are 
 /** A test set for the reference model: npz with x [n, 6, 6, 1] in [0, 1] and the reference's own predictions as labels. */
 function referenceData(file: string, n = 40): string {
   const xs = tf.randomUniform([n, ...SHAPE], 0, 1, 'float32', 11);
-  const ys = (tf.argMax(reference.predict(xs) as tf.Tensor, -1).dataSync() as Int32Array);
+  const ys = tf.argMax(reference.predict(xs) as tf.Tensor, -1).dataSync() as Int32Array;
   return writeNpz(file, { x: npyBytes([n, ...SHAPE], xs.dataSync()), y: npyBytes([n], ys, 'int64') });
 }
 
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, 'attack', '--backend', 'wasm', ...args], { encoding: 'utf8' });
 
-test('vicinal attack: a softmax model reports probabilities and gets exactly the logits model\'s results', (t) => {
+test("vicinal attack: a softmax model reports probabilities and gets exactly the logits model's results", (t) => {
   const data = referenceData(path.join(dir, 'ref.npz'));
   const outs: Record<string, { summary: { cleanAccuracy: number; attacks: { robustAccuracy: number; meanLoss: number }[] }; output: { kind: string; softmaxLayer: string | null } }> = {};
   for (const name of ['functional-Functional', 'dense-softmax']) {
@@ -189,8 +278,11 @@ test('vicinal attack: a softmax model reports probabilities and gets exactly the
   const [a, b] = [outs['functional-Functional'], outs['dense-softmax']];
   t.is(a.output.kind, 'logits');
   t.deepEqual([b.output.kind, b.output.softmaxLayer], ['probabilities', 'dense_1']);
-  t.is(a.summary.cleanAccuracy, 1, 'labels are the reference\'s own predictions');
-  t.deepEqual(b.summary.attacks.map((r) => r.robustAccuracy), a.summary.attacks.map((r) => r.robustAccuracy));
+  t.is(a.summary.cleanAccuracy, 1, "labels are the reference's own predictions");
+  t.deepEqual(
+    b.summary.attacks.map((r) => r.robustAccuracy),
+    a.summary.attacks.map((r) => r.robustAccuracy),
+  );
   b.summary.attacks.forEach((r, i) => t.true(Math.abs(r.meanLoss - a.summary.attacks[i].meanLoss) < 1e-4, 'same cross-entropy: log p = z - logsumexp z'));
 });
 
@@ -199,7 +291,11 @@ test('vicinal attack refuses models outside the family by layer name, and broken
   const bn = { class_name: 'BatchNormalization', config: { name: 'batch_normalization', trainable: true, dtype: 'float32', axis: [1], momentum: 0.99, epsilon: 0.001, center: true, scale: true } };
   const tanh = functionalTopology('tanh');
   const cases: [string, (folder: string) => void, RegExp][] = [
-    ['batchnorm', (f) => writeConverted(f, functionalTopology('linear', 'Functional', [bn])), /layer "batch_normalization" is BatchNormalization, outside the supported family \(InputLayer, Dense, Conv2D/],
+    [
+      'batchnorm',
+      (f) => writeConverted(f, functionalTopology('linear', 'Functional', [bn])),
+      /layer "batch_normalization" is BatchNormalization, outside the supported family \(InputLayer, Dense, Conv2D/,
+    ],
     ['tanh', (f) => writeConverted(f, tanh), /layer "dense_1" \(Dense\) has activation "tanh", outside the supported family/],
     [
       'missing-shard',
@@ -218,7 +314,14 @@ test('vicinal attack refuses models outside the family by layer name, and broken
       },
       /hold \d+ bytes, the manifest describes \d+ \(truncated or from another model\)/,
     ],
-    ['graph-model', (f) => { fs.mkdirSync(f); fs.writeFileSync(path.join(f, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] })); }, /format "graph-model" is not a TF\.js Layers model/],
+    [
+      'graph-model',
+      (f) => {
+        fs.mkdirSync(f);
+        fs.writeFileSync(path.join(f, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] }));
+      },
+      /format "graph-model" is not a TF\.js Layers model/,
+    ],
   ];
   for (const [name, make, msg] of cases) {
     const folder = path.join(dir, `bad-${name}`);

@@ -38,7 +38,11 @@ test('mixup-semi with 1 labelled example per class: trains on 2 labelled points,
       const lam = b.info!.lambda![i];
       for (let k = 0; k < 2; k++) t.true(Math.abs(bx[i][k] - (lam * x[i][k] + (1 - lam) * s.pool.x[j * 2 + k])) < 1e-5);
     });
-    t.deepEqual(b.targets.arraySync(), Array.from(ctx.y, (c) => (c === 0 ? [1, 0] : [0, 1])), 'one-hot label of the labelled point');
+    t.deepEqual(
+      b.targets.arraySync(),
+      Array.from(ctx.y, (c) => (c === 0 ? [1, 0] : [0, 1])),
+      'one-hot label of the labelled point',
+    );
   });
   const h = trainModel(model, ds, s, { epochs: 3, batchSize: 64, seed: 0, learningRate: 0.01 });
   t.true(h.every((r) => Number.isFinite(r.loss)));
@@ -80,7 +84,10 @@ test('mixup-semi trains identically whether the pool carries the true labels, sc
   const split = semiSupervisedSplit(ds.train, 2, 2, k, new Rng(7).fork('semi-split'));
   const inPool = new Uint8Array(ds.train.n).fill(1);
   split.labelledIndex.forEach((i) => (inPool[i] = 0));
-  const trueLabels = Int32Array.from(range(ds.train.n).filter((i) => inPool[i] === 1), (i) => ds.train.y[i]);
+  const trueLabels = Int32Array.from(
+    range(ds.train.n).filter((i) => inPool[i] === 1),
+    (i) => ds.train.y[i],
+  );
   const perm = new Rng(99).permutation(trueLabels.length);
   const scrambled = Int32Array.from(perm, (j) => 1 - trueLabels[j]);
   t.not(Array.from(scrambled).join(), Array.from(trueLabels).join());

@@ -71,7 +71,11 @@ test('mixup batch: inputs and one-hot labels mixed with the same lambda; soft-ta
       const lam = b.info!.lambda!;
       const partner = b.info!.partner!;
       t.is(b.info!.partnerSource, 'batch');
-      t.deepEqual(Array.from(partner).sort((p, q) => p - q), Array.from(range(64)), 'partners are a permutation of the batch');
+      t.deepEqual(
+        Array.from(partner).sort((p, q) => p - q),
+        Array.from(range(64)),
+        'partners are a permutation of the batch',
+      );
       if (lambdaPer === 'batch') t.true(lam.every((v) => v === lam[0]));
       else t.true(new Set(lam).size > 32);
       const x = ctx.x.arraySync() as number[][];
@@ -88,7 +92,13 @@ test('mixup batch: inputs and one-hot labels mixed with the same lambda; soft-ta
       const logits = f(b.x);
       const soft = crossEntropyPerExample(logits, b.targets).arraySync();
       const ce1 = crossEntropyPerExample(logits, oneHot(ctx.y, 2)).arraySync();
-      const ce2 = crossEntropyPerExample(logits, oneHot(Int32Array.from(partner, (j) => ctx.y[j]), 2)).arraySync();
+      const ce2 = crossEntropyPerExample(
+        logits,
+        oneHot(
+          Int32Array.from(partner, (j) => ctx.y[j]),
+          2,
+        ),
+      ).arraySync();
       for (let i = 0; i < 64; i++) {
         const want = lam[i] * ce1[i] + (1 - lam[i]) * ce2[i];
         t.true(Math.abs(soft[i] - want) <= 1e-5 * Math.max(1, Math.abs(want)), `row ${i}: ${soft[i]} vs ${want}`);
@@ -174,10 +184,17 @@ test('vicinity: n draws around a training point for every scheme, no leaked tens
       t.deepEqual(v.x.shape, [50, 2], name);
       t.deepEqual(v.targets.shape, [50, 2], name);
       const sums = tf.sum(v.targets, 1).dataSync();
-      t.true(sums.every((x) => Math.abs(x - 1) < 1e-6), `${name}: targets are distributions`);
+      t.true(
+        sums.every((x) => Math.abs(x - 1) < 1e-6),
+        `${name}: targets are distributions`,
+      );
       const px = s.trainingSet.x.subarray(point * 2, point * 2 + 2);
       const x = v.x.arraySync() as number[][];
-      if (name === 'erm' || name === 'label-smoothing') t.true(x.every((r) => r[0] === px[0] && r[1] === px[1]), name);
+      if (name === 'erm' || name === 'label-smoothing')
+        t.true(
+          x.every((r) => r[0] === px[0] && r[1] === px[1]),
+          name,
+        );
       if (v.info?.lambda) {
         const lam = v.info.lambda;
         const src = v.info.partnerSource === 'pool' ? (s as unknown as { pool: { x: Float32Array } }).pool.x : s.trainingSet.x;

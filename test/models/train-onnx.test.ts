@@ -54,7 +54,10 @@ function softBatch(n: number): { x: tf.Tensor; targets: tf.Tensor2D } {
 /** The gradient step's weight gradients: trainModel's forward, soft-target CE on the logits. */
 function stepGrads(model: tf.LayersModel, x: tf.Tensor, targets: tf.Tensor2D): Map<string, Float32Array> {
   const forward = trainingForward(model);
-  const { grads, value } = tf.variableGrads(() => crossEntropy(forward(x), targets), model.trainableWeights.map((w) => w.read() as tf.Variable));
+  const { grads, value } = tf.variableGrads(
+    () => crossEntropy(forward(x), targets),
+    model.trainableWeights.map((w) => w.read() as tf.Variable),
+  );
   const out = new Map<string, Float32Array>();
   for (const [k, g] of Object.entries(grads)) {
     out.set(k, g.dataSync() as Float32Array);
@@ -94,7 +97,10 @@ for (const [name, spec, n] of [
       const e = maxRel(engine.get(k) as Float32Array, ref);
       t.log(`${k}: max rel err ${e.toExponential(2)}`);
       t.true(e <= 1e-4, `${k}: ${e}`);
-      t.true(ref.some((v) => v !== 0), `${k}: the reference gradient is not all zero`);
+      t.true(
+        ref.some((v) => v !== 0),
+        `${k}: the reference gradient is not all zero`,
+      );
     }
     // trainModel itself: one SGD step (momentum 0) from the same weights; the update is -lr * gradient
     const start = model.getWeights().map((w) => w.clone());
@@ -151,13 +157,21 @@ test.serial('seeded ERM training on the engine reaches the test accuracy of wasm
 });
 
 test.serial('same seed, same result: two seeded mixup runs on the engine give identical weights (MNIST CNN, 1000 digits, 1 epoch)', (t) => {
-  const ds: Dataset = { ...mnist, train: { x: mnist.train.x.slice(0, 1000 * 784), y: mnist.train.y.slice(0, 1000), n: 1000 }, test: { x: mnist.test.x.slice(0, 200 * 784), y: mnist.test.y.slice(0, 200), n: 200 } };
+  const ds: Dataset = {
+    ...mnist,
+    train: { x: mnist.train.x.slice(0, 1000 * 784), y: mnist.train.y.slice(0, 1000), n: 1000 },
+    test: { x: mnist.test.x.slice(0, 200 * 784), y: mnist.test.y.slice(0, 200), n: 200 },
+  };
   const a = train(CNN, ds, 1, 'mixup');
   const b = train(CNN, ds, 1, 'mixup');
   t.true(a.runs > 0, 'the steps ran in ORT');
   t.deepEqual(a.weights, b.weights);
   t.is(a.loss, b.loss);
   const fresh = buildModel(CNN, ds.inputShape, ds.numClasses, 0);
-  t.notDeepEqual(a.weights, fresh.getWeights().map((w) => Array.from(w.dataSync())), 'training moved the weights');
+  t.notDeepEqual(
+    a.weights,
+    fresh.getWeights().map((w) => Array.from(w.dataSync())),
+    'training moved the weights',
+  );
   fresh.dispose();
 });

@@ -14,13 +14,21 @@ test.before(async () => {
 });
 
 test('soft-target cross-entropy matches its closed form and its gradient is softmax - target', (t) => {
-  const z = tf.tensor2d([[1, 2, 0.5], [-1, 0, 3]]);
-  const y = tf.tensor2d([[0.2, 0.8, 0], [0, 0, 1]]);
+  const z = tf.tensor2d([
+    [1, 2, 0.5],
+    [-1, 0, 3],
+  ]);
+  const y = tf.tensor2d([
+    [0.2, 0.8, 0],
+    [0, 0, 1],
+  ]);
   const p = tf.softmax(z).arraySync() as number[][];
   const expected = [-(0.2 * Math.log(p[0][0]) + 0.8 * Math.log(p[0][1])), -Math.log(p[1][2])];
   const got = crossEntropyPerExample(z, y).arraySync();
   expected.forEach((e, i) => t.true(Math.abs(got[i] - e) < 1e-5));
-  const g = tf.grad((zz: tf.Tensor) => crossEntropy(zz as tf.Tensor2D, y))(z).arraySync() as number[][];
+  const g = tf
+    .grad((zz: tf.Tensor) => crossEntropy(zz as tf.Tensor2D, y))(z)
+    .arraySync() as number[][];
   const want = tf.div(tf.sub(tf.softmax(z), y), 2).arraySync() as number[][];
   g.forEach((row, i) => row.forEach((v, j) => t.true(Math.abs(v - want[i][j]) < 1e-6)));
 });
@@ -44,7 +52,10 @@ test('training is seeded: same seed, same weights; another seed, other weights',
     const a = run(1, opt);
     const b = run(1, opt);
     t.deepEqual(a.w, b.w);
-    t.deepEqual(a.h.map((r) => r.loss), b.h.map((r) => r.loss));
+    t.deepEqual(
+      a.h.map((r) => r.loss),
+      b.h.map((r) => r.loss),
+    );
     t.notDeepEqual(a.w, run(2, opt).w);
   }
 });

@@ -19,7 +19,15 @@ const epsOf = (keys: string[], prefix: string) => keys.filter((k) => k.startsWit
 
 test('probe order compares ε numerically (and keeps train, test, vicinal first)', (t) => {
   const keys = ['local-lipschitz@linf:0.3', 'local-lipschitz@linf:0.05', 'local-lipschitz@linf:0.1', 'local-lipschitz@l2:0.5', 'grad-l1/vicinal', 'grad-l1/train', 'grad-l1/test'];
-  t.deepEqual([...keys].sort(probeOrder), ['grad-l1/train', 'grad-l1/test', 'grad-l1/vicinal', 'local-lipschitz@l2:0.5', 'local-lipschitz@linf:0.05', 'local-lipschitz@linf:0.1', 'local-lipschitz@linf:0.3']);
+  t.deepEqual([...keys].sort(probeOrder), [
+    'grad-l1/train',
+    'grad-l1/test',
+    'grad-l1/vicinal',
+    'local-lipschitz@l2:0.5',
+    'local-lipschitz@linf:0.05',
+    'local-lipschitz@linf:0.1',
+    'local-lipschitz@linf:0.3',
+  ]);
 });
 
 test('summary: robust, worst-case and probe columns and the probe distributions run in numeric ε order', (t) => {
@@ -40,18 +48,29 @@ test('terminal and Markdown tables: probe sections list ε numerically; the comp
   const head = md.split('\n').find((l) => l.startsWith('| scheme | local-lipschitz@'));
   t.truthy(head);
   t.deepEqual(
-    head!.split('|').slice(2, -1).map((c) => c.trim().split(':').pop()),
+    head!
+      .split('|')
+      .slice(2, -1)
+      .map((c) => c.trim().split(':').pop()),
     SORTED,
   );
   const term = renderTerminal(s, { detail: true });
   const at = SORTED.map((e) => term.indexOf(`local-lipschitz@linf:${e}`));
-  t.true(at.every((x, i) => x > 0 && (i === 0 || x > at[i - 1])), `positions ${at}`);
+  t.true(
+    at.every((x, i) => x > 0 && (i === 0 || x > at[i - 1])),
+    `positions ${at}`,
+  );
   // The default report: the compact table's worst-case columns and the findings' clauses.
   const compact = renderTerminal(s);
   const compactHeads = compact
     .split('\n')
     .filter((l) => l.startsWith('│ scheme'))
-    .flatMap((l) => l.split('│').slice(2, -1).map((c) => c.trim()));
+    .flatMap((l) =>
+      l
+        .split('│')
+        .slice(2, -1)
+        .map((c) => c.trim()),
+    );
   t.deepEqual(compactHeads, ['clean', ...SORTED.map((e) => `worst ε=${e}`), 'grad-l1/test']);
   const sentence = compact.replace(/\s+/g, ' ').match(/mixup: worst-case robust accuracy (.*?)\.(?: |$)/)![1];
   t.deepEqual(

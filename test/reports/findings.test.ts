@@ -233,7 +233,10 @@ test('flags summarised per check: counts, groups and schemes, the first flag as 
     { group: 'mnist/mlp-32', schemes: ['erm', 'mixup'] },
   ]);
   t.is(sums[0].example.message, 'first');
-  t.is(sums.reduce((a, x) => a + x.count, 0), s.flags.length);
+  t.is(
+    sums.reduce((a, x) => a + x.count, 0),
+    s.flags.length,
+  );
 });
 
 test('wrapText: lines within the width, words kept in order, hanging indent, long words cut', (t) => {

@@ -14,7 +14,7 @@ export async function saveFixtureModels(run: LoadedRun): Promise<void> {
   for (const j of run.manifest.jobs) {
     if (j.kind !== 'train') continue;
     const r = run.results.get(j.id);
-    if (!r || r.status !== 'ok') continue;
+    if (r?.status !== 'ok') continue;
     const m = buildModel({ arch: 'linear' }, [2], 2, j.seed + 1);
     const angle = 0.3 + 0.4 * j.seed;
     const [a, b] = [3 * Math.cos(angle), 3 * Math.sin(angle)];

@@ -51,9 +51,7 @@ export interface FixtureOptions {
 export const BACKEND: BackendInfo = { requested: 'auto', name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', gpu: false, tfjsVersion: '4.22.0', patchedKernels: [] };
 export const ENV: Environment = { backend: BACKEND, node: 'v20.0.0', platform: 'linux test x64', cpus: 'Test CPU', cores: 2, vicinalVersion: '0.1.0', gitCommit: 'abcdef0123456789' };
 
-export const DEFAULT_GROUPS: FixtureGroup[] = [
-  { group: 'moons/mlp-16x16', dataset: { name: 'moons', seed: 0, nTrain: 200, nTest: 200, noise: 0.1 }, model: { arch: 'mlp', hidden: [16, 16] } },
-];
+export const DEFAULT_GROUPS: FixtureGroup[] = [{ group: 'moons/mlp-16x16', dataset: { name: 'moons', seed: 0, nTrain: 200, nTest: 200, noise: 0.1 }, model: { arch: 'mlp', hidden: [16, 16] } }];
 
 /** The probe names attacks/probes.ts emits (for eps 0.1 and 0.2, linf). */
 export function defaultProbes(eps: number[]): string[] {
@@ -131,7 +129,16 @@ export function makeRun(o: FixtureOptions = {}): LoadedRun {
         const trainId = `t${jobs.length.toString(16).padStart(6, '0')}`;
         const evalId = `e${jobs.length.toString(16).padStart(6, '0')}`;
         const identity = { dataset: g.dataset, model: g.model, scheme: { name: scheme.replace(/\(.*$/, ''), settings: {} }, train: { epochs: 3 }, seed };
-        jobs.push({ id: trainId, kind: 'train', label: base, group: g.group, schemeLabel: scheme, seed, dependsOn: [], spec: { dataset: g.dataset, model: g.model, scheme: { name: scheme.replace(/\(.*$/, ''), params: {} }, seed } });
+        jobs.push({
+          id: trainId,
+          kind: 'train',
+          label: base,
+          group: g.group,
+          schemeLabel: scheme,
+          seed,
+          dependsOn: [],
+          spec: { dataset: g.dataset, model: g.model, scheme: { name: scheme.replace(/\(.*$/, ''), params: {} }, seed },
+        });
         jobs.push({ id: evalId, kind: 'eval', label: `${base}/eval`, group: g.group, schemeLabel: scheme, seed, trainJobId: trainId, dependsOn: [trainId], spec: { trainJobId: trainId, seed } });
         if (matches(o.missing, g.group, scheme, seed)) continue;
         const div = matches(o.diverged, g.group, scheme, seed);
@@ -151,7 +158,24 @@ export function makeRun(o: FixtureOptions = {}): LoadedRun {
         });
         if (div) continue;
         if (matches(o.evalFailed, g.group, scheme, seed)) {
-          results.push({ kind: 'eval', jobId: evalId, trainJobId: trainId, identity, status: 'failed', error: 'attack crashed', cleanAccuracy: cleanAcc, n, attacks: [], worstCase: [], probes: {}, flags: [], cleanCorrect: [], robustCorrect: {}, wallSeconds: 1, env: ENV });
+          results.push({
+            kind: 'eval',
+            jobId: evalId,
+            trainJobId: trainId,
+            identity,
+            status: 'failed',
+            error: 'attack crashed',
+            cleanAccuracy: cleanAcc,
+            n,
+            attacks: [],
+            worstCase: [],
+            probes: {},
+            flags: [],
+            cleanCorrect: [],
+            robustCorrect: {},
+            wallSeconds: 1,
+            env: ENV,
+          });
           continue;
         }
         const summaries = [];
@@ -162,7 +186,15 @@ export function makeRun(o: FixtureOptions = {}): LoadedRun {
             // Robust implies clean-correct: survive with prob target/clean among the clean-correct ones.
             const keep = correctness(shared, target, rng, independence).map((v, i) => (v && cleanVec[i] ? 1 : 0));
             robustCorrect[`${a}@linf:${e}`] = keep;
-            summaries.push({ attack: a, norm: 'linf' as const, eps: e, settings: a === 'pgd' ? { steps: 40, stepSize: e / 16, randomStart: true } : {}, n, robustAccuracy: mean(keep), meanLoss: 0.3 + e });
+            summaries.push({
+              attack: a,
+              norm: 'linf' as const,
+              eps: e,
+              settings: a === 'pgd' ? { steps: 40, stepSize: e / 16, randomStart: true } : {},
+              n,
+              robustAccuracy: mean(keep),
+              meanLoss: 0.3 + e,
+            });
           }
         }
         const worstCase = eps.map((e) => {

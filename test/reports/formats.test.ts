@@ -83,8 +83,13 @@ test('markdown: findings first, a summary table per group, then one table per se
   const s = summarizeRun(run);
   const md = renderMarkdown(s);
   // Reader's order: findings, summary tables, flags, run header, full tables, methods.
-  const order = ['## Findings', '### moons/mlp-16x16', '## Summary tables', 'No sanity flags raised.', '## Run', '## moons/mlp-16x16', '## mnist/mlp-32', '## Methods'].map((x) => md.indexOf(`\n${x}\n`));
-  t.true(order.every((x, i) => x > 0 && (i === 0 || x > order[i - 1])), `positions ${order}`);
+  const order = ['## Findings', '### moons/mlp-16x16', '## Summary tables', 'No sanity flags raised.', '## Run', '## moons/mlp-16x16', '## mnist/mlp-32', '## Methods'].map((x) =>
+    md.indexOf(`\n${x}\n`),
+  );
+  t.true(
+    order.every((x, i) => x > 0 && (i === 0 || x > order[i - 1])),
+    `positions ${order}`,
+  );
   for (const gf of runFindings(s)) for (const sentence of gf.sentences) t.true(md.includes(`- ${sentence}`), sentence);
   t.true(md.includes('- mixup: no comparison with erm: mixup has no finished seed (diverged).'));
   const tables = mdTables(md);

@@ -65,9 +65,24 @@ test.before(async () => {
       { group: 'moons/mlp-8', scheme: 'mixup', seed: 1 },
     ],
     flags: [
-      { group: 'moons/mlp-8', scheme: 'mixup-asym', seed: 1, flag: { check: 'gradient-masking', severity: 'warning', message: 'linf:0.1: iterative pgd leaves 60.0% robust accuracy, more than single-step fgsm (50.0%)' } },
-      { group: 'mnist/mlp-32', scheme: 'erm', seed: 0, flag: { check: 'steps-not-converged', severity: 'warning', message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 40.0% (40 steps) to 35.0%' } },
-      { group: 'mnist/mlp-32', scheme: 'erm', seed: 1, flag: { check: 'steps-not-converged', severity: 'warning', message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 41.0% (40 steps) to 36.0%' } },
+      {
+        group: 'moons/mlp-8',
+        scheme: 'mixup-asym',
+        seed: 1,
+        flag: { check: 'gradient-masking', severity: 'warning', message: 'linf:0.1: iterative pgd leaves 60.0% robust accuracy, more than single-step fgsm (50.0%)' },
+      },
+      {
+        group: 'mnist/mlp-32',
+        scheme: 'erm',
+        seed: 0,
+        flag: { check: 'steps-not-converged', severity: 'warning', message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 40.0% (40 steps) to 35.0%' },
+      },
+      {
+        group: 'mnist/mlp-32',
+        scheme: 'erm',
+        seed: 1,
+        flag: { check: 'steps-not-converged', severity: 'warning', message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 41.0% (40 steps) to 36.0%' },
+      },
     ],
   });
   await saveFixtureModels(run);
@@ -132,7 +147,10 @@ maybe('robust accuracy vs eps: one plot per attack and the worst case, a line an
         const b = (p as SVGGraphicsElement).getBBox();
         return { series: p.getAttribute('data-series'), width: b.width, height: b.height, points: (p.getAttribute('d') ?? '').split(/[ML]/).filter(Boolean).length };
       }),
-      bands: Array.from(svg.querySelectorAll('path[data-kind="band"]')).map((p) => ({ series: p.getAttribute('data-series'), area: (p as SVGGraphicsElement).getBBox().width * (p as SVGGraphicsElement).getBBox().height })),
+      bands: Array.from(svg.querySelectorAll('path[data-kind="band"]')).map((p) => ({
+        series: p.getAttribute('data-series'),
+        area: (p as SVGGraphicsElement).getBBox().width * (p as SVGGraphicsElement).getBBox().height,
+      })),
       legend: Array.from(svg.querySelectorAll('[data-legend]')).map((g) => g.textContent),
       rendered: svg.getBoundingClientRect().width,
     })),
@@ -237,7 +255,10 @@ maybe('two moons: the four vicinal-sample panels and a decision boundary per sch
     boundaries.map((b) => b.series),
     SCHEMES,
   );
-  t.true(boundaries.every((b) => b.group === 'moons/mlp-8'), 'no boundaries for mnist');
+  t.true(
+    boundaries.every((b) => b.group === 'moons/mlp-8'),
+    'no boundaries for mnist',
+  );
   for (const b of boundaries.filter((x) => x.series !== 'mixup')) {
     t.true(b.cells > 10);
     t.is(b.contours.length, 2, 'one 0.5 contour per seed');
@@ -253,7 +274,10 @@ maybe('tables: a row per scheme, erm first, diverged cells marked', async (t) =>
   const { page } = await open(reportFile);
   const rows = await page.evaluate(() =>
     Array.from(document.querySelectorAll('section[data-group="moons/mlp-8"] table.results')).map((tb) =>
-      Array.from(tb.querySelectorAll('tr[data-scheme]')).map((tr) => ({ scheme: tr.getAttribute('data-scheme'), statuses: Array.from(tr.querySelectorAll('td')).map((td) => td.getAttribute('data-status')) })),
+      Array.from(tb.querySelectorAll('tr[data-scheme]')).map((tr) => ({
+        scheme: tr.getAttribute('data-scheme'),
+        statuses: Array.from(tr.querySelectorAll('td')).map((td) => td.getAttribute('data-status')),
+      })),
     ),
   );
   t.true(rows.length >= 4);
@@ -290,7 +314,7 @@ maybe('history HTML: a line per scheme per metric, sorted runs, no errors', asyn
   await page.close();
 });
 
-maybe('reader\'s order: findings, then per group curves, summary table, probes, figures, every table collapsed; flags per check, every flag collapsed', async (t) => {
+maybe("reader's order: findings, then per group curves, summary table, probes, figures, every table collapsed; flags per check, every flag collapsed", async (t) => {
   const { page, errors } = await open(reportFile);
   t.deepEqual(errors, []);
   const layout = await page.evaluate(() => {

@@ -34,7 +34,10 @@ test('the run report (end of `vicinal run`) writes every registered file format,
   const files = await finishRunReport(run.dir, true);
   const dir = path.join(run.dir, 'report');
   t.deepEqual(fs.readdirSync(dir).sort(), FILE_FORMATS.map(fileName).sort());
-  t.deepEqual(files, FILE_FORMATS.map((f) => path.join(dir, fileName(f))));
+  t.deepEqual(
+    files,
+    FILE_FORMATS.map((f) => path.join(dir, fileName(f))),
+  );
   const loaded = loadRun(run.dir);
   const summary = summarizeRun(loaded);
   for (const f of FILE_FORMATS) t.is(fs.readFileSync(path.join(dir, fileName(f)), 'utf8'), await FORMATS[f].render(loaded, summary), f);

@@ -39,12 +39,43 @@ test('contour of a linear field lies on the true iso-line', (t) => {
 test('series elements carry data-series and data-kind attributes', (t) => {
   const f = frame({ width: 200, height: 100, xDomain: [0, 1], yDomain: [0, 1] });
   const s = { series: 'mixup(alpha=0.2)', color: '#123456', data: { attack: 'pgd' } };
-  t.regex(line(f, [[0, 0], [1, 1]], s), /^<path data-series="mixup\(alpha=0\.2\)" data-kind="line" data-attack="pgd" d="M/);
-  t.regex(band(f, [[0, 0.1, 0.3], [1, 0.5, 0.7]], s), /data-kind="band"/);
+  t.regex(
+    line(
+      f,
+      [
+        [0, 0],
+        [1, 1],
+      ],
+      s,
+    ),
+    /^<path data-series="mixup\(alpha=0\.2\)" data-kind="line" data-attack="pgd" d="M/,
+  );
+  t.regex(
+    band(
+      f,
+      [
+        [0, 0.1, 0.3],
+        [1, 0.5, 0.7],
+      ],
+      s,
+    ),
+    /data-kind="band"/,
+  );
   t.regex(scatter(f, [[0.5, 0.5]], s), /data-kind="points"[^>]*><circle /);
   t.regex(boxPlot(f, 0.5, 0.2, { q05: 0.1, q25: 0.2, median: 0.3, q75: 0.4, q95: 0.5 }, s), /data-kind="box"/);
   // Non-finite points are skipped, not drawn at NaN.
-  t.notRegex(line(f, [[0, 0], [0.5, NaN], [1, 1]], s), /NaN/);
+  t.notRegex(
+    line(
+      f,
+      [
+        [0, 0],
+        [0.5, NaN],
+        [1, 1],
+      ],
+      s,
+    ),
+    /NaN/,
+  );
 });
 
 test('heatmap merges equal neighbouring cells', (t) => {

@@ -24,7 +24,11 @@ function realistic(o: Partial<FixtureOptions> = {}): FixtureOptions {
           group: 'mnist/mlp-256x256',
           scheme,
           seed,
-          flag: { check: 'steps-not-converged', severity: 'warning', message: 'pgd at linf eps 0.05: 80 steps lower robust accuracy from 71.2% (40 steps) to 64.0% (tolerance 2.0%); the attack has not converged, robust accuracy is overestimated' },
+          flag: {
+            check: 'steps-not-converged',
+            severity: 'warning',
+            message: 'pgd at linf eps 0.05: 80 steps lower robust accuracy from 71.2% (40 steps) to 64.0% (tolerance 2.0%); the attack has not converged, robust accuracy is overestimated',
+          },
         });
   return { ...g, schemes: [...(g.schemes ?? []), ...LONG_SCHEMES], flags, ...o };
 }
@@ -71,12 +75,16 @@ test('default terminal report opens with the findings, then flags per check, the
   t.false(out.includes('[warning]'));
   // One compact table per group (a group may split into chunks): clean, worst case per ε, gradient norm; no per-attack tables.
   t.is(lines.filter((l) => /^== .* ==$/.test(l)).length, 2);
-  const heads = lines.filter((l) => /^│ scheme/.test(l)).map((l) => l.split('│').slice(2, -1).map((c) => c.trim()));
+  const heads = lines
+    .filter((l) => /^│ scheme/.test(l))
+    .map((l) =>
+      l
+        .split('│')
+        .slice(2, -1)
+        .map((c) => c.trim()),
+    );
   const cols = ['clean', 'worst ε=0.05', 'worst ε=0.1', 'worst ε=0.2', 'worst ε=0.3', 'grad-l1/test'];
-  t.deepEqual(
-    heads.flat(),
-    [...cols, ...cols],
-  );
+  t.deepEqual(heads.flat(), [...cols, ...cols]);
   t.false(/Robust accuracy under (fgsm|pgd)|local-lipschitz|fgsm ε=/.test(out));
 });
 
@@ -100,7 +108,13 @@ test('fitTables: within the width, every column once, the first column repeated 
     t.true(tables.length > 1, `${w}: split`);
     const all = tables.join('\n');
     for (const l of all.split('\n')) t.true(width(l) <= w, `${w}: ${l}`);
-    const heads = tables.map((tb) => tb.split('\n')[1].split('│').slice(1, -1).map((c) => c.trim()));
+    const heads = tables.map((tb) =>
+      tb
+        .split('\n')[1]
+        .split('│')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
     t.true(heads.every((h) => h[0] === 'scheme'));
     t.deepEqual(
       heads.flatMap((h) => h.slice(1)),
@@ -108,7 +122,14 @@ test('fitTables: within the width, every column once, the first column repeated 
     );
   }
   // A table that fits is drawn whole.
-  t.is(fitTables(head.slice(0, 3), rows.map((r) => r.slice(0, 3)), 120).length, 1);
+  t.is(
+    fitTables(
+      head.slice(0, 3),
+      rows.map((r) => r.slice(0, 3)),
+      120,
+    ).length,
+    1,
+  );
 });
 
 test('the terminal table and the findings agree on the verdict of every compared cell', (t) => {
@@ -135,7 +156,7 @@ test.serial('vicinal run: the final report prints the compact terminal report, o
       chunks.push(String(c));
       return true;
     }) as typeof process.stdout.write;
-    console.log = (...a: unknown[]) => chunks.push(a.join(' ') + '\n');
+    console.log = (...a: unknown[]) => chunks.push(`${a.join(' ')}\n`);
     try {
       await finishRunReport(run.dir, false, detail);
     } finally {

@@ -103,7 +103,10 @@ test.serial('square on the .onnx file prints results and sanity flags and matche
   t.deepEqual(arr.x.shape, [N, 28, 28, 1]);
   t.is(arr.x.dtype, 'float32');
   t.is(arr.index.dtype, 'int32');
-  t.deepEqual(Array.from(arr.index.values), Array.from({ length: N }, (_, i) => i));
+  t.deepEqual(
+    Array.from(arr.index.values),
+    Array.from({ length: N }, (_, i) => i),
+  );
   const ds = loadDataset({ name: 'mnist' });
   t.deepEqual(Array.from(arr.label.values), Array.from(ds.test.y.subarray(0, N)));
   let maxDev = 0;
@@ -119,15 +122,26 @@ test.serial('square on the .onnx file prints results and sanity flags and matche
   const m = loadOnnxFile(onnxFile);
   try {
     const f = onnxClassifier(m, [28, 28, 1], 10, 'mnist');
-    const pred = tf.tidy(() => f(tf.tensor(Float32Array.from(arr.x.values), [N, 28, 28, 1])).argMax(1).dataSync());
-    t.deepEqual(Array.from(pred), onnx.examples.map((e: Record<string, number>) => e[key]));
+    const pred = tf.tidy(() =>
+      f(tf.tensor(Float32Array.from(arr.x.values), [N, 28, 28, 1]))
+        .argMax(1)
+        .dataSync(),
+    );
+    t.deepEqual(
+      Array.from(pred),
+      onnx.examples.map((e: Record<string, number>) => e[key]),
+    );
   } finally {
     m.dispose();
   }
 });
 
 test.serial('gradient attacks on a .onnx file are refused with one line and exit 2', async (t) => {
-  for (const [name, family] of [['pgd', 'iterative'], ['fgsm', 'single-step'], ['autoattack', 'composite']]) {
+  for (const [name, family] of [
+    ['pgd', 'iterative'],
+    ['fgsm', 'single-step'],
+    ['autoattack', 'composite'],
+  ]) {
     const e = await t.throwsAsync(attack(['--model', onnxFile, '--data', 'mnist', '--attack', `noise,${name}`]), { instanceOf: UsageError }, family);
     t.is(e?.message, `attack "${name}" needs input gradients, which a .onnx file does not provide (model.onnx); use square or noise, or a TF.js Layers model`);
   }
@@ -159,7 +173,29 @@ test.serial('--data npz:test.npz (test-only file data) works with a .onnx model:
   );
   t.is(f.summary.cleanAccuracy, m.summary.cleanAccuracy);
   // The issue's literal form, relative to the working directory, through the real CLI.
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'suite', 'cli.js'), 'attack', '--model', 'onnx/model.onnx', '--data', 'npz:test.npz', '--attack', 'square', '--eps', '0.1', '--n', '10', '--params', 'square.queries=20', '--sanity=false', '--backend', 'wasm'], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      path.join(__dirname, '..', '..', 'suite', 'cli.js'),
+      'attack',
+      '--model',
+      'onnx/model.onnx',
+      '--data',
+      'npz:test.npz',
+      '--attack',
+      'square',
+      '--eps',
+      '0.1',
+      '--n',
+      '10',
+      '--params',
+      'square.queries=20',
+      '--sanity=false',
+      '--backend',
+      'wasm',
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /clean accuracy [\d.]+% on 10 test examples/);
   t.regex(r.stdout, /square +linf +0\.1 +[\d.]+%/);

@@ -56,15 +56,24 @@ test('sweeps expand to every combination with readable labels', (t) => {
 test('job ids are deterministic hashes of the resolved settings', (t) => {
   const a = planStudy(validateStudy(tiny(), 't'), 'wasm');
   const b = planStudy(validateStudy(tiny(), 't'), 'wasm');
-  t.deepEqual(a.map((j) => j.id), b.map((j) => j.id));
+  t.deepEqual(
+    a.map((j) => j.id),
+    b.map((j) => j.id),
+  );
   t.is(a.length, 2 * 3 * 2); // seeds x schemes x (train + eval)
   t.is(new Set(a.map((j) => j.id)).size, a.length);
   // Adding an attack changes the evaluations but reuses every trained model.
   const more = tiny();
   more.attacks.push({ name: 'pgd' });
   const c = planStudy(validateStudy(more, 't'), 'wasm');
-  t.deepEqual(c.filter((j) => j.kind === 'train').map((j) => j.id), a.filter((j) => j.kind === 'train').map((j) => j.id));
-  t.notDeepEqual(c.filter((j) => j.kind === 'eval').map((j) => j.id), a.filter((j) => j.kind === 'eval').map((j) => j.id));
+  t.deepEqual(
+    c.filter((j) => j.kind === 'train').map((j) => j.id),
+    a.filter((j) => j.kind === 'train').map((j) => j.id),
+  );
+  t.notDeepEqual(
+    c.filter((j) => j.kind === 'eval').map((j) => j.id),
+    a.filter((j) => j.kind === 'eval').map((j) => j.id),
+  );
   // Another backend is another result.
   t.notDeepEqual(planStudy(validateStudy(tiny(), 't'), 'cpu')[0].id, a[0].id);
   // Every eval job depends on its own trained model.

@@ -103,7 +103,10 @@ test.serial('SIGKILL in the middle of a run: rerunning completes with results id
   t.regex(resumed.stdout, new RegExp(`12/12 jobs ok, ${before} reused`));
   // No temporary or half-written files survive; every result equals the uninterrupted run's.
   const files = fs.readdirSync(resultsDir);
-  t.true(files.every((f) => f.endsWith('.json')), files.join(','));
+  t.true(
+    files.every((f) => f.endsWith('.json')),
+    files.join(','),
+  );
   const ref = results(path.join(dir, 'ref'));
   const got = results(out);
   t.is(got.size, ref.size);

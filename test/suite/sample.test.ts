@@ -45,7 +45,11 @@ test('sample writes JSON with the point, its label, samples, lambdas, partners a
     const px = ds.train.x.subarray(s.partner! * 2, s.partner! * 2 + 2);
     for (let k = 0; k < 2; k++) t.true(Math.abs(s.x[k] - (s.lambda! * doc.point.x[k] + (1 - s.lambda!) * px[k])) < 1e-5);
   }
-  t.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('.tmp-')), [], 'no temporary file left');
+  t.deepEqual(
+    fs.readdirSync(tmp).filter((f) => f.includes('.tmp-')),
+    [],
+    'no temporary file left',
+  );
   // Same seed, same file.
   const again = path.join(tmp, 'asym2.json');
   await run(['--scheme', 'mixup-asym', '--data', 'moons', '--point', '5', '--n', '300', '--alpha', '0.1', '--seed', '3', '--out', again, '--backend', 'wasm']);
