@@ -102,3 +102,52 @@ export function loadRun(runDir: string): LoadedRun {
 export function appendLog(runDir: string, line: string): void {
   fs.appendFileSync(path.join(runDir, 'run.log'), `${new Date().toISOString()} ${line}\n`);
 }
+
+/** Lock file of a run folder: JSON {pid, host, startedAt, command} of the process working in it. */
+export const LOCK_FILE = 'run.lock';
+
+/** One shard of a scaled-out run (`vicinal run --shard I/N`), recorded in its manifest. */
+export interface ShardInfo {
+  /** 1-based shard index and the shard count. */
+  index: number;
+  count: number;
+  /** The jobs this shard runs (its share of the plan), in plan order. */
+  jobIds: string[];
+  /** SHA-256 of the whole assignment (every shard's job list): shards merged together must agree. */
+  assignmentHash: string;
+  /** Where the cost estimates came from ("per-architecture weights" or "measured in RUN ..."). */
+  costSource: string;
+  /** Estimated serial seconds of this shard's jobs, and of every shard's. */
+  predictedSeconds: number;
+  predictedSecondsAll: number[];
+  /** Host name of the machine that ran the shard. */
+  host: string;
+}
+
+/** What `vicinal merge` records about the folders it merged. */
+export interface MergeInfo {
+  mergedAt: string;
+  shards: {
+    dir: string;
+    shard: { index: number; count: number } | null;
+    host: string | null;
+    startedAt: string;
+    endedAt: string | null;
+    wallSeconds: number | null;
+    jobs: number;
+    predictedSeconds: number | null;
+  }[];
+  /** Results found in more than one folder (identical up to timing, kept once). */
+  duplicates: number;
+}
+
+/**
+ * The scale-out fields of a manifest (all optional: older run folders lack
+ * them). `planHash`: SHA-256 of the plan's sorted job ids, recorded by every
+ * run; `jobs` always holds the whole plan, `shard` the part a shard runs.
+ */
+export interface ScaleOutManifest extends RunManifest {
+  planHash?: string;
+  shard?: ShardInfo;
+  merge?: MergeInfo;
+}

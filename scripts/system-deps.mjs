@@ -42,6 +42,18 @@ const SYSTEM_PACKAGES = [
     tests: ['test/data/fashion-mnist.test.ts', 'test/models/fashion-accuracy.test.ts'],
     why: 'the fashion-mnist dataset reads the original IDX files it installs (data/datasets/fashion-mnist.ts)',
   },
+  {
+    package: 'slurm-wlm',
+    provides: '/usr/sbin/slurmctld',
+    tests: ['test/suite/slurm.test.ts'],
+    why: 'the scale-out test runs a study as a job array on a single-node Slurm it starts (slurmctld, slurmd, sbatch)',
+  },
+  {
+    package: 'munge',
+    provides: '/usr/sbin/munged',
+    tests: ['test/suite/slurm.test.ts'],
+    why: "Slurm's authentication daemon, started by the same test with its own key and socket",
+  },
 ];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Command> = {
   doctor: () => require('./commands/doctor').command,
   bench: () => require('./commands/bench').command,
   export: () => require('./commands/export').command,
+  merge: () => require('./commands/merge').command,
 };
 
 const USAGE = `vicinal: does mixup-style training change adversarial robustness?
@@ -24,7 +25,8 @@ const USAGE = `vicinal: does mixup-style training change adversarial robustness?
 usage: vicinal <command> [options]    (vicinal <command> --help for its options)
 
 commands:
-  run [config|profile]   train and attack every model of a study (profiles: quick, nightly, full)
+  run [config|profile]   train and attack every model of a study (profiles: quick, nightly, full); --shard I/N runs a share
+  merge SHARD_DIR...     merge the shard folders of run --shard into one run folder
   report RUN             tables and plots of a finished run (terminal, md, json, csv, html)
   compare RUN_A RUN_B    per-metric deltas and regressions between two runs
   attack                 attack a saved model and write per-example results

@@ -7,8 +7,9 @@ import { describeEnvironment, vicinalVersion } from '../backend/environment';
 import { failedResult } from './jobs';
 import { planStudy } from './plan';
 import { Progress } from './progress';
-import { JobResult, PlannedJob, RunManifest } from '../contract/results';
-import { appendLog, MANIFEST, readManifest, readResult, resultPath, writeJsonAtomic } from '../contract/run-folder';
+import { estimateCosts, planHash } from './shard';
+import { JobResult, PlannedJob } from '../contract/results';
+import { appendLog, MANIFEST, readManifest, readResult, resultPath, ScaleOutManifest, ShardInfo, writeJsonAtomic } from '../contract/run-folder';
 import type { FromWorker, WorkerInit } from './worker';
 
 export interface RunOptions {
@@ -19,12 +20,16 @@ export interface RunOptions {
   quiet: boolean;
   cacheDir: string | null;
   backend: BackendInfo;
+  /** Run only this shard's share of the plan (`--shard I/N`); the manifest still lists the whole plan. */
+  shard?: ShardInfo | null;
 }
 
 export interface RunOutcome {
-  manifest: RunManifest;
+  manifest: ScaleOutManifest;
   results: Map<string, JobResult>;
-  /** Jobs whose status is not ok, with their errors. */
+  /** The jobs this run was asked to run: the whole plan, or the shard's share. */
+  share: PlannedJob[];
+  /** Jobs whose status is not ok, with their errors (of the share). */
   failures: { job: PlannedJob; status: string; error?: string }[];
   /** Jobs skipped because a finished result already existed. */
   reused: number;
@@ -37,10 +42,13 @@ export interface RunOutcome {
  */
 export async function runStudy(o: RunOptions): Promise<RunOutcome> {
   const jobs = planStudy(o.config, o.backend.name);
+  const shard = o.shard ?? null;
+  const inShare = shard ? new Set(shard.jobIds) : null;
+  const share = inShare ? jobs.filter((j) => inShare.has(j.id)) : jobs;
   fs.mkdirSync(o.runDir, { recursive: true });
   const previous = fs.existsSync(path.join(o.runDir, MANIFEST)) ? readManifest(o.runDir) : null;
   const t0 = Date.now();
-  const manifest: RunManifest = {
+  const manifest: ScaleOutManifest = {
     vicinal: vicinalVersion(),
     config: o.config as unknown as Record<string, unknown>,
     source: o.source,
@@ -50,14 +58,19 @@ export async function runStudy(o: RunOptions): Promise<RunOutcome> {
     endedAt: null,
     wallSeconds: null,
     workers: o.workers,
+    planHash: planHash(jobs),
+    ...(shard ? { shard } : {}),
   };
   // Wall time adds up the sessions that reached the end (a killed session's time is not known).
   const priorSeconds = previous?.wallSeconds ?? 0;
   writeJsonAtomic(path.join(o.runDir, MANIFEST), manifest);
-  appendLog(o.runDir, `run ${o.source}: ${jobs.length} jobs, backend ${o.backend.name}, ${o.workers} worker(s)${previous ? ' (resume)' : ''}`);
+  appendLog(
+    o.runDir,
+    `run ${o.source}: ${shard ? `shard ${shard.index}/${shard.count}, ${share.length} of ` : ''}${jobs.length} jobs, backend ${o.backend.name}, ${o.workers} worker(s)${previous ? ' (resume)' : ''}`,
+  );
 
   const results = new Map<string, JobResult>();
-  for (const j of jobs) {
+  for (const j of share) {
     const r = readResult(o.runDir, j.id);
     if (r) results.set(j.id, r);
   }
@@ -65,10 +78,14 @@ export async function runStudy(o: RunOptions): Promise<RunOutcome> {
   const byId = new Map(jobs.map((j) => [j.id, j]));
   // Training first: every evaluation waits on a model, so finishing the
   // models early keeps both workers busy until the last evaluation.
-  const pending = [...jobs.filter((j) => j.kind === 'train'), ...jobs.filter((j) => j.kind === 'eval')].filter((j) => !results.has(j.id));
+  const pending = [...share.filter((j) => j.kind === 'train'), ...share.filter((j) => j.kind === 'eval')].filter((j) => !results.has(j.id));
   const progress = new Progress(o.quiet);
   const running = new Map<string, string>();
-  const redraw = () => progress.update(results.size, jobs.length, [...running.values()]);
+  const redraw = () => progress.update(results.size, share.length, [...running.values()]);
+  // The ETA off a TTY weighs finished jobs by their estimated cost.
+  const cost = estimateCosts(jobs).seconds;
+  const pendingCost = pending.reduce((a, j) => a + (cost.get(j.id) ?? 0), 0);
+  let doneCost = 0;
 
   // A job whose dependency did not succeed is recorded as failed without running.
   const blockedBy = (j: PlannedJob): string | null => {
@@ -90,7 +107,7 @@ export async function runStudy(o: RunOptions): Promise<RunOutcome> {
       for (const w of workers) void w.terminate();
       progress.finish();
       appendLog(o.runDir, 'interrupted; finished results are kept, rerun to resume');
-      process.stderr.write(`\ninterrupted: ${results.size}/${jobs.length} jobs finished; rerun the same command to resume\n`);
+      process.stderr.write(`\ninterrupted: ${results.size}/${share.length} jobs finished; rerun the same command to resume\n`);
       process.exit(130);
     };
     process.once('SIGINT', onSignal);
@@ -145,6 +162,16 @@ export async function runStudy(o: RunOptions): Promise<RunOutcome> {
             if (r) results.set(m.jobId, r);
             appendLog(o.runDir, `done ${job.label}: ${m.status}${m.error ? ` (${m.error})` : ''}`);
             if (m.status !== 'ok') progress.message(`${job.label}: ${m.status}: ${m.error ?? ''}`);
+            doneCost += cost.get(job.id) ?? 0;
+            progress.jobDone({
+              done: results.size,
+              total: share.length,
+              label: job.label,
+              status: m.status,
+              seconds: r?.wallSeconds ?? 0,
+              running: running.size,
+              fraction: pendingCost > 0 ? Math.min(1, doneCost / pendingCost) : undefined,
+            });
             redraw();
             dispatch(w);
             // A finished job may unblock jobs that idle workers could take.
@@ -168,17 +195,17 @@ export async function runStudy(o: RunOptions): Promise<RunOutcome> {
   }
 
   const sessionSeconds = (Date.now() - t0) / 1000;
-  const finalManifest: RunManifest = {
+  const finalManifest: ScaleOutManifest = {
     ...manifest,
     endedAt: new Date().toISOString(),
     wallSeconds: priorSeconds + sessionSeconds,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   writeJsonAtomic(path.join(o.runDir, MANIFEST), finalManifest);
-  const failures = jobs
+  const failures = share
     .map((job) => ({ job, r: results.get(job.id) }))
     .filter(({ r }) => !r || r.status !== 'ok')
     .map(({ job, r }) => ({ job, status: r?.status ?? 'missing', error: r?.error }));
-  appendLog(o.runDir, `finished: ${jobs.length - failures.length}/${jobs.length} ok in ${sessionSeconds.toFixed(1)} s`);
-  return { manifest: finalManifest, results, failures, reused };
+  appendLog(o.runDir, `finished: ${share.length - failures.length}/${share.length} ok in ${sessionSeconds.toFixed(1)} s`);
+  return { manifest: finalManifest, results, failures, reused, share };
 }

@@ -1,0 +1,324 @@
+/**
+ * Scale-out: splitting one plan into N shards that run on separate machines
+ * (or processes) and are merged afterwards (`vicinal merge`).
+ *
+ * Every shard computes the same plan and the same assignment, so no shard
+ * needs to talk to another. The unit of assignment is one eval job plus the
+ * train jobs it depends on (its own model; the source model of a transfer
+ * attack). Units are assigned longest-first by estimated cost to the shard
+ * where they add the least to the finish time (LPT scheduling). A train job
+ * needed by units on several shards is run on each of them: training is
+ * deterministic for a seed on one backend, and `vicinal merge` checks that
+ * the copies are identical. Keeping units that share a train job together
+ * instead would make the units of a transfer study as coarse as one whole
+ * seed of one group (every scheme of it shares the ERM source model), which
+ * balances badly; the duplicated source training is counted in the cost of
+ * the shard that runs it, so the assignment prefers a shard that already has
+ * it whenever that does not delay the finish.
+ */
+import { createHash } from 'crypto';
+import { UsageError } from '../contract/errors';
+import { PlannedJob } from '../contract/results';
+import { loadRun, ShardInfo } from '../contract/run-folder';
+import { stableStringify } from './hash';
+
+export interface ShardSpec {
+  /** 1-based. */
+  index: number;
+  count: number;
+}
+
+/** Parses `I/N` (1 <= I <= N, both integers). */
+export function parseShard(raw: string): ShardSpec {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(raw);
+  const allowed = 'allowed: I/N with integers 1 <= I <= N (1-based, e.g. 1/3)';
+  if (!m) throw new UsageError(`--shard must be I/N, got "${raw}"; ${allowed}`);
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1) throw new UsageError(`--shard ${raw}: the shard count N must be >= 1; ${allowed}`);
+  if (index < 1 || index > count) throw new UsageError(`--shard ${raw}: shard index ${index} is outside 1..${count}; ${allowed}`);
+  return { index, count };
+}
+
+/** SHA-256 (hex) of the plan's sorted job ids: equal plans, equal hash (ids already hash every setting and the backend). */
+export function planHash(jobs: readonly { id: string }[]): string {
+  return createHash('sha256')
+    .update(jobs.map((j) => j.id).sort().join('\n'))
+    .digest('hex');
+}
+
+// ---------------------------------------------------------------------------
+// Cost model
+
+/** Input size and classes per dataset (the cost model only needs sizes). */
+const DATASET_SHAPES: Record<string, { shape: number[]; classes: number; nTrain: number; nTest: number }> = {
+  moons: { shape: [2], classes: 2, nTrain: 1000, nTest: 1000 },
+  circles: { shape: [2], classes: 2, nTrain: 1000, nTest: 1000 },
+  mnist: { shape: [28, 28, 1], classes: 10, nTrain: 8000, nTest: 2000 },
+};
+
+/**
+ * Per-architecture weights (wasm backend, one worker): seconds per GFLOP of
+ * training work (forward + backward + update at the training batch size) and
+ * of attack work (forward + backward at the eval batch size: larger batches,
+ * cheaper per FLOP), and the fixed cost of one training step or one attack
+ * pass (dispatch, read-backs), which dominates small models. The MLP figures
+ * are fitted to the median job times of a 1-worker `quick` run (two-moons
+ * and MNIST MLP) on the shared 2-core machine, halved as a guess at an idle
+ * machine (see README, "Scale-out"); the CNN's scale them by the ratios of
+ * README's CNN figures (training step, one nightly CNN job), not by a run.
+ * Only ratios matter for the assignment; the absolute figures only for the
+ * predictions that --dry-run prints and the manifests record.
+ */
+export const COST_WEIGHTS = {
+  linear: { trainSecPerGflop: 0.167, evalSecPerGflop: 0.0233, stepSec: 0.0009, passSec: 0.0007 },
+  mlp: { trainSecPerGflop: 0.167, evalSecPerGflop: 0.0233, stepSec: 0.0009, passSec: 0.0007 },
+  cnn: { trainSecPerGflop: 0.125, evalSecPerGflop: 0.086, stepSec: 0.002, passSec: 0.002 },
+  /** Per job: worker dispatch, dataset build, model load/save. */
+  jobSec: 0.5,
+  /** Probes and sanity checks, in attack-pass equivalents per evaluated example. */
+  probePasses: 40,
+  sanityPasses: 30,
+} as const;
+
+type ArchKey = 'linear' | 'mlp' | 'cnn';
+
+interface SpecLike {
+  dataset?: { name?: string; nTrain?: number; nTest?: number };
+  model?: { arch?: string; hidden?: number[]; filters?: number[]; kernelSize?: number };
+  train?: { epochs?: number; batchSize?: number };
+  scheme?: { name: string; params: Record<string, unknown> };
+  eval?: { eps?: number[]; nExamples?: number; batchSize?: number; probePoints?: number };
+  attacks?: { name: string; params?: Record<string, unknown> }[];
+  probes?: boolean;
+  transfer?: { attack?: { name: string; params?: Record<string, unknown> }; sourceTrainJobIds?: string[] } | null;
+}
+
+/** Forward FLOPs per example of a model on a dataset. */
+export function forwardFlops(model: SpecLike['model'], datasetName: string | undefined): number {
+  const ds = DATASET_SHAPES[datasetName ?? ''] ?? DATASET_SHAPES.moons;
+  const inSize = ds.shape.reduce((a, b) => a * b, 1);
+  const arch = model?.arch ?? 'mlp';
+  if (arch === 'cnn') {
+    const [h, w, c] = ds.shape.length === 3 ? ds.shape : [28, 28, 1];
+    const [f1, f2] = model?.filters ?? [16, 32];
+    const k = model?.kernelSize ?? 5;
+    const conv1 = 2 * h * w * k * k * c * f1;
+    const h2 = Math.floor(h / 2);
+    const w2 = Math.floor(w / 2);
+    const conv2 = 2 * h2 * w2 * k * k * f1 * f2;
+    const dense = 2 * Math.floor(h2 / 2) * Math.floor(w2 / 2) * f2 * ds.classes;
+    return conv1 + conv2 + dense;
+  }
+  const widths = arch === 'mlp' ? [inSize, ...(model?.hidden ?? [256, 256]), ds.classes] : [inSize, ds.classes];
+  let f = 0;
+  for (let i = 1; i < widths.length; i++) f += 2 * widths[i - 1] * widths[i];
+  return f;
+}
+
+/**
+ * Share of examples assumed to survive AutoAttack's first stage (APGD-CE):
+ * its later stages (APGD-T, Square) attack only those.
+ */
+const AUTOATTACK_SURVIVORS = 0.25;
+
+/** Gradient passes per example of one attack at one epsilon (`classes`: of the dataset, bounding targeted runs). */
+function attackPasses(a: { name: string; params?: Record<string, unknown> }, classes: number): number {
+  const p = a.params ?? {};
+  const num = (k: string, d: number) => (typeof p[k] === 'number' ? (p[k] as number) : d);
+  const targets = Math.max(1, Math.min(num('targetClasses', 9), classes - 1));
+  switch (a.name) {
+    case 'fgsm':
+    case 'fgm':
+      return 1;
+    case 'pgd':
+      return num('steps', 40) * num('restarts', 1);
+    case 'apgd-ce':
+    case 'apgd-dlr':
+      return num('steps', 100) * num('restarts', 1);
+    case 'apgd-t':
+      return num('steps', 100) * num('restarts', 1) * targets;
+    case 'noise':
+      // forward passes only
+      return num('draws', 20) / 3;
+    case 'square':
+      return num('queries', 5000) / 3;
+    case 'autoattack': {
+      const steps = num('steps', 100);
+      return steps + AUTOATTACK_SURVIVORS * (targets * steps + num('queries', 5000) / 3);
+    }
+    default:
+      return 40;
+  }
+}
+
+function archOf(spec: SpecLike): ArchKey {
+  const a = spec.model?.arch;
+  return a === 'cnn' || a === 'linear' ? a : 'mlp';
+}
+
+/**
+ * Estimated seconds of one job from its spec (eval jobs need the plan to
+ * find their model's architecture). Deliberately simple: FLOPs times a
+ * per-architecture rate plus per-step and per-job overheads.
+ */
+export function estimateJobSeconds(job: PlannedJob, byId: ReadonlyMap<string, PlannedJob>): number {
+  const W = COST_WEIGHTS;
+  const spec = job.spec as SpecLike;
+  const dsName = spec.dataset?.name;
+  const ds = DATASET_SHAPES[dsName ?? ''] ?? DATASET_SHAPES.moons;
+  if (job.kind === 'train') {
+    const arch = archOf(spec);
+    const w = W[arch];
+    const f = forwardFlops(spec.model, dsName);
+    const nTrain = spec.dataset?.nTrain ?? ds.nTrain;
+    const nTest = spec.dataset?.nTest ?? ds.nTest;
+    const epochs = spec.train?.epochs ?? 10;
+    const bs = spec.train?.batchSize ?? 128;
+    const steps = epochs * Math.ceil(nTrain / bs);
+    // Adversarial training runs PGD (steps + 1 passes) per step.
+    const sp = spec.scheme?.params ?? {};
+    const factor = spec.scheme?.name === 'adversarial' ? 1 + (typeof sp.steps === 'number' ? sp.steps : 7) : 1;
+    const trainGflop = (epochs * nTrain * 3 * f * factor + epochs * nTest * f) / 1e9;
+    return W.jobSec + steps * w.stepSec * factor + trainGflop * w.trainSecPerGflop;
+  }
+  const model = byId.get(job.trainJobId ?? (spec as { trainJobId?: string }).trainJobId ?? '');
+  const mspec = (model?.spec ?? {}) as SpecLike;
+  const arch = archOf(mspec);
+  const w = W[arch];
+  const f = forwardFlops(mspec.model, dsName);
+  const n = spec.eval?.nExamples ?? 500;
+  const bs = spec.eval?.batchSize ?? 250;
+  const batches = Math.ceil(n / bs);
+  const eps = spec.eval?.eps?.length ?? 1;
+  let passes = 1;
+  for (const a of spec.attacks ?? []) passes += eps * attackPasses(a, ds.classes);
+  if (spec.transfer && (spec.transfer.sourceTrainJobIds?.length ?? 0) > 0 && spec.transfer.attack) passes += eps * (attackPasses(spec.transfer.attack, ds.classes) + 1);
+  passes += W.sanityPasses;
+  if (spec.probes) passes += W.probePasses;
+  return W.jobSec + batches * passes * w.passSec + (n * passes * 3 * f * w.evalSecPerGflop) / 1e9;
+}
+
+export interface CostModel {
+  /** Seconds per job id. */
+  seconds: Map<string, number>;
+  /** Where the figures come from, e.g. "per-architecture weights" or "measured in runs/x (30 of 36 jobs)". */
+  source: string;
+}
+
+/** Costs from the per-architecture weights. */
+export function estimateCosts(jobs: readonly PlannedJob[]): CostModel {
+  const byId = new Map(jobs.map((j) => [j.id, j]));
+  return { seconds: new Map(jobs.map((j) => [j.id, estimateJobSeconds(j, byId)])), source: 'per-architecture weights' };
+}
+
+/**
+ * Costs measured by an earlier run (`--weights RUN`): every job of this plan
+ * that RUN finished ok takes RUN's wallSeconds; the others take the estimate
+ * scaled by measured / estimated over the matched jobs of the same kind.
+ * A RUN sharing no job with this plan is a UsageError (different study or
+ * backend: its times would say nothing).
+ */
+export function measuredCosts(jobs: readonly PlannedJob[], runDir: string): CostModel {
+  const run = loadRun(runDir);
+  const est = estimateCosts(jobs).seconds;
+  const seconds = new Map<string, number>();
+  const ratio: Record<string, { m: number; e: number }> = { train: { m: 0, e: 0 }, eval: { m: 0, e: 0 } };
+  for (const j of jobs) {
+    const r = run.results.get(j.id);
+    if (r && r.status === 'ok' && Number.isFinite(r.wallSeconds) && r.wallSeconds > 0) {
+      seconds.set(j.id, r.wallSeconds);
+      ratio[j.kind].m += r.wallSeconds;
+      ratio[j.kind].e += est.get(j.id) as number;
+    }
+  }
+  if (seconds.size === 0) {
+    throw new UsageError(`--weights ${runDir}: none of its ${run.results.size} results is a job of this plan (another study or backend); allowed: a run folder of the same study`);
+  }
+  const both = { m: ratio.train.m + ratio.eval.m, e: ratio.train.e + ratio.eval.e };
+  for (const j of jobs) {
+    if (seconds.has(j.id)) continue;
+    const r = ratio[j.kind].e > 0 ? ratio[j.kind] : both;
+    seconds.set(j.id, (est.get(j.id) as number) * (r.m / r.e));
+  }
+  return { seconds, source: `measured in ${runDir} (${[...seconds.keys()].filter((id) => run.results.has(id)).length} of ${jobs.length} jobs)` };
+}
+
+// ---------------------------------------------------------------------------
+// Assignment
+
+export interface Assignment {
+  count: number;
+  /** Per shard (index 0 = shard 1): its job ids in plan order, and its predicted seconds (sum of its jobs' costs). */
+  shards: { jobIds: string[]; predictedSeconds: number }[];
+  /** SHA-256 of the whole assignment: shards of one run must agree on it. */
+  hash: string;
+  costSource: string;
+}
+
+/**
+ * Splits the plan into `count` shards (see the file comment). Deterministic:
+ * ties break by plan order, then by the lower shard index.
+ */
+export function assignShards(jobs: readonly PlannedJob[], count: number, cost: CostModel): Assignment {
+  const c = (id: string) => cost.seconds.get(id) ?? 0;
+  const order = new Map(jobs.map((j, i) => [j.id, i]));
+  const referenced = new Set<string>();
+  const units: { ids: string[]; seconds: number; first: number }[] = [];
+  for (const j of jobs) {
+    if (j.kind !== 'eval') continue;
+    const ids = [...new Set([...j.dependsOn, j.id])];
+    for (const d of j.dependsOn) referenced.add(d);
+    units.push({ ids, seconds: ids.reduce((a, id) => a + c(id), 0), first: order.get(j.id) as number });
+  }
+  // A train job no evaluation needs is a unit of its own.
+  for (const j of jobs) if (j.kind === 'train' && !referenced.has(j.id)) units.push({ ids: [j.id], seconds: c(j.id), first: order.get(j.id) as number });
+  units.sort((a, b) => b.seconds - a.seconds || a.first - b.first);
+
+  const sets = Array.from({ length: count }, () => new Set<string>());
+  const load = new Array<number>(count).fill(0);
+  for (const u of units) {
+    let best = 0;
+    let bestFinish = Infinity;
+    let bestAdded = Infinity;
+    for (let s = 0; s < count; s++) {
+      const added = u.ids.reduce((a, id) => a + (sets[s].has(id) ? 0 : c(id)), 0);
+      const finish = load[s] + added;
+      // Earliest finish; on a tie, the shard that already has more of the unit.
+      if (finish < bestFinish - 1e-9 || (Math.abs(finish - bestFinish) <= 1e-9 && added < bestAdded)) {
+        best = s;
+        bestFinish = finish;
+        bestAdded = added;
+      }
+    }
+    for (const id of u.ids) {
+      if (!sets[best].has(id)) {
+        sets[best].add(id);
+        load[best] += c(id);
+      }
+    }
+  }
+  const shards = sets.map((set, s) => ({
+    jobIds: jobs.filter((j) => set.has(j.id)).map((j) => j.id),
+    predictedSeconds: load[s],
+  }));
+  const hash = createHash('sha256')
+    .update(stableStringify(shards.map((s) => s.jobIds)))
+    .digest('hex');
+  return { count, shards, hash, costSource: cost.source };
+}
+
+/** The manifest record of one shard of an assignment. */
+export function shardInfo(a: Assignment, spec: ShardSpec, host: string): ShardInfo {
+  const s = a.shards[spec.index - 1];
+  return {
+    index: spec.index,
+    count: spec.count,
+    jobIds: s.jobIds,
+    assignmentHash: a.hash,
+    costSource: a.costSource,
+    predictedSeconds: Math.round(s.predictedSeconds * 10) / 10,
+    predictedSecondsAll: a.shards.map((x) => Math.round(x.predictedSeconds * 10) / 10),
+    host,
+  };
+}
