@@ -148,10 +148,18 @@ function metricOf(c: Column): FindingMetric {
   return c.kind === 'clean' ? 'clean' : c.kind === 'worst' ? 'worst' : 'gradient';
 }
 
+/**
+ * Attacks with a loss that ignores the logits' scale. ce-saturation says a CE attack is weaker than
+ * its margin twin; it does not undermine a worst case that already includes one of these.
+ */
+const SCALE_INVARIANT_ATTACKS = new Set(['apgd-dlr', 'apgd-t', 'square', 'autoattack']);
+
 function qualifiersFor(g: GroupSummary, schemes: string[], metric: FindingMetric, norm: string | null, eps: number | null): Qualifier[] {
   const byCheck = new Map<string, Map<string, Set<number>>>();
+  const invariantInWorst = metric === 'worst' && g.columns.some((c) => c.kind === 'robust' && SCALE_INVARIANT_ATTACKS.has(c.attack as string));
   for (const f of g.flags) {
     if (!schemes.includes(f.scheme) || !flagQualifies(f, metric, norm, eps)) continue;
+    if (invariantInWorst && f.check === 'ce-saturation') continue;
     const m = byCheck.get(f.check) ?? new Map<string, Set<number>>();
     m.set(f.scheme, (m.get(f.scheme) ?? new Set()).add(f.seed));
     byCheck.set(f.check, m);

@@ -252,3 +252,14 @@ test('wrapText: lines within the width, words kept in order, hanging indent, lon
   t.deepEqual(cut, ['x'.repeat(10), 'x'.repeat(10), 'x'.repeat(5)]);
   t.deepEqual(wrapText('a\n\nb', 10), ['a', '', 'b']);
 });
+
+test('ce-saturation qualifies the worst case only when it has no scale-invariant attack', (t) => {
+  const flag = { check: 'ce-saturation', severity: 'warning' as const, message: 'at linf eps 0.1 pgd (cross-entropy) leaves 40.0% robust accuracy, pgd with the margin loss 30.0%' };
+  const qualified = (attacks: string[]): boolean => {
+    const s = summarizeRun(makeRun({ seeds: [0, 1], attacks, eps: [0.1], flags: [{ scheme: 'mixup', seed: 0, flag }] }));
+    const worst = runFindings(s)[0].findings.filter((f) => f.metric === 'worst');
+    return worst.some((f) => f.qualifiers.some((q) => q.check === 'ce-saturation'));
+  };
+  t.true(qualified(['fgsm', 'pgd']), 'a CE-only worst case is undermined');
+  t.false(qualified(['fgsm', 'pgd', 'apgd-dlr']), 'a worst case with APGD-DLR is not');
+});
