@@ -15,18 +15,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from '../contract/errors';
 import { JobResult, PlannedJob } from '../contract/results';
-import {
-  appendLog,
-  LOCK_FILE,
-  MANIFEST,
-  MergeInfo,
-  modelDir,
-  readManifest,
-  readResult,
-  resultPath,
-  ScaleOutManifest,
-  writeJsonAtomic,
-} from '../contract/run-folder';
+import { appendLog, LOCK_FILE, MANIFEST, MergeInfo, modelDir, readManifest, readResult, resultPath, ScaleOutManifest, writeJsonAtomic } from '../contract/run-folder';
 import { liveLockOwner } from './run-lock';
 import { planHash } from './shard';
 
@@ -132,7 +121,12 @@ function checkCompatible(inputs: Input[]): void {
 }
 
 function filesOf(dir: string): string[] {
-  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => !f.includes('.tmp-')).sort() : [];
+  return fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => !f.includes('.tmp-'))
+        .sort()
+    : [];
 }
 
 /**
@@ -180,18 +174,21 @@ export function mergeRuns(dirs: string[], out: string): MergeOutcome {
     const have = inputs.filter((i) => fs.existsSync(path.join(modelDir(i.dir, job.id), 'model.json')));
     const r = chosen.get(job.id)?.result;
     if (have.length === 0) {
-      if (r && r.status === 'ok') throw new UsageError(`job ${job.label} (${job.id}) finished ok in ${label(chosen.get(job.id)!.from)} but no folder holds its model (models/${job.id}/); allowed: complete run folders`);
+      if (r && r.status === 'ok')
+        throw new UsageError(`job ${job.label} (${job.id}) finished ok in ${label(chosen.get(job.id)!.from)} but no folder holds its model (models/${job.id}/); allowed: complete run folders`);
       continue;
     }
     const ref = have[0];
     const refFiles = filesOf(modelDir(ref.dir, job.id));
     for (const i of have.slice(1)) {
       const files = filesOf(modelDir(i.dir, job.id));
-      if (files.join(',') !== refFiles.join(',')) throw new UsageError(`the model of ${job.label} (${job.id}) has files ${files.join(', ')} in ${label(i)} but ${refFiles.join(', ')} in ${label(ref)}`);
+      if (files.join(',') !== refFiles.join(','))
+        throw new UsageError(`the model of ${job.label} (${job.id}) has files ${files.join(', ')} in ${label(i)} but ${refFiles.join(', ')} in ${label(ref)}`);
       for (const f of files) {
         const a = fs.readFileSync(path.join(modelDir(ref.dir, job.id), f));
         const b = fs.readFileSync(path.join(modelDir(i.dir, job.id), f));
-        if (!a.equals(b)) throw new UsageError(`the model of ${job.label} (${job.id}) differs between ${label(ref)} and ${label(i)} (${f}); training should be deterministic for a seed on one backend`);
+        if (!a.equals(b))
+          throw new UsageError(`the model of ${job.label} (${job.id}) differs between ${label(ref)} and ${label(i)} (${f}); training should be deterministic for a seed on one backend`);
       }
     }
     models.set(job.id, ref);
@@ -201,7 +198,11 @@ export function mergeRuns(dirs: string[], out: string): MergeOutcome {
   const complete = missing.length === 0;
   const count = inputs.find((i) => i.manifest.shard)?.manifest.shard?.count ?? 0;
   const seen = new Set(inputs.map((i) => i.manifest.shard?.index).filter((x): x is number => x !== undefined));
-  const missingShards = complete ? [] : Array.from({ length: count }, (_, k) => k + 1).filter((k) => !seen.has(k)).map((k) => `${k}/${count}`);
+  const missingShards = complete
+    ? []
+    : Array.from({ length: count }, (_, k) => k + 1)
+        .filter((k) => !seen.has(k))
+        .map((k) => `${k}/${count}`);
 
   const base = inputs[0].manifest;
   const starts = inputs.map((i) => Date.parse(i.manifest.startedAt)).filter(Number.isFinite);
@@ -253,7 +254,11 @@ export function mergeRuns(dirs: string[], out: string): MergeOutcome {
       const log = path.join(i.dir, 'run.log');
       const tag = i.manifest.shard ? `[shard ${i.manifest.shard.index}/${i.manifest.shard.count}]` : `[${i.dir}]`;
       if (fs.existsSync(log)) {
-        const lines = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => l.replace(/^(\S+) /, `$1 ${tag} `));
+        const lines = fs
+          .readFileSync(log, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.replace(/^(\S+) /, `$1 ${tag} `));
         fs.appendFileSync(path.join(tmp, 'run.log'), lines.join('\n') + (lines.length ? '\n' : ''));
       }
     }

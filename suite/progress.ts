@@ -32,7 +32,10 @@ export class Progress {
   private sessionDone = 0;
   private sessionTotal = -1;
 
-  constructor(quiet: boolean, private readonly stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number } = process.stderr) {
+  constructor(
+    quiet: boolean,
+    private readonly stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number } = process.stderr,
+  ) {
     this.live = !quiet && Boolean(stream.isTTY);
     this.plain = !quiet && !stream.isTTY;
   }

@@ -66,7 +66,7 @@ export function staleReason(o: LockOwner): string | null {
   return null;
 }
 
-export function describeOwner(runDir: string, o: LockOwner): string {
+export function describeOwner(o: LockOwner): string {
   return `vicinal pid ${o.pid} on host ${o.host} (since ${o.startedAt})`;
 }
 
@@ -82,7 +82,7 @@ export function acquireRunLock(runDir: string, what: string): RunLock {
   for (let attempt = 0; attempt < 3; attempt++) {
     // Written whole to a private file, then hard-linked into place: the link fails if a lock exists, and a lock never exists half-written.
     const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(me) + '\n');
+    fs.writeFileSync(tmp, `${JSON.stringify(me)}\n`);
     let linked = false;
     try {
       fs.linkSync(tmp, file);
@@ -130,17 +130,16 @@ export function acquireRunLock(runDir: string, what: string): RunLock {
       continue;
     }
     fs.rmSync(aside, { force: true });
-    tookOver = `taking over the stale lock of ${runDir}: ${why} (was ${describeOwner(runDir, owner)})`;
+    tookOver = `taking over the stale lock of ${runDir}: ${why} (was ${describeOwner(owner)})`;
   }
   const owner = readLock(runDir);
-  throw new UsageError(`run folder ${runDir} is in use${owner ? ` by ${describeOwner(runDir, owner)}` : ''}; wait for it to finish or use another --out`);
+  throw new UsageError(`run folder ${runDir} is in use${owner ? ` by ${describeOwner(owner)}` : ''}; wait for it to finish or use another --out`);
 }
 
 function inUse(runDir: string, owner: LockOwner): UsageError {
   const remote = owner.host !== lockHost();
   return new UsageError(
-    `run folder ${runDir} is in use by ${describeOwner(runDir, owner)}; wait for it to finish or use another --out` +
-      (remote ? ` (if that run is dead, delete ${path.join(runDir, LOCK_FILE)})` : ''),
+    `run folder ${runDir} is in use by ${describeOwner(owner)}; wait for it to finish or use another --out${remote ? ` (if that run is dead, delete ${path.join(runDir, LOCK_FILE)})` : ''}`,
   );
 }
 

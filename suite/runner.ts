@@ -204,7 +204,7 @@ export async function runStudy(o: RunOptions): Promise<RunOutcome> {
   writeJsonAtomic(path.join(o.runDir, MANIFEST), finalManifest);
   const failures = share
     .map((job) => ({ job, r: results.get(job.id) }))
-    .filter(({ r }) => !r || r.status !== 'ok')
+    .filter(({ r }) => r?.status !== 'ok')
     .map(({ job, r }) => ({ job, status: r?.status ?? 'missing', error: r?.error }));
   appendLog(o.runDir, `finished: ${share.length - failures.length}/${share.length} ok in ${sessionSeconds.toFixed(1)} s`);
   return { manifest: finalManifest, results, failures, reused, share };

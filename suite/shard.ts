@@ -43,7 +43,12 @@ export function parseShard(raw: string): ShardSpec {
 /** SHA-256 (hex) of the plan's sorted job ids: equal plans, equal hash (ids already hash every setting and the backend). */
 export function planHash(jobs: readonly { id: string }[]): string {
   return createHash('sha256')
-    .update(jobs.map((j) => j.id).sort().join('\n'))
+    .update(
+      jobs
+        .map((j) => j.id)
+        .sort()
+        .join('\n'),
+    )
     .digest('hex');
 }
 

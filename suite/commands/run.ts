@@ -3,11 +3,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../../backend/select';
 import type { Command } from '../cli';
-import { loadStudy, validateStudy } from '../config';
+import { loadStudy, StudyConfig, validateStudy } from '../config';
 import { EXIT, UsageError } from '../../contract/errors';
 import { planStudy } from '../plan';
 import { validateStudyNames } from '../validate';
-import { runStudy } from '../runner';
+import { RunOutcome, runStudy } from '../runner';
 import { LOCK_FILE, readManifest, ScaleOutManifest, ShardInfo } from '../../contract/run-folder';
 import { acquireRunLock, refuseIfLocked } from '../run-lock';
 import { assignShards, estimateCosts, measuredCosts, parseShard, planHash, shardInfo, ShardSpec } from '../shard';
@@ -39,7 +39,7 @@ export const command: Command = {
     },
   },
   async main(flags, positional) {
-    let config;
+    let config: StudyConfig;
     let source: string;
     let out: string;
     let shardSpec: ShardSpec | null = flags.shard !== undefined ? parseShard(String(flags.shard)) : null;
@@ -74,13 +74,17 @@ export const command: Command = {
     const previous = fs.existsSync(path.join(out, 'manifest.json')) ? (readManifest(out) as ScaleOutManifest) : null;
     if (previous && flags.resume === undefined) {
       if (previous.shard && !shardSpec) {
-        throw new UsageError(`--out ${out} holds shard ${previous.shard.index}/${previous.shard.count} of a scaled-out run; allowed: add --shard ${previous.shard.index}/${previous.shard.count} to resume it, or another --out`);
+        throw new UsageError(
+          `--out ${out} holds shard ${previous.shard.index}/${previous.shard.count} of a scaled-out run; allowed: add --shard ${previous.shard.index}/${previous.shard.count} to resume it, or another --out`,
+        );
       }
       if (!previous.shard && shardSpec) {
         throw new UsageError(`--out ${out} holds a whole run, not a shard; allowed: resume it without --shard, or another --out`);
       }
       if (previous.shard && shardSpec && (previous.shard.index !== shardSpec.index || previous.shard.count !== shardSpec.count)) {
-        throw new UsageError(`--out ${out} holds shard ${previous.shard.index}/${previous.shard.count}, not ${shardSpec.index}/${shardSpec.count}; allowed: --shard ${previous.shard.index}/${previous.shard.count}, or another --out`);
+        throw new UsageError(
+          `--out ${out} holds shard ${previous.shard.index}/${previous.shard.count}, not ${shardSpec.index}/${shardSpec.count}; allowed: --shard ${previous.shard.index}/${previous.shard.count}, or another --out`,
+        );
       }
     }
     if (flags.weights !== undefined && !previous?.shard) readManifest(String(flags.weights));
@@ -93,7 +97,9 @@ export const command: Command = {
     const hash = planHash(jobs);
 
     if (previous?.shard && previous.planHash !== hash) {
-      throw new UsageError(`the plan changed since ${out} was started (plan hash ${previous.planHash?.slice(0, 12)} there, ${hash.slice(0, 12)} now), so the shards would not merge; allowed: the study, backend and vicinal of the other shards, or a new --out`);
+      throw new UsageError(
+        `the plan changed since ${out} was started (plan hash ${previous.planHash?.slice(0, 12)} there, ${hash.slice(0, 12)} now), so the shards would not merge; allowed: the study, backend and vicinal of the other shards, or a new --out`,
+      );
     }
     let shard: ShardInfo | null = null;
     if (previous?.shard) {
@@ -124,7 +130,7 @@ export const command: Command = {
     if (lock.tookOver) console.error(`vicinal: ${lock.tookOver}`);
     if (previous?.shard && flags.weights !== undefined) console.error(`vicinal: --weights ignored: ${out} keeps the assignment it started with`);
     const cacheDir = flags['no-cache'] ? null : flags.cache !== undefined ? String(flags.cache) : shard ? null : path.join('runs', '.cache');
-    let outcome;
+    let outcome: RunOutcome;
     try {
       outcome = await runStudy({ config, source, runDir: out, workers, quiet: Boolean(flags.quiet), cacheDir, backend, shard });
     } finally {

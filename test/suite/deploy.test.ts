@@ -15,12 +15,15 @@ import { REPO_ROOT } from '../system-deps';
 import { tmp } from './scale-out-helpers';
 
 const DEPLOY = path.join(REPO_ROOT, 'deploy');
+// biome-ignore lint/suspicious/noExplicitAny: YAML documents of any shape, checked field by field below
 const load = (rel: string): any => YAML.parse(fs.readFileSync(path.join(DEPLOY, rel), 'utf8'));
 
 /** A folder with a stand-in `node` that prints its arguments (after the script path) and exits with $FAKE_NODE_RC. */
 function fakeNode(): string {
   const bin = tmp('vicinal-fake-node-');
-  fs.writeFileSync(path.join(bin, 'node'), '#!/bin/sh\nshift\necho "vicinal $*"\n[ -n "$FAKE_NODE_MD" ] && printf "%s\\n" "# compare markdown" > "$FAKE_NODE_MD"\nexit ${FAKE_NODE_RC:-0}\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(bin, 'node'), '#!/bin/sh\nshift\necho "vicinal $*"\n[ -n "$FAKE_NODE_MD" ] && printf "%s\\n" "# compare markdown" > "$FAKE_NODE_MD"\nexit ${FAKE_NODE_RC:-0}\n', {
+    mode: 0o755,
+  });
   return bin;
 }
 
@@ -61,7 +64,7 @@ test('Kubernetes: an Indexed Job whose pod k runs shard k+1 of completions, and 
   const m = sh(mc.args[0], menv);
   t.is(m.status, 0, m.stderr);
   t.is(m.stdout.trim(), `vicinal merge ${Array.from({ length: n }, (_, k) => `/runs/${env.RUN}/shard-${k + 1}`).join(' ')} --out /runs/${env.RUN}/merged --quiet`);
-  const claim = (j: any) => j.spec.template.spec.volumes[0].persistentVolumeClaim.claimName;
+  const claim = (j: { spec: { template: { spec: { volumes: { persistentVolumeClaim: { claimName: string } }[] } } } }) => j.spec.template.spec.volumes[0].persistentVolumeClaim.claimName;
   t.is(claim(job), pvc.metadata.name);
   t.is(claim(merge), pvc.metadata.name);
   t.deepEqual(pvc.spec.accessModes, ['ReadWriteMany']);
@@ -75,7 +78,11 @@ test('GitHub Actions: a matrix of SHARDS shards, artifacts to the merge job, com
   t.truthy(wf.on.schedule?.[0]?.cron);
   const n = Number(wf.env.SHARDS);
   const shard = wf.jobs.shard;
-  t.deepEqual(shard.strategy.matrix.shard, Array.from({ length: n }, (_, k) => k + 1), 'the matrix lists shards 1..SHARDS');
+  t.deepEqual(
+    shard.strategy.matrix.shard,
+    Array.from({ length: n }, (_, k) => k + 1),
+    'the matrix lists shards 1..SHARDS',
+  );
   t.false(shard.strategy['fail-fast']);
   const runStep = shard.steps.find((s: { run?: string }) => s.run?.includes('cli.js run '));
   const upload = shard.steps.find((s: { uses?: string }) => s.uses?.startsWith('actions/upload-artifact'));
@@ -120,7 +127,11 @@ test('Slurm: the scripts parse, the merge waits for the array (afterok), and bad
   const bin = tmp('vicinal-fake-sbatch-');
   const calls = path.join(bin, 'calls');
   fs.writeFileSync(path.join(bin, 'sbatch'), `#!/bin/sh\necho "$@" >> ${calls}\necho 7\n`, { mode: 0o755 });
-  for (const args of [['quick', '0', 'out'], ['quick', 'x', 'out'], ['quick', '3']]) {
+  for (const args of [
+    ['quick', '0', 'out'],
+    ['quick', 'x', 'out'],
+    ['quick', '3'],
+  ]) {
     const r = spawnSync('bash', [path.join(DEPLOY, 'slurm', 'submit.sh'), ...args], { encoding: 'utf8', cwd: bin, env: { PATH: `${bin}:/usr/bin:/bin` } });
     t.is(r.status, 2, args.join(' '));
     t.false(fs.existsSync(calls), args.join(' '));

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import type { ScaleOutManifest } from '../../contract/run-folder';
 
 export const CLI = path.join(__dirname, '..', '..', 'suite', 'cli.js');
 
@@ -104,7 +105,12 @@ export function summaryWithoutRunFields(runDir: string): unknown {
   }
   const strip = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(strip);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([k]) => !RUN_SPECIFIC_ANYWHERE.has(k)).map(([k, x]) => [k, strip(x)]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>)
+          .filter(([k]) => !RUN_SPECIFIC_ANYWHERE.has(k))
+          .map(([k, x]) => [k, strip(x)]),
+      );
     return v;
   };
   return strip(s);
@@ -120,6 +126,6 @@ export function perExample(runDir: string): Record<string, unknown> {
   return out;
 }
 
-export function manifest(runDir: string): Record<string, any> {
+export function manifest(runDir: string): ScaleOutManifest {
   return JSON.parse(fs.readFileSync(path.join(runDir, 'manifest.json'), 'utf8'));
 }

@@ -10,8 +10,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { Writable } from 'stream';
 import { UsageError } from '../../contract/errors';
-import { PlannedJob } from '../../contract/results';
-import { LOCK_FILE } from '../../contract/run-folder';
+import { EvalJobResult, PlannedJob, TrainJobResult } from '../../contract/results';
+import { LOCK_FILE, ScaleOutManifest } from '../../contract/run-folder';
 import { loadStudy } from '../../suite/config';
 import { mergeRuns } from '../../suite/merge';
 import { planStudy } from '../../suite/plan';
@@ -67,37 +67,37 @@ function syntheticPlan(costs: number[], transferGroups: number): { jobs: Planned
 
 test('assignment: every eval job exactly once, its train jobs on the same shard, within the LPT bound, deterministic', (t) => {
   t.notThrows(() =>
-  fc.assert(
-    fc.property(fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 4 }), (costs, n, groups) => {
-      const { jobs, cost } = syntheticPlan(costs, groups);
-      const a = assignShards(jobs, n, cost);
-      const c = (id: string) => cost.seconds.get(id) as number;
-      if (a.shards.length !== n) return false;
-      const evalsSeen = new Map<string, number>();
-      for (const s of a.shards) {
-        const set = new Set(s.jobIds);
-        if (Math.abs(s.predictedSeconds - s.jobIds.reduce((x, id) => x + c(id), 0)) > 1e-6) return false;
-        for (const id of s.jobIds) {
-          const j = jobs.find((x) => x.id === id) as PlannedJob;
-          if (j.kind === 'eval') {
-            evalsSeen.set(id, (evalsSeen.get(id) ?? 0) + 1);
-            if (!j.dependsOn.every((d) => set.has(d))) return false;
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 4 }), (costs, n, groups) => {
+        const { jobs, cost } = syntheticPlan(costs, groups);
+        const a = assignShards(jobs, n, cost);
+        const c = (id: string) => cost.seconds.get(id) as number;
+        if (a.shards.length !== n) return false;
+        const evalsSeen = new Map<string, number>();
+        for (const s of a.shards) {
+          const set = new Set(s.jobIds);
+          if (Math.abs(s.predictedSeconds - s.jobIds.reduce((x, id) => x + c(id), 0)) > 1e-6) return false;
+          for (const id of s.jobIds) {
+            const j = jobs.find((x) => x.id === id) as PlannedJob;
+            if (j.kind === 'eval') {
+              evalsSeen.set(id, (evalsSeen.get(id) ?? 0) + 1);
+              if (!j.dependsOn.every((d) => set.has(d))) return false;
+            }
           }
         }
-      }
-      if (jobs.some((j) => j.kind === 'eval' && evalsSeen.get(j.id) !== 1)) return false;
-      // Every job runs somewhere; without shared train jobs no job runs twice.
-      const all = a.shards.flatMap((s) => s.jobIds);
-      if (new Set(all).size !== jobs.length) return false;
-      if (groups === 0 && all.length !== jobs.length) return false;
-      // Greedy list scheduling bound: max <= (sum of unit costs) / n + the largest unit.
-      const units = jobs.filter((j) => j.kind === 'eval').map((j) => [...new Set([...j.dependsOn, j.id])].reduce((x, id) => x + c(id), 0));
-      const bound = units.reduce((x, y) => x + y, 0) / n + Math.max(...units);
-      if (Math.max(...a.shards.map((s) => s.predictedSeconds)) > bound + 1e-6) return false;
-      return assignShards(jobs, n, cost).hash === a.hash;
-    }),
-    { numRuns: 300 },
-  ),
+        if (jobs.some((j) => j.kind === 'eval' && evalsSeen.get(j.id) !== 1)) return false;
+        // Every job runs somewhere; without shared train jobs no job runs twice.
+        const all = a.shards.flatMap((s) => s.jobIds);
+        if (new Set(all).size !== jobs.length) return false;
+        if (groups === 0 && all.length !== jobs.length) return false;
+        // Greedy list scheduling bound: max <= (sum of unit costs) / n + the largest unit.
+        const units = jobs.filter((j) => j.kind === 'eval').map((j) => [...new Set([...j.dependsOn, j.id])].reduce((x, id) => x + c(id), 0));
+        const bound = units.reduce((x, y) => x + y, 0) / n + Math.max(...units);
+        if (Math.max(...a.shards.map((s) => s.predictedSeconds)) > bound + 1e-6) return false;
+        return assignShards(jobs, n, cost).hash === a.hash;
+      }),
+      { numRuns: 300 },
+    ),
   );
 });
 
@@ -231,7 +231,11 @@ function runsDone(): Promise<void> {
       cliAsync(['run', cfg, '--shard', '1/2', '--out', shard(1), '--workers', '1']),
       cliAsync(['run', cfg, '--shard', '2/2', '--out', shard(2), '--workers', '1']),
     ]);
-    for (const [name, r] of [['single', s], ['shard 1/2', a], ['shard 2/2', b]] as const) {
+    for (const [name, r] of [
+      ['single', s],
+      ['shard 1/2', a],
+      ['shard 2/2', b],
+    ] as const) {
       if (r.status !== 0) throw new Error(`${name} exited ${r.status}: ${r.stderr}`);
     }
     shardOutput.push(a, b);
@@ -244,18 +248,22 @@ test.serial('two shards run side by side, each its share, and log one line per f
   await runsDone();
   const whole = manifest(single);
   const [m1, m2] = [manifest(shard(1)), manifest(shard(2))];
-  t.regex(whole.planHash, /^[0-9a-f]{64}$/);
+  t.regex(whole.planHash ?? '', /^[0-9a-f]{64}$/);
   t.is(whole.planHash, planHash(whole.jobs));
   for (const m of [m1, m2]) {
     t.is(m.planHash, whole.planHash, 'every shard computes the same plan');
-    t.deepEqual(m.jobs.map((j: PlannedJob) => j.id), whole.jobs.map((j: PlannedJob) => j.id), 'the manifest lists the whole plan');
+    t.deepEqual(
+      m.jobs.map((j: PlannedJob) => j.id),
+      whole.jobs.map((j: PlannedJob) => j.id),
+      'the manifest lists the whole plan',
+    );
     t.truthy(m.endedAt);
-    t.is(m.shard.count, 2);
-    t.is(m.shard.assignmentHash, m1.shard.assignmentHash);
+    t.is(m.shard!.count, 2);
+    t.is(m.shard!.assignmentHash, m1.shard!.assignmentHash);
   }
   // No transfer: the shares are disjoint, cover the plan, and each holds whole units.
-  const ids1: string[] = m1.shard.jobIds;
-  const ids2: string[] = m2.shard.jobIds;
+  const ids1: string[] = m1.shard!.jobIds;
+  const ids2: string[] = m2.shard!.jobIds;
   t.deepEqual([...ids1, ...ids2].sort(), whole.jobs.map((j: PlannedJob) => j.id).sort());
   t.is(ids1.length, 4);
   t.is(ids2.length, 4);
@@ -283,8 +291,11 @@ test.serial('merge: the merged folder equals a single-machine run (ids, per-exam
   t.deepEqual(m.jobs, s.jobs, 'the whole plan, in plan order');
   t.is(m.planHash, s.planHash);
   t.truthy(m.endedAt);
-  t.is(m.wallSeconds, Math.max(manifest(shard(1)).wallSeconds, manifest(shard(2)).wallSeconds));
-  t.deepEqual(m.merge.shards.map((x: { shard: { index: number } }) => x.shard.index), [1, 2]);
+  t.is(m.wallSeconds, Math.max(manifest(shard(1)).wallSeconds ?? NaN, manifest(shard(2)).wallSeconds ?? NaN));
+  t.deepEqual(
+    m.merge!.shards.map((x) => x.shard?.index),
+    [1, 2],
+  );
   t.false('shard' in m, 'the merged run is a whole run');
   t.deepEqual([...results(merged).keys()], [...results(single).keys()], 'the same job ids');
   t.deepEqual(results(merged), results(single), 'the same results up to timing');
@@ -313,8 +324,9 @@ function copy(from: string, name: string): string {
   return to;
 }
 
-function editJson(file: string, edit: (v: any) => void): void {
-  const v = JSON.parse(fs.readFileSync(file, 'utf8'));
+/** Edits a JSON file in place; T is the part of its shape the edit touches. */
+function editJson<T>(file: string, edit: (v: T) => void): void {
+  const v = JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   edit(v);
   fs.writeFileSync(file, JSON.stringify(v));
 }
@@ -360,22 +372,22 @@ test.serial('merge refuses shards of another plan, engine or commit, and differi
   refused(t, [shard(1), other], /other-2 \(shard 2\/2\) ran plan [0-9a-f]{12} but .*shard-1 \(shard 1\/2\) ran plan [0-9a-f]{12}: different studies/);
 
   const engine = copy(shard(2), 'engine-2');
-  editJson(path.join(engine, 'manifest.json'), (m) => (m.env.backend.name = 'cpu'));
+  editJson<ScaleOutManifest>(path.join(engine, 'manifest.json'), (m) => (m.env.backend.name = 'cpu'));
   refusedHere(t, [shard(1), engine], /ran on backend cpu but .* on wasm; allowed: shards of one engine/);
 
   const commit = copy(shard(2), 'commit-2');
-  editJson(path.join(commit, 'manifest.json'), (m) => (m.env.gitCommit = 'f00dfeed'));
+  editJson<ScaleOutManifest>(path.join(commit, 'manifest.json'), (m) => (m.env.gitCommit = 'f00dfeed'));
   refusedHere(t, [shard(1), commit], /ran git commit f00dfeed but .* ran /);
 
   const split = copy(shard(2), 'split-2');
-  editJson(path.join(split, 'manifest.json'), (m) => (m.shard.assignmentHash = '0'.repeat(64)));
+  editJson<ScaleOutManifest>(path.join(split, 'manifest.json'), (m) => (m.shard!.assignmentHash = '0'.repeat(64)));
   refusedHere(t, [shard(1), split], /split the plan differently/);
 
   // The same train job in two folders: different per-epoch losses are refused, naming the job.
   const m1 = manifest(shard(1));
-  const train = (m1.jobs as PlannedJob[]).find((j) => j.kind === 'train' && m1.shard.jobIds.includes(j.id)) as PlannedJob;
+  const train = (m1.jobs as PlannedJob[]).find((j) => j.kind === 'train' && m1.shard!.jobIds.includes(j.id)) as PlannedJob;
   const twin = copy(shard(1), 'twin-1');
-  editJson(path.join(twin, 'results', `${train.id}.json`), (r) => (r.history[1].loss += 1e-9));
+  editJson<TrainJobResult>(path.join(twin, 'results', `${train.id}.json`), (r) => (r.history[1].loss += 1e-9));
   refusedHere(t, [shard(1), twin, shard(2)], new RegExp(`job ${train.label.replace(/[()]/g, '.')} \\(${train.id}\\) differs between .*: history\\[1\\]\\.loss`));
 
   // ... and so is a differing model file.
@@ -411,9 +423,9 @@ test.serial('merge keeps identical duplicates once (timing and machine may diffe
   await runsDone();
   const twin = copy(shard(1), 'same-1');
   for (const f of fs.readdirSync(path.join(twin, 'results'))) {
-    editJson(path.join(twin, 'results', f), (r) => {
+    editJson<TrainJobResult | EvalJobResult>(path.join(twin, 'results', f), (r) => {
       r.wallSeconds += 100;
-      for (const h of r.history ?? []) h.seconds += 1;
+      if (r.kind === 'train') for (const h of r.history) h.seconds += 1;
       r.env.cpus = 'another cpu';
       r.env.cores = 64;
     });
@@ -422,7 +434,7 @@ test.serial('merge keeps identical duplicates once (timing and machine may diffe
   const r = cli(['merge', shard(1), twin, shard(2), '--out', out, '--quiet']);
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /8\/8 jobs, 4 identical duplicate/);
-  t.is(manifest(out).merge.duplicates, 4);
+  t.is(manifest(out).merge!.duplicates, 4);
   t.deepEqual(results(out), results(merged));
 
   // One shard only: written, but not finished (no endedAt), exit 1 naming the missing shard.
@@ -438,7 +450,7 @@ test.serial('a killed shard resumes: its stale lock is taken over and only the m
   await runsDone();
   const again = copy(shard(1), 'resume-1');
   const m = manifest(again);
-  const evalId = (m.jobs as PlannedJob[]).find((j) => j.kind === 'eval' && m.shard.jobIds.includes(j.id))?.id as string;
+  const evalId = (m.jobs as PlannedJob[]).find((j) => j.kind === 'eval' && m.shard!.jobIds.includes(j.id))?.id as string;
   const before = results(shard(1));
   fs.rmSync(path.join(again, 'results', `${evalId}.json`));
   const gone = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' });
@@ -489,7 +501,7 @@ test.serial('--weights RUN balances by measured times, and --dry-run prints the 
   const r = cli(['run', cfg, '--shard', '2/2', '--weights', single, '--dry-run']);
   t.is(r.status, 0, r.stderr);
   const s = manifest(single);
-  t.regex(r.stdout, new RegExp(`plan ${s.planHash.slice(0, 16)}`));
+  t.regex(r.stdout, new RegExp(`plan ${s.planHash!.slice(0, 16)}`));
   const head = /shard 2\/2: (\d+) jobs, predicted \d+\.\d s of 1-worker time \(every shard: [\d.]+, [\d.]+ s; costs: measured in .*single \(8 of 8 jobs\)\)/.exec(r.stdout);
   t.truthy(head, r.stdout);
   const listed = r.stdout.split('\n').filter((l) => /^ {2}[0-9a-f]{16} /.test(l));

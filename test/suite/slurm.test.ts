@@ -80,7 +80,14 @@ class Cluster {
     fs.writeFileSync(key, randomBytes(1024), { mode: 0o600 });
     const socket = path.join(d, 'munge', 'munge.socket.2');
     // -f: munged refuses to run as root otherwise; it forks into the background and writes its pid file.
-    this.sh(SBIN.munged, ['-f', `--socket=${socket}`, `--key-file=${key}`, `--pid-file=${path.join(d, 'munge', 'munged.pid')}`, `--seed-file=${path.join(d, 'munge', 'munged.seed')}`, `--log-file=${path.join(d, 'log', 'munged.log')}`]);
+    this.sh(SBIN.munged, [
+      '-f',
+      `--socket=${socket}`,
+      `--key-file=${key}`,
+      `--pid-file=${path.join(d, 'munge', 'munged.pid')}`,
+      `--seed-file=${path.join(d, 'munge', 'munged.seed')}`,
+      `--log-file=${path.join(d, 'log', 'munged.log')}`,
+    ]);
     const host = shortHostname();
     const user = os.userInfo().username;
     const [ctldPort, dPort] = [await freePort(), await freePort()];
@@ -232,8 +239,8 @@ gate.serial('Slurm: a job array of 3 shards and an afterok merge job give the re
   for (const i of [1, 2, 3]) {
     const log = fs.readFileSync(path.join(logs, `shard-${i}.out`), 'utf8');
     const m = manifest(path.join(out, `shard-${i}`));
-    t.deepEqual([m.shard.index, m.shard.count], [i, 3]);
-    const n = m.shard.jobIds.length;
+    t.deepEqual([m.shard!.index, m.shard!.count], [i, 3]);
+    const n = m.shard!.jobIds.length;
     t.true(n >= 2, `shard ${i}: ${n} jobs`);
     t.regex(log, new RegExp(`^\\[${n}/${n}\\] moons/mlp-8/.*: ok in .* ETA 0s$`, 'm'), log);
     t.regex(log, new RegExp(`shard ${i}/3: run folder .* \\(${n}/${n} jobs ok`), log);
