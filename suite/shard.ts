@@ -20,6 +20,7 @@ import { createHash } from 'crypto';
 import { UsageError } from '../contract/errors';
 import { PlannedJob } from '../contract/results';
 import { loadRun, ShardInfo } from '../contract/run-folder';
+import { datasetDescriptor } from '../data/registry';
 import { stableStringify } from './hash';
 
 export interface ShardSpec {
@@ -55,15 +56,28 @@ export function planHash(jobs: readonly { id: string }[]): string {
 // ---------------------------------------------------------------------------
 // Cost model
 
-/** Input size and classes per dataset (the cost model only needs sizes). */
-const DATASET_SHAPES: Record<string, { shape: number[]; classes: number; nTrain: number; nTest: number }> = {
-  moons: { shape: [2], classes: 2, nTrain: 1000, nTest: 1000 },
-  circles: { shape: [2], classes: 2, nTrain: 1000, nTest: 1000 },
-  mnist: { shape: [28, 28, 1], classes: 10, nTrain: 8000, nTest: 2000 },
-};
+/** Input shape, classes and default sizes of a dataset spec, from the dataset registry (the cost model only needs sizes). */
+function datasetSizes(spec: SpecLike['dataset']): { shape: number[]; classes: number; nTrain: number; nTest: number } {
+  let d: ReturnType<typeof datasetDescriptor> | null = null;
+  try {
+    d = datasetDescriptor(String(spec?.name));
+  } catch {
+    // not a registered dataset: the fallbacks below
+  }
+  const declared = (spec as { shape?: unknown } | undefined)?.shape;
+  // Files datasets read their shape from the files: a declared shape, else an assumed 100 features.
+  const shape = d?.shape.inputShape ?? (Array.isArray(declared) && declared.every((x) => typeof x === 'number') ? (declared as number[]) : [100]);
+  const num = (v: unknown, fallback: number) => (typeof v === 'number' ? v : Number.isFinite(Number(v)) && v !== undefined && v !== '' ? Number(v) : fallback);
+  return {
+    shape,
+    classes: d?.shape.numClasses ?? 10,
+    nTrain: num(spec?.nTrain, num(d?.params.nTrain?.default, 1000)),
+    nTest: num(spec?.nTest, num(d?.params.nTest?.default, 1000)),
+  };
+}
 
 /**
- * Per-architecture weights (wasm backend, one worker): seconds per GFLOP of
+ * Per-architecture weights (one worker, the engine `auto` picks here: onnx): seconds per GFLOP of
  * training work (forward + backward + update at the training batch size) and
  * of attack work (forward + backward at the eval batch size: larger batches,
  * cheaper per FLOP), and the fixed cost of one training step or one attack
@@ -100,8 +114,8 @@ interface SpecLike {
 }
 
 /** Forward FLOPs per example of a model on a dataset. */
-export function forwardFlops(model: SpecLike['model'], datasetName: string | undefined): number {
-  const ds = DATASET_SHAPES[datasetName ?? ''] ?? DATASET_SHAPES.moons;
+export function forwardFlops(model: SpecLike['model'], dataset: SpecLike['dataset']): number {
+  const ds = datasetSizes(dataset);
   const inSize = ds.shape.reduce((a, b) => a * b, 1);
   const arch = model?.arch ?? 'mlp';
   if (arch === 'cnn') {
@@ -170,12 +184,11 @@ function archOf(spec: SpecLike): ArchKey {
 export function estimateJobSeconds(job: PlannedJob, byId: ReadonlyMap<string, PlannedJob>): number {
   const W = COST_WEIGHTS;
   const spec = job.spec as SpecLike;
-  const dsName = spec.dataset?.name;
-  const ds = DATASET_SHAPES[dsName ?? ''] ?? DATASET_SHAPES.moons;
+  const ds = datasetSizes(spec.dataset);
   if (job.kind === 'train') {
     const arch = archOf(spec);
     const w = W[arch];
-    const f = forwardFlops(spec.model, dsName);
+    const f = forwardFlops(spec.model, spec.dataset);
     const nTrain = spec.dataset?.nTrain ?? ds.nTrain;
     const nTest = spec.dataset?.nTest ?? ds.nTest;
     const epochs = spec.train?.epochs ?? 10;
@@ -191,7 +204,7 @@ export function estimateJobSeconds(job: PlannedJob, byId: ReadonlyMap<string, Pl
   const mspec = (model?.spec ?? {}) as SpecLike;
   const arch = archOf(mspec);
   const w = W[arch];
-  const f = forwardFlops(mspec.model, dsName);
+  const f = forwardFlops(mspec.model, spec.dataset);
   const n = spec.eval?.nExamples ?? 500;
   const bs = spec.eval?.batchSize ?? 250;
   const batches = Math.ceil(n / bs);
