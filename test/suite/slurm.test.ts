@@ -258,4 +258,6 @@ gate.serial('Slurm: a job array of 3 shards and an afterok merge job give the re
   await cluster.stop();
   t.deepEqual(cluster.leftovers(), [], 'every daemon and job process is gone');
   cluster = null;
+  // Kept for inspection when anything above failed; removed (munge key included) when all passed.
+  fs.rmSync(dir, { recursive: true, force: true });
 });
