@@ -41,7 +41,7 @@ export function writeOutputFile(file: string, content: string): void {
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, JSON.stringify(value, null, 1) + '\n');
+  writeFileAtomic(file, `${JSON.stringify(value, null, 1)}\n`);
 }
 
 export function resultPath(runDir: string, jobId: string): string {
@@ -61,7 +61,7 @@ function readJson<T>(file: string, what: string): T {
   }
   try {
     return JSON.parse(text) as T;
-  } catch (e) {
+  } catch (_e) {
     throw new UsageError(`${what} is corrupt (invalid JSON): ${file}`);
   }
 }

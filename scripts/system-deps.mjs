@@ -105,7 +105,10 @@ function aptInstall(pkgs) {
   say(`installing ${pkgs.join(' ')} with apt-get (needed by the tests)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const quiet = { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', ...pkgs]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', ...pkgs],
+  ]) {
     const r = spawnSync('apt-get', args, quiet);
     if (r.status !== 0) {
       const last = `${r.stderr ?? ''}${r.error ? String(r.error) : ''}`.trim().split('\n').pop();
@@ -122,7 +125,11 @@ function checkLine(s) {
 function summary() {
   let lines = [];
   try {
-    lines = fs.readFileSync(SKIP_LOG, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    lines = fs
+      .readFileSync(SKIP_LOG, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   } catch {
     // no skips recorded
   }
@@ -172,7 +179,9 @@ function main(argv) {
   if (missing.length === 0) return;
   const ci = process.env.CI === 'true';
   for (const s of missing) {
-    say(`missing ${s.package} (${s.forced ? 'VICINAL_SYSTEM_DEPS_ABSENT' : `${s.file} not found`}): ${s.tests.join(', ')} will ${ci ? 'FAIL (CI=true)' : 'be skipped'}; install: ${installCommand([s.package])}`);
+    say(
+      `missing ${s.package} (${s.forced ? 'VICINAL_SYSTEM_DEPS_ABSENT' : `${s.file} not found`}): ${s.tests.join(', ')} will ${ci ? 'FAIL (CI=true)' : 'be skipped'}; install: ${installCommand([s.package])}`,
+    );
   }
 }
 
