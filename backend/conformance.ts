@@ -19,6 +19,7 @@
  * products), where float32 rounding is relative to the operands.
  */
 import * as tf from '@tensorflow/tfjs';
+import { textTable } from './text-table';
 
 export type Agreement = 'exact' | 'relative';
 
@@ -285,18 +286,10 @@ export function formatConformanceReport(r: OpConformanceReport): string {
     row.agreement === 'exact' ? '-' : row.maxRelErr === 0 ? '0' : row.maxRelErr.toExponential(1),
     row.ok ? 'ok' : 'FAIL',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
   return [
     `op conformance on backend "${r.backend}" vs cpu: ${SPECIAL.length} inputs (+-0, tiny 1e-7..1e-38, subnormal 1e-40..1.4e-45, huge 1e20 and 3e38, ordinary); exact for discrete ops, relative ${r.rtol} for arithmetic`,
     '',
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...body.map(line),
+    ...textTable(header, body),
     '',
     ...r.rows.filter((row) => !row.ok).map((row) => `FAIL ${row.op} (${row.kernels}): ${row.error ?? `${row.mismatches}/${row.n} differ, e.g. ${row.example}`}`),
     r.ok ? `all ${r.rows.length} ops agree with cpu` : `FAILING ops: ${r.failing.join(', ')}`,

@@ -26,6 +26,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
+import { textTable } from './text-table';
 
 export type GradientLayer = 'dense' | 'conv2d' | 'maxPool' | 'relu' | 'softmaxCrossEntropy';
 
@@ -557,19 +558,11 @@ function fmt(x: number): string {
 export function formatGradientReport(r: GradientCheckReport): string {
   const header = ['layer', 'quantity', 'kernel', 'shape', 'abs vs cpu', 'rel vs cpu', 'rel vs fd', 'ok'];
   const body = r.rows.map((row) => [row.layer, row.quantity, row.kernel, row.shape, fmt(row.maxAbsErrVsCpu), fmt(row.maxRelErrVsCpu), fmt(row.maxRelErrVsFiniteDiff), row.ok ? 'ok' : 'FAIL']);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
   const out = [
     `gradient check on backend "${r.backend}"${r.backend === 'cpu' ? ' (the cpu reference itself: finite differences only)' : ' vs cpu and finite differences'}`,
     `tolerance: rel vs cpu <= ${r.tolerance.vsCpu}, rel vs finite differences <= ${r.tolerance.vsFiniteDiff}`,
     '',
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...body.map(line),
+    ...textTable(header, body),
     '',
     ...r.rows.filter((row) => row.error !== undefined).map((row) => `error (${row.kernel}, ${row.shape}): ${row.error}`),
     r.ok ? `all ${r.rows.length} gradients ok` : `FAILING kernels: ${r.failing.join(', ')}`,
