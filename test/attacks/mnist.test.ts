@@ -3,15 +3,12 @@ import * as tf from '@tensorflow/tfjs';
 import { evaluateModelDetailed } from '../../eval/evaluate';
 import { createAttack } from '../../attacks/registry';
 import { Attack } from '../../attacks/types';
-import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { Dataset, inputSize } from '../../data/types';
-import { buildModel } from '../../models/build';
 import { asClassifier, evaluateAccuracy } from '../../models/predict';
 import { Classifier } from '../../contract/classifier';
-import { erm } from '../../models/schemes/erm';
-import { trainModel } from '../../models/train';
 import { initBackend } from '../../backend/select';
+import { trainedMnistMlp } from '../models/trained-mnist';
 
 // One ERM MLP (256-256, 5 epochs of Adam on 8000 MNIST digits) shared by the tests of this file.
 let dataset: Dataset;
@@ -22,9 +19,7 @@ const N = 250;
 
 test.before(async () => {
   await initBackend('wasm');
-  dataset = loadDataset({ name: 'mnist' });
-  model = buildModel({ arch: 'mlp' }, dataset.inputShape, dataset.numClasses, 0);
-  trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: 5, seed: 0, evalEveryEpoch: false });
+  ({ dataset, model } = trainedMnistMlp(5));
   f = asClassifier(model);
   clean = evaluateAccuracy(f, dataset.test.x.subarray(0, N * 784), dataset.test.y.subarray(0, N), dataset.inputShape, 10);
 });

@@ -3,16 +3,13 @@ import * as tf from '@tensorflow/tfjs';
 import { evaluateModelDetailed } from '../../eval/evaluate';
 import { createAttack } from '../../attacks/registry';
 import { Attack, AttackStageLog } from '../../attacks/types';
-import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { Dataset, inputSize } from '../../data/types';
-import { buildModel } from '../../models/build';
 import { asClassifier } from '../../models/predict';
 import { Classifier } from '../../contract/classifier';
 import { robustKey } from '../../contract/keys';
-import { erm } from '../../models/schemes/erm';
-import { trainModel } from '../../models/train';
 import { initBackend } from '../../backend/select';
+import { trainedMnistMlp } from '../models/trained-mnist';
 
 // One ERM MLP (256-256, 5 epochs of Adam on 8000 MNIST digits, as in mnist.test.ts), attacked on
 // its first N test digits with the new losses and attacks. Budgets are modest so the file runs in
@@ -28,9 +25,7 @@ const N = 100;
 
 test.before(async () => {
   await initBackend('wasm');
-  dataset = loadDataset({ name: 'mnist' });
-  model = buildModel({ arch: 'mlp' }, dataset.inputShape, dataset.numClasses, 0);
-  trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: 5, seed: 0, evalEveryEpoch: false });
+  ({ dataset, model } = trainedMnistMlp(5));
   f = asClassifier(model);
   hot = (xb) => tf.tidy(() => tf.mul(f(xb), 100) as tf.Tensor2D);
   x = tf.tensor(dataset.test.x.subarray(0, N * inputSize(dataset.inputShape)), [N, ...dataset.inputShape]);

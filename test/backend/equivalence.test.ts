@@ -5,12 +5,9 @@ import { createAttack } from '../../attacks/registry';
 import { registerWasmKernels, restoreStockWasmKernels } from '../../backend/kernels/wasm';
 import { initBackend } from '../../backend/select';
 import { Classifier } from '../../contract/classifier';
-import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
-import { buildModel } from '../../models/build';
-import { erm } from '../../models/schemes/erm';
-import { trainModel } from '../../models/train';
+import { trainedMnistMlp } from '../models/trained-mnist';
 
 // End-to-end backend equivalence on an over-confident model: an ERM MLP (256-256, 3 epochs on
 // 8,000 MNIST digits) whose logits are multiplied by 10. Its input gradients sit at 1e-23..1e-7
@@ -22,9 +19,9 @@ let weights: { values: Float32Array; shape: number[] }[] = [];
 
 test.before(async () => {
   await initBackend('wasm');
-  dataset = loadDataset({ name: 'mnist' });
-  const model = buildModel({ arch: 'mlp' }, dataset.inputShape, dataset.numClasses, 0);
-  trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: 3, seed: 0, evalEveryEpoch: false });
+  const trained = trainedMnistMlp(3);
+  dataset = trained.dataset;
+  const model = trained.model;
   weights = model.getWeights().map((w) => ({ values: Float32Array.from(w.dataSync()), shape: w.shape }));
   model.dispose();
 });

@@ -7,9 +7,10 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/select';
-import { BAKE_AFTER, engineClassifier, onnxModelFor, releaseOnnxModel, setOnnxEngineEnabled } from '../../backend/onnx/engine';
+import { BAKE_AFTER, engineClassifier, onnxModelFor, releaseOnnxModel } from '../../backend/onnx/engine';
 import { LayersModelLike } from '../../backend/onnx/compile';
 import { buildModel, ModelSpec } from '../../models/build';
+import { onCpu } from './on-cpu';
 
 const like = (m: tf.LayersModel) => m as unknown as LayersModelLike;
 
@@ -33,18 +34,6 @@ function logitsAndDx(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, r: tf.Tensor)
   const logits = tf.tidy(() => f(x)).dataSync() as Float32Array;
   const dx = tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), r)))(x)).dataSync() as Float32Array;
   return { logits, dx };
-}
-
-async function onCpu<T>(f: () => T): Promise<T> {
-  const host = tf.getBackend();
-  setOnnxEngineEnabled(false);
-  await tf.setBackend('cpu');
-  try {
-    return f();
-  } finally {
-    await tf.setBackend(host);
-    setOnnxEngineEnabled(true);
-  }
 }
 
 const SPECS: [string, ModelSpec][] = [

@@ -2,16 +2,13 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/select';
 import { Classifier } from '../../contract/classifier';
-import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
 import { attackLoss, scaleInvariantCounterpart, scaleLogits } from '../../eval/confidence';
 import { EvalConfig } from '../../eval/config';
 import { evaluateModel } from '../../eval/evaluate';
-import { buildModel } from '../../models/build';
 import { asClassifier } from '../../models/predict';
-import { erm } from '../../models/schemes/erm';
-import { trainModel } from '../../models/train';
+import { trainedMnistMlp } from '../models/trained-mnist';
 
 // The confidence confound: an ERM MNIST MLP whose logits are multiplied by 100 has the same
 // predictions, so the same true robustness, but CE attacks see a saturated loss.
@@ -21,9 +18,7 @@ let f: Classifier;
 
 test.before(async () => {
   await initBackend('wasm');
-  dataset = loadDataset({ name: 'mnist' });
-  model = buildModel({ arch: 'mlp' }, dataset.inputShape, dataset.numClasses, 0);
-  trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: 3, seed: 0, evalEveryEpoch: false });
+  ({ dataset, model } = trainedMnistMlp(3));
   f = asClassifier(model);
 });
 

@@ -6,7 +6,7 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/select';
-import { onnxModelFor, releaseOnnxModel, setOnnxEngineEnabled } from '../../backend/onnx/engine';
+import { onnxModelFor, releaseOnnxModel } from '../../backend/onnx/engine';
 import { LayersModelLike } from '../../backend/onnx/compile';
 import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
@@ -16,6 +16,7 @@ import { crossEntropy } from '../../models/loss';
 import { erm } from '../../models/schemes/erm';
 import { mixup } from '../../models/schemes/mixup';
 import { trainingForward, trainModel } from '../../models/train';
+import { onCpu } from '../backend/on-cpu';
 
 const like = (m: tf.LayersModel) => m as unknown as LayersModelLike;
 const MLP: ModelSpec = { arch: 'mlp', hidden: [256, 256] };
@@ -65,18 +66,6 @@ function stepGrads(model: tf.LayersModel, x: tf.Tensor, targets: tf.Tensor2D): M
   }
   value.dispose();
   return out;
-}
-
-async function onCpu<T>(f: () => T): Promise<T> {
-  const host = tf.getBackend();
-  setOnnxEngineEnabled(false);
-  await tf.setBackend('cpu');
-  try {
-    return f();
-  } finally {
-    await tf.setBackend(host);
-    setOnnxEngineEnabled(true);
-  }
 }
 
 // The CNN's batch is small because the cpu backend's conv gradients take over 1 s per digit on a busy 2-core machine.
