@@ -168,7 +168,8 @@ function mnistCnn(): tf.LayersModel {
   ]);
 }
 
-function maxRel(a: Float32Array, ref: Float32Array): number {
+/** max |a - ref| / max |ref| (non-finite values must match exactly): the measure of every engine check and test. */
+export function maxRel(a: Float32Array, ref: Float32Array): number {
   let err = 0;
   let scale = 0;
   for (let i = 0; i < ref.length; i++) {

@@ -11,6 +11,7 @@ import { BAKE_AFTER, engineClassifier, onnxModelFor, releaseOnnxModel } from '..
 import { LayersModelLike } from '../../backend/onnx/compile';
 import { buildModel, ModelSpec } from '../../models/build';
 import { onCpu } from './on-cpu';
+import { maxRel } from '../../backend/onnx/check';
 
 const like = (m: tf.LayersModel) => m as unknown as LayersModelLike;
 
@@ -18,16 +19,6 @@ test.before(async () => {
   const info = await initBackend('onnx');
   if (info.name !== 'onnx') throw new Error(`expected the onnx engine, got ${info.name}`);
 });
-
-function maxRel(a: Float32Array, ref: Float32Array): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return scale === 0 ? err : err / scale;
-}
 
 /** Logits and the input gradient of sum(logits * r). */
 function logitsAndDx(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, r: tf.Tensor) {

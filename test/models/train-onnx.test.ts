@@ -17,6 +17,7 @@ import { erm } from '../../models/schemes/erm';
 import { mixup } from '../../models/schemes/mixup';
 import { trainingForward, trainModel } from '../../models/train';
 import { onCpu } from '../backend/on-cpu';
+import { maxRel } from '../../backend/onnx/check';
 
 const like = (m: tf.LayersModel) => m as unknown as LayersModelLike;
 const MLP: ModelSpec = { arch: 'mlp', hidden: [256, 256] };
@@ -29,17 +30,6 @@ test.before(async () => {
   if (info.name !== 'onnx') throw new Error(`expected the onnx engine, got ${info.name}`);
   mnist = loadDataset({ name: 'mnist' });
 });
-
-/** max |a - ref| / max |ref| over one tensor (the engine check's measure). */
-function maxRel(a: Float32Array, ref: Float32Array): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return scale === 0 ? err : err / scale;
-}
 
 /** n MNIST training digits with soft (mixed) targets, as a mixup batch has. */
 function softBatch(n: number): { x: tf.Tensor; targets: tf.Tensor2D } {
