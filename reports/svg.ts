@@ -394,26 +394,7 @@ export interface BoxStats {
   q95: number;
 }
 
-/** A box (q25..q75, median line) with whiskers to q05 and q95, centred at data x with data width w. */
-export function boxPlot(f: Frame, x: number, w: number, b: BoxStats, s: SeriesStyle): string {
-  const xl = f.x(x - w / 2);
-  const xr = f.x(x + w / 2);
-  const xc = f.x(x);
-  const [y05, y25, y50, y75, y95] = [b.q05, b.q25, b.median, b.q75, b.q95].map((v) => f.y(v));
-  const c = esc(s.color);
-  return (
-    `<g${dataAttrs(s, 'box')}>` +
-    `<line x1="${r2(xc)}" x2="${r2(xc)}" y1="${r2(y05)}" y2="${r2(y25)}" stroke="${c}"/>` +
-    `<line x1="${r2(xc)}" x2="${r2(xc)}" y1="${r2(y75)}" y2="${r2(y95)}" stroke="${c}"/>` +
-    `<line x1="${r2(xc - (xr - xl) / 4)}" x2="${r2(xc + (xr - xl) / 4)}" y1="${r2(y05)}" y2="${r2(y05)}" stroke="${c}"/>` +
-    `<line x1="${r2(xc - (xr - xl) / 4)}" x2="${r2(xc + (xr - xl) / 4)}" y1="${r2(y95)}" y2="${r2(y95)}" stroke="${c}"/>` +
-    `<rect x="${r2(xl)}" y="${r2(Math.min(y25, y75))}" width="${r2(xr - xl)}" height="${r2(Math.max(1, Math.abs(y25 - y75)))}" fill="${c}" fill-opacity="0.35" stroke="${c}"/>` +
-    `<line x1="${r2(xl)}" x2="${r2(xr)}" y1="${r2(y50)}" y2="${r2(y50)}" stroke="${c}" stroke-width="2"/>` +
-    `</g>`
-  );
-}
-
-/** The same box drawn horizontally: values along x, centred at data y with data thickness h. */
+/** A box (q25..q75, median line) with whiskers to q05 and q95, drawn horizontally: values along x, centred at data y with data thickness h. */
 export function hBoxPlot(f: Frame, y: number, h: number, b: BoxStats, s: SeriesStyle): string {
   const yt = f.y(y + h / 2);
   const yb = f.y(y - h / 2);
