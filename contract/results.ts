@@ -113,6 +113,8 @@ export interface EvalJobResult {
   /** Per attack key "attack@norm:eps" -> per-example robust correctness (1/0). */
   robustCorrect: Record<string, number[]>;
   wallSeconds: number;
+  /** Wall seconds per stage: clean, each attack key, probes, sanity (where an eval job's time goes). */
+  stageSeconds?: Record<string, number>;
   env: Environment;
 }
 

@@ -52,6 +52,11 @@ export function modelDir(runDir: string, trainJobId: string): string {
   return path.join(runDir, 'models', trainJobId);
 }
 
+/** The adversarial examples an eval job kept (eval.saveAdversarial): RUN/adv/<evalJobId>.npz. */
+export function adversarialFile(runDir: string, evalJobId: string): string {
+  return path.join(runDir, 'adv', `${evalJobId}.npz`);
+}
+
 function readJson<T>(file: string, what: string): T {
   let text: string;
   try {

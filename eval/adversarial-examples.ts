@@ -1,12 +1,16 @@
 /**
  * Adversarial examples as a NumPy .npz file: one float32 array
  * [n, ...inputShape] per attack and eps, named by its result key
- * ("pgd@linf:0.1"), plus "index" (int32, the rows of the test set) and
- * "label" (int32). The archive is a plain zip of .npy (format 1.0) entries,
+ * ("pgd@linf:0.1"), with the model's predictions on them ("<key>.pred",
+ * int32), plus "clean" (the clean inputs), "cleanPred", "index" (int32, the
+ * rows of the test set), "label" (int32) and "bounds" (float32 [lo, hi]). The archive is a plain zip of .npy (format 1.0) entries,
  * stored uncompressed, as numpy.savez writes it; numpy.load and
  * data/readers/npz.ts read it.
  */
-import { crc32 } from '../data/readers/npz';
+import { UsageError } from '../contract/errors';
+import { crc32, npzNames, readNpz } from '../data/readers/npz';
+import { Dataset, inputSize } from '../data/types';
+import type { EvalDetails } from './evaluate';
 
 export type NpyArray = { dtype: 'float32'; shape: readonly number[]; values: Float32Array } | { dtype: 'int32'; shape: readonly number[]; values: Int32Array };
 
@@ -81,16 +85,97 @@ export function npzBytes(arrays: Record<string, NpyArray>): Buffer {
   return Buffer.concat([...locals, dir, end]);
 }
 
+/** What an adversarial-examples file holds, in memory. */
+export interface AdversarialExamples {
+  /** Input shape of one example. */
+  inputShape: number[];
+  /** Input bounds the attacks clipped to. */
+  bounds: { lo: number; hi: number };
+  /** Test-set rows of the examples, and their labels. */
+  index: Int32Array;
+  label: Int32Array;
+  /** Clean inputs [n * d] and the model's predictions on them. */
+  clean: Float32Array;
+  cleanPred: Int32Array;
+  /** Per attack key ("pgd@linf:0.1"): adversarial inputs [n * d] and the model's predictions on them. */
+  adversarial: Record<string, Float32Array>;
+  pred: Record<string, Int32Array>;
+}
+
 /**
- * The arrays of an adversarial-examples file: `adversarial` (attack key ->
- * [n * d] inputs, from evaluateModelDetailed with keepAdversarial) as float32
- * [n, ...inputShape], plus index and label.
+ * The arrays of an adversarial-examples file for its first `k` examples
+ * (default all): per attack key the float32 inputs [k, ...inputShape] under
+ * the key's name and the predictions as "<key>.pred" (int32 [k]); then
+ * "clean", "cleanPred", "index", "label" and "bounds" (float32 [lo, hi]).
  */
-export function adversarialArrays(adversarial: Record<string, Float32Array>, index: Int32Array, label: Int32Array, inputShape: readonly number[]): Record<string, NpyArray> {
-  const n = index.length;
+export function adversarialArrays(set: AdversarialExamples, k: number = set.index.length): Record<string, NpyArray> {
+  const n = set.index.length;
+  if (!Number.isInteger(k) || k < 0 || k > n) throw new Error(`adversarial examples: cannot keep ${k} of ${n} examples`);
+  const d = set.inputShape.reduce((a, b) => a * b, 1);
   const out: Record<string, NpyArray> = {};
-  for (const [key, values] of Object.entries(adversarial)) out[key] = { dtype: 'float32', shape: [n, ...inputShape], values };
-  out.index = { dtype: 'int32', shape: [n], values: index };
-  out.label = { dtype: 'int32', shape: [n], values: label };
+  for (const [key, values] of Object.entries(set.adversarial)) {
+    out[key] = { dtype: 'float32', shape: [k, ...set.inputShape], values: values.subarray(0, k * d) };
+    const pred = set.pred[key];
+    if (pred) out[`${key}.pred`] = { dtype: 'int32', shape: [k], values: pred.subarray(0, k) };
+  }
+  out.clean = { dtype: 'float32', shape: [k, ...set.inputShape], values: set.clean.subarray(0, k * d) };
+  out.cleanPred = { dtype: 'int32', shape: [k], values: set.cleanPred.subarray(0, k) };
+  out.index = { dtype: 'int32', shape: [k], values: set.index.subarray(0, k) };
+  out.label = { dtype: 'int32', shape: [k], values: set.label.subarray(0, k) };
+  out.bounds = { dtype: 'float32', shape: [2], values: Float32Array.from([set.bounds.lo, set.bounds.hi]) };
   return out;
+}
+
+/** The adversarial examples of an evaluation run with keepAdversarial (null without). */
+export function adversarialExamplesOf(details: EvalDetails, dataset: Dataset): AdversarialExamples | null {
+  if (!details.adversarial) return null;
+  const n = details.perExample.index.length;
+  const d = inputSize(dataset.inputShape);
+  const pred: Record<string, Int32Array> = {};
+  for (const a of details.perExample.attacks) pred[a.key] = a.pred;
+  return {
+    inputShape: [...dataset.inputShape],
+    bounds: { lo: dataset.bounds.lo, hi: dataset.bounds.hi },
+    index: details.perExample.index,
+    label: details.perExample.label,
+    clean: dataset.test.x.subarray(0, n * d),
+    cleanPred: details.perExample.cleanPred,
+    adversarial: details.adversarial,
+    pred,
+  };
+}
+
+/** Reads a file written from adversarialArrays; a missing array or a shape that does not fit is a UsageError naming the file. */
+export function readAdversarialExamples(file: string): AdversarialExamples {
+  const names = npzNames(file);
+  const keys = names.filter((x) => names.includes(`${x}.pred`));
+  const wanted: Record<string, string[]> = { clean: ['clean'], cleanPred: ['cleanPred'], index: ['index'], label: ['label'], bounds: ['bounds'] };
+  for (const key of keys) {
+    wanted[`x:${key}`] = [key];
+    wanted[`p:${key}`] = [`${key}.pred`];
+  }
+  const base = readNpz(file, wanted);
+  const n = base.index.shape[0];
+  const inputShape = base.clean.shape.slice(1);
+  const adversarial: Record<string, Float32Array> = {};
+  const pred: Record<string, Int32Array> = {};
+  for (const key of keys) {
+    const x = base[`x:${key}`];
+    const p = base[`p:${key}`];
+    if (x.shape.join() !== base.clean.shape.join() || p.shape.join() !== String(n)) {
+      throw new UsageError(`${file}: array ${key} has shape (${x.shape.join(', ')}), expected (${base.clean.shape.join(', ')}) like "clean"`);
+    }
+    adversarial[key] = Float32Array.from(x.values);
+    pred[key] = Int32Array.from(p.values);
+  }
+  return {
+    inputShape,
+    bounds: { lo: base.bounds.values[0], hi: base.bounds.values[1] },
+    index: Int32Array.from(base.index.values),
+    label: Int32Array.from(base.label.values),
+    clean: Float32Array.from(base.clean.values),
+    cleanPred: Int32Array.from(base.cleanPred.values),
+    adversarial,
+    pred,
+  };
 }

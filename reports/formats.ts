@@ -8,6 +8,7 @@
  * one without (terminal) is printed only.
  */
 import { LoadedRun } from '../contract/run-folder';
+import { adversarialGrids } from './adversarial-grid';
 import { renderCsv } from './csv';
 import type * as Fig from './figures2d';
 import type { Figures2D } from './figures2d';
@@ -36,7 +37,7 @@ export const FORMATS = {
   md: { extension: 'md', render: (_run, s) => renderMarkdown(s) },
   json: { extension: 'json', render: (_run, s) => renderJson(s) },
   csv: { extension: 'csv', render: (run, s) => renderCsv(s, run) },
-  html: { extension: 'html', render: async (run, s) => renderHtml(s, await figuresFor(run, s)) },
+  html: { extension: 'html', render: async (run, s) => renderHtml(s, await figuresFor(run, s), adversarialGrids(run, s)) },
 } satisfies Record<string, FormatSpec>;
 
 export type ReportFormat = keyof typeof FORMATS;

@@ -5,12 +5,15 @@
  * accuracy vs epsilon per attack and the worst case (mean per scheme with 95%
  * CI bands), the summary table (clean, worst case at every ε, median gradient
  * norm), gradient-norm distributions (horizontal box plots from quantiles at
- * train / test / vicinal points), for 2-D groups the decision boundaries and
+ * train / test / vicinal points), for image groups whose eval jobs kept
+ * adversarial examples a grid of clean and adversarial images per scheme
+ * (adversarial-grid.ts), for 2-D groups the decision boundaries and
  * (two moons) the vicinal sample figures, and every table, collapsed; then
  * the sanity flags per check with every flag collapsed, the run header and
  * the methods. Series elements carry data-series="<scheme>"; axis labels
  * carry data-axis.
  */
+import type { AdversarialGrid } from './adversarial-grid';
 import type { Figures2D, VicinityPanel } from './figures2d';
 import { GroupFindings, findingColumns, findingsContext, flagWhereText, runFindings, summarizeFlags } from './findings';
 import { columnSections, fmtCellParts, fmtDiff, fmtNumber, fmtSeconds, groupFacts, headerFacts, isStatusCell, rowStatusLine } from './format';
@@ -31,7 +34,7 @@ svg .tick{font-size:11px;fill:#333}svg .label{font-size:12px;fill:#222}svg .lege
 svg .axis{stroke:#333}svg .tickmark{stroke:#333}svg .grid{stroke:#e6e6e6}
 .note{color:#555;font-size:13px}.error{color:#a00}
 #findings li{margin:3px 0}#findings li.qualified{background:#fff6e0}.flagline{font-size:13px;color:#444}
-details{margin:12px 0}summary{cursor:pointer;font-weight:600}table.compact td.num{white-space:nowrap}.scroll{overflow-x:auto}
+img.example{image-rendering:pixelated;border:1px solid #ccc;margin:1px}td.fooled{background:#fdeeee}details{margin:12px 0}summary{cursor:pointer;font-weight:600}table.compact td.num{white-space:nowrap}.scroll{overflow-x:auto}
 `;
 
 function h(tag: string, content: string, a: Record<string, string | number | boolean | undefined> = {}): string {
@@ -290,7 +293,7 @@ function curvePlots(g: GroupSummary): string[] {
  * (the columns the findings read), probe distributions, the 2-D figures,
  * then every table and the group's settings, collapsed.
  */
-function groupSection(g: GroupSummary, fig: Figures2D | undefined): string {
+function groupSection(g: GroupSummary, fig: Figures2D | undefined, grid: AdversarialGrid | undefined): string {
   const out: string[] = [h('h2', S.esc(g.group))];
   const plots = curvePlots(g);
   if (plots.length) out.push(h('div', h('h3', 'Robust accuracy vs ε') + h('div', plots.join(''), { class: 'plots' }), { 'data-part': 'curves' }));
@@ -315,6 +318,8 @@ function groupSection(g: GroupSummary, fig: Figures2D | undefined): string {
       }),
     );
   }
+
+  if (grid) out.push(adversarialGridSection(grid));
 
   if (fig) {
     const figs: string[] = [];
@@ -360,7 +365,33 @@ function flagsSection(s: RunSummary): string {
   });
 }
 
-export function renderHtml(s: RunSummary, figures: Figures2D[] = []): string {
+/** Clean and adversarial examples side by side, a row per scheme (reports/adversarial-grid.ts). */
+export function adversarialGridSection(grid: AdversarialGrid): string {
+  const n = Math.max(0, ...grid.rows.map((r) => r.cells.length));
+  const head = h('tr', h('th', 'scheme') + Array.from({ length: n }, (_, i) => h('th', `example ${i + 1}`)).join(''));
+  const img = (src: string, alt: string) => `<img src="${src}" alt="${S.esc(alt)}" width="56" height="56" class="example">`;
+  const body = grid.rows
+    .map((r) => {
+      const label = `${r.scheme}${r.seed !== null ? ` (seed ${r.seed})` : ''}`;
+      if (!r.cells.length) return h('tr', h('th', S.esc(label)) + h('td', S.esc(r.error ?? 'no examples at this ε'), { colspan: Math.max(1, n), class: 'status' }), { 'data-scheme': r.scheme });
+      const cells = r.cells.map((c) => {
+        const caption = `#${c.index} label ${c.label}: clean → ${c.cleanPred}, ${c.attack} → ${c.advPred}`;
+        const verdict = c.cleanPred !== c.label ? 'wrong when clean' : c.fooled ? 'fooled' : 'survived';
+        return h('td', img(c.clean, `clean #${c.index}`) + img(c.adversarial, `${c.attack} #${c.index}`) + `<br><small>${S.esc(caption)}<br>${verdict}</small>`, {
+          'data-verdict': verdict,
+          class: verdict === 'fooled' ? 'fooled' : '',
+        });
+      });
+      return h('tr', h('th', S.esc(label)) + cells.join(''), { 'data-scheme': r.scheme });
+    })
+    .join('');
+  const note = `Left: the clean test image; right: the adversarial one at ${grid.norm} ε=${grid.eps} (the ε where the baseline's worst case is nearest half its clean accuracy), from the first attack that fools the model, else the last attack. Predictions are the model's.`;
+  return h('div', h('h3', `Clean and adversarial examples (ε=${grid.eps})`) + h('p', S.esc(note), { class: 'note' }) + h('div', h('table', head + body, { class: 'examples' }), { class: 'scroll' }), {
+    'data-part': 'adversarial-examples',
+  });
+}
+
+export function renderHtml(s: RunSummary, figures: Figures2D[] = [], grids: AdversarialGrid[] = []): string {
   const title = `vicinal report: ${s.header.study}`;
   const hd = s.header;
   const lead = `${hd.source}; backend ${hd.backend}${hd.gpu ? ' (gpu)' : ''}; seeds ${hd.seeds.join(', ')}; wall time ${fmtSeconds(hd.wallSeconds)}; ${hd.jobs.ok} of ${hd.jobs.planned} jobs ok. Run details at the end.`;
@@ -372,6 +403,7 @@ export function renderHtml(s: RunSummary, figures: Figures2D[] = []): string {
       groupSection(
         g,
         figures.find((f) => f.group === g.group),
+        grids.find((x) => x.group === g.group),
       ),
     ),
     flagsSection(s),

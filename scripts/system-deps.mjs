@@ -33,7 +33,7 @@ const SYSTEM_PACKAGES = [
     package: 'chromium',
     provides: '/usr/bin/chromium',
     override: 'CHROMIUM_PATH',
-    tests: ['test/reports/html.test.ts'],
+    tests: ['test/reports/html.test.ts', 'test/suite/save-adversarial.test.ts'],
     why: 'the HTML reports are opened in headless Chromium (playwright-core, no browser download)',
   },
   {

@@ -76,8 +76,19 @@ const evalSpec = z
     batchSize: z.number().int().positive().default(EVAL_DEFAULTS.batchSize),
     /** Training / test / vicinal points probed for gradient norms. */
     probePoints: z.number().int().positive().default(EVAL_DEFAULTS.probePoints),
+    /**
+     * Keep the adversarial inputs of the first k evaluated examples, per attack and eps, in
+     * RUN/adv/<evalJobId>.npz (the HTML report draws a few of them for image datasets).
+     * Absent or 0: none kept. At most nExamples.
+     */
+    saveAdversarial: z.number().int().nonnegative().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((e, ctx) => {
+    if (e.saveAdversarial !== undefined && e.saveAdversarial > e.nExamples) {
+      ctx.addIssue({ code: 'custom', path: ['saveAdversarial'], message: `keeps at most the ${e.nExamples} evaluated examples (nExamples); allowed: 0 to ${e.nExamples}` });
+    }
+  });
 
 const experiment = z
   .object({

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { evaluateModel } from '../eval/evaluate';
+import { evaluateModelDetailed } from '../eval/evaluate';
+import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../eval/adversarial-examples';
 import { EvalConfig } from '../eval/config';
 import { Rng } from '../data/rng';
 import { loadModel } from '../models/io';
@@ -9,12 +10,13 @@ import { createScheme } from '../models/schemes';
 import { datasetFor, JobContext } from './job-context';
 import { EvalJob } from './job-spec';
 import { EvalJobResult, TrainJobResult } from '../contract/results';
-import { modelDir, readResult } from '../contract/run-folder';
+import { adversarialFile, modelDir, readResult, writeFileAtomic } from '../contract/run-folder';
 
 /**
  * Attacks one trained model with every attack and epsilon of the study, runs
  * the gradient probes (vicinal points come from the model's own training
- * scheme) and the automatic sanity checks.
+ * scheme) and the automatic sanity checks; with eval.saveAdversarial k, keeps
+ * the first k examples' adversarial inputs in RUN/adv/<jobId>.npz.
  */
 export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
   const spec = job.spec;
@@ -42,11 +44,17 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       transfer: spec.transfer && spec.transfer.sourceTrainJobIds.length > 0 ? [{ source: spec.transfer.source, attack: spec.transfer.attack }] : [],
       probes: { enabled: spec.probes, nPoints: spec.eval.probePoints },
     };
-    const core = evaluateModel(f, dataset, config, new Rng(spec.seed).fork('eval'), {
+    const keep = spec.eval.saveAdversarial ?? 0;
+    const details = evaluateModelDetailed(f, dataset, config, new Rng(spec.seed).fork('eval'), {
       sources,
       vicinal: { draw: (point, n, rng) => scheme.vicinity(point, n, rng, f), size: scheme.trainingSet.n },
       onProgress: (p) => ctx.progress(`${p.stage} ${p.detail}`, p.total > 0 ? p.done / p.total : 0),
+      keepAdversarial: keep > 0,
     });
+    const core = details.result;
+    // Written before the result, which marks the job done: a resumed run rewrites a file whose result is missing.
+    const examples = keep > 0 ? adversarialExamplesOf(details, dataset) : null;
+    if (examples) writeFileAtomic(adversarialFile(ctx.runDir, job.id), npzBytes(adversarialArrays(examples, Math.min(keep, examples.index.length))));
     return {
       kind: 'eval',
       jobId: job.id,
@@ -55,6 +63,7 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       status: 'ok',
       ...core,
       wallSeconds: (Date.now() - t0) / 1000,
+      stageSeconds: Object.fromEntries(Object.entries(details.seconds).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
       env: ctx.env,
     };
   } finally {

@@ -24,7 +24,7 @@ export interface TrainSpec extends SpecCommon {
 
 export interface EvalSpec extends SpecCommon {
   trainJobId: string;
-  eval: { norm: Norm; eps: number[]; nExamples: number; batchSize: number; probePoints: number };
+  eval: { norm: Norm; eps: number[]; nExamples: number; batchSize: number; probePoints: number; saveAdversarial?: number };
   attacks: AttackSpec[];
   probes: boolean;
   transfer: { source: string; attack: AttackSpec; sourceTrainJobIds: string[] } | null;

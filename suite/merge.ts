@@ -15,23 +15,24 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from '../contract/errors';
 import { JobResult, PlannedJob } from '../contract/results';
-import { appendLog, LOCK_FILE, MANIFEST, MergeInfo, modelDir, readManifest, readResult, resultPath, ScaleOutManifest, writeJsonAtomic } from '../contract/run-folder';
+import { adversarialFile, appendLog, LOCK_FILE, MANIFEST, MergeInfo, modelDir, readManifest, readResult, resultPath, ScaleOutManifest, writeJsonAtomic } from '../contract/run-folder';
 import { liveLockOwner } from './run-lock';
 import { planHash } from './shard';
 
 /**
  * Fields that legitimately differ between two runs of the same job: how long
- * it took (`wallSeconds`; per-epoch `seconds` of a train job's history) and
+ * it took (`wallSeconds`, an eval job's `stageSeconds`; per-epoch `seconds` of a train job's history) and
  * the machine it ran on (env: node, platform, cpus, cores). Everything else,
  * including every loss of every epoch, accuracy, per-example outcome, the
  * backend, its version and the git commit, must be identical.
  */
-export const VOLATILE_RESULT_FIELDS = ['wallSeconds', 'history[].seconds', 'env.node', 'env.platform', 'env.cpus', 'env.cores'] as const;
+export const VOLATILE_RESULT_FIELDS = ['wallSeconds', 'stageSeconds', 'history[].seconds', 'env.node', 'env.platform', 'env.cpus', 'env.cores'] as const;
 
 /** A result without its volatile fields, for comparison. */
 export function comparableResult(r: JobResult): unknown {
   const c = JSON.parse(JSON.stringify(r)) as Record<string, unknown>;
   delete c.wallSeconds;
+  delete c.stageSeconds;
   if (Array.isArray(c.history)) for (const h of c.history as Record<string, unknown>[]) delete h.seconds;
   const env = c.env as Record<string, unknown> | undefined;
   if (env) for (const k of ['node', 'platform', 'cpus', 'cores']) delete env[k];
@@ -249,6 +250,13 @@ export function mergeRuns(dirs: string[], out: string): MergeOutcome {
       const dst = modelDir(tmp, id);
       fs.mkdirSync(dst, { recursive: true });
       for (const f of filesOf(modelDir(from.dir, id))) fs.copyFileSync(path.join(modelDir(from.dir, id), f), path.join(dst, f));
+    }
+    // Kept adversarial examples (eval.saveAdversarial) travel with the result they belong to.
+    for (const [id, { from }] of chosen) {
+      const adv = adversarialFile(from.dir, id);
+      if (!fs.existsSync(adv)) continue;
+      fs.mkdirSync(path.dirname(adversarialFile(tmp, id)), { recursive: true });
+      fs.copyFileSync(adv, adversarialFile(tmp, id));
     }
     for (const i of inputs) {
       const log = path.join(i.dir, 'run.log');

@@ -1,4 +1,4 @@
-import { StudyConfig, SchemeEntry } from './config';
+import { ExperimentConfig, StudyConfig, SchemeEntry } from './config';
 import { hashId } from './hash';
 import { EvalSpec, Job, TrainSpec } from './job-spec';
 
@@ -88,7 +88,8 @@ export function planStudy(study: StudyConfig, backendName: string): Job[] {
             trainJobId,
             dataset: ex.dataset,
             scheme: { name: s.name, params: s.params },
-            eval: ex.eval,
+            // saveAdversarial 0 keeps nothing: the same job as leaving it out.
+            eval: ex.eval.saveAdversarial ? ex.eval : withoutSaveAdversarial(ex.eval),
             attacks: ex.attacks ?? study.attacks,
             probes: study.probes,
             transfer: study.transfer.enabled
@@ -117,4 +118,9 @@ export function planStudy(study: StudyConfig, backendName: string): Job[] {
     }
   }
   return jobs;
+}
+
+function withoutSaveAdversarial(e: ExperimentConfig['eval']): EvalSpec['eval'] {
+  const { saveAdversarial: _, ...rest } = e;
+  return rest;
 }

@@ -5,7 +5,7 @@ import { EvalConfig } from '../../eval/config';
 import { perExampleColumns, perExampleRows, toCsv } from '../../eval/export';
 import { ATTACK_NAMES, AttackSpec, attackFamily, validateEpsList } from '../../attacks/registry';
 import { loadOnnxFile, onnxClassifier, OnnxFileModel } from '../../backend/onnx/file-model';
-import { adversarialArrays, npzBytes } from '../../eval/adversarial-examples';
+import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../../eval/adversarial-examples';
 import type { AttackStageLog } from '../../attacks/types';
 import { validateNorm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
@@ -229,7 +229,7 @@ export const command: Command = {
       out: { kind: 'string', help: 'output file, written atomically (default: print the summary only)' },
       'save-adv': {
         kind: 'string',
-        help: 'write the adversarial inputs to this .npz, written atomically: one float32 array [n, ...inputShape] per attack and eps (named like pgd@linf:0.1), plus index and label (int32)',
+        help: 'write the adversarial inputs to this .npz, written atomically: one float32 array [n, ...inputShape] per attack and eps (named like pgd@linf:0.1) with the predictions on them (pgd@linf:0.1.pred), plus clean, cleanPred, index, label (int32) and bounds',
       },
       format: { kind: 'string', help: 'json (one document) | csv (per-example rows; summary and flags in FILE.summary.json); default from the --out extension, else json' },
       backend: backendFlagSpec(),
@@ -367,14 +367,15 @@ export const command: Command = {
           console.log(`wrote ${out} and ${summaryFile}`);
         }
       }
-      if (saveAdv !== undefined && details.adversarial) {
-        const bytes = npzBytes(adversarialArrays(details.adversarial, details.perExample.index, details.perExample.label, dataset.inputShape));
+      const examples = saveAdv !== undefined ? adversarialExamplesOf(details, dataset) : null;
+      if (saveAdv !== undefined && examples) {
+        const bytes = npzBytes(adversarialArrays(examples));
         try {
           writeFileAtomic(saveAdv, bytes);
         } catch (e) {
           throw new UsageError(`cannot write ${saveAdv}: ${(e as Error).message}`);
         }
-        console.log(`wrote ${saveAdv} (${Object.keys(details.adversarial).length} arrays of adversarial inputs, plus index and label)`);
+        console.log(`wrote ${saveAdv} (${Object.keys(examples.adversarial).length} arrays of adversarial inputs with their predictions, plus clean, cleanPred, index, label and bounds)`);
       }
       return details.result.flags.some((f) => f.severity === 'error') ? EXIT.failed : EXIT.ok;
     } finally {

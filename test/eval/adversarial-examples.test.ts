@@ -2,7 +2,7 @@ import test from 'ava';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { adversarialArrays, npyBytes, npzBytes } from '../../eval/adversarial-examples';
+import { AdversarialExamples, adversarialArrays, npyBytes, npzBytes, readAdversarialExamples } from '../../eval/adversarial-examples';
 import { parseNpy } from '../../data/readers/npy';
 import { npzNames, readNpz } from '../../data/readers/npz';
 
@@ -32,25 +32,49 @@ test('npy: the header is padded to a multiple of 64 bytes and the reader gets ba
   t.throws(() => npyBytes({ dtype: 'int32', shape: [4], values: ints }), { message: /5 values for shape \(4\)/ });
 });
 
-test('npz: adversarial arrays named by result key, plus index and label, round-trip through the .npz reader (CRC-checked)', (t) => {
+test('npz: adversarial arrays named by result key with their predictions, plus clean, index, label and bounds, round-trip through the readers (CRC-checked); k keeps the first k', (t) => {
   const n = 3;
   const shape = [2, 2, 1];
   const a = Float32Array.from({ length: n * 4 }, (_, i) => i / 10);
   const b = Float32Array.from({ length: n * 4 }, (_, i) => 1 - i / 10);
-  const arrays = adversarialArrays({ 'pgd@linf:0.1': a, 'square@l2:0.5': b }, Int32Array.from([4, 9, 11]), Int32Array.from([0, 3, 9]), shape);
+  const clean = Float32Array.from({ length: n * 4 }, (_, i) => (i % 5) / 5);
+  const set: AdversarialExamples = {
+    inputShape: shape,
+    bounds: { lo: 0, hi: 1 },
+    index: Int32Array.from([4, 9, 11]),
+    label: Int32Array.from([0, 3, 9]),
+    clean,
+    cleanPred: Int32Array.from([0, 3, 2]),
+    adversarial: { 'pgd@linf:0.1': a, 'square@l2:0.5': b },
+    pred: { 'pgd@linf:0.1': Int32Array.from([1, 3, 2]), 'square@l2:0.5': Int32Array.from([0, 0, 2]) },
+  };
   const file = path.join(dir, 'adv.npz');
-  fs.writeFileSync(file, npzBytes(arrays));
-  t.deepEqual(npzNames(file), ['pgd@linf:0.1', 'square@l2:0.5', 'index', 'label']);
+  fs.writeFileSync(file, npzBytes(adversarialArrays(set)));
+  t.deepEqual(npzNames(file), ['pgd@linf:0.1', 'pgd@linf:0.1.pred', 'square@l2:0.5', 'square@l2:0.5.pred', 'clean', 'cleanPred', 'index', 'label', 'bounds']);
   const back = readNpz(file, { a: ['pgd@linf:0.1'], b: ['square@l2:0.5'], index: ['index'], label: ['label'] });
   t.deepEqual(back.a.shape, [n, ...shape]);
   t.deepEqual(Array.from(back.a.values), Array.from(a));
   t.deepEqual(Array.from(back.b.values), Array.from(b));
   t.deepEqual(back.index.shape, [n]);
   t.is(back.index.dtype, 'int32');
-  t.deepEqual(Array.from(back.index.values), [4, 9, 11]);
-  t.deepEqual(Array.from(back.label.values), [0, 3, 9]);
+  const whole = readAdversarialExamples(file);
+  t.deepEqual(whole.inputShape, shape);
+  t.deepEqual(whole.bounds, { lo: 0, hi: 1 });
+  for (const k of ['index', 'label', 'clean', 'cleanPred'] as const) t.deepEqual(Array.from(whole[k]), Array.from(set[k]), k);
+  for (const k of Object.keys(set.adversarial)) {
+    t.deepEqual(Array.from(whole.adversarial[k]), Array.from(set.adversarial[k]), k);
+    t.deepEqual(Array.from(whole.pred[k]), Array.from(set.pred[k]), k);
+  }
   // Equal content gives equal bytes (no timestamps).
-  t.deepEqual(npzBytes(arrays), fs.readFileSync(file));
+  t.deepEqual(npzBytes(adversarialArrays(set)), fs.readFileSync(file));
+  // The first k examples only.
+  const first2 = path.join(dir, 'adv2.npz');
+  fs.writeFileSync(first2, npzBytes(adversarialArrays(set, 2)));
+  const two = readAdversarialExamples(first2);
+  t.deepEqual(Array.from(two.index), [4, 9]);
+  t.deepEqual(Array.from(two.adversarial['square@l2:0.5']), Array.from(b.subarray(0, 8)));
+  t.deepEqual(Array.from(two.pred['pgd@linf:0.1']), [1, 3]);
+  t.throws(() => adversarialArrays(set, 4), { message: /cannot keep 4 of 3/ });
 });
 
 test("npz: a corrupted entry is caught by the reader's CRC check, so the writer's CRCs are the ones that matter", (t) => {

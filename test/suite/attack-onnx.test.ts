@@ -98,7 +98,7 @@ test.serial('square on the .onnx file prints results and sanity flags and matche
 
   // The saved adversarial inputs: right names, shapes and dtypes; in the eps ball and the bounds; and the
   // .onnx model's predictions on them are the predictions the results report.
-  t.deepEqual(npzNames(adv).sort(), ['index', 'label', 'square@linf:0.1']);
+  t.deepEqual(npzNames(adv).sort(), ['bounds', 'clean', 'cleanPred', 'index', 'label', 'square@linf:0.1', 'square@linf:0.1.pred']);
   const arr = readNpz(adv, { x: ['square@linf:0.1'], index: ['index'], label: ['label'] });
   t.deepEqual(arr.x.shape, [N, 28, 28, 1]);
   t.is(arr.x.dtype, 'float32');
@@ -131,6 +131,8 @@ test.serial('square on the .onnx file prints results and sanity flags and matche
       Array.from(pred),
       onnx.examples.map((e: Record<string, number>) => e[key]),
     );
+    // ... and the predictions the file keeps beside them.
+    t.deepEqual(Array.from(readNpz(adv, { p: [key] }).p.values), Array.from(pred));
   } finally {
     m.dispose();
   }

@@ -41,7 +41,7 @@ function run(args: string[], cache: string | null = null) {
 }
 
 // Fields that measure time or place, not results.
-const VOLATILE = new Set(['wallSeconds', 'seconds', 'env']);
+const VOLATILE = new Set(['wallSeconds', 'stageSeconds', 'seconds', 'env']);
 function normalise(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(normalise);
   if (v && typeof v === 'object') {

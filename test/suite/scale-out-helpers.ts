@@ -68,7 +68,7 @@ export function errorLines(r: CliResult): string[] {
 }
 
 // Fields of a result that measure time or place, not results (as in runner.test.ts).
-const VOLATILE = new Set(['wallSeconds', 'seconds', 'env']);
+const VOLATILE = new Set(['wallSeconds', 'stageSeconds', 'seconds', 'env']);
 export function normaliseResult(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(normaliseResult);
   if (v && typeof v === 'object') {

@@ -11,7 +11,7 @@ import * as path from 'path';
 import { Writable } from 'stream';
 import { UsageError } from '../../contract/errors';
 import { EvalJobResult, PlannedJob, TrainJobResult } from '../../contract/results';
-import { LOCK_FILE, ScaleOutManifest } from '../../contract/run-folder';
+import { adversarialFile, LOCK_FILE, ScaleOutManifest } from '../../contract/run-folder';
 import { loadStudy } from '../../suite/config';
 import { mergeRuns } from '../../suite/merge';
 import { planStudy } from '../../suite/plan';
@@ -217,7 +217,10 @@ test('the run lock records pid and host, refuses a live owner, takes over a stal
 // End to end: 2 shards run at once and merged equal one single-machine run.
 
 const work = tmp('vicinal-shards-');
-const cfg = writeConfig(work, tinyStudy());
+// Keeping adversarial examples, so the merge must carry adv/<evalJobId>.npz along.
+const withAdv = tinyStudy();
+(withAdv.experiments[0].eval as Record<string, unknown>).saveAdversarial = 5;
+const cfg = writeConfig(work, withAdv);
 const single = path.join(work, 'single');
 const shard = (i: number) => path.join(work, `shard-${i}`);
 const merged = path.join(work, 'merged');
@@ -304,6 +307,9 @@ test.serial('merge: the merged folder equals a single-machine run (ids, per-exam
   for (const id of (s.jobs as PlannedJob[]).filter((j) => j.kind === 'train').map((j) => j.id)) {
     t.deepEqual(fs.readFileSync(path.join(merged, 'models', id, 'weights.bin')), fs.readFileSync(path.join(single, 'models', id, 'weights.bin')), id);
   }
+  const evalIds = (s.jobs as PlannedJob[]).filter((j) => j.kind === 'eval').map((j) => j.id);
+  t.deepEqual(fs.readdirSync(path.join(merged, 'adv')).sort(), evalIds.map((id) => `${id}.npz`).sort(), 'every kept adversarial-examples file');
+  for (const id of evalIds) t.deepEqual(fs.readFileSync(adversarialFile(merged, id)), fs.readFileSync(adversarialFile(single, id)), id);
   // `report` reads it (exit 0, writes the files), `compare` finds nothing changed, `history` lists both.
   const rep = cli(['report', merged, '--format', 'json', '--out', path.join(work, 'rep')]);
   t.is(rep.status, 0, rep.stderr);
