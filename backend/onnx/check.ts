@@ -1,13 +1,15 @@
 /**
  * Verifies the onnx engine like every backend: for small TF.js Layers models
  * covering every layer type the engine compiles (dense, dense+relu, conv2d
- * stride 1 "same" and stride 2 "valid", non-overlapping and overlapping
+ * stride 1 "same" and stride 2 "valid", an 8-channel conv with an even kernel
+ * (the flipped-kernel dx path) whose relu feeds a pool, non-overlapping and overlapping
  * maxPool over mostly negative values, a ReLU layer) plus the exact MNIST MLP
  * and CNN, the engine's logits, input gradient and every weight gradient are
  * compared with the tfjs cpu backend running the same model
  * (max|g - g_cpu| / max|g_cpu| <= 1e-4) and with central finite differences
- * of the engine's own forward pass (float64 accumulation, relative error
- * <= 1e-2, h = 1e-3; as backend/gradient-check.ts; the MNIST CNN's first
+ * of the engine's own forward pass (float64 accumulation, max|fd - g| over the
+ * probed coordinates relative to the largest probed |fd| or |g| <= 1e-2,
+ * h = 1e-3; as backend/gradient-check.ts; the MNIST CNN's first
  * conv weights are compared with cpu only, see fdSkipLayers). The loss is a fixed random
  * projection sum(logits * R). A second table runs the MNIST MLP on inputs made
  * of +-0, tiny, subnormal and huge values (backend/conformance.ts's SPECIAL),
@@ -145,6 +147,22 @@ export function engineCases(): EngineCase[] {
     { name: 'MNIST MLP 784-256-256-10', batch: 3, input: 'normal', finiteDiff: true, build: () => mnistMlp() },
     { name: 'MNIST CNN conv16-pool-conv32-pool-dense', batch: 2, input: 'normal', finiteDiff: true, fdSkipLayers: [0], build: () => mnistCnn() },
     { name: 'MNIST MLP on +-0, tiny, subnormal, huge inputs', batch: 2, input: 'special', finiteDiff: false, build: () => mnistMlp() },
+    {
+      // dx of the 8-channel conv is a flipped-kernel Conv with asymmetric pads (even kernel, same);
+      // its relu mask is applied at the pooled size (the pool follows it).
+      name: 'conv2d 4x4 stride 1 same on 8 channels, relu into maxPool 2x2 same',
+      batch: 2,
+      input: 'normal',
+      finiteDiff: true,
+      build: () =>
+        seq('conv8-pool', [
+          tf.layers.conv2d({ inputShape: [7, 9, 2], filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(17), biasInitializer: biasInit(18) }),
+          tf.layers.conv2d({ filters: 5, kernelSize: 4, padding: 'same', activation: 'relu', kernelInitializer: init(19), biasInitializer: biasInit(20) }),
+          tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same' }),
+          tf.layers.flatten(),
+          tf.layers.dense({ units: 3, kernelInitializer: init(26) }),
+        ]),
+    },
   ];
 }
 
@@ -231,8 +249,11 @@ function finiteDiffError(model: tf.LayersModel, x: Float32Array, xShape: number[
   const order = Array.from(g.keys()).sort((a, b) => Math.abs(g[b]) - Math.abs(g[a]));
   for (let i = 0; i < FD_COORDS / 2 && i < order.length; i++) coords.add(order[i]);
   while (coords.size < Math.min(FD_COORDS, g.length)) coords.add(Math.floor(rng.uniform() * g.length));
-  let worst = 0;
+  // Errors relative to the largest probed |fd| or |g| (the probe includes the largest-|g| coordinates),
+  // as backend/gradient-check.ts: a coordinate whose gradient is ~0 would otherwise compare the float32
+  // rounding noise of the loss (~1e-7 relative, divided by 2h) with itself.
   const v = base.slice();
+  const probes: [number, number][] = [];
   for (const c of coords) {
     v[c] = base[c] + h;
     const hp = v[c] - base[c];
@@ -241,10 +262,10 @@ function finiteDiffError(model: tf.LayersModel, x: Float32Array, xShape: number[
     const hm = base[c] - v[c];
     const lm = evalAt(v);
     v[c] = base[c];
-    const fd = (lp - lm) / (hp + hm);
-    const denom = Math.max(Math.abs(fd), Math.abs(g[c]), 1e-6);
-    worst = Math.max(worst, Math.abs(fd - g[c]) / denom);
+    probes.push([(lp - lm) / (hp + hm), g[c]]);
   }
+  const scale = Math.max(1e-6, ...probes.map(([fd, gc]) => Math.max(Math.abs(fd), Math.abs(gc))));
+  const worst = Math.max(0, ...probes.map(([fd, gc]) => Math.abs(fd - gc) / scale));
   if (weight) weight.write(tf.tensor(base, weight.shape as number[]));
   return worst;
 }
@@ -261,6 +282,7 @@ export async function checkOnnxEngine(cases: EngineCase[] = engineCases()): Prom
   const ort = loadOrt();
   const host = tf.getBackend();
   const rows: EngineCheckRow[] = [];
+  // One stream through the cases in order (new cases go last, so earlier cases keep their inputs).
   const rng = new Rng(SEED);
   for (const c of cases) {
     const model = c.build();
