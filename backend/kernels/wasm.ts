@@ -494,11 +494,29 @@ function sign(args: KernelArgs): TInfo {
   // views after the last allocation (makeOutput may grow the heap)
   const xv = backend.typedArrayFromHeap(x);
   const ov = backend.typedArrayFromHeap(out);
+  if (xv instanceof Float32Array && ov instanceof Float32Array) signFloat32(xv, ov);
+  else signAny(xv, ov);
+  return out;
+}
+
+// On float32 bits, with no data-dependent branch: the sign bit of x over the bits of 1.0, except
+// that ±0 and NaN are kept as they are. The plain comparison loop costs ~9 ns per element on
+// inputs of random sign (branch mispredictions; a sixth of an MNIST eval job's time), this ~2.
+function signFloat32(xv: Float32Array, ov: Float32Array): void {
+  const xi = new Int32Array(xv.buffer, xv.byteOffset, xv.length);
+  const oi = new Int32Array(ov.buffer, ov.byteOffset, ov.length);
+  for (let i = 0; i < xi.length; i++) {
+    const b = xi[i];
+    const m = b & 0x7fffffff;
+    oi[i] = m === 0 || m > 0x7f800000 ? b : (b & 0x80000000) | 0x3f800000;
+  }
+}
+
+function signAny(xv: ArrayLike<number>, ov: { [i: number]: number }): void {
   for (let i = 0; i < xv.length; i++) {
     const v = xv[i];
     ov[i] = v > 0 ? 1 : v < 0 ? -1 : v;
   }
-  return out;
 }
 
 /** Kernel configs replaced by registerWasmKernels (the stock wasm ones). */
