@@ -84,15 +84,16 @@ function datasetSizes(spec: SpecLike['dataset']): { shape: number[]; classes: nu
  * pass (dispatch, read-backs), which dominates small models. The MLP figures
  * are fitted to the median job times of a 1-worker `quick` run (two-moons
  * and MNIST MLP) on the shared 2-core machine, halved as a guess at an idle
- * machine (see README, "Scale-out"); the CNN's scale them by the ratios of
- * README's CNN figures (training step, one nightly CNN job), not by a run.
+ * machine (see README, "Scale-out"); the CNN's were scaled to the one
+ * nightly CNN training job (62 s) and eval job (1,484 s) measured in a run
+ * of bench/slices/nightly-erm-seed0.yaml (README, Performance).
  * Only ratios matter for the assignment; the absolute figures only for the
  * predictions that --dry-run prints and the manifests record.
  */
 export const COST_WEIGHTS = {
   linear: { trainSecPerGflop: 0.167, evalSecPerGflop: 0.0233, stepSec: 0.0009, passSec: 0.0007 },
   mlp: { trainSecPerGflop: 0.167, evalSecPerGflop: 0.0233, stepSec: 0.0009, passSec: 0.0007 },
-  cnn: { trainSecPerGflop: 0.125, evalSecPerGflop: 0.086, stepSec: 0.002, passSec: 0.002 },
+  cnn: { trainSecPerGflop: 0.042, evalSecPerGflop: 0.027, stepSec: 0.002, passSec: 0.002 },
   /** Per job: worker dispatch, dataset build, model load/save. */
   jobSec: 0.5,
   /** Probes and sanity checks, in attack-pass equivalents per evaluated example. */
