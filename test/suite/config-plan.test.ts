@@ -26,6 +26,17 @@ test('every shipped profile validates', (t) => {
   }
 });
 
+test("the nightly bench slice plans exactly nightly's erm seed-0 jobs (same ids), so --weights can use its runs", (t) => {
+  const nightly = new Map(planStudy(loadStudy('nightly').config, 'onnx').map((j) => [j.id, j.label]));
+  const slice = planStudy(loadStudy(path.join(__dirname, '..', '..', '..', 'bench', 'slices', 'nightly-erm-seed0.yaml')).config, 'onnx');
+  t.is(slice.length, 8);
+  for (const j of slice) t.is(nightly.get(j.id), j.label, j.label);
+  t.deepEqual(
+    [...nightly.values()].filter((l) => /\/erm\/seed0(\/eval)?$/.test(l)).sort(),
+    slice.map((j) => j.label).sort(),
+  );
+});
+
 test('defaults are filled in', (t) => {
   const c = validateStudy(tiny(), 'tiny');
   t.is(c.backend, 'auto');
