@@ -377,7 +377,8 @@ export function adversarialGridSection(grid: AdversarialGrid): string {
       const cells = r.cells.map((c) => {
         const caption = `#${c.index} label ${c.label}: clean → ${c.cleanPred}, ${c.attack} → ${c.advPred}`;
         const verdict = c.cleanPred !== c.label ? 'wrong when clean' : c.fooled ? 'fooled' : 'survived';
-        return h('td', img(c.clean, `clean #${c.index}`) + img(c.adversarial, `${c.attack} #${c.index}`) + `<br><small>${S.esc(caption)}<br>${verdict}</small>`, {
+        const images = img(c.clean, `clean #${c.index}`) + img(c.adversarial, `${c.attack} #${c.index}`);
+        return h('td', `${images}<br><small>${S.esc(caption)}<br>${verdict}</small>`, {
           'data-verdict': verdict,
           class: verdict === 'fooled' ? 'fooled' : '',
         });

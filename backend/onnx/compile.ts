@@ -453,7 +453,13 @@ function makeCompiled(modelName: string, inputShape: number[], numClasses: numbe
             // channel axes swapped, padded by k - 1 - pad. ORT runs it in its blocked (NCHWc) Conv,
             // faster than ConvTranspose when dx has 8 or more channels (measured on the profiles' CNN:
             // 16 channels about 20% faster; 1 channel 6x slower); with baked weights the flip is folded.
-            const flipped = b.op('Slice', [b.op('Transpose', [weights[st.kernel].name], { perm: [2, 3, 0, 1] }), b.int64([-1, -1]), b.int64([-(st.k[0] + 1), -(st.k[1] + 1)]), b.int64([2, 3]), b.int64([-1, -1])]);
+            const flipped = b.op('Slice', [
+              b.op('Transpose', [weights[st.kernel].name], { perm: [2, 3, 0, 1] }),
+              b.int64([-1, -1]),
+              b.int64([-(st.k[0] + 1), -(st.k[1] + 1)]),
+              b.int64([2, 3]),
+              b.int64([-1, -1]),
+            ]);
             const [pt, pl, pb, pr] = st.pads;
             g = b.op('Conv', [g, flipped], { kernel_shape: st.k, strides: [1, 1], pads: [st.k[0] - 1 - pt, st.k[1] - 1 - pl, st.k[0] - 1 - pb, st.k[1] - 1 - pr], dilations: [1, 1], group: 1 });
           } else if (!lastNeeded) {

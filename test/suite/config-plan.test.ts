@@ -31,10 +31,7 @@ test("the nightly bench slice plans exactly nightly's erm seed-0 jobs (same ids)
   const slice = planStudy(loadStudy(path.join(__dirname, '..', '..', '..', 'bench', 'slices', 'nightly-erm-seed0.yaml')).config, 'onnx');
   t.is(slice.length, 8);
   for (const j of slice) t.is(nightly.get(j.id), j.label, j.label);
-  t.deepEqual(
-    [...nightly.values()].filter((l) => /\/erm\/seed0(\/eval)?$/.test(l)).sort(),
-    slice.map((j) => j.label).sort(),
-  );
+  t.deepEqual([...nightly.values()].filter((l) => /\/erm\/seed0(\/eval)?$/.test(l)).sort(), slice.map((j) => j.label).sort());
 });
 
 test('defaults are filled in', (t) => {
