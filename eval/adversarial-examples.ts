@@ -126,20 +126,21 @@ export function adversarialArrays(set: AdversarialExamples, k: number = set.inde
   return out;
 }
 
-/** The adversarial examples of an evaluation run with keepAdversarial (null without). */
+/** The adversarial examples an evaluation run kept (its first keepAdversarial examples; null when it kept none). */
 export function adversarialExamplesOf(details: EvalDetails, dataset: Dataset): AdversarialExamples | null {
   if (!details.adversarial) return null;
-  const n = details.perExample.index.length;
   const d = inputSize(dataset.inputShape);
+  const first = Object.values(details.adversarial)[0];
+  const k = first ? first.length / d : 0;
   const pred: Record<string, Int32Array> = {};
-  for (const a of details.perExample.attacks) pred[a.key] = a.pred;
+  for (const a of details.perExample.attacks) pred[a.key] = a.pred.subarray(0, k);
   return {
     inputShape: [...dataset.inputShape],
     bounds: { lo: dataset.bounds.lo, hi: dataset.bounds.hi },
-    index: details.perExample.index,
-    label: details.perExample.label,
-    clean: dataset.test.x.subarray(0, n * d),
-    cleanPred: details.perExample.cleanPred,
+    index: details.perExample.index.subarray(0, k),
+    label: details.perExample.label.subarray(0, k),
+    clean: dataset.test.x.subarray(0, k * d),
+    cleanPred: details.perExample.cleanPred.subarray(0, k),
     adversarial: details.adversarial,
     pred,
   };

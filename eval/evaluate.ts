@@ -26,14 +26,14 @@ export interface EvalDetails {
   seconds: Record<string, number>;
   /** Composite attacks (autoattack): per attack key, robust accuracy after each stage over all examples. */
   stageLogs?: Record<string, AttackStageLog[]>;
-  /** With keepAdversarial: per attack key, the adversarial inputs of the n examples, [n, ...inputShape] row-major. */
+  /** With keepAdversarial k: per attack key, the adversarial inputs of the first k examples, [k, ...inputShape] row-major. */
   adversarial?: Record<string, Float32Array>;
 }
 
 /** evaluateModelDetailed's options beyond EvalOptions. */
 export interface DetailedEvalOptions extends EvalOptions {
-  /** Keep every attack's adversarial inputs (EvalDetails.adversarial). */
-  keepAdversarial?: boolean;
+  /** Keep every attack's adversarial inputs of the first k examples (EvalDetails.adversarial); 0 or absent: none. */
+  keepAdversarial?: number;
   /**
    * The classifier is forward-only (a .onnx file): no input-gradient norms
    * (NaN per example; the clean loss comes from the logits) and only the
@@ -74,8 +74,9 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
   progress({ stage: 'clean', detail: 'clean predictions and gradients', done: 0, total: 1 });
   const clean = timed('clean', () => cleanPass(f, dataset, n, c.batchSize, Boolean(options.gradientFree)));
   const stageLogs: Record<string, AttackStageLog[]> = {};
-  const adversarial: Record<string, Float32Array> | undefined = options.keepAdversarial ? {} : undefined;
-  const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds, stageLogs, adversarial);
+  const keep = Math.min(n, Math.max(0, options.keepAdversarial ?? 0));
+  const adversarial: Record<string, Float32Array> | undefined = keep > 0 ? {} : undefined;
+  const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds, stageLogs, adversarial && { rows: keep, byKey: adversarial });
   const summaries: AttackSummary[] = perAttack.map((r) => ({
     attack: r.attack,
     norm: r.norm,
@@ -209,7 +210,7 @@ function runAttacks(
   progress: NonNullable<EvalOptions['onProgress']>,
   seconds: Record<string, number>,
   stageLogs: Record<string, AttackStageLog[]>,
-  adversarial?: Record<string, Float32Array>,
+  adversarial?: { rows: number; byKey: Record<string, Float32Array> },
 ): (PerExampleAttack & { settings: Readonly<Record<string, unknown>> })[] {
   const shape = dataset.inputShape;
   const d = inputSize(shape);
@@ -242,7 +243,12 @@ function runAttacks(
         const ta = Date.now();
         progress({ stage: 'attack', detail: p.key, done: runs++, total: totalRuns });
         const out = p.attack.run(f, xb, yb, dataset.bounds, p.eps, attackRng.fork(`${p.key}#${s}`));
-        if (adversarial) (adversarial[p.key] ??= new Float32Array(n * d)).set(out.xAdv.dataSync() as Float32Array, s * d);
+        // Read back only the batches that hold kept rows.
+        if (adversarial && s < adversarial.rows) {
+          const rows = Math.min(e, adversarial.rows) - s;
+          const kept = (adversarial.byKey[p.key] ??= new Float32Array(adversarial.rows * d));
+          kept.set((out.xAdv.dataSync() as Float32Array).subarray(0, rows * d), s * d);
+        }
         out.xAdv.dispose();
         if (out.log) stageLogs[p.key] = mergeStageLogs(stageLogs[p.key], out.log);
         const rec = perAttack[i];

@@ -49,12 +49,12 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       sources,
       vicinal: { draw: (point, n, rng) => scheme.vicinity(point, n, rng, f), size: scheme.trainingSet.n },
       onProgress: (p) => ctx.progress(`${p.stage} ${p.detail}`, p.total > 0 ? p.done / p.total : 0),
-      keepAdversarial: keep > 0,
+      keepAdversarial: keep,
     });
     const core = details.result;
     // Written before the result, which marks the job done: a resumed run rewrites a file whose result is missing.
-    const examples = keep > 0 ? adversarialExamplesOf(details, dataset) : null;
-    if (examples) writeFileAtomic(adversarialFile(ctx.runDir, job.id), npzBytes(adversarialArrays(examples, Math.min(keep, examples.index.length))));
+    const examples = adversarialExamplesOf(details, dataset);
+    if (examples) writeFileAtomic(adversarialFile(ctx.runDir, job.id), npzBytes(adversarialArrays(examples)));
     return {
       kind: 'eval',
       jobId: job.id,

@@ -337,7 +337,7 @@ export const command: Command = {
         sanity: { enabled: Boolean(flags.sanity) },
       };
       const t0 = Date.now();
-      const details = evaluateModelDetailed(classifier, dataset, config, new Rng(seed), { keepAdversarial: saveAdv !== undefined, gradientFree: attacked.kind === 'onnx' });
+      const details = evaluateModelDetailed(classifier, dataset, config, new Rng(seed), { keepAdversarial: saveAdv !== undefined ? n : 0, gradientFree: attacked.kind === 'onnx' });
       const wallSeconds = (Date.now() - t0) / 1000;
       const { robustCorrect: _rc, cleanCorrect: _cc, flags: _flags, ...summary } = details.result;
       const header = {

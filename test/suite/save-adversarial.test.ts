@@ -40,7 +40,8 @@ function study(saveAdversarial?: number) {
         dataset: { name: 'mnist', nTrain: 400, nTest: 100 },
         models: [{ arch: 'mlp', hidden: [16] }],
         train: { learningRate: 0.01, batchSize: 64, epochs: 2 },
-        eval: { eps: [0.05, 0.2], nExamples: N, ...(saveAdversarial === undefined ? {} : { saveAdversarial }) },
+        // Batches of 5: the 8 kept rows span a whole batch and part of the next.
+        eval: { eps: [0.05, 0.2], nExamples: N, batchSize: 5, ...(saveAdversarial === undefined ? {} : { saveAdversarial }) },
       },
     ],
   };
