@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './kernels/wasm';
 import { registerWasmMatMulFastPath } from './kernels/wasm-matmul';
 import { setOnnxEngineEnabled } from './onnx/engine';
-import { loadOrt, ortLoadError } from './onnx/runtime';
+import { loadOrt, ortExecutionProvider, ortLoadError, probeSession } from './onnx/runtime';
 
 import { BACKEND_CHOICES, BackendChoice, BackendInfo } from '../contract/results';
 
@@ -15,6 +15,12 @@ import { BACKEND_CHOICES, BackendChoice, BackendInfo } from '../contract/results
 function silenceCpuBanner(): void {
   const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
   if (cpu && 'firstUse' in cpu) cpu.firstUse = false;
+}
+
+/** The engine's package as results record it; a provider other than cpu is named (cpu runs keep the plain name). */
+function onnxPackage(): string {
+  const ep = ortExecutionProvider();
+  return ep === 'cpu' ? 'onnxruntime-node' : `onnxruntime-node (${ep} execution provider)`;
 }
 
 function tryRequire(name: string): boolean {
@@ -78,8 +84,9 @@ export async function initBackend(requested: BackendChoice = 'auto'): Promise<Ba
     const t = await tryTensorflow();
     if (t && (t.gpu || requested === 'tensorflow')) return info('tensorflow', t.pkg, t.gpu);
     if (t && requested === 'auto' && loadOrt()) {
+      probeSession();
       setOnnxEngineEnabled(true);
-      return info('onnx', 'onnxruntime-node', false);
+      return info('onnx', onnxPackage(), ortExecutionProvider() !== 'cpu');
     }
     if (t) return info('tensorflow', t.pkg, t.gpu);
     if (requested === 'tensorflow') {
@@ -88,13 +95,14 @@ export async function initBackend(requested: BackendChoice = 'auto'): Promise<Ba
   }
   if (requested === ('onnx' as BackendChoice) || (requested === 'auto' && loadOrt())) {
     if (!loadOrt()) throw new Error(`backend "onnx" needs onnxruntime-node (npm ci installs it): ${ortLoadError()}`);
+    probeSession();
     const patched = await tryWasm();
     if (!patched) {
       await tf.setBackend('cpu');
       await tf.ready();
     }
     setOnnxEngineEnabled(true);
-    return info('onnx', 'onnxruntime-node', false, patched ?? []);
+    return info('onnx', onnxPackage(), ortExecutionProvider() !== 'cpu', patched ?? []);
   }
   if (requested === 'auto' || requested === 'wasm') {
     const patched = await tryWasm();

@@ -20,7 +20,7 @@ import { Rng } from '../../data/rng';
 import { SPECIAL } from '../conformance';
 import { engineClassifier, engineTrainClassifier, releaseOnnxModel } from './engine';
 import { LayersModelLike } from './compile';
-import { loadOrt } from './runtime';
+import { loadOrt, ortExecutionProvider, ortThreads } from './runtime';
 
 export interface EngineCheckRow {
   model: string;
@@ -325,7 +325,7 @@ export async function checkOnnxEngine(cases: EngineCase[] = engineCases()): Prom
   }
   const failing = [...new Set(rows.filter((r) => !r.ok).map((r) => `${r.model} ${r.quantity}`))];
   return {
-    engine: ort ? `onnxruntime-node ${ort.version} (cpu, ${process.env.VICINAL_ORT_THREADS ?? 1} thread)` : 'onnxruntime-node (not loaded)',
+    engine: ort ? `onnxruntime-node ${ort.version} (${ortExecutionProvider()}, ${ortThreads()} thread)` : 'onnxruntime-node (not loaded)',
     tolerance: { vsCpu: ENGINE_TOL_VS_CPU, vsFiniteDiff: ENGINE_TOL_VS_FD },
     rows,
     ok: rows.every((r) => r.ok),

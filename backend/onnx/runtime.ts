@@ -17,6 +17,8 @@
  * was not built, so its per-call cost was not measured.)
  */
 import * as path from 'path';
+import { UsageError } from '../../contract/errors';
+import { GraphBuilder } from './proto';
 
 export type OrtElem = 'float32' | 'int64' | 'bool';
 export type OrtData = Float32Array | BigInt64Array | Uint8Array;
@@ -64,12 +66,16 @@ export function loadOrt(): OrtModules | null {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const b = require('onnxruntime-node/dist/binding') as { binding: OrtModules['binding']; initOrt: () => void };
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const common = require('onnxruntime-node') as { Tensor: OrtModules['Tensor'] };
+    const common = require('onnxruntime-node') as { Tensor: OrtModules['Tensor']; env: { logLevel?: string } };
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pkg = require(path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'package.json')) as { version: string };
     if (typeof b.binding?.InferenceSession !== 'function' || typeof b.initOrt !== 'function') {
       throw new Error('onnxruntime-node/dist/binding no longer exports a synchronous InferenceSession');
     }
+    // ORT's native logger prints coloured multi-line records to stderr that repeat
+    // the errors vicinal already reports in one line; VICINAL_ORT_LOG_LEVEL
+    // (verbose, info, warning, error, fatal) brings them back for debugging.
+    common.env.logLevel = process.env.VICINAL_ORT_LOG_LEVEL ?? 'fatal';
     b.initOrt();
     modules = { binding: b.binding, initOrt: b.initOrt, Tensor: common.Tensor, version: pkg.version };
   } catch (e) {
@@ -89,6 +95,26 @@ export function ortThreads(): number {
   return Number.isInteger(v) && v >= 1 ? v : 1;
 }
 
+/**
+ * The execution providers the engine can be pointed at with VICINAL_ORT_EP.
+ * cpu ships inside the onnxruntime-node npm tarball; cuda needs the CUDA
+ * provider libraries, which onnxruntime-node's install script downloads only
+ * when asked (docs/engine.md says how). No silent fallback: a session that
+ * cannot start on the chosen provider is an error, so a result that records
+ * cuda ran on cuda.
+ */
+export const ORT_EXECUTION_PROVIDERS = ['cpu', 'cuda'] as const;
+export type OrtExecutionProvider = (typeof ORT_EXECUTION_PROVIDERS)[number];
+
+/** The engine's execution provider: VICINAL_ORT_EP, default cpu; any other value is a UsageError naming the allowed ones. */
+export function ortExecutionProvider(env: NodeJS.ProcessEnv = process.env): OrtExecutionProvider {
+  const v = env.VICINAL_ORT_EP ?? 'cpu';
+  if (!(ORT_EXECUTION_PROVIDERS as readonly string[]).includes(v)) {
+    throw new UsageError(`VICINAL_ORT_EP must be one of ${ORT_EXECUTION_PROVIDERS.join(', ')}, got "${v}"`);
+  }
+  return v as OrtExecutionProvider;
+}
+
 /** One loaded graph, run synchronously. */
 export class SyncSession {
   private native: NativeSession | null;
@@ -104,15 +130,22 @@ export class SyncSession {
     if (!ort) throw new Error(`onnx engine: onnxruntime-node is not available (${loadError})`);
     this.ort = ort;
     this.native = new ort.binding.InferenceSession();
-    this.native.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      executionProviders: [{ name: 'cpu' }],
-      enableCpuMemArena: true,
-      enableMemPattern: true,
-    });
+    const ep = ortExecutionProvider();
+    try {
+      this.native.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+        executionMode: 'sequential',
+        executionProviders: [{ name: ep }],
+        enableCpuMemArena: true,
+        enableMemPattern: true,
+      });
+    } catch (e) {
+      if (ep === 'cpu') throw e;
+      const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      throw new UsageError(`onnx engine: execution provider "${ep}" (VICINAL_ORT_EP) did not start: ${why}; install onnxruntime-node's ${ep} build (docs/engine.md) or unset VICINAL_ORT_EP`);
+    }
     this.inputMetadata = this.native.inputMetadata.map((m) => ({ ...m }));
     this.outputMetadata = this.native.outputMetadata.map((m) => ({ ...m }));
     this.inputNames = this.native.inputMetadata.map((m) => m.name);
@@ -149,4 +182,16 @@ export class SyncSession {
   get disposed(): boolean {
     return this.native === null;
   }
+}
+
+/**
+ * Starts and drops a one-node session on the configured execution provider,
+ * so that a provider that cannot start fails at backend selection with one
+ * line, not in the middle of a job.
+ */
+export function probeSession(): void {
+  if (ortExecutionProvider() === 'cpu') return;
+  const b = new GraphBuilder('probe');
+  b.output(b.op('Relu', [b.input('x', 'float32', [1])]), 'y', 'float32', [1]);
+  new SyncSession(b.encode()).dispose();
 }
