@@ -2,7 +2,7 @@
  * The datasets, selected by name: one line per dataset in DATASETS below,
  * each descriptor in its own file under data/datasets/. Adding a dataset
  * means its file plus one line here; the config schema (suite/config.ts),
- * the CLI choices and the README's table derive from this list.
+ * the CLI choices and the table in docs/datasets.md derive from this list.
  */
 import { UsageError } from '../contract/errors';
 import type { Norm } from '../contract/norms';

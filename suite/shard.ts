@@ -84,9 +84,9 @@ function datasetSizes(spec: SpecLike['dataset']): { shape: number[]; classes: nu
  * pass (dispatch, read-backs), which dominates small models. The MLP figures
  * are fitted to the median job times of a 1-worker `quick` run (two-moons
  * and MNIST MLP) on the shared 2-core machine, halved as a guess at an idle
- * machine (see README, "Scale-out"); the CNN's were scaled to the one
+ * machine (see docs/scale-out.md); the CNN's were scaled to the one
  * nightly CNN training job (62 s) and eval job (1,484 s) measured in a run
- * of bench/slices/nightly-erm-seed0.yaml (README, Performance).
+ * of bench/slices/nightly-erm-seed0.yaml (docs/performance.md).
  * Only ratios matter for the assignment; the absolute figures only for the
  * predictions that --dry-run prints and the manifests record.
  */

@@ -7,7 +7,7 @@ import { trainModel } from '../../models/train';
 import { initBackend } from '../../backend/select';
 
 // Accuracy floors of plain ERM on the real MNIST digits (8,000 train / 2,000
-// test), at the budgets the README reports. They fail if a kernel, the loss
+// test), at the budgets docs/models-and-training.md reports. They fail if a kernel, the loss
 // or the data pipeline is wrong in a way that still lets training run.
 test.before(async () => {
   await initBackend('wasm');

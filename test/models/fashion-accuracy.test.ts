@@ -8,7 +8,7 @@ import { initBackend } from '../../backend/select';
 import { needsSystemPackage } from '../system-deps';
 
 // Accuracy floors of plain ERM on Fashion-MNIST subsets (seed 0) at the
-// budgets the README reports; the floors sit about a point below the
+// budgets docs/datasets.md reports; the floors sit about a point below the
 // measured accuracies (the figures are these tests' log lines).
 const gate = needsSystemPackage('dataset-fashion-mnist', __filename);
 
