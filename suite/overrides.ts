@@ -148,8 +148,9 @@ export function loadStudyWithOverrides(nameOrFile: string, items: string[]): { c
 }
 
 /**
- * What --set changed in the plan, by job label: jobs whose id changed, jobs
- * only in the new plan, jobs only in the old one. Empty when nothing changed.
+ * What --set changed in the plan, by job label: the jobs whose id changed
+ * and the jobs only in the new plan, each listed; the jobs only in the old
+ * plan (e.g. fewer seeds) are counted, they do not run.
  */
 export function planChanges(before: PlannedJob[], after: PlannedJob[]): string[] {
   const old = new Map(before.map((j) => [j.label, j]));
@@ -160,6 +161,5 @@ export function planChanges(before: PlannedJob[], after: PlannedJob[]): string[]
   const lines = [`--set changes ${changed.length} job id(s), adds ${added.length} job(s), removes ${removed.length} (of ${before.length} planned without it):`];
   for (const j of changed) lines.push(`  ${old.get(j.label)?.id} -> ${j.id}  ${j.kind.padEnd(5)}  ${j.label}`);
   for (const j of added) lines.push(`  new ${j.id}  ${j.kind.padEnd(5)}  ${j.label}`);
-  for (const j of removed) lines.push(`  gone ${j.id}  ${j.kind.padEnd(5)}  ${j.label}`);
   return lines;
 }

@@ -114,6 +114,13 @@ test('plan changes: the jobs whose ids change are exactly those the planner give
   const fewer = loadStudyWithOverrides('quick', ['seeds=[0]']);
   const l2 = planChanges(planStudy(fewer.base ?? fewer.config, 'cpu'), planStudy(fewer.config, 'cpu'));
   t.is(l2[0], `--set changes 0 job id(s), adds 0 job(s), removes ${(before.length * 2) / 3} (of ${before.length} planned without it):`);
+  t.is(l2.length, 1, 'removed jobs are counted, not listed');
+  // More seeds: the new seed's jobs are listed as new, the others keep their ids.
+  const more = loadStudyWithOverrides('quick', ['seeds=[0,1,2,3]']);
+  const l3 = planChanges(before, planStudy(more.config, 'cpu'));
+  t.is(l3[0], `--set changes 0 job id(s), adds ${before.length / 3} job(s), removes 0 (of ${before.length} planned without it):`);
+  t.true(l3.slice(1).every((l) => /^ {2}new [0-9a-f]{16} {2}(train|eval ) {2}\S+\/seed3(\/eval)?$/.test(l)));
+  t.is(l3.length, 1 + before.length / 3);
 });
 
 test('CLI: run quick --set ... --dry-run prints the plan and the changed jobs; a bad path or type is one line on stderr, exit 2', (t) => {
