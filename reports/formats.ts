@@ -9,6 +9,7 @@
  */
 import { LoadedRun } from '../contract/run-folder';
 import { adversarialGrids } from './adversarial-grid';
+import { renderBenchmarkJson } from './benchmark-json';
 import { renderCsv } from './csv';
 import type * as Fig from './figures2d';
 import type { Figures2D } from './figures2d';
@@ -38,6 +39,7 @@ export const FORMATS = {
   json: { extension: 'json', render: (_run, s) => renderJson(s) },
   csv: { extension: 'csv', render: (run, s) => renderCsv(s, run) },
   html: { extension: 'html', render: async (run, s) => renderHtml(s, await figuresFor(run, s), adversarialGrids(run, s)) },
+  'benchmark-json': { extension: 'benchmark.json', render: (_run, s) => renderBenchmarkJson(s) },
 } satisfies Record<string, FormatSpec>;
 
 export type ReportFormat = keyof typeof FORMATS;

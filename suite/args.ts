@@ -1,6 +1,7 @@
 import { UsageError } from '../contract/errors';
 
-export type FlagKind = 'string' | 'number' | 'boolean' | 'numbers' | 'strings';
+/** `repeated`: a string flag that may be given several times, each value kept whole (no comma splitting). */
+export type FlagKind = 'string' | 'number' | 'boolean' | 'numbers' | 'strings' | 'repeated';
 
 export interface FlagSpec {
   kind: FlagKind;
@@ -55,7 +56,7 @@ export function parseArgs(spec: CommandSpec, argv: string[]): { flags: ParsedFla
     }
     const raw = eq < 0 ? argv[++i] : a.slice(eq + 1);
     if (raw === undefined) throw new UsageError(`option --${name} needs a value (${f.help})`);
-    flags[name] = convert(name, f.kind, raw);
+    flags[name] = f.kind === 'repeated' ? [...((flags[name] as string[] | undefined) ?? []), raw] : convert(name, f.kind, raw);
   }
   return { flags, positional, help };
 }

@@ -27,7 +27,7 @@ usage: vicinal <command> [options]    (vicinal <command> --help for its options)
 commands:
   run [config|profile]   train and attack every model of a study (profiles: quick, nightly, full); --shard I/N runs a share
   merge SHARD_DIR...     merge the shard folders of run --shard into one run folder
-  report RUN             tables and plots of a finished run (terminal, md, json, csv, html)
+  report RUN             tables and plots of a finished run (terminal, md, json, csv, html, benchmark-json)
   compare RUN_A RUN_B    per-metric deltas and regressions between two runs
   attack                 attack a saved model and write per-example results
   sample                 draw vicinal samples around a training point

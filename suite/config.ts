@@ -184,19 +184,23 @@ function valueAt(raw: unknown, p: (string | number)[]): unknown {
 export const PROFILE_DIR = path.join(__dirname, '..', '..', 'suite', 'profiles');
 export const PROFILES = ['quick', 'nightly', 'full'] as const;
 
-/** Loads a profile name or a JSON/YAML config file. */
-export function loadStudy(nameOrFile: string): { config: StudyConfig; source: string } {
+/** Reads a profile name or a JSON/YAML config file, unvalidated: the parsed document and the file's name. */
+export function readStudyFile(nameOrFile: string): { raw: unknown; source: string } {
   let file = nameOrFile;
   if ((PROFILES as readonly string[]).includes(nameOrFile)) file = path.join(PROFILE_DIR, `${nameOrFile}.yaml`);
   else if (!fs.existsSync(nameOrFile)) {
     throw new UsageError(`config "${nameOrFile}" is neither a profile (${PROFILES.join(', ')}) nor an existing file`);
   }
   const text = fs.readFileSync(file, 'utf8');
-  let raw: unknown;
   try {
-    raw = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+    return { raw: file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text), source: path.basename(file) };
   } catch (e) {
     throw new UsageError(`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
   }
-  return { config: validateStudy(raw, path.basename(file)), source: path.basename(file) };
+}
+
+/** Loads a profile name or a JSON/YAML config file. */
+export function loadStudy(nameOrFile: string): { config: StudyConfig; source: string } {
+  const { raw, source } = readStudyFile(nameOrFile);
+  return { config: validateStudy(raw, source), source };
 }

@@ -12,7 +12,7 @@ const FORMAT_CHOICES = [...REPORT_FORMATS, 'all'] as const;
 export const command: Command = {
   spec: {
     name: 'report',
-    summary: 'tables and plots of a run folder (terminal, md, json, csv, html), or the trend across many runs',
+    summary: `tables and plots of a run folder (${REPORT_FORMATS.join(', ')}), or the trend across many runs`,
     usage: `vicinal report RUN [--format ${FORMAT_CHOICES.join('|')}] [--out DIR] [--detail]\n       vicinal report --history DIR [--metric clean,worst,wall,...] [--out DIR]`,
     flags: {
       format: { kind: 'string', help: `${FORMAT_CHOICES.join('|')}; all prints the terminal report and writes every file format`, default: 'all' },

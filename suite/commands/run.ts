@@ -3,7 +3,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../../backend/select';
 import type { Command } from '../cli';
-import { loadStudy, StudyConfig, validateStudy } from '../config';
+import { StudyConfig, validateStudy } from '../config';
+import { loadStudyWithOverrides, planChanges } from '../overrides';
 import { EXIT, UsageError } from '../../contract/errors';
 import { planStudy } from '../plan';
 import { validateStudyNames } from '../validate';
@@ -36,16 +37,23 @@ export const command: Command = {
       shard: { kind: 'string', help: 'run shard I of N (1-based, e.g. 2/3) of the plan; merge the shard folders with vicinal merge' },
       weights: { kind: 'string', help: 'with --shard: balance shards by the job times measured in run folder RUN instead of the per-architecture weights' },
       detail: { kind: 'boolean', help: 'the final terminal report prints every table, flag and setting' },
+      set: {
+        kind: 'repeated',
+        help: 'change the study: path=JSON value, repeatable, e.g. --set seeds=[0] --set experiments[1].eval.nExamples=100 (a bare word is a string); with --dry-run lists the jobs whose ids change',
+      },
     },
   },
   async main(flags, positional) {
     let config: StudyConfig;
+    let base: StudyConfig | null = null;
     let source: string;
     let out: string;
     let shardSpec: ShardSpec | null = flags.shard !== undefined ? parseShard(String(flags.shard)) : null;
     if (flags.weights !== undefined && !shardSpec && flags.resume === undefined) {
       throw new UsageError('--weights only applies with --shard I/N (it balances the shards); allowed: vicinal run STUDY --shard I/N --weights RUN');
     }
+    const overrides = (flags.set as string[] | undefined) ?? [];
+    if (flags.resume !== undefined && overrides.length) throw new UsageError('--set does not apply with --resume: a resumed run keeps the study stored in its manifest; allowed: --set on a new run');
     if (flags.resume !== undefined) {
       const dir = String(flags.resume);
       const m = readManifest(dir) as ScaleOutManifest;
@@ -62,8 +70,9 @@ export const command: Command = {
       out = dir;
     } else {
       if (positional.length > 1) throw new UsageError(`run takes one config or profile, got ${positional.length}: ${positional.join(' ')}`);
-      const loaded = loadStudy(positional[0] ?? 'quick');
+      const loaded = loadStudyWithOverrides(positional[0] ?? 'quick', overrides);
       config = loaded.config;
+      base = loaded.base;
       source = loaded.source;
       out = flags.out !== undefined ? String(flags.out) : path.join('runs', `${config.name}-${timestamp()}`);
     }
@@ -120,6 +129,7 @@ export const command: Command = {
         );
       }
       for (const j of shown) console.log(`  ${j.id}  ${j.kind.padEnd(5)}  ${j.label}`);
+      if (base) for (const line of planChanges(planStudy({ ...base, backend: config.backend }, backend.name), jobs)) console.log(line);
       return EXIT.ok;
     }
     await refuseDefectiveBackend();

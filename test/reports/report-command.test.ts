@@ -22,7 +22,7 @@ test('CLI: report RUN prints the terminal report and writes every format into RU
   t.regex(r.stdout, /vicinal report: fixture/);
   t.regex(r.stdout, /== mnist\/mlp-32 ==/);
   const files = fs.readdirSync(path.join(run.dir, 'report')).sort();
-  t.deepEqual(files, ['report.csv', 'report.html', 'report.json', 'report.md']);
+  t.deepEqual(files, ['report.benchmark.json', 'report.csv', 'report.html', 'report.json', 'report.md']);
   t.regex(fs.readFileSync(path.join(run.dir, 'report', 'report.md'), 'utf8'), /^# vicinal report: fixture/);
   t.regex(fs.readFileSync(path.join(run.dir, 'report', 'report.html'), 'utf8'), /^<!doctype html>/);
 });
@@ -52,7 +52,7 @@ test('report --format csv --out DIR writes only that file', async (t) => {
 
 test('report: bad format, missing folder, no argument are usage errors (exit 2)', async (t) => {
   const run = makeRun({ groups: MNIST, seeds: [0] });
-  await t.throwsAsync(report.main({ format: 'pdf' }, [run.dir]), { instanceOf: UsageError, message: /unknown --format "pdf"; allowed: terminal, md, json, csv, html, all/ });
+  await t.throwsAsync(report.main({ format: 'pdf' }, [run.dir]), { instanceOf: UsageError, message: /unknown --format "pdf"; allowed: terminal, md, json, csv, html, benchmark-json, all/ });
   await t.throwsAsync(report.main({ format: 'all' }, []), { instanceOf: UsageError });
   const r = spawnSync(process.execPath, [CLI, 'report', path.join(tmp(), 'nope')], { encoding: 'utf8' });
   t.is(r.status, 2);

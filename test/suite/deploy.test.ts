@@ -13,6 +13,8 @@ import * as path from 'path';
 import YAML from 'yaml';
 import { REPO_ROOT } from '../system-deps';
 import { tmp } from './scale-out-helpers';
+import { makeRun } from '../reports/fixture';
+import { command as report } from '../../suite/commands/report';
 
 const DEPLOY = path.join(REPO_ROOT, 'deploy');
 // biome-ignore lint/suspicious/noExplicitAny: YAML documents of any shape, checked field by field below
@@ -114,6 +116,32 @@ test('GitHub Actions: a matrix of SHARDS shards, artifacts to the merge job, com
     const r = sh(script, { GITHUB_STEP_SUMMARY: summary, FAKE_NODE_RC: String(rc), FAKE_NODE_MD: path.join(cwd, 'compare.md') }, '/bin/bash', cwd);
     t.is(r.status, rc, `compare exiting ${rc} ${rc ? 'fails' : 'passes'} the step: ${r.stderr}`);
     t.is(fs.readFileSync(summary, 'utf8'), '# compare markdown\n', 'the Markdown is in the step summary either way');
+  }
+});
+
+test('GitHub Actions: compare writes JUnit for the check step; the benchmark steps feed each array of report.benchmark.json to its github-action-benchmark tool', async (t) => {
+  const merge = load('github/vicinal-nightly.yml').jobs.merge;
+  const compare = merge.steps.find((s: { run?: string }) => s.run?.includes('cli.js compare '));
+  const junit = merge.steps.find((s: { uses?: string }) => s.uses?.startsWith('mikepenz/action-junit-report'));
+  t.regex(compare.run, new RegExp(`--junit ${junit.with.report_paths}`));
+  t.regex(junit.if, /always\(\)/);
+  // The series step, run for real (jq) on a run folder's benchmark-json report.
+  const cwd = tmp('vicinal-gha-bench-');
+  const run = makeRun({ dir: path.join(cwd, 'runs', 'nightly', '42'), seeds: [0, 1] });
+  t.is(await report.main({ format: 'benchmark-json', metric: [] }, [run.dir]), 0);
+  const series = merge.steps.find((s: { name?: string }) => s.name === 'benchmark series');
+  const r = spawnSync('/bin/bash', ['-ec', series.run.replace(/\$\{\{ github\.run_id \}\}/g, '42')], { cwd, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const doc = JSON.parse(fs.readFileSync(path.join(run.dir, 'report', 'report.benchmark.json'), 'utf8'));
+  const tools = merge.steps.filter((s: { uses?: string }) => s.uses?.startsWith('benchmark-action/github-action-benchmark'));
+  t.deepEqual(
+    tools.map((s: { with: { tool: string } }) => s.with.tool),
+    ['customBiggerIsBetter', 'customSmallerIsBetter'],
+  );
+  for (const s of tools) {
+    const arr = JSON.parse(fs.readFileSync(path.join(cwd, s.with['output-file-path']), 'utf8'));
+    t.true(Array.isArray(arr) && arr.length > 0);
+    t.deepEqual(arr, doc[s.with.tool], `${s.with['output-file-path']} is the ${s.with.tool} array`);
   }
 });
 
