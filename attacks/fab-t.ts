@@ -128,7 +128,7 @@ function fabRun(p: FabRunProblem, s: FabTargetedSettings): { adv: Float32Array; 
   const d = x0.length / m;
   const lo = bounds.lo;
   const hi = bounds.hi;
-  const clip = (v: number) => (v < lo ? lo : v > hi ? hi : v);
+  const clip = (v: number) => (v < lo ? lo : Math.min(v, hi));
   const x1 = x0.slice();
   if (p.randomStart) {
     // The reference's restart point: a random direction at distance min(best, eps) / 2 (no success yet: eps / 2).
