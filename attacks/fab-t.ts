@@ -39,7 +39,10 @@ export const FAB_T_STANDARD = { steps: 100, targetClasses: 9, restarts: 1, alpha
  * coordinate i, the step needs sum a_i r_i = |v|, 0 <= r_i <= u_i:
  * - linf: r_i = min(lambda, u_i), lambda the smallest level that suffices;
  * - l2: r_i = min(mu a_i, u_i) (the KKT conditions), mu likewise.
- * Both are found exactly by sorting the breakpoints (u_i, or u_i / a_i).
+ * Both levels are found exactly in expected O(d) by a quickselect over the
+ * breakpoints (u_i, or u_i / a_i): h(level) = sum a_i r_i is continuous,
+ * piecewise linear and increasing, so each pivot's h tells on which side
+ * of it the level lies.
  */
 export function boxHyperplaneStep(t: ArrayLike<number>, w: ArrayLike<number>, v: number, lo: number, hi: number, norm: Norm): Float64Array {
   const d = t.length;
@@ -49,36 +52,62 @@ export function boxHyperplaneStep(t: ArrayLike<number>, w: ArrayLike<number>, v:
   const s = v > 0 ? 1 : -1;
   const need = Math.abs(v);
   const room = new Float64Array(d);
-  const active: number[] = [];
+  const breakpoint = new Float64Array(d);
+  const slope = new Float64Array(d);
+  const undecided = new Int32Array(d);
+  let n = 0;
   for (let i = 0; i < d; i++) {
     const wi = s * w[i];
     if (wi === 0) continue;
+    const a = Math.abs(wi);
     room[i] = wi > 0 ? Math.max(0, t[i] - lo) : Math.max(0, hi - t[i]);
-    active.push(i);
+    breakpoint[i] = norm === 'linf' ? room[i] : room[i] / a;
+    slope[i] = norm === 'linf' ? a : a * a;
+    undecided[n++] = i;
   }
-  const dir = (i: number) => (s * w[i] > 0 ? -1 : 1);
-  const breakpoint = (i: number) => (norm === 'linf' ? room[i] : room[i] / Math.abs(w[i]));
-  const order = Int32Array.from(active).sort((i, j) => breakpoint(i) - breakpoint(j));
-  const n = order.length;
-  // Suffix sums of what the unsaturated coordinates contribute per unit of the level.
-  const perUnit = new Float64Array(n + 1);
-  for (let k = n - 1; k >= 0; k--) {
-    const a = Math.abs(w[order[k]]);
-    perUnit[k] = perUnit[k + 1] + (norm === 'linf' ? a : a * a);
-  }
+  // Coordinates known to saturate below the level (their full a_i u_i), and the slope of those known not to.
   let saturated = 0;
-  let level = Infinity;
-  for (let k = 0; k < n; k++) {
-    const candidate = (need - saturated) / perUnit[k];
-    if (candidate <= breakpoint(order[k])) {
-      level = candidate;
-      break;
+  let freeSlope = 0;
+  let begin = 0;
+  let end = n;
+  let pick = 0x9e3779b9;
+  while (begin < end) {
+    pick = (Math.imul(pick, 1664525) + 1013904223) >>> 0;
+    const p = breakpoint[undecided[begin + (pick % (end - begin))]];
+    // Partition [begin, end) into breakpoints < p | >= p, summing both sides.
+    let lowSat = 0;
+    let highSlope = 0;
+    let mid = begin;
+    for (let k = begin; k < end; k++) {
+      const i = undecided[k];
+      if (breakpoint[i] < p) {
+        lowSat += Math.abs(w[i]) * room[i];
+        undecided[k] = undecided[mid];
+        undecided[mid++] = i;
+      } else highSlope += slope[i];
     }
-    saturated += Math.abs(w[order[k]]) * room[order[k]];
+    if (saturated + lowSat + p * (freeSlope + highSlope) >= need) {
+      // The level is at most p: every breakpoint >= p stays free.
+      freeSlope += highSlope;
+      end = mid;
+    } else {
+      // The level is above p: every breakpoint <= p saturates (those equal to p are moved now).
+      saturated += lowSat;
+      let k = mid;
+      for (let j = mid; j < end; j++) {
+        const i = undecided[j];
+        if (breakpoint[i] === p) saturated += Math.abs(w[i]) * room[i];
+        else undecided[k++] = i;
+      }
+      begin = mid;
+      end = k;
+    }
   }
-  for (const i of order) {
+  const level = freeSlope > 0 ? (need - saturated) / freeSlope : Infinity;
+  for (let i = 0; i < d; i++) {
+    if (slope[i] === 0) continue;
     const free = norm === 'linf' ? level : level * Math.abs(w[i]);
-    step[i] = dir(i) * Math.min(free, room[i]);
+    step[i] = (s * w[i] > 0 ? -1 : 1) * Math.min(free, room[i]);
   }
   return step;
 }
@@ -228,6 +257,8 @@ export class FabTargetedAttack extends BaseAttack {
   protected perturb(ctx: AttackContext): tf.Tensor {
     if (ctx.targetClasses) throw new Error('fab-t: picks its own target classes (the runner-up logits); call it without targets');
     const { x, y, numClasses: k, eps } = ctx;
+    // Nothing but x lies within distance 0: every row comes back unchanged, as the full search would return it.
+    if (eps === 0) return x.clone();
     const b = x.shape[0];
     const shape = x.shape.slice(1);
     const d = x.size / b;

@@ -55,6 +55,49 @@ test('box-constrained hyperplane step: known answers in linf and l2, with and wi
   }
 });
 
+/** The same step the slow way: every coordinate's breakpoint sorted, the level found by a scan. */
+function stepBySorting(t: number[], w: number[], v: number, norm: Norm): number[] {
+  const s = Math.sign(v);
+  const coords = w.flatMap((wi, i) => {
+    if (wi === 0) return [];
+    const a = Math.abs(wi);
+    const room = s * wi > 0 ? t[i] : 1 - t[i];
+    return [{ i, a, room, at: norm === 'linf' ? room : room / a, slope: norm === 'linf' ? a : a * a }];
+  });
+  coords.sort((p, q) => p.at - q.at);
+  let level = Infinity;
+  let saturated = 0;
+  for (let k = 0; k < coords.length; k++) {
+    const rest = coords.slice(k).reduce((acc, c) => acc + c.slope, 0);
+    const candidate = (Math.abs(v) - saturated) / rest;
+    if (candidate <= coords[k].at) {
+      level = candidate;
+      break;
+    }
+    saturated += coords[k].a * coords[k].room;
+  }
+  const out = w.map(() => 0);
+  for (const c of coords) out[c.i] = (s * w[c.i] > 0 ? -1 : 1) * Math.min(norm === 'linf' ? level : level * c.a, c.room);
+  return out;
+}
+
+test('box-constrained hyperplane step: the selection agrees with sorting every breakpoint (ties, saturated and unreachable cases)', (t) => {
+  const rng = new Rng(8);
+  for (let r = 0; r < 300; r++) {
+    const d = 1 + rng.int(40);
+    // Many coordinates on the bounds (breakpoint 0), some weights repeated (equal breakpoints).
+    const x = Array.from({ length: d }, () => (rng.uniform() < 0.4 ? (rng.uniform() < 0.5 ? 0 : 1) : rng.uniform()));
+    const w = Array.from({ length: d }, () => (rng.uniform() < 0.1 ? 0 : rng.uniform() < 0.3 ? 0.5 : rng.normal()));
+    const v = (rng.uniform() < 0.5 ? 0.05 : 2) * rng.normal();
+    for (const norm of ['linf', 'l2'] as Norm[]) {
+      const got = boxHyperplaneStep(x, w, v, 0, 1, norm);
+      const want = stepBySorting(x, w, v, norm);
+      const err = Math.max(0, ...want.map((wi, i) => Math.abs(wi - got[i])));
+      t.true(err < 1e-12, `${norm} case ${r}: max difference ${err}`);
+    }
+  }
+});
+
 /** Host logits of a linear model at one row. */
 function logits(W: Float32Array, b: Float32Array, d: number, k: number, x: ArrayLike<number>): number[] {
   return Array.from({ length: k }, (_, j) => {
