@@ -7,30 +7,43 @@ import { ApgdAttack } from './apgd';
 import { ApgdTargetedAttack } from './apgd-t';
 import { validateAttackCall, requireInt } from './base';
 import { crossEntropyPerExample } from './losses';
-import { SquareAttack } from './square';
+import { FAB_T_STANDARD, FabTargetedAttack } from './fab-t';
+import { SquareAttack, SquareSchedule } from './square';
 import { Attack, AttackOutput, AttackRunOptions, AttackStageLog, assertInBall } from './types';
 
 export interface AutoAttackSettings {
   norm: Norm;
-  /** Iterations of APGD-CE and of each APGD-T run. Standard version: 100. */
+  /** Iterations of APGD-CE, of each APGD-T run and of each FAB-T run. Standard version: 100. */
   steps: number;
-  /** APGD-T's target classes per example (capped at classes - 1). Standard version: 9. */
+  /** APGD-T's and FAB-T's target classes per example (capped at classes - 1). Standard version: 9. */
   targetClasses: number;
   /** Square's queries per example. Standard version: 5000. */
   queries: number;
   /** Square's initial window share. Standard version: 0.8. */
   pInit: number;
+  /** Square's schedule (attacks/square.ts): "reference" in the standard version, or vicinal's stronger "vicinal-rescaled". */
+  squareSchedule: SquareSchedule;
 }
 
-/** AutoAttack's standard version (Croce & Hein 2020) without FAB-T: the budgets of its stages. */
-export const AUTOATTACK_STANDARD = { steps: 100, targetClasses: 9, queries: 5000, pInit: 0.8 } as const;
+/** AutoAttack's standard version (Croce & Hein 2020): the budgets of its stages. */
+export const AUTOATTACK_STANDARD = { steps: 100, targetClasses: 9, queries: 5000, pInit: 0.8, squareSchedule: 'reference' } as const;
+
+/** "standard" when every budget is the standard version's, else "custom" (reports show it: "autoattack (standard)"). */
+export function autoAttackVariant(s: Omit<AutoAttackSettings, 'norm'>): 'standard' | 'custom' {
+  const std: Record<string, unknown> = AUTOATTACK_STANDARD;
+  return Object.entries(std).every(([k, v]) => (s as unknown as Record<string, unknown>)[k] === v) ? 'standard' : 'custom';
+}
 
 /**
- * AutoAttack (Croce & Hein 2020), standard version without FAB-T: APGD-CE
- * (1 run from a random start), then APGD-T (targeted DLR towards each of
- * the top `targetClasses` other classes, 1 run each), then Square (margin
- * loss, `queries` queries), each stage attacking only the rows that every
- * earlier stage left correctly classified. Untargeted only.
+ * AutoAttack (Croce & Hein 2020), the standard version: APGD-CE (1 run
+ * from a random start), then APGD-T (targeted DLR towards each of the top
+ * `targetClasses` other classes, 1 run each), then FAB-T (the same targets,
+ * 1 run each, a row broken only at distance <= eps), then Square (margin
+ * loss, `queries` queries, the reference schedule), each stage attacking
+ * only the rows that every earlier stage left correctly classified.
+ * Untargeted only. Settings record `variant`: "standard" with the standard
+ * budgets, else "custom" (reports label it "autoattack (standard)" or
+ * "autoattack (custom)"; the result key stays "autoattack@<norm>:<eps>").
  *
  * The output is the per-example worst case over the stages: the point of
  * the stage that broke the row, or for a row that survived every stage the
@@ -50,14 +63,15 @@ export class AutoAttack implements Attack {
     requireInt('autoattack', 'steps', settings.steps, 1);
     requireInt('autoattack', 'targetClasses', settings.targetClasses, 1);
     requireInt('autoattack', 'queries', settings.queries, 1);
-    const { norm, steps } = settings;
+    const { norm, steps, targetClasses } = settings;
     this.norm = norm;
     this.stages = [
       new ApgdAttack({ norm, steps, restarts: 1, alpha: 0.75, rho: 0.75, randomStart: true, loss: 'ce' }),
-      new ApgdTargetedAttack({ norm, steps, restarts: 1, targetClasses: settings.targetClasses, alpha: 0.75, rho: 0.75, randomStart: true }),
-      new SquareAttack({ norm, queries: settings.queries, pInit: settings.pInit, loss: 'margin' }),
+      new ApgdTargetedAttack({ norm, steps, restarts: 1, targetClasses, alpha: 0.75, rho: 0.75, randomStart: true }),
+      new FabTargetedAttack({ ...FAB_T_STANDARD, norm, steps, targetClasses }),
+      new SquareAttack({ norm, queries: settings.queries, pInit: settings.pInit, loss: 'margin', schedule: settings.squareSchedule }),
     ];
-    this.settings = { ...settings, stages: this.stages.map((s) => ({ name: s.name, ...s.settings })) };
+    this.settings = { ...settings, variant: autoAttackVariant(settings), stages: this.stages.map((s) => ({ name: s.name, ...s.settings })) };
   }
 
   run(f: Classifier, x: tf.Tensor, y: Int32Array, bounds: Bounds, eps: number, rng: Rng, options: AttackRunOptions = {}): AttackOutput {

@@ -3,12 +3,13 @@ import { UsageError } from '../contract/errors';
 import { ApgdAttack } from './apgd';
 import { ApgdTargetedAttack } from './apgd-t';
 import { AUTOATTACK_STANDARD, AutoAttack } from './autoattack';
+import { FAB_T_STANDARD, FabTargetedAttack } from './fab-t';
 import { FgmAttack } from './fgm';
 import { FgsmAttack } from './fgsm';
 import { ATTACK_LOSSES, AttackLoss } from './losses';
 import { NoiseAttack } from './noise';
 import { PgdAttack } from './pgd';
-import { SquareAttack } from './square';
+import { SQUARE_SCHEDULES, SquareAttack, SquareSchedule } from './square';
 import { TransferAttack } from './transfer';
 import { Attack } from './types';
 import { Norm, validateNorm } from '../contract/norms';
@@ -74,6 +75,7 @@ export function pgdDefaultRelStepSize(norm: Norm, steps: number): number {
 }
 
 const LOSS_PARAM: ParamRule = { kind: 'enum', values: ATTACK_LOSSES };
+const SQUARE_SCHEDULE_PARAM: ParamRule = { kind: 'enum', values: SQUARE_SCHEDULES };
 const APGD_PARAMS: Record<string, ParamRule> = {
   steps: { kind: 'int', min: 1, max: STEPS_MAX },
   restarts: { kind: 'int', min: 1, max: 1000 },
@@ -161,13 +163,29 @@ const REGISTRY = {
         randomStart: p.randomStart as boolean,
       }),
   },
+  'fab-t': {
+    family: 'iterative',
+    norms: ['linf', 'l2'],
+    params: {
+      steps: { kind: 'int', min: 1, max: STEPS_MAX },
+      targetClasses: { kind: 'int', min: 1, max: 1000 },
+      restarts: { kind: 'int', min: 1, max: 1000 },
+      alphaMax: { kind: 'number', min: 0, max: 1 },
+      eta: { kind: 'number', min: 1 },
+      beta: { kind: 'number', above: 0, max: 1 },
+    },
+    // AutoAttack's standard version: 9 targets, 100 iterations, 1 run, alpha_max 0.1, eta 1.05, beta 0.9.
+    // Cost per example: targets x steps x (1 logit-difference gradient + 2 forward passes).
+    defaults: () => ({ ...FAB_T_STANDARD }),
+    make: (norm, p) => new FabTargetedAttack({ norm, ...(p as Omit<typeof FAB_T_STANDARD, 'norm'>) }),
+  },
   square: {
     family: 'score-based',
     norms: ['linf', 'l2'],
-    params: { queries: { kind: 'int', min: 1, max: 1000000 }, pInit: { kind: 'number', above: 0, max: 1 }, loss: LOSS_PARAM },
-    // AutoAttack's standard version: 5000 queries, p_init 0.8 (Linf and L2), margin loss.
-    defaults: () => ({ queries: 5000, pInit: 0.8, loss: 'margin' }),
-    make: (norm, p) => new SquareAttack({ norm, queries: p.queries as number, pInit: p.pInit as number, loss: p.loss as AttackLoss }),
+    params: { queries: { kind: 'int', min: 1, max: 1000000 }, pInit: { kind: 'number', above: 0, max: 1 }, loss: LOSS_PARAM, schedule: SQUARE_SCHEDULE_PARAM },
+    // AutoAttack's standard version: 5000 queries, p_init 0.8 (Linf and L2), margin loss, its own schedule.
+    defaults: () => ({ queries: 5000, pInit: 0.8, loss: 'margin', schedule: 'reference' }),
+    make: (norm, p) => new SquareAttack({ norm, queries: p.queries as number, pInit: p.pInit as number, loss: p.loss as AttackLoss, schedule: p.schedule as SquareSchedule }),
   },
   autoattack: {
     family: 'composite',
@@ -177,9 +195,18 @@ const REGISTRY = {
       targetClasses: { kind: 'int', min: 1, max: 1000 },
       queries: { kind: 'int', min: 1, max: 1000000 },
       pInit: { kind: 'number', above: 0, max: 1 },
+      squareSchedule: SQUARE_SCHEDULE_PARAM,
     },
     defaults: () => ({ ...AUTOATTACK_STANDARD }),
-    make: (norm, p) => new AutoAttack({ norm, steps: p.steps as number, targetClasses: p.targetClasses as number, queries: p.queries as number, pInit: p.pInit as number }),
+    make: (norm, p) =>
+      new AutoAttack({
+        norm,
+        steps: p.steps as number,
+        targetClasses: p.targetClasses as number,
+        queries: p.queries as number,
+        pInit: p.pInit as number,
+        squareSchedule: p.squareSchedule as SquareSchedule,
+      }),
   },
   noise: {
     family: 'baseline',
@@ -299,8 +326,12 @@ function checkParam(attack: string, field: string, v: unknown, r: ParamRule): vo
  *   from a random start (Croce & Hein 2020 / AutoAttack standard).
  * - apgd-t: the same per target, targeted DLR towards the 9 runner-up
  *   classes (capped at classes - 1), 1 run each (AutoAttack standard).
- * - square: 5000 queries, pInit 0.8, margin loss (AutoAttack standard).
- * - autoattack: apgd-ce, apgd-t, square on the survivors, with the budgets above.
+ * - fab-t: targeted FAB towards the 9 runner-up classes, 100 iterations,
+ *   1 run each, alphaMax 0.1, eta 1.05, beta 0.9 (AutoAttack standard).
+ * - square: 5000 queries, pInit 0.8, margin loss, the reference schedule
+ *   (AutoAttack standard); schedule "vicinal-rescaled" is vicinal's stronger variant.
+ * - autoattack: the standard version: apgd-ce, apgd-t, fab-t, square on the
+ *   survivors, with the budgets above.
  * - noise: 20 uniform draws from the ball.
  * fgsm, fgm and pgd take `loss` ("ce" by default, "margin", "dlr").
  */

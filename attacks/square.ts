@@ -12,18 +12,45 @@ export interface SquareSettings {
   pInit: number;
   /** Score maximised (attacks/losses.ts): "margin" (the reference), "ce" or "dlr". */
   loss: AttackLoss;
+  /**
+   * "reference": the window schedule and search of AutoAttack's Square (its
+   * standard version: resc_schedule off, one draw per query).
+   * "vicinal-rescaled": vicinal's stronger variant: the schedule stretched to
+   * `queries` as if the budget were 10,000, and Linf windows redrawn (up to
+   * 10 times) when they would change nothing.
+   */
+  schedule: SquareSchedule;
+}
+
+export const SQUARE_SCHEDULES = ['reference', 'vicinal-rescaled'] as const;
+export type SquareSchedule = (typeof SQUARE_SCHEDULES)[number];
+
+/** Iterations after which Square's window share p halves (Andriushchenko et al. 2020; AutoAttack's p_selection). */
+export const SQUARE_HALVING_ITERATIONS = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000] as const;
+
+function halvedAt(iteration: number, pInit: number): number {
+  let halvings = 0;
+  for (const mark of SQUARE_HALVING_ITERATIONS) if (iteration > mark) halvings++;
+  return pInit / 2 ** halvings;
 }
 
 /**
- * The square-size schedule of Andriushchenko et al. 2020, written for a
- * budget of 10,000 queries and stretched to `queries`: p halves after 10,
- * 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 (of 10,000) queries.
+ * The reference schedule: p at search iteration `iteration` (0 for the
+ * first query after the initial point), halved once per breakpoint the
+ * iteration is past, whatever the budget. With 5000 queries p reaches
+ * pInit / 64 (iterations 2001-4000) and pInit / 128 (from 4001).
+ */
+export function squareFractionReference(iteration: number, pInit: number): number {
+  return halvedAt(iteration, pInit);
+}
+
+/**
+ * vicinal's rescaled schedule: the breakpoints written for 10,000 queries
+ * stretched to `queries` (query 1 is the first after the initial point), so
+ * a smaller budget reaches the small windows sooner.
  */
 export function squareFraction(query: number, queries: number, pInit: number): number {
-  const at = Math.floor((query / queries) * 10000);
-  let halvings = 0;
-  for (const mark of [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000]) if (at > mark) halvings++;
-  return pInit / 2 ** halvings;
+  return halvedAt(Math.floor((query / queries) * 10000), pInit);
 }
 
 /**
@@ -113,10 +140,11 @@ export function squarePattern(a: number, b: number, rng: Rng): Float64Array {
  * current best point and keeps the change when the score (the margin by
  * default) improves; an example stops as soon as it is misclassified
  * (targeted: classified as the target). The window covers a share p of the
- * pixels that halves on a fixed schedule (squareFraction).
+ * pixels that halves on a fixed schedule (`schedule`: the reference's
+ * squareFractionReference, or vicinal's stronger squareFraction).
  * - Linf: the window is set to a vertex of the ball, x + s_c eps per channel
- *   c with random signs s_c (redrawn up to 10 times when that changes
- *   nothing), clipped to the bounds.
+ *   c with random signs s_c (with "vicinal-rescaled", redrawn up to 10 times
+ *   when that changes nothing), clipped to the bounds.
  * - L2: the window's old content and a random +-pattern are combined and
  *   given the budget left by the rest of the perturbation (the ball's
  *   remaining radius plus what a second random window, then zeroed, held);
@@ -131,14 +159,16 @@ export function squarePattern(a: number, b: number, rng: Rng): Float64Array {
 export class SquareAttack extends BaseAttack {
   readonly name = 'square';
   readonly norm: Norm;
-  readonly settings: Readonly<SquareSettings>;
+  readonly settings: Readonly<SquareSettings & { variant?: SquareSchedule }>;
 
   constructor(settings: SquareSettings) {
     super();
     requireInt('square', 'queries', settings.queries, 1);
     if (!(settings.pInit > 0 && settings.pInit <= 1)) throw new Error(`square: pInit must be in (0, 1], got ${settings.pInit}`);
+    if (!SQUARE_SCHEDULES.includes(settings.schedule)) throw new Error(`square: schedule must be one of ${SQUARE_SCHEDULES.join(', ')}, got ${settings.schedule}`);
     this.norm = settings.norm;
-    this.settings = { ...settings };
+    // The stronger variant says so in reports (attackLabel); the reference one is plain "square".
+    this.settings = { ...settings, ...(settings.schedule === 'reference' ? {} : { variant: settings.schedule }) };
   }
 
   protected perturb(ctx: AttackContext): tf.Tensor {
@@ -234,12 +264,13 @@ export class SquareAttack extends BaseAttack {
     for (let q = 1; q < this.settings.queries; q++) {
       rows = alive();
       if (rows.length === 0) break;
-      const p = squareFraction(q, this.settings.queries, this.settings.pInit);
+      const rescaled = this.settings.schedule === 'vicinal-rescaled';
+      const p = rescaled ? squareFraction(q, this.settings.queries, this.settings.pInit) : squareFractionReference(q - 1, this.settings.pInit);
       const cand = new Float32Array(rows.length * d);
       rows.forEach((row, r) => {
         const o = r * d;
         cand.set(best.subarray(row * d, (row + 1) * d), o);
-        if (this.norm === 'linf') this.linfStep(cand, o, xh, row * d, layout, p, eps, clip, rng);
+        if (this.norm === 'linf') this.linfStep(cand, o, xh, row * d, layout, p, eps, clip, rng, rescaled ? 10 : 1);
         else this.l2Step(cand, o, xh, row * d, layout, p, eps, clip, rng);
       });
       accept(rows, cand, false);
@@ -247,17 +278,22 @@ export class SquareAttack extends BaseAttack {
     return tf.tensor(best, x.shape);
   }
 
-  /** Linf: sets one random window of the candidate row (at `o`) to a random vertex of the ball around x (row at `xo`). */
-  private linfStep(cand: Float32Array, o: number, xh: Float32Array, xo: number, layout: SquareLayout, p: number, eps: number, clip: (v: number) => number, rng: Rng): void {
+  /**
+   * Linf: sets one random window of the candidate row (at `o`) to a random
+   * vertex of the ball around x (row at `xo`); up to `draws` draws while
+   * the change would leave the candidate as it is.
+   */
+  private linfStep(cand: Float32Array, o: number, xh: Float32Array, xo: number, layout: SquareLayout, p: number, eps: number, clip: (v: number) => number, rng: Rng, draws: number): void {
     const { h, w, c } = layout;
     const [sh, sw] = squareWindow(layout, p, 1, false);
     const signs = new Float64Array(c);
     let vh = 0;
     let vw = 0;
-    for (let attempt = 0; attempt < 10; attempt++) {
+    for (let attempt = 0; attempt < draws; attempt++) {
       vh = rng.int(h - sh + 1);
       vw = rng.int(w - sw + 1);
       for (let ch = 0; ch < c; ch++) signs[ch] = rng.uniform() < 0.5 ? -eps : eps;
+      if (attempt === draws - 1) break;
       let changes = false;
       for (let i = vh; i < vh + sh && !changes; i++) {
         for (let j = vw; j < vw + sw && !changes; j++) {

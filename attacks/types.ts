@@ -24,6 +24,16 @@ export interface Attack {
   run(f: Classifier, x: tf.Tensor, y: Int32Array, bounds: Bounds, eps: number, rng: Rng, options?: AttackRunOptions): AttackOutput;
 }
 
+/**
+ * The name reports show for an attack: its name, followed by its recorded
+ * `variant` setting when it has one ("autoattack (standard)",
+ * "square (vicinal-rescaled)"). Result keys keep the plain name.
+ */
+export function attackLabel(name: string, settings: Readonly<Record<string, unknown>> | undefined): string {
+  const variant = settings?.variant;
+  return typeof variant === 'string' && variant ? `${name} (${variant})` : name;
+}
+
 export interface AttackRunOptions {
   /**
    * Targeted attack: the class each row should be pushed to (descend the

@@ -152,7 +152,7 @@ function metricOf(c: Column): FindingMetric {
  * Attacks with a loss that ignores the logits' scale. ce-saturation says a CE attack is weaker than
  * its margin twin; it does not undermine a worst case that already includes one of these.
  */
-const SCALE_INVARIANT_ATTACKS = new Set(['apgd-dlr', 'apgd-t', 'square', 'autoattack']);
+const SCALE_INVARIANT_ATTACKS = new Set(['apgd-dlr', 'apgd-t', 'fab-t', 'square', 'autoattack']);
 
 function qualifiersFor(g: GroupSummary, schemes: string[], metric: FindingMetric, norm: string | null, eps: number | null): Qualifier[] {
   const byCheck = new Map<string, Map<string, Set<number>>>();

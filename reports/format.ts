@@ -4,6 +4,7 @@
  * Accuracies are shown in percent; differences of accuracies in percentage points.
  */
 import { MeanCI, formatP } from './stats';
+import { attackLabel } from '../attacks/types';
 import { Cell, Column, DiffVsBaseline, RunHeader, RunSummary, probeFamily } from './summary';
 
 export function fmtNumber(v: number, digits = 3): string {
@@ -113,7 +114,7 @@ export function groupFacts(g: RunSummary['groups'][number]): [string, string][] 
   ];
   for (const a of g.attacks) {
     const varying = a.perEps.length ? `; per ε: ${a.perEps.map((p) => `ε=${p.eps}: ${fmtSettings(p.settings)}`).join('; ')}` : '';
-    facts.push([`attack ${a.attack}`, `${a.norm}, ε ∈ {${a.eps.join(', ')}}; ${fmtSettings(a.settings)}${varying}`]);
+    facts.push([`attack ${attackLabel(a.attack, a.settings)}`, `${a.norm}, ε ∈ {${a.eps.join(', ')}}; ${fmtSettings(a.settings)}${varying}`]);
   }
   if (!g.baseline) facts.push(['baseline', 'no erm row in this group: no differences computed']);
   return facts;

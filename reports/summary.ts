@@ -16,6 +16,7 @@ import { LoadedRun } from '../contract/run-folder';
 import { MeanCI, PairedDiff, SignFlipTest, Verdict, meanCI, pairedDiff, signFlipTest, verdict } from './stats';
 import type { Norm } from '../contract/norms';
 import { parseRobustKey, robustKey } from '../contract/keys';
+import { attackLabel } from '../attacks/types';
 import { isPointsDataset } from '../data/registry';
 
 export const SUMMARY_FORMAT = 'vicinal-summary/2';
@@ -216,13 +217,14 @@ function worstCorrect(r: EvalJobResult, norm: string, eps: number, attacks: stri
   return acc;
 }
 
-function columnLabel(c: Omit<Column, 'label' | 'best'>): string {
+/** `attackName`: how the attack is shown (attackLabel: "autoattack (standard)"); its key name otherwise. */
+function columnLabel(c: Omit<Column, 'label' | 'best'>, attackName?: string): string {
   const normTag = (n?: string) => (n === 'l2' ? 'ℓ2 ' : '');
   switch (c.kind) {
     case 'clean':
       return 'clean';
     case 'robust':
-      return `${c.attack} ${normTag(c.norm)}ε=${c.eps}`;
+      return `${attackName ?? c.attack} ${normTag(c.norm)}ε=${c.eps}`;
     case 'worst':
       return `worst ${normTag(c.norm)}ε=${c.eps}`;
     default:
@@ -230,8 +232,8 @@ function columnLabel(c: Omit<Column, 'label' | 'best'>): string {
   }
 }
 
-function makeColumn(c: Omit<Column, 'label' | 'best'>): Column {
-  return { ...c, label: columnLabel(c), best: null };
+function makeColumn(c: Omit<Column, 'label' | 'best'>, attackName?: string): Column {
+  return { ...c, label: columnLabel(c, attackName), best: null };
 }
 
 /**
@@ -527,7 +529,8 @@ function buildColumns(evalResults: EvalJobResult[]): { columns: Column[]; attack
   for (const ev of evalResults) {
     for (const a of ev.attacks) {
       const key = `robust:${robustKey(a.attack, a.norm, a.eps)}`;
-      if (!robustSeen.has(key)) robustSeen.set(key, makeColumn({ kind: 'robust', key, attack: a.attack, norm: a.norm, eps: a.eps, unit: 'accuracy', better: 'higher' }));
+      if (!robustSeen.has(key))
+        robustSeen.set(key, makeColumn({ kind: 'robust', key, attack: a.attack, norm: a.norm, eps: a.eps, unit: 'accuracy', better: 'higher' }, attackLabel(a.attack, a.settings)));
       const sk = `${a.attack}|${a.norm}`;
       const s = attackSeen.get(sk) ?? { attack: a.attack, norm: a.norm, byEps: new Map() };
       if (!s.byEps.has(a.eps)) s.byEps.set(a.eps, a.settings ?? {});

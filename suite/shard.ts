@@ -138,7 +138,7 @@ export function forwardFlops(model: SpecLike['model'], dataset: SpecLike['datase
 
 /**
  * Share of examples assumed to survive AutoAttack's first stage (APGD-CE):
- * its later stages (APGD-T, Square) attack only those.
+ * its later stages (APGD-T, FAB-T, Square) attack only those.
  */
 const AUTOATTACK_SURVIVORS = 0.25;
 
@@ -161,11 +161,14 @@ function attackPasses(a: { name: string; params?: Record<string, unknown> }, cla
     case 'noise':
       // forward passes only
       return num('draws', 20) / 3;
+    case 'fab-t':
+      // Per iteration one gradient of the logit difference and one forward pass (a third of a gradient pass).
+      return (num('steps', 100) * num('restarts', 1) * targets * 4) / 3;
     case 'square':
       return num('queries', 5000) / 3;
     case 'autoattack': {
       const steps = num('steps', 100);
-      return steps + AUTOATTACK_SURVIVORS * (targets * steps + num('queries', 5000) / 3);
+      return steps + AUTOATTACK_SURVIVORS * (targets * steps + (targets * steps * 4) / 3 + num('queries', 5000) / 3);
     }
     default:
       return 40;

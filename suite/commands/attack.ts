@@ -6,7 +6,7 @@ import { perExampleColumns, perExampleRows, toCsv } from '../../eval/export';
 import { ATTACK_NAMES, AttackSpec, attackFamily, validateEpsList } from '../../attacks/registry';
 import { loadOnnxFile, onnxClassifier, OnnxFileModel } from '../../backend/onnx/file-model';
 import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../../eval/adversarial-examples';
-import type { AttackStageLog } from '../../attacks/types';
+import { type AttackStageLog, attackLabel } from '../../attacks/types';
 import { validateNorm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
 import { DATASET_NAMES, DatasetSpec, datasetSpecFromSettings, defaultAttackEps, isDatasetName, loadDataset } from '../../data/registry';
@@ -95,15 +95,16 @@ export function parseAttackParams(items: string[] | undefined, attacks: string[]
 
 function formatSummary(r: EvalCore, seconds: Record<string, number>): string {
   const lines = [`clean accuracy ${(100 * r.cleanAccuracy).toFixed(1)}% on ${r.n} test examples`, ''];
-  lines.push(`${'attack'.padEnd(16)} ${'norm'.padEnd(5)} ${'eps'.padStart(8)} ${'robust'.padStart(8)} ${'loss'.padStart(9)} ${'seconds'.padStart(8)}`);
+  const width = Math.max(16, ...r.attacks.map((a) => attackLabel(a.attack, a.settings).length));
+  lines.push(`${'attack'.padEnd(width)} ${'norm'.padEnd(5)} ${'eps'.padStart(8)} ${'robust'.padStart(8)} ${'loss'.padStart(9)} ${'seconds'.padStart(8)}`);
   for (const a of r.attacks) {
     const key = robustKey(a.attack, a.norm, a.eps);
     lines.push(
-      `${a.attack.padEnd(16)} ${a.norm.padEnd(5)} ${String(a.eps).padStart(8)} ${`${(100 * a.robustAccuracy).toFixed(1)}%`.padStart(8)} ${a.meanLoss.toFixed(3).padStart(9)} ${(seconds[key] ?? 0).toFixed(1).padStart(8)}`,
+      `${attackLabel(a.attack, a.settings).padEnd(width)} ${a.norm.padEnd(5)} ${String(a.eps).padStart(8)} ${`${(100 * a.robustAccuracy).toFixed(1)}%`.padStart(8)} ${a.meanLoss.toFixed(3).padStart(9)} ${(seconds[key] ?? 0).toFixed(1).padStart(8)}`,
     );
   }
   for (const w of r.worstCase) {
-    lines.push(`${'worst-case'.padEnd(16)} ${w.norm.padEnd(5)} ${String(w.eps).padStart(8)} ${`${(100 * w.robustAccuracy).toFixed(1)}%`.padStart(8)}`);
+    lines.push(`${'worst-case'.padEnd(width)} ${w.norm.padEnd(5)} ${String(w.eps).padStart(8)} ${`${(100 * w.robustAccuracy).toFixed(1)}%`.padStart(8)}`);
   }
   if (r.flags.length) {
     lines.push('', 'sanity flags:');

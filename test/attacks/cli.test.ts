@@ -106,12 +106,12 @@ test.serial('--attack autoattack prints the staged log, AutoAttack style, ending
   const robust = doc.summary.attacks[0].robustAccuracy as number;
   t.regex(
     text,
-    /autoattack@linf:0\.1:\n {2}clean: accuracy [\d.]+% \(40 examples\)\n {2}apgd-ce: robust accuracy [\d.]+%.*\n {2}apgd-t: robust accuracy [\d.]+%.*\n {2}square: robust accuracy ([\d.]+)%/,
+    /autoattack@linf:0\.1:\n {2}clean: accuracy [\d.]+% \(40 examples\)\n {2}apgd-ce: robust accuracy [\d.]+%.*\n {2}apgd-t: robust accuracy [\d.]+%.*\n {2}fab-t: robust accuracy [\d.]+%.*\n {2}square: robust accuracy ([\d.]+)%/,
   );
   const last = /square: robust accuracy ([\d.]+)%/.exec(text);
   t.is(last?.[1], (100 * robust).toFixed(1));
   t.deepEqual(
     doc.summary.attacks[0].settings.stages.map((s: { name: string }) => s.name),
-    ['apgd-ce', 'apgd-t', 'square'],
+    ['apgd-ce', 'apgd-t', 'fab-t', 'square'],
   );
 });

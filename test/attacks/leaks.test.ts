@@ -13,7 +13,7 @@ test.before(async () => {
 
 const bounds = { lo: 0, hi: 1 };
 
-test('no leaks: the tensor count is the same after 1 and after 100 iterations (PGD, APGD-CE/DLR/T, Square, AutoAttack, noise, restarts, Lipschitz ascent)', (t) => {
+test('no leaks: the tensor count is the same after 1 and after 100 iterations (PGD, APGD-CE/DLR/T, FAB-T, Square, AutoAttack, noise, restarts, Lipschitz ascent)', (t) => {
   const { model, f } = smallModel({ arch: 'mlp', hidden: [16] }, [8], 3, 1);
   const rng = new Rng(0);
   const x = tf.tensor2d(uniformRows(32, 8, bounds, rng), [32, 8]);
@@ -33,6 +33,7 @@ test('no leaks: the tensor count is the same after 1 and after 100 iterations (P
     ['apgd-dlr', (steps: number) => ({ steps })],
     ['apgd-t', (steps: number) => ({ steps, targetClasses: 2 })],
     ['square', (steps: number) => ({ queries: steps })],
+    ['fab-t', (steps: number) => ({ steps, targetClasses: 2, restarts: 2 })],
     ['autoattack', (steps: number) => ({ steps, targetClasses: 2, queries: steps })],
   ] as const) {
     const counts = [1, 100].map((steps) =>

@@ -16,6 +16,7 @@ import {
 } from '../../attacks/registry';
 import { validateNorm } from '../../contract/norms';
 import { PgdAttack } from '../../attacks/pgd';
+import { attackLabel } from '../../attacks/types';
 import { UsageError } from '../../contract/errors';
 
 test('defaults follow the published protocols', (t) => {
@@ -80,23 +81,38 @@ test('losses: ce by default (kept out of the resolved params, recorded in the se
   t.deepEqual(attackDefaults('apgd-dlr'), attackDefaults('apgd-ce'));
 });
 
-test('AutoAttack standard budgets: APGD-T 9 targets x 100 iterations x 1 run, Square 5000 queries at pInit 0.8 with the margin, every stage recorded', (t) => {
+test('AutoAttack standard version: APGD-CE, APGD-T and FAB-T 9 targets x 100 iterations x 1 run, Square 5000 queries at pInit 0.8 with the margin and the reference schedule, every stage recorded', (t) => {
   t.deepEqual(attackDefaults('apgd-t'), { steps: 100, restarts: 1, alpha: 0.75, rho: 0.75, randomStart: true, targetClasses: 9 });
-  t.deepEqual(attackDefaults('square'), { queries: 5000, pInit: 0.8, loss: 'margin' });
-  t.deepEqual(attackDefaults('square', 'l2'), { queries: 5000, pInit: 0.8, loss: 'margin' });
-  t.deepEqual(attackDefaults('autoattack'), { steps: 100, targetClasses: 9, queries: 5000, pInit: 0.8 });
+  t.deepEqual(attackDefaults('fab-t'), { steps: 100, targetClasses: 9, restarts: 1, alphaMax: 0.1, eta: 1.05, beta: 0.9 });
+  t.deepEqual(attackDefaults('square'), { queries: 5000, pInit: 0.8, loss: 'margin', schedule: 'reference' });
+  t.deepEqual(attackDefaults('square', 'l2'), { queries: 5000, pInit: 0.8, loss: 'margin', schedule: 'reference' });
+  t.deepEqual(attackDefaults('autoattack'), { steps: 100, targetClasses: 9, queries: 5000, pInit: 0.8, squareSchedule: 'reference' });
   const aa = createAttack({ name: 'autoattack' }, 'l2');
+  t.is(aa.name, 'autoattack');
+  t.is(aa.settings.variant, 'standard');
+  t.is(attackLabel(aa.name, aa.settings), 'autoattack (standard)');
   const stages = aa.settings.stages as Record<string, unknown>[];
   t.deepEqual(
     stages.map((s) => s.name),
-    ['apgd-ce', 'apgd-t', 'square'],
+    ['apgd-ce', 'apgd-t', 'fab-t', 'square'],
   );
   t.like(stages[0], { norm: 'l2', steps: 100, restarts: 1, randomStart: true, loss: 'ce' });
   t.like(stages[1], { norm: 'l2', steps: 100, restarts: 1, targetClasses: 9, loss: 'dlr' });
-  t.like(stages[2], { norm: 'l2', queries: 5000, pInit: 0.8, loss: 'margin' });
+  t.like(stages[2], { norm: 'l2', steps: 100, restarts: 1, targetClasses: 9, alphaMax: 0.1, eta: 1.05, beta: 0.9 });
+  t.like(stages[3], { norm: 'l2', queries: 5000, pInit: 0.8, loss: 'margin', schedule: 'reference' });
+  t.false('variant' in stages[3], 'the reference Square carries no variant');
   const small = createAttack({ name: 'autoattack', params: { steps: 10, queries: 50 } });
-  t.like((small.settings.stages as Record<string, unknown>[])[2], { queries: 50 });
+  t.is(attackLabel(small.name, small.settings), 'autoattack (custom)');
+  t.like((small.settings.stages as Record<string, unknown>[])[3], { queries: 50 });
   t.like((small.settings.stages as Record<string, unknown>[])[1], { steps: 10, targetClasses: 9 });
+  t.like((small.settings.stages as Record<string, unknown>[])[2], { steps: 10, targetClasses: 9 });
+  // vicinal's stronger Square: chosen by name, and labelled so.
+  const strong = createAttack({ name: 'square', params: { schedule: 'vicinal-rescaled' } });
+  t.is(attackLabel(strong.name, strong.settings), 'square (vicinal-rescaled)');
+  t.is(attackLabel('square', createAttack({ name: 'square' }).settings), 'square');
+  const aaStrong = createAttack({ name: 'autoattack', params: { squareSchedule: 'vicinal-rescaled' } });
+  t.is(attackLabel(aaStrong.name, aaStrong.settings), 'autoattack (custom)');
+  t.like((aaStrong.settings.stages as Record<string, unknown>[])[3], { schedule: 'vicinal-rescaled', variant: 'vicinal-rescaled' });
 });
 
 test('APGD checkpoints follow Croce & Hein (p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06))', (t) => {
@@ -111,6 +127,8 @@ test('bad attack settings are UsageErrors naming the field, the value and what i
     [() => createAttack({ name: 'cw' }), new RegExp(`unknown attack "cw"; allowed: ${ATTACK_NAMES.join(', ')}$`)],
     [() => createAttack({ name: 'pgd', params: { loss: 'hinge' } }), /pgd": invalid param loss = "hinge"; allowed: ce, margin, dlr/],
     [() => createAttack({ name: 'square', params: { pInit: 0 } }), /pInit = 0.*> 0/],
+    [() => createAttack({ name: 'square', params: { schedule: 'fast' } }), /schedule = "fast"; allowed: reference, vicinal-rescaled/],
+    [() => createAttack({ name: 'fab-t', params: { eta: 0.5 } }), /fab-t": invalid param eta = 0.5.*>= 1/],
     [() => createAttack({ name: 'apgd-t', params: { targetClasses: 0 } }), /targetClasses = 0.*>= 1/],
     [() => createAttack({ name: 'autoattack', params: { queries: 1.5 } }), /queries = 1.5.*integer/],
     [() => createAttack({ name: 'pgd', params: { steps: 0 } }), /pgd.*steps = 0.*integer >= 1/],

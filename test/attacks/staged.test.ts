@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { createAttack } from '../../attacks/registry';
-import { squareFraction, squarePattern, squareWindow, squareLayout } from '../../attacks/square';
+import { SQUARE_HALVING_ITERATIONS, squareFraction, squareFractionReference, squarePattern, squareWindow, squareLayout } from '../../attacks/square';
 import { runnerUpClasses } from '../../attacks/apgd-t';
 import { Attack, AttackStageLog, mergeStageLogs } from '../../attacks/types';
 import { Classifier } from '../../contract/classifier';
@@ -123,6 +123,95 @@ test('Square internals: the p schedule halves from pInit on the published marks;
   }
 });
 
+test('Square reference schedule: p halves after iterations 10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000 whatever the budget (AutoAttack p_selection, resc_schedule off)', (t) => {
+  t.deepEqual([...SQUARE_HALVING_ITERATIONS], [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000]);
+  // (iteration, divisor of pInit): the reference's ranges, checked at both ends of each.
+  const table: [number, number][] = [
+    [0, 1],
+    [10, 1],
+    [11, 2],
+    [50, 2],
+    [51, 4],
+    [200, 4],
+    [201, 8],
+    [500, 8],
+    [501, 16],
+    [1000, 16],
+    [1001, 32],
+    [2000, 32],
+    [2001, 64],
+    [4000, 64],
+    [4001, 128],
+    [4999, 128],
+    [6000, 128],
+    [6001, 256],
+    [8000, 256],
+    [8001, 512],
+    [20000, 512],
+  ];
+  for (const [it, div] of table) t.is(squareFractionReference(it, 0.8), 0.8 / div, `iteration ${it}`);
+  // The rescaled schedule of a 5000-query budget reaches the small windows twice as early.
+  t.is(squareFraction(2501, 5000, 0.8), 0.8 / 128);
+  t.is(squareFractionReference(2500, 0.8), 0.8 / 64);
+  t.is(squareFractionReference(4500, 0.8), 0.8 / 128);
+  t.is(squareFraction(4501, 5000, 0.8), 0.8 / 512);
+});
+
+test('Square with the reference schedule does not depend on the budget: a row broken within 40 queries is broken at the same point with 120; the settings say which schedule ran', (t) => {
+  const { model, f } = smallModel({ arch: 'mlp', hidden: [16] }, [6, 6, 1], 5, 8);
+  const { x, y } = batch(f, 16, 9);
+  for (const norm of ['linf', 'l2'] as Norm[]) {
+    const eps = norm === 'linf' ? 0.1 : 0.8;
+    const run = (queries: number, schedule: string) => {
+      const a = createAttack({ name: 'square', params: { queries, schedule } }, norm);
+      t.is(a.settings.schedule, schedule);
+      const out = a.run(f, x, y, bounds, eps, new Rng(4));
+      const adv = Array.from(out.xAdv.dataSync());
+      out.xAdv.dispose();
+      return { adv, success: Array.from(out.success) };
+    };
+    const short = run(40, 'reference');
+    const long = run(120, 'reference');
+    let broken = 0;
+    for (let r = 0; r < 16; r++) {
+      if (!short.success[r]) continue;
+      broken++;
+      t.is(long.success[r], 1);
+      t.deepEqual(long.adv.slice(r * 36, (r + 1) * 36), short.adv.slice(r * 36, (r + 1) * 36), `${norm} row ${r}: same point`);
+    }
+    t.log(`${norm}: ${broken}/16 broken within 40 queries`);
+    t.true(broken > 0 && broken < 16, `${norm}: the test breaks some rows within 40 queries (${broken})`);
+  }
+  x.dispose();
+  model.dispose();
+});
+
+test('AutoAttack is never weaker per example than its deterministic stages run alone: APGD-CE (same batch, same seed) and FAB-T', (t) => {
+  const { model, f } = smallModel({ arch: 'mlp', hidden: [16] }, [6, 6, 1], 5, 12);
+  const { x, y } = batch(f, 20, 13);
+  const params = { steps: 10, targetClasses: 3, queries: 30 };
+  for (const norm of ['linf', 'l2'] as Norm[]) {
+    const eps = norm === 'linf' ? 0.15 : 0.6;
+    const aa = createAttack({ name: 'autoattack', params }, norm).run(f, x, y, bounds, eps, new Rng(2));
+    aa.xAdv.dispose();
+    // AutoAttack's first stage sees the whole (correctly classified) batch with the first fork of its Rng.
+    const apgd = createAttack({ name: 'apgd-ce', params: { steps: 10 } }, norm).run(f, x, y, bounds, eps, new Rng(2).fork('apgd-ce'));
+    apgd.xAdv.dispose();
+    // FAB-T with one run has no randomness and treats every row on its own.
+    const fab = createAttack({ name: 'fab-t', params: { steps: 10, targetClasses: 3 } }, norm).run(f, x, y, bounds, eps, new Rng(0));
+    fab.xAdv.dispose();
+    for (let r = 0; r < 20; r++) {
+      t.true(aa.success[r] >= apgd.success[r], `${norm} row ${r}: broken by APGD-CE alone, not by AutoAttack`);
+      t.true(aa.success[r] >= fab.success[r], `${norm} row ${r}: broken by FAB-T alone, not by AutoAttack`);
+    }
+    const count = (s: Uint8Array) => s.reduce((a, v) => a + v, 0);
+    t.log(`${norm}: broken by autoattack ${count(aa.success)}, apgd-ce ${count(apgd.success)}, fab-t ${count(fab.success)} of 20`);
+    t.true(count(apgd.success) > 0 && count(fab.success) > 0, `${norm}: the test's eps lets both stages break rows`);
+  }
+  x.dispose();
+  model.dispose();
+});
+
 test('APGD-T targets the runner-up classes by clean logit; APGD-T and AutoAttack refuse explicit targets', (t) => {
   const order = runnerUpClasses([0.1, 3, 2, -1, 2, 0.5, 0.5, 0.5], [1, 0], 4);
   t.deepEqual(Array.from(order[0]), [2, 0, 3]);
@@ -148,7 +237,7 @@ test('AutoAttack: robust accuracy after each stage never rises, each stage attac
     const log = out.log as AttackStageLog[];
     t.deepEqual(
       log.map((s) => s.stage),
-      ['clean', 'apgd-ce', 'apgd-t', 'square'],
+      ['clean', 'apgd-ce', 'apgd-t', 'fab-t', 'square'],
     );
     t.log(`eps ${eps}: ${log.map((s) => `${s.stage} ${s.robust}/${s.attacked}`).join(', ')}`);
     t.is(log[0].robust, 30);

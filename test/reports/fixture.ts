@@ -190,7 +190,7 @@ export function makeRun(o: FixtureOptions = {}): LoadedRun {
               attack: a,
               norm: 'linf' as const,
               eps: e,
-              settings: a === 'pgd' ? { steps: 40, stepSize: e / 16, randomStart: true } : {},
+              settings: a === 'pgd' ? { steps: 40, stepSize: e / 16, randomStart: true } : a === 'autoattack' ? { steps: 100, variant: 'standard' } : {},
               n,
               robustAccuracy: mean(keep),
               meanLoss: 0.3 + e,

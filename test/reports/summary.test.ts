@@ -2,6 +2,7 @@ import test from 'ava';
 import * as fs from 'fs';
 import { loadRun, resultPath, writeJsonAtomic } from '../../contract/run-folder';
 import { summarizeRun } from '../../reports/summary';
+import { groupFacts } from '../../reports/format';
 import { cleanupFixtures, makeRun } from './fixture';
 
 test.after.always(cleanupFixtures);
@@ -259,6 +260,15 @@ test('header: backend, gpu, tfjs, seeds, attack settings, sizes, wall time, flag
     pgd.perEps.map((p) => p.settings.stepSize),
     [0.1 / 16, 0.2 / 16],
   );
+});
+
+test('an attack recorded with a variant is labelled with it (autoattack (standard)); its keys keep the plain name', (t) => {
+  const g = summarizeRun(makeRun({ attacks: ['fgsm', 'autoattack'], seeds: [0] })).groups[0];
+  const aa = g.columns.find((c) => c.kind === 'robust' && c.attack === 'autoattack' && c.eps === 0.1)!;
+  t.is(aa.label, 'autoattack (standard) ε=0.1');
+  t.is(aa.key, 'robust:autoattack@linf:0.1');
+  t.is(g.columns.find((c) => c.kind === 'robust' && c.attack === 'fgsm' && c.eps === 0.1)!.label, 'fgsm ε=0.1');
+  t.true(groupFacts(g).some(([k]) => k === 'attack autoattack (standard)'));
 });
 
 test('a probe with a NaN median (e.g. an undefined ratio) is n/a, not a failure', (t) => {
