@@ -1,0 +1,146 @@
+/**
+ * Where an eval job's APGD loses what the bench's PGD loop does not (issue
+ * 22). Times, on one briefly trained MNIST MLP and the same test digits,
+ * interleaved round by round so that every variant sees the same machine load:
+ *
+ *  - eval:     APGD-CE through the eval path (evaluateModelDetailed, one eps,
+ *              the quick profile's 500 examples in batches of 250);
+ *  - apgd:     ApgdAttack.run on one batch of 250 (the eval path minus its bookkeeping);
+ *  - pgd-250:  the bench's PGD loop (pgdPerturb, CE, no random start) for as many steps, batch 250;
+ *  - pgd-512:  the same at the bench's batch of 512;
+ *  - grad-250: as many bare input gradients of the CE at batch 250 (the network plus the loss).
+ *
+ * Every figure is milliseconds per gradient evaluation per 250 examples.
+ * With --only NAME it runs one variant, and with --profile FILE it writes a
+ * V8 CPU profile of the timed rounds only (not of training or warm-up; read
+ * it with bench/cpu-profile-groups.ts).
+ *
+ *   npm run build --silent && node dist/bench/eval-vs-bench.js [--backend onnx] [--rounds 3] [--steps 100] [--eps 0.1] [--only eval|apgd|pgd-250|pgd-512|grad-250] [--profile FILE]
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as inspector from 'inspector';
+import { ApgdAttack } from '../attacks/apgd';
+import { lossInputGradient } from '../attacks/gradients';
+import { pgdPerturb } from '../attacks/pgd';
+import { initBackend } from '../backend/select';
+import { BackendChoice } from '../contract/results';
+import { loadDataset } from '../data/registry';
+import { Rng } from '../data/rng';
+import { evaluateModelDetailed } from '../eval/evaluate';
+import { buildModel } from '../models/build';
+import { asClassifier } from '../models/predict';
+import { erm } from '../models/schemes/erm';
+import { trainModel } from '../models/train';
+
+function flag(argv: string[], name: string, fallback: string): string {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
+}
+
+const median = (v: number[]): number => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function main(argv: string[]): Promise<void> {
+  const backend = await initBackend(flag(argv, 'backend', 'onnx') as BackendChoice);
+  const rounds = Number(flag(argv, 'rounds', '3'));
+  const steps = Number(flag(argv, 'steps', '100'));
+  const eps = Number(flag(argv, 'eps', '0.1'));
+  const only = flag(argv, 'only', '');
+  const dataset = loadDataset({ name: 'mnist' });
+  const model = buildModel({ arch: 'mlp', hidden: [256, 256] }, dataset.inputShape, dataset.numClasses, 0);
+  trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: 1, seed: 0, evalEveryEpoch: false });
+  const f = asClassifier(model);
+  const d = 784;
+  const batchOf = (b: number) => tf.tensor(dataset.test.x.subarray(0, b * d), [b, 28, 28, 1]);
+  const labelsOf = (b: number) => tf.oneHot(tf.tensor1d(dataset.test.y.slice(0, b), 'int32'), 10).toFloat() as tf.Tensor2D;
+  const x250 = batchOf(250);
+  const x512 = batchOf(512);
+  const y250 = labelsOf(250);
+  const y512 = labelsOf(512);
+  const apgd = new ApgdAttack({ norm: 'linf', steps, restarts: 1, alpha: 0.75, rho: 0.75, randomStart: true, loss: 'ce' });
+  const bounds = dataset.bounds;
+  const timeMs = (fn: () => void): number => {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  // ms per gradient evaluation per 250 examples; APGD evaluates `steps` gradients per run (plus one forward)
+  const variants: Record<string, () => number> = {
+    eval: () => {
+      const r = evaluateModelDetailed(
+        f,
+        dataset,
+        { attacks: [{ name: 'apgd-ce', params: { steps } }], eps: [eps], nExamples: 500, batchSize: 250, probes: { enabled: false }, sanity: { enabled: false } },
+        new Rng(1),
+      );
+      return (1000 * Object.entries(r.seconds).find(([k]) => k.startsWith('apgd-ce'))![1]) / (2 * steps);
+    },
+    apgd: () =>
+      timeMs(() => {
+        const out = apgd.run(f, x250, dataset.test.y.slice(0, 250), bounds, eps, new Rng(1));
+        out.xAdv.dispose();
+      }) / steps,
+    'pgd-250': () =>
+      timeMs(() => {
+        const adv = pgdPerturb(f, x250, y250, bounds, { norm: 'linf', eps, stepSize: 0.01, steps, randomStart: false }, new Rng(0));
+        adv.dataSync();
+        adv.dispose();
+      }) / steps,
+    'pgd-512': () =>
+      (timeMs(() => {
+        const adv = pgdPerturb(f, x512, y512, bounds, { norm: 'linf', eps, stepSize: 0.01, steps, randomStart: false }, new Rng(0));
+        adv.dataSync();
+        adv.dispose();
+      }) /
+        steps) *
+      (250 / 512),
+    'grad-250': () =>
+      timeMs(() => {
+        for (let s = 0; s < steps; s++) {
+          const g = lossInputGradient(f, x250, y250);
+          g.dataSync();
+          g.dispose();
+        }
+      }) / steps,
+  };
+  const names = only ? [only] : Object.keys(variants);
+  for (const n of names) if (!variants[n]) throw new Error(`unknown variant "${n}"; allowed: ${Object.keys(variants).join(', ')}`);
+  // warm-up: sessions, baked weights, kernels
+  for (const n of names) variants[n]();
+  const profile = flag(argv, 'profile', '');
+  const session = profile ? new inspector.Session() : null;
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => (session as inspector.Session).post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  if (session) {
+    session.connect();
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: 200 });
+    await post('Profiler.start');
+  }
+  const ms: Record<string, number[]> = {};
+  for (let r = 0; r < rounds; r++) for (const n of names) (ms[n] ??= []).push(variants[n]());
+  if (session) {
+    const { profile: data } = (await post('Profiler.stop')) as { profile: object };
+    fs.writeFileSync(profile, JSON.stringify(data));
+    session.disconnect();
+  }
+  const base = median(ms[names.includes('grad-250') ? 'grad-250' : names[0]]);
+  console.log(
+    `backend ${backend.name}, ${rounds} rounds of ${steps} steps, eps ${eps}, load ${(await import('os'))
+      .loadavg()
+      .map((v) => v.toFixed(1))
+      .join(' ')}`,
+  );
+  for (const n of names)
+    console.log(`${n.padEnd(9)} ${median(ms[n]).toFixed(2).padStart(7)} ms/step/250  (${(median(ms[n]) / base).toFixed(2)}x grad-250; rounds ${ms[n].map((v) => v.toFixed(1)).join(', ')})`);
+  tf.dispose([x250, x512, y250, y512]);
+  model.dispose();
+}
+
+main(process.argv.slice(2)).catch((e) => {
+  console.error(e instanceof Error ? e.message : String(e));
+  process.exit(1);
+});
