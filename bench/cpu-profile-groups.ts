@@ -86,11 +86,14 @@ function components(p: CpuProfile, busy: number): void {
     const leaf = nodes.get(id) as ProfileNode;
     let label: string | null = leaf.callFrame.functionName === '(garbage collector)' ? 'garbage collector' : leaf.callFrame.functionName === '(idle)' ? 'idle' : null;
     for (let cur: number | undefined = id; label === null && cur !== undefined; cur = parent.get(cur)) label = componentOf((nodes.get(cur) as ProfileNode).callFrame);
-    const key = label ?? 'other';
+    // the inspector's own dispatch (Profiler.stop writing the profile) is not the program's time
+    const key = label ?? (leaf.callFrame.functionName === 'dispatch' && leaf.callFrame.url === '' ? 'profiler' : 'other');
     if (key !== 'idle') out.set(key, (out.get(key) ?? 0) + t);
   }
-  console.log('components (innermost named frame on the stack, share of busy):');
-  for (const [k, t] of [...out].sort((a, b) => b[1] - a[1])) console.log(`${((100 * t) / busy).toFixed(1).padStart(6)}%  ${k}`);
+  const measured = busy - (out.get('profiler') ?? 0);
+  out.delete('profiler');
+  console.log(`components (innermost named frame on the stack, share of busy less the profiler's own ${((busy - measured) / 1e6).toFixed(2)} s):`);
+  for (const [k, t] of [...out].sort((a, b) => b[1] - a[1])) console.log(`${((100 * t) / measured).toFixed(1).padStart(6)}%  ${k}`);
 }
 
 function main(argv: string[]): void {
