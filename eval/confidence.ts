@@ -123,8 +123,9 @@ export interface ConfidenceOptions {
   /**
    * Reuse what the evaluation computed (default true): on c·f a
    * scale-invariant attack's outcome is its outcome on f, and of a composite
-   * only the scale-dependent stages re-run (see compositeOnScaled). False
-   * re-runs every attack on c·f (tests compare the two).
+   * only the scale-dependent stages re-run (see compositeOnScaled), and
+   * check (b) takes a configured counterpart's outcome. False re-runs every
+   * attack on c·f and every counterpart on f (tests compare the two).
    */
   reuse?: boolean;
   /** Per configured attack (same order), a composite's per-stage outcomes from the evaluation; undefined for the others. */
@@ -200,8 +201,9 @@ export function confidenceConfound(f: Classifier, eps: number, configured: Confi
     if (!spec) return;
     const j = configured.findIndex((b) => b.name === spec.name && b.norm === a.norm && attackLoss(b) !== null && attackLoss(b) !== 'ce' && sameBudget(a, b));
     const label = spec.name === a.name ? `${a.name} with the ${String(spec.params?.loss)} loss` : spec.name;
-    runs.push({ check: 'ce-saturation', at: `${a.norm} eps ${eps}, ${a.name}`, reran: j >= 0 ? [] : [label], reused: j >= 0 ? [a.name, configured[j].name] : [a.name] });
-    const other = j >= 0 ? robust[j] : robustOn(f, createAttack(spec, a.norm), eps, `invariant:${a.name}`);
+    const configuredOther = reuse && j >= 0;
+    runs.push({ check: 'ce-saturation', at: `${a.norm} eps ${eps}, ${a.name}`, reran: configuredOther ? [] : [label], reused: configuredOther ? [a.name, configured[j].name] : [a.name] });
+    const other = configuredOther ? robust[j] : robustOn(f, createAttack(spec, a.norm), eps, `invariant:${a.name}`);
     const [ce, inv] = [share(robust[i]), share(other)];
     if (ce > inv + tol) {
       flags.push({

@@ -127,6 +127,20 @@ test('check (a) on autoattack re-runs only its CE stage, and the invariant stage
   });
 });
 
+test('check (b) reusing a configured scale-invariant counterpart gives the flag of re-running it', (t) => {
+  const g = scaleLogits(f, 100);
+  const { reused, full } = confidenceBothWays(g, [
+    { name: 'apgd-ce', params: { steps: 20 } },
+    { name: 'apgd-dlr', params: { steps: 20 } },
+  ]);
+  const ce = (r: typeof reused) => r.runs.filter((x) => x.check === 'ce-saturation').map((x) => [x.reran, x.reused]);
+  t.deepEqual(ce(reused), [[[], ['apgd-ce', 'apgd-dlr']]]);
+  t.deepEqual(ce(full), [[['apgd-dlr'], ['apgd-ce']]]);
+  t.log(reused.flags.map((x) => x.message).join('\n'));
+  t.true(checks(reused.flags).includes('ce-saturation'), 'APGD-CE is saturated on 100·f, APGD-DLR is not');
+  t.deepEqual(checks(reused.flags), checks(full.flags));
+});
+
 test('the batch-size check reuses a configured FGSM run: the same outcomes as re-running it', (t) => {
   const details = evaluateModelDetailed(f, dataset, { ...base, eps: [0.05, 0.1, 0.2], nExamples: 150, batchSize: 150, attacks: [{ name: 'fgsm' }] }, new Rng(7));
   const cleanCorrect = Uint8Array.from(details.result.cleanCorrect);
