@@ -19,6 +19,13 @@
  * Both run on the sanity subset at one radius: the eps whose worst-case
  * robust accuracy is nearest half the clean accuracy, where most examples
  * are near the boundary and a weakened attack shows most.
+ *
+ * Nothing is computed twice: on c·f, (a) takes the evaluation's outcomes of
+ * the scale-invariant attacks (margin, DLR: unchanged up to rounding) and
+ * re-runs only the scale-dependent ones; of a composite (autoattack) only
+ * its CE stage re-runs, plus its invariant stages on the rows they never
+ * attacked on f. (b) takes a configured counterpart's outcome. The
+ * returned `runs` say which.
  */
 import { AttackSpec, createAttack, resolveAttackParams } from '../attacks/registry';
 import { Attack } from '../attacks/types';
