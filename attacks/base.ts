@@ -89,11 +89,24 @@ export function disposeCandidate(c: Candidate): void {
   c.success.dispose();
 }
 
+/** Whether every row of a success tensor is 1 (one read-back of a scalar). */
+export function allSucceeded(success: tf.Tensor1D): boolean {
+  if (success.size === 0) return true;
+  const all = tf.tidy(() => tf.all(tf.cast(success, 'bool')));
+  const v = all.dataSync()[0];
+  all.dispose();
+  return v === 1;
+}
+
 /**
- * Runs `n` candidate attacks (restarts, random draws) and keeps, per row, the
- * worst case across them (see keepWorst); returns its points.
+ * Runs up to `n` candidate attacks (restarts, random draws) and keeps, per
+ * row, the worst case across them (see keepWorst); returns its points. Stops
+ * early once every row has succeeded: keepWorst keeps a row's first success,
+ * so later candidates could not change the points returned (one scalar
+ * read-back per candidate). `stopWhenAllSucceed` false runs all n (tests
+ * compare the two).
  */
-export function worstOfCandidates(n: number, candidate: (i: number) => Candidate): tf.Tensor {
+export function worstOfCandidates(n: number, candidate: (i: number) => Candidate, stopWhenAllSucceed = true): tf.Tensor {
   let best: Candidate | null = null;
   for (let i = 0; i < n; i++) {
     const cand = candidate(i);
@@ -105,6 +118,7 @@ export function worstOfCandidates(n: number, candidate: (i: number) => Candidate
       disposeCandidate(cand);
       best = merged;
     }
+    if (stopWhenAllSucceed && i < n - 1 && allSucceeded(best.success)) break;
   }
   const out = best as Candidate;
   out.objective.dispose();

@@ -115,7 +115,25 @@ export interface EvalJobResult {
   wallSeconds: number;
   /** Wall seconds per stage: clean, each attack key, probes, sanity (where an eval job's time goes). */
   stageSeconds?: Record<string, number>;
+  /** Per sanity check that runs attacks: what it re-ran and what it reused from the evaluation's own attack runs. Absent in results written before it existed. */
+  sanityRuns?: SanityRunRecord[];
   env: Environment;
+}
+
+/**
+ * What one sanity check computed (EvalJobResult.sanityRuns): the attack runs
+ * it made and the per-example outcomes it took from the evaluation's own
+ * attack runs instead. Entries name an attack ("pgd") or a stage of a
+ * composite ("autoattack:apgd-t"), with " (k of n rows)" when only some rows
+ * of the sanity subset ran.
+ */
+export interface SanityRunRecord {
+  /** The check, as its flags name it ("logit-scale-dependence", "ce-saturation", "batch-dependence", "large-eps-not-zero", "steps-not-converged"). */
+  check: string;
+  /** Where it looked, e.g. "linf eps 0.1, logits x100". */
+  at: string;
+  reran: string[];
+  reused: string[];
 }
 
 export type JobResult = TrainJobResult | EvalJobResult;

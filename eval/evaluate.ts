@@ -4,13 +4,14 @@ import { Attack, AttackStageLog, mergeStageLogs } from '../attacks/types';
 import { worstCaseCorrect } from '../attacks/worst-case';
 import { Classifier } from '../contract/classifier';
 import { robustKey, worstCaseKey } from '../contract/keys';
-import { AttackSummary, EvalJobResult, SanityFlag } from '../contract/results';
+import { AttackSummary, EvalJobResult, SanityFlag, SanityRunRecord } from '../contract/results';
 import { Rng } from '../data/rng';
 import { Dataset, inputSize } from '../data/types';
 import { EvalConfig, EvalOptions, resolveEvalConfig, ResolvedEvalConfig } from './config';
 import { mean } from './distribution';
 import { PerExampleAttack, PerExampleData } from './export';
 import { gradientNorms, ProbeOutput, runProbes } from './probes';
+import { StageOutcome } from './confidence';
 import { runSanity } from './sanity-runs';
 import { checkBatchIndependence, checkDeterministic, checkMonotone, checkNoiseWeaker, checkOutputsAreLogits } from './sanity';
 
@@ -97,18 +98,30 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
     probes = timed('probes', () => runProbes(f, dataset, { x, y: dataset.test.y.subarray(0, n) }, c.norm, c.eps, c.probes, rng.fork('probes'), options.vicinal, c.batchSize));
   }
   const flags: SanityFlag[] = [];
+  const sanityRuns: SanityRunRecord[] = [];
   if (c.sanity.enabled && n > 0) {
     progress({ stage: 'sanity', detail: 'sanity checks', done: 0, total: 1 });
-    flags.push(
-      ...timed('sanity', () =>
-        options.gradientFree
-          ? gradientFreeSanity(f, dataset, c, summaries, clean.accuracy, clean.logits)
-          : runSanity(f, dataset, c, summaries, perAttack, clean.accuracy, clean.logits, clean.grads.l1, rng.fork('sanity')),
-      ),
-    );
+    timed('sanity', () => {
+      if (options.gradientFree) flags.push(...gradientFreeSanity(f, dataset, c, summaries, clean.accuracy, clean.logits));
+      else {
+        const r = runSanity(f, dataset, c, summaries, perAttack, clean.accuracy, clean.logits, clean.grads.l1, rng.fork('sanity'));
+        flags.push(...r.flags);
+        sanityRuns.push(...r.runs);
+      }
+    });
   }
   return {
-    result: { cleanAccuracy: clean.accuracy, n, attacks: summaries, worstCase: worst.summary, probes: probes?.distributions ?? {}, flags, cleanCorrect: Array.from(clean.correct), robustCorrect },
+    result: {
+      cleanAccuracy: clean.accuracy,
+      n,
+      attacks: summaries,
+      worstCase: worst.summary,
+      probes: probes?.distributions ?? {},
+      flags,
+      cleanCorrect: Array.from(clean.correct),
+      robustCorrect,
+      ...(sanityRuns.length ? { sanityRuns } : {}),
+    },
     perExample: {
       index: Int32Array.from({ length: n }, (_, i) => i),
       label: Int32Array.from(dataset.test.y.subarray(0, n)),
@@ -211,7 +224,7 @@ function runAttacks(
   seconds: Record<string, number>,
   stageLogs: Record<string, AttackStageLog[]>,
   adversarial?: { rows: number; byKey: Record<string, Float32Array> },
-): (PerExampleAttack & { settings: Readonly<Record<string, unknown>> })[] {
+): RunRecord[] {
   const shape = dataset.inputShape;
   const d = inputSize(shape);
   const n = c.nExamples;
@@ -222,7 +235,7 @@ function runAttacks(
   }
   const planned: Planned[] = [];
   for (const a of attacks) for (const eps of c.eps) planned.push({ attack: a, eps, key: robustKey(a.name, a.norm, eps) });
-  const perAttack = planned.map((p) => ({
+  const perAttack: RunRecord[] = planned.map((p) => ({
     key: p.key,
     attack: p.attack.name,
     norm: p.attack.norm,
@@ -250,8 +263,11 @@ function runAttacks(
           kept.set((out.xAdv.dataSync() as Float32Array).subarray(0, rows * d), s * d);
         }
         out.xAdv.dispose();
-        if (out.log) stageLogs[p.key] = mergeStageLogs(stageLogs[p.key], out.log);
         const rec = perAttack[i];
+        if (out.log) {
+          stageLogs[p.key] = mergeStageLogs(stageLogs[p.key], out.log);
+          keepStageRows(rec, out.log, s, n);
+        }
         rec.pred.set(out.pred, s);
         rec.loss.set(out.loss, s);
         for (let r = 0; r < e - s; r++) rec.correct[s + r] = cleanCorrect[s + r] && out.pred[r] === yb[r] ? 1 : 0;
@@ -262,6 +278,21 @@ function runAttacks(
     }
   }
   return perAttack;
+}
+
+/** One attack at one eps over the evaluated examples, with what the sanity checks may reuse. */
+export type RunRecord = PerExampleAttack & {
+  settings: Readonly<Record<string, unknown>>;
+  /** A composite attack's per-example survival after each stage ("clean" first), from its stage logs. */
+  stages?: StageOutcome[];
+};
+
+/** Copies a composite's per-row stage survival of the batch starting at row `s` into the record. */
+function keepStageRows(rec: RunRecord, log: AttackStageLog[], s: number, n: number): void {
+  if (log.some((l) => !l.robustRows)) return;
+  rec.stages ??= log.map((l) => ({ stage: l.stage, robust: new Uint8Array(n) }));
+  if (rec.stages.length !== log.length) return;
+  log.forEach((l, k) => (rec.stages as StageOutcome[])[k].robust.set(l.robustRows as Uint8Array, s));
 }
 
 /** Per (norm, eps): the examples that survive every attack, as a summary and per example. */
