@@ -71,6 +71,8 @@ export function scaleLogits(f: Classifier, c: number): Classifier {
 export function attackLoss(a: ConfiguredAttack): string | null {
   if (a.name === 'apgd-ce') return 'ce';
   if (a.name === 'apgd-dlr' || a.name === 'apgd-t') return 'dlr';
+  // FAB-T steps to the linearised boundary of the logit difference f_t - f_y: a margin, scale-free like it.
+  if (a.name === 'fab-t') return 'margin';
   if (typeof a.params.loss === 'string') return a.params.loss;
   try {
     const loss = createAttack({ name: a.name, params: { ...a.params, norm: a.norm } }, a.norm).settings.loss;

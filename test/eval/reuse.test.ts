@@ -112,9 +112,9 @@ test('check (a) on autoattack re-runs only its CE stage, and the invariant stage
   t.log(scaleRuns.map((x) => `${x.at}: reran ${x.reran.join(', ')}; reused ${x.reused.join(', ')}`).join('\n'));
   for (const r of scaleRuns) {
     t.regex(r.reran[0], /^autoattack:apgd-ce \(\d+ of 100 rows\)$/, 'the CE stage on the clean-correct rows');
-    t.deepEqual(r.reused, ['autoattack:apgd-t', 'autoattack:square']);
+    t.deepEqual(r.reused, ['autoattack:apgd-t', 'autoattack:fab-t', 'autoattack:square']);
     // the invariant stages ran only on some rows, if at all
-    for (const s of r.reran.slice(1)) t.regex(s, /^autoattack:(apgd-t|square) \(\d+ of 100 rows\)$/);
+    for (const s of r.reran.slice(1)) t.regex(s, /^autoattack:(apgd-t|fab-t|square) \(\d+ of 100 rows\)$/);
   }
   t.deepEqual(
     full.runs.filter((x) => x.check === 'logit-scale-dependence').map((x) => x.reran),
