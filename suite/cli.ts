@@ -1,12 +1,7 @@
 #!/usr/bin/env node
-import { formatHelp, parseArgs, CommandSpec, ParsedFlags } from './args';
+import { formatHelp, parseArgs } from './args';
+import type { Command } from './command';
 import { EXIT, UsageError } from '../contract/errors';
-
-/** One CLI command: its flags and what it does (returns the exit code). */
-export interface Command {
-  spec: CommandSpec;
-  main(flags: ParsedFlags, positional: string[]): Promise<number>;
-}
 
 const COMMANDS: Record<string, () => Command> = {
   run: () => require('./commands/run').command,

@@ -18,7 +18,7 @@ import type { Classifier } from '../../contract/classifier';
 import { ParsedFlags } from '../args';
 import { initBackend } from '../../backend/select';
 import { refuseDefectiveBackend } from '../../backend/verify';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { describeEnvironment } from '../../backend/environment';
 import { EXIT, UsageError } from '../../contract/errors';
 import { writeFileAtomic, writeOutputFile } from '../../contract/run-folder';

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { EXIT, UsageError } from '../../contract/errors';
 import { loadModel } from '../../models/io';
 import { exportOnnx } from '../../backend/onnx/export';

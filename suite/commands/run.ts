@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../../backend/select';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { loadStudy, StudyConfig, validateStudy } from '../config';
 import { EXIT, UsageError } from '../../contract/errors';
 import { planStudy } from '../plan';
