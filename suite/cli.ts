@@ -46,6 +46,9 @@ export async function cli(argv: string[]): Promise<number> {
     console.log(formatHelp(command.spec));
     return EXIT.ok;
   }
+  // Commands that touch tensors without selecting a backend (report's figures, export) load
+  // TensorFlow.js with their modules; its cpu backend must not print its advert.
+  if (require.cache[require.resolve('@tensorflow/tfjs-core')]) require('../backend/quiet').silenceTfjsAdvert();
   return command.main(flags, positional);
 }
 
