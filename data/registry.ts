@@ -11,7 +11,7 @@ import { fashionMnistDataset } from './datasets/fashion-mnist';
 import { filesDataset } from './datasets/files';
 import { mnistDataset } from './datasets/mnist';
 import { moonsDataset } from './datasets/moons';
-import { assertSpec, DatasetDescriptor, DatasetSpec, SpecProblem, specProblem } from './descriptor';
+import { assertSpec, DatasetDescriptor, DatasetSpec, numberParam, paramHelp, SpecProblem, specProblem } from './descriptor';
 import { Rng } from './rng';
 import { Dataset } from './types';
 
@@ -62,7 +62,7 @@ export function resolveDatasetSpec(spec: DatasetSpec): DatasetSpec {
 export function loadDataset(spec: DatasetSpec): Dataset {
   const d = datasetDescriptor(spec.name);
   assertSpec(spec, d);
-  return d.load(spec, new Rng(spec.seed ?? 0));
+  return d.load(spec, new Rng(numberParam(d.params, spec, 'seed')));
 }
 
 /** Default attack radii of a dataset for a norm (`vicinal attack` without --eps). */
@@ -83,4 +83,9 @@ export function isPointsDataset(settings: Readonly<Record<string, unknown>>): bo
 /** The spec that rebuilds a dataset from its recorded settings (a saved model's metadata), or null for an unknown name. */
 export function datasetSpecFromSettings(settings: Readonly<Record<string, unknown>>): DatasetSpec | null {
   return isDatasetName(settings.name) ? datasetDescriptor(settings.name).specFromSettings(settings) : null;
+}
+
+/** Every dataset's parameters as help text (from the descriptors' tables): a heading per dataset, a line per parameter. */
+export function datasetParamsHelp(): string {
+  return DATASETS.map((d) => [`  ${d.name}: ${d.summary}`, ...paramHelp(d).map((l) => `    ${l}`)].join('\n')).join('\n');
 }

@@ -14,6 +14,7 @@ import { assignShards, estimateCosts, measuredCosts, parseShard, planHash, shard
 import { refuseDefectiveBackend } from '../../backend/verify';
 import { finishRunReport } from '../../reports/run-report';
 import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
+import { datasetParamsHelp } from '../../data/registry';
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -37,6 +38,7 @@ export const command: Command = {
       weights: { kind: 'string', help: 'with --shard: balance shards by the job times measured in run folder RUN instead of the per-architecture weights' },
       detail: { kind: 'boolean', help: 'the final terminal report prints every table, flag and setting' },
     },
+    epilogue: () => `dataset parameters (experiments[].dataset in a config: { name, ... }):\n${datasetParamsHelp()}`,
   },
   async main(flags, positional) {
     let config: StudyConfig;
