@@ -15,7 +15,8 @@ import { fmtSigned, fmtValue, fmtNumber } from './format';
 import { Finding, GroupFindings, noDataText, plural, seedsText } from './findings';
 import { BASELINE } from './summary';
 
-const ALL = ['', 'it', 'both', 'all three', 'all four', 'all five', 'all six', 'all seven', 'all eight', 'all nine', 'all ten'];
+/** How the answer counts every compared scheme (two or more). */
+const ALL = ['', '', 'both', 'all three', 'all four', 'all five', 'all six', 'all seven', 'all eight', 'all nine', 'all ten'];
 
 /** "a", "a and b", "a, b and c". */
 function listText(xs: string[]): string {
