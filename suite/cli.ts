@@ -1,7 +1,11 @@
 #!/usr/bin/env node
+import * as path from 'path';
 import { formatHelp, parseArgs } from './args';
 import type { Command } from './command';
 import { EXIT, UsageError } from '../contract/errors';
+
+/** Part of the path of any loaded TensorFlow.js module (wherever npm placed the package). */
+const TFJS_CORE = `${path.sep}@tensorflow${path.sep}tfjs-core${path.sep}`;
 
 const COMMANDS: Record<string, () => Command> = {
   run: () => require('./commands/run').command,
@@ -48,7 +52,7 @@ export async function cli(argv: string[]): Promise<number> {
   }
   // Commands that touch tensors without selecting a backend (report's figures, export) load
   // TensorFlow.js with their modules; its cpu backend must not print its advert.
-  if (require.cache[require.resolve('@tensorflow/tfjs-core')]) require('../backend/quiet').silenceTfjsAdvert();
+  if (Object.keys(require.cache).some((m) => m.includes(TFJS_CORE))) require('../backend/quiet').silenceTfjsAdvert();
   return command.main(flags, positional);
 }
 
