@@ -105,8 +105,8 @@ export interface DatasetDescriptor {
   shape: DatasetShape;
   /** A Debian package the dataset reads its files from, if any. */
   needs?: { debianPackage: string; files: readonly string[] };
-  /** Default attack radii per norm (`vicinal attack` without --eps). */
-  defaultEps(norm: Norm, dataset: Dataset): number[];
+  /** Default attack radii per norm (`vicinal attack` without --eps), given the instance's input bounds (files: radii scale with the range). */
+  defaultEps(norm: Norm, bounds: Bounds): number[];
   /** Whether an instance with these settings (Dataset.settings) holds 2-D points: its decision boundary can be drawn. */
   isPoints2d(settings: Readonly<Record<string, unknown>>): boolean;
   /** Checks across parameters (the per-key checks come from `params`); null when fine. */

@@ -5,7 +5,7 @@
  * the CLI choices and the README's table derive from this list.
  */
 import { UsageError } from '../contract/errors';
-import type { Norm } from '../contract/norms';
+import { NORMS, type Norm } from '../contract/norms';
 import { circlesDataset } from './datasets/circles';
 import { fashionMnistDataset } from './datasets/fashion-mnist';
 import { filesDataset } from './datasets/files';
@@ -67,7 +67,23 @@ export function loadDataset(spec: DatasetSpec): Dataset {
 
 /** Default attack radii of a dataset for a norm (`vicinal attack` without --eps). */
 export function defaultAttackEps(dataset: Dataset, norm: Norm): number[] {
-  return datasetDescriptor(dataset.name).defaultEps(norm, dataset);
+  return datasetDescriptor(dataset.name).defaultEps(norm, dataset.bounds);
+}
+
+/**
+ * The default radii of every dataset as help text, from the descriptors:
+ * "mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; ...", datasets with the same radii
+ * named together; a dataset whose bounds come from its data shows the radii
+ * on [0, 1] "times the bounds' range".
+ */
+export function defaultEpsHelp(): string {
+  const text = new Map<string, string[]>();
+  for (const d of DATASETS) {
+    const bounds = d.shape.bounds ?? { lo: 0, hi: 1 };
+    const radii = NORMS.map((n) => `${n} ${d.defaultEps(n, bounds).join(',')}`).join(' / ') + (d.shape.bounds ? '' : " times the bounds' range");
+    text.set(radii, [...(text.get(radii) ?? []), d.name]);
+  }
+  return [...text].map(([radii, names]) => `${names.join(', ')} ${radii}`).join('; ');
 }
 
 /**

@@ -270,7 +270,7 @@ export const filesDataset: DatasetDescriptor = {
   params: PARAMS,
   shape: { kind: 'any', inputShape: null, numClasses: null, bounds: null },
   // Radii in units of the input range, as on [0, 1] images.
-  defaultEps: (norm, ds) => IMAGE_EPS[norm].map((e) => Number((e * (ds.bounds.hi - ds.bounds.lo)).toPrecision(6))),
+  defaultEps: (norm, bounds) => IMAGE_EPS[norm].map((e) => Number((e * (bounds.hi - bounds.lo)).toPrecision(6))),
   isPoints2d: (s) => s.inputShape === '2',
   check: checkFilesSpec,
   resolve(spec) {

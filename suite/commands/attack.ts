@@ -9,7 +9,7 @@ import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../../eval/a
 import type { AttackStageLog } from '../../attacks/types';
 import { Norm, validateNorm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
-import { DATASET_NAMES, DatasetSpec, datasetSpecFromSettings, defaultAttackEps, isDatasetName, loadDataset } from '../../data/registry';
+import { DATASET_NAMES, DatasetSpec, datasetSpecFromSettings, defaultAttackEps, defaultEpsHelp, isDatasetName, loadDataset } from '../../data/registry';
 import { FILE_FORMATS, FileFormat, formatFromName } from '../../data/datasets/files';
 import { Dataset } from '../../data/types';
 import { loadForeignModel, logOfProbabilities, looksLikeProbabilities } from '../../models/io';
@@ -392,7 +392,7 @@ export const command: Command = {
       attack: { kind: 'strings', help: `attacks: ${ATTACK_NAMES.join('|')}; default fgsm,pgd (linf), fgm,pgd (l2)` },
       eps: {
         kind: 'numbers',
-        help: "radii; default per dataset: mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; fashion-mnist linf 0.02,0.05,0.1 / l2 0.25,0.5,1; moons, circles 0.05,0.1,0.2; files as mnist times the bounds' range",
+        help: `radii; default per dataset: ${defaultEpsHelp()}`,
       },
       n: { kind: 'number', help: 'attack the first N test examples', default: 500 },
       norm: { kind: 'string', help: 'threat model: linf|l2', default: 'linf' },

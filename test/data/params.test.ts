@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DATASETS, datasetDescriptor, datasetParamsHelp, loadDataset } from '../../data/registry';
+import { DATASETS, datasetDescriptor, datasetParamsHelp, defaultAttackEps, defaultEpsHelp, loadDataset } from '../../data/registry';
 import { numberParam, paramHelp } from '../../data/descriptor';
 
 // Each descriptor's parameter table is the one place a default is written: loading, the help
@@ -49,4 +49,25 @@ test('the help text has one line per parameter with the default from the table (
       DATASETS.reduce((n, e) => n + Object.keys(e.params).length, 0),
     );
   }
+});
+
+test("the default radii in the attack command's help are the descriptors' own, for every dataset", (t) => {
+  const help = defaultEpsHelp();
+  const moons = loadDataset({ name: 'moons', nTrain: 10, nTest: 10 });
+  const mnist = loadDataset({ name: 'mnist', nTrain: 10, nTest: 10 });
+  for (const [ds, name] of [
+    [moons, 'moons, circles'],
+    [mnist, 'mnist'],
+  ] as const) {
+    t.true(help.includes(`${name} linf ${defaultAttackEps(ds, 'linf').join(',')} / l2 ${defaultAttackEps(ds, 'l2').join(',')}`), `${name}: ${help}`);
+  }
+  t.regex(help, /files linf 0\.1,0\.2,0\.3 \/ l2 0\.5,1,2 times the bounds' range$/);
+  t.is(
+    help.split('; ').length,
+    new Set(
+      DATASETS.map(
+        (d) => JSON.stringify(d.defaultEps('linf', d.shape.bounds ?? { lo: 0, hi: 1 })) + JSON.stringify(d.defaultEps('l2', d.shape.bounds ?? { lo: 0, hi: 1 })) + String(d.shape.bounds === null),
+      ),
+    ).size,
+  );
 });
