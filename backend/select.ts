@@ -3,19 +3,9 @@ import { registerWasmKernels } from './kernels/wasm';
 import { registerWasmMatMulFastPath } from './kernels/wasm-matmul';
 import { setOnnxEngineEnabled } from './onnx/engine';
 import { loadOrt, ortExecutionProvider, ortLoadError, probeSession } from './onnx/runtime';
+import { silenceTfjsAdvert } from './quiet';
 
 import { BACKEND_CHOICES, BackendChoice, BackendInfo } from '../contract/results';
-
-/**
- * The cpu backend prints an advert for tfjs-node on first use; the gradient
- * doctor uses cpu as its reference in every run, so the banner would clutter
- * every log. Marking the backend as used is the only switch that does not
- * also turn off tfjs warnings.
- */
-function silenceCpuBanner(): void {
-  const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
-  if (cpu && 'firstUse' in cpu) cpu.firstUse = false;
-}
 
 /** The engine's package as results record it; a provider other than cpu is named (cpu runs keep the plain name). */
 function onnxPackage(): string {
@@ -67,7 +57,7 @@ async function tryWasm(): Promise<string[] | null> {
  * else wasm, else cpu. It reports name "onnx", package "onnxruntime-node".
  */
 export async function initBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
-  silenceCpuBanner();
+  silenceTfjsAdvert();
   if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
     throw new Error(`unknown backend "${requested}"; allowed: ${BACKEND_CHOICES.join(', ')}`);
   }

@@ -65,11 +65,19 @@ export type ParamKind =
   | { kind: 'file' }
   | { kind: 'arrays' };
 
+/**
+ * One row of a descriptor's parameter table: how the value is checked (the
+ * kind), what it means (help) and what a missing value becomes. The help
+ * text, the checks and the defaulting all read this row; nothing else
+ * restates a default.
+ */
 export type ParamSpec = ParamKind & {
   /** One line for the README and help texts. */
   help: string;
-  /** The default as documented ("8000", "from the file"); absent for required parameters. */
-  default?: string;
+  /** The value a missing parameter takes (`paramValue` fills it in; the help text prints it). */
+  default?: number | string;
+  /** A default worked out from the data (files: "from the file name"): the help text prints it, nothing is filled in. */
+  defaultFrom?: string;
   required?: boolean;
 };
 
@@ -97,8 +105,8 @@ export interface DatasetDescriptor {
   shape: DatasetShape;
   /** A Debian package the dataset reads its files from, if any. */
   needs?: { debianPackage: string; files: readonly string[] };
-  /** Default attack radii per norm (`vicinal attack` without --eps). */
-  defaultEps(norm: Norm, dataset: Dataset): number[];
+  /** Default attack radii per norm (`vicinal attack` without --eps), given the instance's input bounds (files: radii scale with the range). */
+  defaultEps(norm: Norm, bounds: Bounds): number[];
   /** Whether an instance with these settings (Dataset.settings) holds 2-D points: its decision boundary can be drawn. */
   isPoints2d(settings: Readonly<Record<string, unknown>>): boolean;
   /** Checks across parameters (the per-key checks come from `params`); null when fine. */
@@ -166,6 +174,44 @@ export function assertSpec(d: DatasetSpec, descriptor: DatasetDescriptor): void 
   const v = p.key ? (d as unknown as Record<string, unknown>)[p.key] : undefined;
   const field = p.key ? `${p.key}${v === undefined ? '' : ` = ${JSON.stringify(v)}`}: ` : '';
   throw new UsageError(`dataset ${descriptor.name}: ${field}${p.message}`);
+}
+
+/**
+ * A parameter's value: as the spec gives it, else its table default. Throws
+ * (a bug in the descriptor, not bad input) when a numeric parameter has
+ * neither, so a load function never invents a default of its own.
+ */
+export function numberParam(params: Readonly<Record<string, ParamSpec>>, spec: DatasetSpec, key: keyof DatasetSpec & string): number {
+  const v = (spec as unknown as Record<string, unknown>)[key] ?? params[key]?.default;
+  if (typeof v !== 'number') throw new Error(`dataset ${spec.name}: parameter ${key} has no value and no numeric default`);
+  return v;
+}
+
+/** A string parameter's value: as given, else its table default. */
+export function stringParam(params: Readonly<Record<string, ParamSpec>>, spec: DatasetSpec, key: keyof DatasetSpec & string): string {
+  const v = (spec as unknown as Record<string, unknown>)[key] ?? params[key]?.default;
+  if (typeof v !== 'string') throw new Error(`dataset ${spec.name}: parameter ${key} has no value and no string default`);
+  return v;
+}
+
+/** The values of a table of numeric parameters (moons, mnist, ...): as given, else the defaults. */
+export function numberParams<K extends keyof DatasetSpec & string>(params: Readonly<Record<K, ParamSpec>>, spec: DatasetSpec): Record<K, number> {
+  return Object.fromEntries(Object.keys(params).map((k) => [k, numberParam(params, spec, k as K)])) as Record<K, number>;
+}
+
+/** How a parameter's default reads in help texts: its value, or how it is worked out; null when it has none. */
+export function defaultText(p: ParamSpec): string | null {
+  if (p.default !== undefined) return String(p.default);
+  return p.defaultFrom ?? null;
+}
+
+/** The help text of a dataset's parameters, one line each: name, meaning, default (or "required"). */
+export function paramHelp(d: DatasetDescriptor): string[] {
+  const width = Math.max(...Object.keys(d.params).map((k) => k.length));
+  return Object.entries(d.params).map(([k, p]) => {
+    const def = p.required ? 'required' : defaultText(p);
+    return `${k.padEnd(width)}  ${p.help}${def === null ? '' : ` (${p.required ? def : `default: ${def}`})`}`;
+  });
 }
 
 /** Picks the descriptor's own keys out of recorded settings (numbers and strings as stored). */

@@ -5,13 +5,13 @@
  * the CLI choices and the table in docs/datasets.md derive from this list.
  */
 import { UsageError } from '../contract/errors';
-import type { Norm } from '../contract/norms';
+import { NORMS, type Norm } from '../contract/norms';
 import { circlesDataset } from './datasets/circles';
 import { fashionMnistDataset } from './datasets/fashion-mnist';
 import { filesDataset } from './datasets/files';
 import { mnistDataset } from './datasets/mnist';
 import { moonsDataset } from './datasets/moons';
-import { assertSpec, DatasetDescriptor, DatasetSpec, SpecProblem, specProblem } from './descriptor';
+import { assertSpec, DatasetDescriptor, DatasetSpec, numberParam, paramHelp, SpecProblem, specProblem } from './descriptor';
 import { Rng } from './rng';
 import { Dataset } from './types';
 
@@ -62,12 +62,28 @@ export function resolveDatasetSpec(spec: DatasetSpec): DatasetSpec {
 export function loadDataset(spec: DatasetSpec): Dataset {
   const d = datasetDescriptor(spec.name);
   assertSpec(spec, d);
-  return d.load(spec, new Rng(spec.seed ?? 0));
+  return d.load(spec, new Rng(numberParam(d.params, spec, 'seed')));
 }
 
 /** Default attack radii of a dataset for a norm (`vicinal attack` without --eps). */
 export function defaultAttackEps(dataset: Dataset, norm: Norm): number[] {
-  return datasetDescriptor(dataset.name).defaultEps(norm, dataset);
+  return datasetDescriptor(dataset.name).defaultEps(norm, dataset.bounds);
+}
+
+/**
+ * The default radii of every dataset as help text, from the descriptors:
+ * "mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; ...", datasets with the same radii
+ * named together; a dataset whose bounds come from its data shows the radii
+ * on [0, 1] "times the bounds' range".
+ */
+export function defaultEpsHelp(): string {
+  const text = new Map<string, string[]>();
+  for (const d of DATASETS) {
+    const bounds = d.shape.bounds ?? { lo: 0, hi: 1 };
+    const radii = NORMS.map((n) => `${n} ${d.defaultEps(n, bounds).join(',')}`).join(' / ') + (d.shape.bounds ? '' : " times the bounds' range");
+    text.set(radii, [...(text.get(radii) ?? []), d.name]);
+  }
+  return [...text].map(([radii, names]) => `${names.join(', ')} ${radii}`).join('; ');
 }
 
 /**
@@ -83,4 +99,9 @@ export function isPointsDataset(settings: Readonly<Record<string, unknown>>): bo
 /** The spec that rebuilds a dataset from its recorded settings (a saved model's metadata), or null for an unknown name. */
 export function datasetSpecFromSettings(settings: Readonly<Record<string, unknown>>): DatasetSpec | null {
   return isDatasetName(settings.name) ? datasetDescriptor(settings.name).specFromSettings(settings) : null;
+}
+
+/** Every dataset's parameters as help text (from the descriptors' tables): a heading per dataset, a line per parameter. */
+export function datasetParamsHelp(): string {
+  return DATASETS.map((d) => [`  ${d.name}: ${d.summary}`, ...paramHelp(d).map((l) => `    ${l}`)].join('\n')).join('\n');
 }

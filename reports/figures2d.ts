@@ -18,7 +18,8 @@ import { Rng } from '../data/rng';
 import { Dataset } from '../data/types';
 import { loadModel } from '../models/io';
 import { asClassifier, predictLogits } from '../models/predict';
-import { createScheme } from '../models/schemes';
+import { createScheme, schemeDefaults } from '../models/schemes';
+import { silenceTfjsAdvert } from '../backend/quiet';
 import type { MixupSemiScheme } from '../models/schemes/mixup-semi';
 import { LoadedRun, modelDir } from '../contract/run-folder';
 import { GroupSummary, RunSummary, is2DGroup } from './summary';
@@ -151,20 +152,39 @@ async function boundaries(run: LoadedRun, g: GroupSummary, extent: Figures2D['ex
   return out;
 }
 
-/** The four panels of the seed note. */
-export function vicinityPanelSpecs(base: DatasetSpec): { title: string; scheme: string; params: Record<string, unknown>; dataset: DatasetSpec }[] {
+/** The schemes whose configured α the vicinity panels take, in order of preference. */
+const PANEL_ALPHA_FROM = ['mixup-asym', 'mixup-semi', 'mixup'] as const;
+
+/**
+ * The α the vicinity panels draw with: that of the first model of the group
+ * trained with mixup-asym (else mixup-semi, else mixup), as its result
+ * records it; mixup-asym's default when the group trained none of them.
+ */
+export function panelAlpha(run: LoadedRun, g: GroupSummary): number {
+  const trained = g.rows.flatMap((row) => row.seeds.map((sj) => (sj.trainJobId ? run.results.get(sj.trainJobId) : undefined)));
+  for (const name of PANEL_ALPHA_FROM) {
+    for (const r of trained) {
+      const alpha = r?.kind === 'train' && r.identity.scheme.name === name ? r.identity.scheme.settings.alpha : undefined;
+      if (typeof alpha === 'number') return alpha;
+    }
+  }
+  return schemeDefaults('mixup-asym', 'moons').alpha as number;
+}
+
+/** The four panels of the seed note, at the run's α. */
+export function vicinityPanelSpecs(base: DatasetSpec, alpha: number): { title: string; scheme: string; params: Record<string, unknown>; dataset: DatasetSpec }[] {
   const big = (perClass: number): DatasetSpec => ({ ...base, name: 'moons', nTrain: 10_000 + 2 * perClass });
   return [
-    { title: 'mixup-asym, α=0.1: vicinal samples around one training point', scheme: 'mixup-asym', params: { alpha: 0.1 }, dataset: base },
-    { title: 'semi-supervised: 2 labelled + 10,000 unlabelled points (mixup-semi, α=0.1)', scheme: 'mixup-semi', params: { alpha: 0.1, labelledPerClass: 1 }, dataset: big(1) },
-    { title: 'more labelled: 100 labelled + 10,000 unlabelled points (mixup-semi, α=0.1)', scheme: 'mixup-semi', params: { alpha: 0.1, labelledPerClass: 50 }, dataset: big(50) },
-    { title: 'all labelled: 10,002 labelled points (mixup-asym, α=0.1)', scheme: 'mixup-asym', params: { alpha: 0.1 }, dataset: big(1) },
+    { title: `mixup-asym, α=${alpha}: vicinal samples around one training point`, scheme: 'mixup-asym', params: { alpha }, dataset: base },
+    { title: `semi-supervised: 2 labelled + 10,000 unlabelled points (mixup-semi, α=${alpha})`, scheme: 'mixup-semi', params: { alpha, labelledPerClass: 1 }, dataset: big(1) },
+    { title: `more labelled: 100 labelled + 10,000 unlabelled points (mixup-semi, α=${alpha})`, scheme: 'mixup-semi', params: { alpha, labelledPerClass: 50 }, dataset: big(50) },
+    { title: `all labelled: 10,002 labelled points (mixup-asym, α=${alpha})`, scheme: 'mixup-asym', params: { alpha }, dataset: big(1) },
   ];
 }
 
-async function vicinityPanels(base: DatasetSpec): Promise<VicinityPanel[]> {
+async function vicinityPanels(base: DatasetSpec, alpha: number): Promise<VicinityPanel[]> {
   const panels: VicinityPanel[] = [];
-  for (const spec of vicinityPanelSpecs(base)) {
+  for (const spec of vicinityPanelSpecs(base, alpha)) {
     const empty: VicinityPanel = { title: spec.title, scheme: spec.scheme, params: spec.params, labelled: [], unlabelled: [], unlabelledTotal: 0, point: [NaN, NaN, 0], samples: [], lambdas: [] };
     try {
       const ds = loadDataset(spec.dataset);
@@ -208,6 +228,8 @@ async function vicinityPanels(base: DatasetSpec): Promise<VicinityPanel[]> {
 export async function computeFigures2D(run: LoadedRun, summary: RunSummary): Promise<Figures2D[]> {
   const groups = summary.groups.filter(is2DGroup);
   if (groups.length === 0) return [];
+  // The report has no backend of its own: tensors run on tfjs's default (cpu), which must not advertise.
+  silenceTfjsAdvert();
   const out: Figures2D[] = [];
   for (const g of groups) {
     const spec = datasetSpecOf(g);
@@ -226,7 +248,7 @@ export async function computeFigures2D(run: LoadedRun, summary: RunSummary): Pro
       extent,
       data: every(data, MAX_DATA_SHOWN),
       boundaries: await boundaries(run, g, extent),
-      vicinity: spec.name === 'moons' ? await vicinityPanels(spec) : null,
+      vicinity: spec.name === 'moons' ? await vicinityPanels(spec, panelAlpha(run, g)) : null,
     });
   }
   return out;

@@ -219,7 +219,7 @@ function finding(g: GroupSummary, baseline: string, row: GroupSummary['rows'][nu
 
 // ---------------------------------------------------------------- sentences
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function seedList(seeds: number[]): string {
   return `seed${seeds.length === 1 ? '' : 's'} ${seeds.join(', ')}`;
@@ -232,7 +232,7 @@ export function qualifierText(q: Qualifier[]): string {
 }
 
 /** "over 3 seeds" or "over 2 of 3 seeds (label-smoothing seed 2 diverged)". */
-function seedsText(f: Finding): string {
+export function seedsText(f: Finding): string {
   const n = f.pairedSeeds.length;
   const planned = f.plannedSeeds.length;
   if (n === planned && !f.excluded.length) return `over ${plural(n, 'seed')}`;
@@ -252,7 +252,7 @@ function deltaText(f: Finding, withUnit = true): string {
 }
 
 /** Why a finding has no difference: "mixup has no finished seed (3 diverged)". */
-function noDataText(f: Finding): string {
+export function noDataText(f: Finding): string {
   if (f.mean === null) return `${f.scheme} has no finished seed (${f.status})`;
   if (f.baselineMean === null) return `${f.baseline} has no finished seed (${f.baselineStatus})`;
   return 'no seed finished for both';
@@ -262,7 +262,7 @@ function epsTag(f: Finding, normTags: boolean): string {
   return `ε=${f.eps}${normTags ? ` (${f.norm === 'l2' ? 'ℓ2' : 'ℓ∞'})` : ''}`;
 }
 
-function gradientName(probe: string): string {
+export function gradientName(probe: string): string {
   const [fam, where] = probe.split('/');
   const norm = fam === 'grad-l1' ? 'ℓ1' : fam === 'grad-l2' ? 'ℓ2' : fam;
   return `median input-gradient ${norm} norm at ${where} points`;

@@ -1,7 +1,8 @@
 /**
- * Terminal report drawn with the `table` package. It opens with the answer:
- * the findings per dataset and model (findings.ts) as sentences, then the
- * sanity flags summarised per check. By default it then shows one compact
+ * Terminal report drawn with the `table` package. It opens with the answer,
+ * one sentence per dataset and model (headline.ts), then the findings: one
+ * sentence per scheme (all of findings.ts's sentences, with CIs, under
+ * `detail`), then the sanity flags summarised per check. By default it then shows one compact
  * table per group (clean, worst case at each ε, median gradient norm), and
  * every line fits in `width` (120) columns: wide tables are split, long
  * lines wrapped. `detail` adds everything else: the run header, every flag,
@@ -14,6 +15,7 @@
  */
 import { table, getBorderCharacters } from 'table';
 import { FlagSummary, findingColumns, findingsContext, flagWhereText, gradientColumn, runFindings, summarizeFlags } from './findings';
+import { groupAnswer, schemeSentences } from './headline';
 import { columnSections, fmtCellParts, fmtDiff, fmtSigned, fmtSeconds, fmtValue, groupFacts, headerFacts, isStatusCell, rowStatusLine, verdictTag, wrapText } from './format';
 import { Cell, Column, GroupSummary, RunSummary } from './summary';
 
@@ -111,20 +113,29 @@ function flagSummaryLines(sums: FlagSummary[], width: number): string[] {
   return out;
 }
 
-function findingsLines(s: RunSummary, width: number): string[] {
-  const out: string[] = [];
-  out.push(
-    ...wrapText(
-      'Findings, each scheme against erm: Δ is the paired difference over seeds (accuracies in points) with its 95% CI; significant means the CI excludes 0 and the paired sign-flip test over test examples agrees (p < 0.05).',
-      width,
-    ),
+/** The answer: one sentence per group on the worst-case robust accuracy against erm. */
+function answerLines(s: RunSummary, width: number): string[] {
+  const out = wrapText('Is each scheme more robust than erm? (worst case over every attack; significant: the 95% CI over seeds excludes 0 and the paired sign-flip test agrees, p < 0.05)', width);
+  for (const gf of runFindings(s)) out.push(...wrapText(groupAnswer(gf), width, '  ', '    '));
+  return out;
+}
+
+/** The findings per group: one sentence per scheme, or (detail) every sentence with its CI and p. */
+function findingsLines(s: RunSummary, width: number, detail: boolean): string[] {
+  const out = wrapText(
+    detail
+      ? 'Findings, each scheme against erm: Δ is the paired difference over seeds (accuracies in points) with its 95% CI; significant means the CI excludes 0 and the paired sign-flip test over test examples agrees (p < 0.05).'
+      : 'Findings, each scheme against erm: Δ over seeds in points (CIs and p-values: --detail or report.md).',
+    width,
   );
   const all = runFindings(s);
   s.groups.forEach((g, i) => {
     const gf = all[i];
     out.push('', ...wrapText(`${g.group} (${findingsContext(g, gf)})`, width));
-    for (const sentence of gf.sentences) out.push(...wrapText(sentence, width, '  ', '    '));
-    out.push(...wrapText(gf.flagLine, width, '  ', '    '));
+    const sentences = detail || !gf.baseline || !gf.findings.length ? gf.sentences : schemeSentences(gf);
+    for (const sentence of sentences) out.push(...wrapText(sentence, width, '  ', '    '));
+    // The compact report names a group's flags only where it has some (the run's flags follow below).
+    if (detail || g.flags.length) out.push(...wrapText(gf.flagLine, width, '  ', '    '));
   });
   return out;
 }
@@ -168,13 +179,13 @@ function detailGroup(g: GroupSummary): string[] {
 
 export function renderTerminal(s: RunSummary, o: TerminalOptions = {}): string {
   const width = o.width ?? TERMINAL_WIDTH;
-  const out: string[] = [`vicinal report: ${s.header.study}`];
+  const out: string[] = [`vicinal report: ${s.header.study}`, '', ...answerLines(s, width), ''];
   if (o.detail) {
     const facts = headerFacts(s.header);
     const w = Math.max(...facts.map(([k]) => k.length));
     for (const [k, v] of facts) out.push(`  ${k.padEnd(w)}  ${v}`);
   } else out.push(...compactHeader(s, width));
-  out.push('', ...findingsLines(s, width), '');
+  out.push('', ...findingsLines(s, width, Boolean(o.detail)), '');
   if (!s.flags.length) out.push('Sanity flags: none raised.');
   else if (o.detail) {
     out.push(`Sanity flags (${s.flags.length}):`);
@@ -187,7 +198,7 @@ export function renderTerminal(s: RunSummary, o: TerminalOptions = {}): string {
   out.push('');
   const howTo = [
     'How to read: mean ± 95% CI half-width over seeds (accuracies in %); Δ = paired difference vs erm in points',
-    o.detail ? '[95% CI], p = paired sign-flip test of Δ over test examples (exact McNemar with one seed);' : '(its CI is in the findings);',
+    o.detail ? '[95% CI], p = paired sign-flip test of Δ over test examples (exact McNemar with one seed);' : '(its CI: --detail, report.md);',
     'sig = CI excludes 0, p < 0.05, same direction; ns = not significant; n=1 = one seed, no CI, nothing called significant.',
     '* best within the noise, ** significantly best.',
   ].join(' ');

@@ -14,6 +14,8 @@ export interface CommandSpec {
   summary: string;
   usage: string;
   flags: Record<string, FlagSpec>;
+  /** Text after the options (e.g. the dataset parameters a config may set), built when help is shown. */
+  epilogue?: () => string;
 }
 
 export type ParsedFlags = Record<string, string | number | boolean | number[] | string[] | undefined>;
@@ -91,5 +93,6 @@ export function formatHelp(spec: CommandSpec): string {
     lines.push(`  --${k.padEnd(18)} ${f.help}${def}`);
   }
   lines.push('  --help               show this help');
+  if (spec.epilogue) lines.push('', spec.epilogue());
   return lines.join('\n');
 }

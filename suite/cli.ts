@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-import { formatHelp, parseArgs, CommandSpec, ParsedFlags } from './args';
+import * as path from 'path';
+import { formatHelp, parseArgs } from './args';
+import type { Command } from './command';
 import { EXIT, UsageError } from '../contract/errors';
 
-/** One CLI command: its flags and what it does (returns the exit code). */
-export interface Command {
-  spec: CommandSpec;
-  main(flags: ParsedFlags, positional: string[]): Promise<number>;
-}
+/** Part of the path of any loaded TensorFlow.js module (wherever npm placed the package). */
+const TFJS_CORE = `${path.sep}@tensorflow${path.sep}tfjs-core${path.sep}`;
 
 const COMMANDS: Record<string, () => Command> = {
   run: () => require('./commands/run').command,
@@ -51,6 +50,9 @@ export async function cli(argv: string[]): Promise<number> {
     console.log(formatHelp(command.spec));
     return EXIT.ok;
   }
+  // Commands that touch tensors without selecting a backend (report's figures, export) load
+  // TensorFlow.js with their modules; its cpu backend must not print its advert.
+  if (Object.keys(require.cache).some((m) => m.includes(TFJS_CORE))) require('../backend/quiet').silenceTfjsAdvert();
   return command.main(flags, positional);
 }
 

@@ -130,12 +130,34 @@ function filesOf(dir: string): string[] {
     : [];
 }
 
+/** The result kept for each job and the folder it came from. */
+type Chosen = Map<string, { result: JobResult; from: Input }>;
+
 /**
  * Merges `dirs` into a new run folder `out` (which must not exist or be
  * empty). Everything is written into a temporary sibling and renamed at the
  * end, so a refusal or a crash leaves no `out` behind.
  */
 export function mergeRuns(dirs: string[], out: string): MergeOutcome {
+  checkArguments(dirs, out);
+  const inputs: Input[] = dirs.map((dir) => ({ dir, manifest: readManifest(dir) as ScaleOutManifest }));
+  checkCompatible(inputs);
+  inputs.sort((a, b) => (a.manifest.shard?.index ?? 0) - (b.manifest.shard?.index ?? 0));
+  const plan = inputs[0].manifest.jobs;
+  const { chosen, duplicates } = chooseResults(plan, inputs);
+  const models = chooseModels(plan, inputs, chosen);
+  const missing = plan.filter((j) => !chosen.has(j.id));
+  const manifest = mergedManifest(inputs, chosen, duplicates, missing.length === 0);
+  writeMergedFolder(out, { inputs, chosen, models, manifest, duplicates, missing: missing.length });
+  const notOk = plan
+    .map((job) => ({ job, r: chosen.get(job.id)?.result }))
+    .filter((x): x is { job: PlannedJob; r: JobResult } => !!x.r && x.r.status !== 'ok')
+    .map(({ job, r }) => ({ job, status: r.status, error: r.error }));
+  return { out, manifest, jobs: plan.length, missing, missingShards: missingShards(inputs, missing.length === 0), duplicates, notOk };
+}
+
+/** Refuses an empty list, a folder given twice, --out among the inputs, and a non-empty --out. */
+function checkArguments(dirs: string[], out: string): void {
   if (dirs.length === 0) throw new UsageError('merge needs at least one run folder; allowed: vicinal merge SHARD_DIR... --out RUN');
   const uniq = [...new Set(dirs.map((d) => path.resolve(d)))];
   if (uniq.length !== dirs.length) throw new UsageError(`merge got the same folder twice: ${dirs.join(' ')}`);
@@ -143,13 +165,11 @@ export function mergeRuns(dirs: string[], out: string): MergeOutcome {
   if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0)) {
     throw new UsageError(`--out ${out} exists and is not empty; allowed: a new folder (merge never writes into an existing run)`);
   }
-  const inputs: Input[] = dirs.map((dir) => ({ dir, manifest: readManifest(dir) as ScaleOutManifest }));
-  checkCompatible(inputs);
-  inputs.sort((a, b) => (a.manifest.shard?.index ?? 0) - (b.manifest.shard?.index ?? 0));
-  const plan = inputs[0].manifest.jobs;
+}
 
-  // Results: the union, duplicates compared.
-  const chosen = new Map<string, { result: JobResult; from: Input }>();
+/** The union of the results, one per job; duplicates must agree up to VOLATILE_RESULT_FIELDS. */
+function chooseResults(plan: PlannedJob[], inputs: Input[]): { chosen: Chosen; duplicates: number } {
+  const chosen: Chosen = new Map();
   let duplicates = 0;
   for (const job of plan) {
     for (const i of inputs) {
@@ -167,44 +187,56 @@ export function mergeRuns(dirs: string[], out: string): MergeOutcome {
       }
     }
   }
+  return { chosen, duplicates };
+}
 
-  // Models: every trained model once; copies in several folders must be byte-identical.
+/** The folder each trained model is copied from; copies in several folders must be byte-identical. */
+function chooseModels(plan: PlannedJob[], inputs: Input[], chosen: Chosen): Map<string, Input> {
   const models = new Map<string, Input>();
   for (const job of plan) {
     if (job.kind !== 'train') continue;
     const have = inputs.filter((i) => fs.existsSync(path.join(modelDir(i.dir, job.id), 'model.json')));
-    const r = chosen.get(job.id)?.result;
+    const c = chosen.get(job.id);
     if (have.length === 0) {
-      if (r && r.status === 'ok')
-        throw new UsageError(`job ${job.label} (${job.id}) finished ok in ${label(chosen.get(job.id)!.from)} but no folder holds its model (models/${job.id}/); allowed: complete run folders`);
+      if (c && c.result.status === 'ok') {
+        throw new UsageError(`job ${job.label} (${job.id}) finished ok in ${label(c.from)} but no folder holds its model (models/${job.id}/); allowed: complete run folders`);
+      }
       continue;
     }
-    const ref = have[0];
-    const refFiles = filesOf(modelDir(ref.dir, job.id));
-    for (const i of have.slice(1)) {
-      const files = filesOf(modelDir(i.dir, job.id));
-      if (files.join(',') !== refFiles.join(','))
-        throw new UsageError(`the model of ${job.label} (${job.id}) has files ${files.join(', ')} in ${label(i)} but ${refFiles.join(', ')} in ${label(ref)}`);
-      for (const f of files) {
-        const a = fs.readFileSync(path.join(modelDir(ref.dir, job.id), f));
-        const b = fs.readFileSync(path.join(modelDir(i.dir, job.id), f));
-        if (!a.equals(b))
-          throw new UsageError(`the model of ${job.label} (${job.id}) differs between ${label(ref)} and ${label(i)} (${f}); training should be deterministic for a seed on one backend`);
-      }
-    }
-    models.set(job.id, ref);
+    for (const i of have.slice(1)) checkSameModel(job, have[0], i);
+    models.set(job.id, have[0]);
   }
+  return models;
+}
 
-  const missing = plan.filter((j) => !chosen.has(j.id));
-  const complete = missing.length === 0;
+/** Throws unless the model of `job` has the same files, byte for byte, in both folders. */
+function checkSameModel(job: PlannedJob, ref: Input, other: Input): void {
+  const refFiles = filesOf(modelDir(ref.dir, job.id));
+  const files = filesOf(modelDir(other.dir, job.id));
+  if (files.join(',') !== refFiles.join(',')) {
+    throw new UsageError(`the model of ${job.label} (${job.id}) has files ${files.join(', ')} in ${label(other)} but ${refFiles.join(', ')} in ${label(ref)}`);
+  }
+  for (const f of files) {
+    const a = fs.readFileSync(path.join(modelDir(ref.dir, job.id), f));
+    const b = fs.readFileSync(path.join(modelDir(other.dir, job.id), f));
+    if (!a.equals(b)) {
+      throw new UsageError(`the model of ${job.label} (${job.id}) differs between ${label(ref)} and ${label(other)} (${f}); training should be deterministic for a seed on one backend`);
+    }
+  }
+}
+
+/** Shards of the assignment not among the inputs (none when every job has a result), e.g. ["3/3"]. */
+function missingShards(inputs: Input[], complete: boolean): string[] {
+  if (complete) return [];
   const count = inputs.find((i) => i.manifest.shard)?.manifest.shard?.count ?? 0;
   const seen = new Set(inputs.map((i) => i.manifest.shard?.index).filter((x): x is number => x !== undefined));
-  const missingShards = complete
-    ? []
-    : Array.from({ length: count }, (_, k) => k + 1)
-        .filter((k) => !seen.has(k))
-        .map((k) => `${k}/${count}`);
+  return Array.from({ length: count }, (_, k) => k + 1)
+    .filter((k) => !seen.has(k))
+    .map((k) => `${k}/${count}`);
+}
 
+/** The merged run's manifest: the shared plan and settings, the span of the shards' times, and where each job came from. */
+function mergedManifest(inputs: Input[], chosen: Chosen, duplicates: number, complete: boolean): ScaleOutManifest {
   const base = inputs[0].manifest;
   const starts = inputs.map((i) => Date.parse(i.manifest.startedAt)).filter(Number.isFinite);
   const ends = inputs.map((i) => (i.manifest.endedAt ? Date.parse(i.manifest.endedAt) : NaN)).filter(Number.isFinite);
@@ -224,11 +256,11 @@ export function mergeRuns(dirs: string[], out: string): MergeOutcome {
     duplicates,
   };
   const rss = inputs.map((i) => i.manifest.peakRssMB).filter((x): x is number => typeof x === 'number');
-  const manifest: ScaleOutManifest = {
+  return {
     vicinal: base.vicinal,
     config: base.config,
     source: base.source,
-    jobs: plan,
+    jobs: base.jobs,
     env: base.env,
     startedAt: starts.length ? new Date(Math.min(...starts)).toISOString() : base.startedAt,
     // A merged run is finished when every job has a result; its wall time is
@@ -240,38 +272,30 @@ export function mergeRuns(dirs: string[], out: string): MergeOutcome {
     planHash: base.planHash,
     merge,
   };
+}
 
+/** Everything the merged folder holds. */
+interface MergedContents {
+  inputs: Input[];
+  chosen: Chosen;
+  models: Map<string, Input>;
+  manifest: ScaleOutManifest;
+  duplicates: number;
+  missing: number;
+}
+
+/** Writes the merged folder into a temporary sibling of `out` and renames it into place; nothing is left behind on failure. */
+function writeMergedFolder(out: string, c: MergedContents): void {
   const tmp = path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.merge-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
   try {
     fs.mkdirSync(tmp, { recursive: true });
-    for (const [id, { result }] of chosen) writeJsonAtomic(resultPath(tmp, id), result);
-    for (const [id, from] of models) {
-      const dst = modelDir(tmp, id);
-      fs.mkdirSync(dst, { recursive: true });
-      for (const f of filesOf(modelDir(from.dir, id))) fs.copyFileSync(path.join(modelDir(from.dir, id), f), path.join(dst, f));
-    }
-    // Kept adversarial examples (eval.saveAdversarial) travel with the result they belong to.
-    for (const [id, { from }] of chosen) {
-      const adv = adversarialFile(from.dir, id);
-      if (!fs.existsSync(adv)) continue;
-      fs.mkdirSync(path.dirname(adversarialFile(tmp, id)), { recursive: true });
-      fs.copyFileSync(adv, adversarialFile(tmp, id));
-    }
-    for (const i of inputs) {
-      const log = path.join(i.dir, 'run.log');
-      const tag = i.manifest.shard ? `[shard ${i.manifest.shard.index}/${i.manifest.shard.count}]` : `[${i.dir}]`;
-      if (fs.existsSync(log)) {
-        const lines = fs
-          .readFileSync(log, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => l.replace(/^(\S+) /, `$1 ${tag} `));
-        fs.appendFileSync(path.join(tmp, 'run.log'), lines.join('\n') + (lines.length ? '\n' : ''));
-      }
-    }
-    appendLog(tmp, `merged ${inputs.length} folder(s): ${chosen.size}/${plan.length} jobs, ${duplicates} identical duplicate(s)${complete ? '' : `, ${missing.length} missing`}`);
-    writeJsonAtomic(path.join(tmp, MANIFEST), manifest);
+    for (const [id, { result }] of c.chosen) writeJsonAtomic(resultPath(tmp, id), result);
+    copyModels(tmp, c.models);
+    copyAdversarial(tmp, c.chosen);
+    mergeLogs(tmp, c.inputs);
+    appendLog(tmp, `merged ${c.inputs.length} folder(s): ${c.chosen.size}/${c.manifest.jobs.length} jobs, ${c.duplicates} identical duplicate(s)${c.missing === 0 ? '' : `, ${c.missing} missing`}`);
+    writeJsonAtomic(path.join(tmp, MANIFEST), c.manifest);
     if (fs.existsSync(out)) fs.rmdirSync(out);
     fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     fs.renameSync(tmp, out);
@@ -279,9 +303,37 @@ export function mergeRuns(dirs: string[], out: string): MergeOutcome {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
-  const notOk = plan
-    .map((job) => ({ job, r: chosen.get(job.id)?.result }))
-    .filter((x): x is { job: PlannedJob; r: JobResult } => !!x.r && x.r.status !== 'ok')
-    .map(({ job, r }) => ({ job, status: r.status, error: r.error }));
-  return { out, manifest, jobs: plan.length, missing, missingShards, duplicates, notOk };
+}
+
+function copyModels(tmp: string, models: Map<string, Input>): void {
+  for (const [id, from] of models) {
+    const dst = modelDir(tmp, id);
+    fs.mkdirSync(dst, { recursive: true });
+    for (const f of filesOf(modelDir(from.dir, id))) fs.copyFileSync(path.join(modelDir(from.dir, id), f), path.join(dst, f));
+  }
+}
+
+/** Kept adversarial examples (eval.saveAdversarial) travel with the result they belong to. */
+function copyAdversarial(tmp: string, chosen: Chosen): void {
+  for (const [id, { from }] of chosen) {
+    const adv = adversarialFile(from.dir, id);
+    if (!fs.existsSync(adv)) continue;
+    fs.mkdirSync(path.dirname(adversarialFile(tmp, id)), { recursive: true });
+    fs.copyFileSync(adv, adversarialFile(tmp, id));
+  }
+}
+
+/** Every input's run.log, each line tagged with its shard (or folder). */
+function mergeLogs(tmp: string, inputs: Input[]): void {
+  for (const i of inputs) {
+    const log = path.join(i.dir, 'run.log');
+    const tag = i.manifest.shard ? `[shard ${i.manifest.shard.index}/${i.manifest.shard.count}]` : `[${i.dir}]`;
+    if (!fs.existsSync(log)) continue;
+    const lines = fs
+      .readFileSync(log, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/^(\S+) /, `$1 ${tag} `));
+    fs.appendFileSync(path.join(tmp, 'run.log'), lines.join('\n') + (lines.length ? '\n' : ''));
+  }
 }

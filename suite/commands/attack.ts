@@ -7,9 +7,9 @@ import { ATTACK_NAMES, AttackSpec, attackFamily, validateEpsList } from '../../a
 import { loadOnnxFile, onnxClassifier, OnnxFileModel } from '../../backend/onnx/file-model';
 import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../../eval/adversarial-examples';
 import { type AttackStageLog, attackLabel } from '../../attacks/types';
-import { validateNorm } from '../../contract/norms';
+import { Norm, validateNorm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
-import { DATASET_NAMES, DatasetSpec, datasetSpecFromSettings, defaultAttackEps, isDatasetName, loadDataset } from '../../data/registry';
+import { DATASET_NAMES, DatasetSpec, datasetSpecFromSettings, defaultAttackEps, defaultEpsHelp, isDatasetName, loadDataset } from '../../data/registry';
 import { FILE_FORMATS, FileFormat, formatFromName } from '../../data/datasets/files';
 import { Dataset } from '../../data/types';
 import { loadForeignModel, logOfProbabilities, looksLikeProbabilities } from '../../models/io';
@@ -18,7 +18,7 @@ import type { Classifier } from '../../contract/classifier';
 import { ParsedFlags } from '../args';
 import { initBackend } from '../../backend/select';
 import { refuseDefectiveBackend } from '../../backend/verify';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { describeEnvironment } from '../../backend/environment';
 import { EXIT, UsageError } from '../../contract/errors';
 import { writeFileAtomic, writeOutputFile } from '../../contract/run-folder';
@@ -204,6 +204,180 @@ function stringFlag(flags: ParsedFlags, name: string): string | undefined {
   return v === undefined ? undefined : String(v);
 }
 
+/** The command's options, checked: every bad flag is a UsageError before anything is loaded. */
+interface AttackOptions {
+  modelDir: string;
+  isOnnx: boolean;
+  backendName: ReturnType<typeof parseBackendFlag>;
+  norm: Norm;
+  out: string | undefined;
+  format: (typeof ATTACK_FORMATS)[number];
+  n: number;
+  batchSize: number;
+  seed: number;
+  attackNames: string[];
+  params: Record<string, Record<string, unknown>>;
+  /** --eps, or undefined for the dataset's default radii. */
+  eps: number[] | undefined;
+  saveAdv: string | undefined;
+  /** --data, parsed; undefined for the dataset stored with the model. */
+  data: DatasetSpec | undefined;
+  probes: boolean;
+  sanity: boolean;
+}
+
+function intOption(flags: ParsedFlags, name: string, min: number): number {
+  const v = flags[name] as number;
+  if (!Number.isInteger(v) || v < min) throw new UsageError(`option --${name} must be an integer >= ${min}, got ${v}`);
+  return v;
+}
+
+function parseAttackOptions(flags: ParsedFlags, positional: string[]): AttackOptions {
+  if (positional.length) throw new UsageError(`attack takes no positional arguments, got: ${positional.join(' ')}`);
+  const modelDir = stringFlag(flags, 'model');
+  if (!modelDir) throw new UsageError('option --model is required (a folder with model.json and weights.bin)');
+  const backendName = parseBackendFlag(flags.backend);
+  const norm = validateNorm(String(flags.norm), '--norm');
+  const out = stringFlag(flags, 'out');
+  const format = stringFlag(flags, 'format') ?? (out?.toLowerCase().endsWith('.csv') ? 'csv' : 'json');
+  if (!(ATTACK_FORMATS as readonly string[]).includes(format)) throw new UsageError(`invalid --format "${format}"; allowed: ${ATTACK_FORMATS.join(', ')}`);
+  const n = intOption(flags, 'n', 1);
+  const batchSize = intOption(flags, 'batch-size', 1);
+  const seed = intOption(flags, 'seed', 0);
+  const attackNames = (flags.attack as string[] | undefined) ?? (norm === 'linf' ? ['fgsm', 'pgd'] : ['fgm', 'pgd']);
+  if (!attackNames.length) throw new UsageError(`option --attack needs at least one of ${ATTACK_NAMES.join(', ')}`);
+  const params = parseAttackParams(flags.params as string[] | undefined, attackNames);
+  const saveAdv = stringFlag(flags, 'save-adv');
+  if (saveAdv !== undefined && !saveAdv.toLowerCase().endsWith('.npz')) throw new UsageError(`option --save-adv writes a NumPy .npz file; give a name ending in .npz, got "${saveAdv}"`);
+  const isOnnx = modelDir.toLowerCase().endsWith('.onnx');
+  if (isOnnx) {
+    refuseGradientAttacks(attackNames, modelDir);
+    if (flags.probes) throw new UsageError(`option --probes needs input gradients, which a .onnx file does not provide (${path.basename(modelDir)})`);
+  }
+  const dataFlag = stringFlag(flags, 'data');
+  return {
+    modelDir,
+    isOnnx,
+    backendName,
+    norm,
+    out,
+    format: format as AttackOptions['format'],
+    n,
+    batchSize,
+    seed,
+    attackNames,
+    params,
+    eps: flags.eps as number[] | undefined,
+    saveAdv,
+    data: dataFlag === undefined ? undefined : parseDataFlag(dataFlag),
+    probes: Boolean(flags.probes),
+    sanity: Boolean(flags.sanity),
+  };
+}
+
+/** Reads the model: a .onnx file, or a TF.js Layers model (a load failure is a UsageError naming the folder). */
+async function loadAttackedModel(modelDir: string, isOnnx: boolean): Promise<AttackedModel> {
+  if (isOnnx) return onnxModel(loadOnnxFile(modelDir));
+  let loaded: Awaited<ReturnType<typeof loadForeignModel>>;
+  try {
+    loaded = await loadForeignModel(modelDir);
+  } catch (e) {
+    throw new UsageError(`cannot load model from ${modelDir}: ${(e as Error).message}`);
+  }
+  return tfjsModel(loaded.model, loaded.metadata, loaded.softmaxLayer);
+}
+
+/**
+ * The dataset spec to attack on: --data when it says more than a name (or
+ * the model records none), else the spec stored with the model. Test-only
+ * file data take the class count and input shape they do not declare from
+ * the model (`shapeFromModel`).
+ */
+function targetSpec(attacked: AttackedModel, modelDir: string, given: DatasetSpec | null): { spec: DatasetSpec; shapeFromModel: boolean } {
+  const stored = datasetFromMetadata(attacked.metadata);
+  if (!given && !stored) throw new UsageError(`the model in ${modelDir} does not record its dataset; pass --data (${DATA_FORMS})`);
+  if (!(given && (given.name === 'files' || Object.keys(given).length > 1 || !stored))) {
+    const s = stored as DatasetSpec;
+    if (given && s.name !== given.name) throw new UsageError(`the model in ${modelDir} was trained on "${s.name}", not "${given.name}"`);
+    return { spec: s, shapeFromModel: false };
+  }
+  if (stored && given.name !== 'files' && stored.name !== given.name) throw new UsageError(`the model in ${modelDir} was trained on "${stored.name}", not "${given.name}"`);
+  const spec = { ...given };
+  let shapeFromModel = false;
+  if (spec.name === 'files') {
+    const modelShape = attacked.inputShape;
+    if (spec.numClasses === undefined && typeof attacked.numClasses === 'number') spec.numClasses = attacked.numClasses;
+    if (spec.inputShape === undefined && modelShape.length && modelShape.every((d) => typeof d === 'number' && d > 0)) {
+      spec.inputShape = modelShape as number[];
+      shapeFromModel = true;
+    }
+  }
+  return { spec, shapeFromModel };
+}
+
+/** Loads the dataset to attack on and checks that a TF.js model takes its inputs and has its classes. */
+function loadTargetDataset(attacked: AttackedModel, o: AttackOptions): Dataset {
+  const { spec, shapeFromModel } = targetSpec(attacked, o.modelDir, o.data ?? null);
+  let dataset: Dataset;
+  try {
+    dataset = loadDataset(spec);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    throw new UsageError(`${e.message}${shapeFromModel && /: shape mismatch: inputShape \[/.test(e.message) ? " (inputShape is the model's)" : ''}`);
+  }
+  if (attacked.kind === 'tfjs') {
+    if (attacked.inputShape.join(',') !== dataset.inputShape.join(',')) {
+      throw new UsageError(`the model takes inputs of shape [${attacked.inputShape.join(', ')}], dataset ${dataset.name} has [${dataset.inputShape.join(', ')}]`);
+    }
+    if (attacked.numClasses !== dataset.numClasses) {
+      throw new UsageError(`the model has ${attacked.numClasses} outputs, dataset ${dataset.name} has ${dataset.numClasses} classes`);
+    }
+  }
+  return dataset;
+}
+
+/** The evaluation the options ask for; radii default to the dataset's. */
+function evalConfigOf(o: AttackOptions, dataset: Dataset): EvalConfig {
+  const eps = validateEpsList(o.eps ?? defaultAttackEps(dataset, o.norm), '--eps');
+  const attacks: AttackSpec[] = o.attackNames.map((name) => ({ name, params: o.params[name] ?? {} }));
+  return {
+    attacks,
+    eps,
+    norm: o.norm,
+    nExamples: o.n,
+    batchSize: o.batchSize,
+    probes: { enabled: o.probes },
+    sanity: { enabled: o.sanity },
+  };
+}
+
+/** --out: one JSON document, or per-example CSV rows with the summary and flags beside them in FILE.summary.json. */
+function writeResults(out: string, format: AttackOptions['format'], header: Record<string, unknown>, details: ReturnType<typeof evaluateModelDetailed>): void {
+  const { robustCorrect: _rc, cleanCorrect: _cc, flags: _flags, ...summary } = details.result;
+  const rows = perExampleRows(details.perExample);
+  if (format === 'json') {
+    writeOutputFile(out, `${JSON.stringify({ ...header, summary, flags: details.result.flags, examples: rows }, null, 1)}\n`);
+    console.log(`wrote ${out}`);
+    return;
+  }
+  const summaryFile = out.toLowerCase().endsWith('.csv') ? `${out.slice(0, -4)}.summary.json` : `${out}.summary.json`;
+  writeOutputFile(summaryFile, `${JSON.stringify({ ...header, summary, flags: details.result.flags }, null, 1)}\n`);
+  writeOutputFile(out, toCsv(rows, perExampleColumns(details.perExample)));
+  console.log(`wrote ${out} and ${summaryFile}`);
+}
+
+/** --save-adv: the adversarial inputs with their predictions as one .npz. */
+function writeAdversarial(file: string, details: ReturnType<typeof evaluateModelDetailed>, dataset: Dataset): void {
+  const examples = adversarialExamplesOf(details, dataset);
+  if (!examples) return;
+  try {
+    writeFileAtomic(file, npzBytes(adversarialArrays(examples)));
+  } catch (e) {
+    throw new UsageError(`cannot write ${file}: ${(e as Error).message}`);
+  }
+  console.log(`wrote ${file} (${Object.keys(examples.adversarial).length} arrays of adversarial inputs with their predictions, plus clean, cleanPred, index, label and bounds)`);
+}
+
 export const command: Command = {
   spec: {
     name: 'attack',
@@ -219,7 +393,7 @@ export const command: Command = {
       attack: { kind: 'strings', help: `attacks: ${ATTACK_NAMES.join('|')}; default fgsm,pgd (linf), fgm,pgd (l2)` },
       eps: {
         kind: 'numbers',
-        help: "radii; default per dataset: mnist linf 0.1,0.2,0.3 / l2 0.5,1,2; fashion-mnist linf 0.02,0.05,0.1 / l2 0.25,0.5,1; moons, circles 0.05,0.1,0.2; files as mnist times the bounds' range",
+        help: `radii; default per dataset: ${defaultEpsHelp()}`,
       },
       n: { kind: 'number', help: 'attack the first N test examples', default: 500 },
       norm: { kind: 'string', help: 'threat model: linf|l2', default: 'linf' },
@@ -238,146 +412,41 @@ export const command: Command = {
     },
   },
   async main(flags, positional) {
-    if (positional.length) throw new UsageError(`attack takes no positional arguments, got: ${positional.join(' ')}`);
-    const modelDir = stringFlag(flags, 'model');
-    if (!modelDir) throw new UsageError('option --model is required (a folder with model.json and weights.bin)');
-    const backendName = parseBackendFlag(flags.backend);
-    const norm = validateNorm(String(flags.norm), '--norm');
-    const out = stringFlag(flags, 'out');
-    let format = stringFlag(flags, 'format');
-    if (format === undefined) format = out?.toLowerCase().endsWith('.csv') ? 'csv' : 'json';
-    if (!(ATTACK_FORMATS as readonly string[]).includes(format)) throw new UsageError(`invalid --format "${format}"; allowed: ${ATTACK_FORMATS.join(', ')}`);
-    const n = flags.n as number;
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`option --n must be an integer >= 1, got ${n}`);
-    const batchSize = flags['batch-size'] as number;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`option --batch-size must be an integer >= 1, got ${batchSize}`);
-    const seed = flags.seed as number;
-    if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`option --seed must be an integer >= 0, got ${seed}`);
-    const attackNames = (flags.attack as string[] | undefined) ?? (norm === 'linf' ? ['fgsm', 'pgd'] : ['fgm', 'pgd']);
-    if (!attackNames.length) throw new UsageError(`option --attack needs at least one of ${ATTACK_NAMES.join(', ')}`);
-    const params = parseAttackParams(flags.params as string[] | undefined, attackNames);
-    const saveAdv = stringFlag(flags, 'save-adv');
-    if (saveAdv !== undefined && !saveAdv.toLowerCase().endsWith('.npz')) throw new UsageError(`option --save-adv writes a NumPy .npz file; give a name ending in .npz, got "${saveAdv}"`);
-    const isOnnx = modelDir.toLowerCase().endsWith('.onnx');
-    if (isOnnx) {
-      refuseGradientAttacks(attackNames, modelDir);
-      if (flags.probes) throw new UsageError(`option --probes needs input gradients, which a .onnx file does not provide (${path.basename(modelDir)})`);
-    }
-
+    const o = parseAttackOptions(flags, positional);
     // The backend is verified after the model and the data are read, so bad input fails in a fraction of a second.
-    const backend = await initBackend(backendName);
-    let attacked: AttackedModel;
-    if (isOnnx) {
-      attacked = onnxModel(loadOnnxFile(modelDir));
-    } else {
-      let loaded: Awaited<ReturnType<typeof loadForeignModel>>;
-      try {
-        loaded = await loadForeignModel(modelDir);
-      } catch (e) {
-        throw new UsageError(`cannot load model from ${modelDir}: ${(e as Error).message}`);
-      }
-      attacked = tfjsModel(loaded.model, loaded.metadata, loaded.softmaxLayer);
-    }
-    const metadata = attacked.metadata;
+    const backend = await initBackend(o.backendName);
+    const attacked = await loadAttackedModel(o.modelDir, o.isOnnx);
     try {
-      const stored = datasetFromMetadata(metadata);
-      const dataFlag = stringFlag(flags, 'data');
-      const given = dataFlag === undefined ? null : parseDataFlag(dataFlag);
-      if (!given && !stored) throw new UsageError(`the model in ${modelDir} does not record its dataset; pass --data (${DATA_FORMS})`);
-      const modelShape = attacked.inputShape;
-      const modelClasses = attacked.numClasses;
-      let spec: DatasetSpec;
-      let shapeFromModel = false;
-      if (given && (given.name === 'files' || Object.keys(given).length > 1 || !stored)) {
-        if (stored && given.name !== 'files' && stored.name !== given.name) throw new UsageError(`the model in ${modelDir} was trained on "${stored.name}", not "${given.name}"`);
-        spec = { ...given };
-        if (spec.name === 'files') {
-          // Test-only file data take what they do not declare from the model.
-          if (spec.numClasses === undefined && typeof modelClasses === 'number') spec.numClasses = modelClasses;
-          if (spec.inputShape === undefined && modelShape.length && modelShape.every((d) => typeof d === 'number' && d > 0)) {
-            spec.inputShape = modelShape as number[];
-            shapeFromModel = true;
-          }
-        }
-      } else {
-        const s = stored as DatasetSpec;
-        if (given && s.name !== given.name) throw new UsageError(`the model in ${modelDir} was trained on "${s.name}", not "${given.name}"`);
-        spec = s;
-      }
-      let dataset: Dataset;
-      try {
-        dataset = loadDataset(spec);
-      } catch (e) {
-        if (!(e instanceof UsageError)) throw e;
-        throw new UsageError(`${e.message}${shapeFromModel && /: shape mismatch: inputShape \[/.test(e.message) ? " (inputShape is the model's)" : ''}`);
-      }
-      if (attacked.kind === 'tfjs') {
-        if (modelShape.join(',') !== dataset.inputShape.join(',')) {
-          throw new UsageError(`the model takes inputs of shape [${modelShape.join(', ')}], dataset ${dataset.name} has [${dataset.inputShape.join(', ')}]`);
-        }
-        if (modelClasses !== dataset.numClasses) {
-          throw new UsageError(`the model has ${modelClasses} outputs, dataset ${dataset.name} has ${dataset.numClasses} classes`);
-        }
-      }
+      const dataset = loadTargetDataset(attacked, o);
       // A .onnx file's shapes are checked against the dataset here (one-line UsageErrors naming both).
       const base = attacked.classifierFor(dataset);
       if (dataset.test.n === 0) throw new UsageError(`dataset ${dataset.name} has no test examples`);
-      if (flags.probes && dataset.train.n === 0) throw new UsageError('option --probes needs training points; the data have no train file (give a JSON spec with "train")');
+      if (o.probes && dataset.train.n === 0) throw new UsageError('option --probes needs training points; the data have no train file (give a JSON spec with "train")');
       await refuseDefectiveBackend();
       const reading = readOutputs(base, attacked.softmaxLayer, dataset);
       const classifier: Classifier = reading.kind === 'probabilities' && !reading.softmaxLayer ? logOfProbabilities(base) : base;
-      const eps = validateEpsList((flags.eps as number[] | undefined) ?? defaultAttackEps(dataset, norm), '--eps');
-      const attacks: AttackSpec[] = attackNames.map((name) => ({ name, params: params[name] ?? {} }));
-      const config: EvalConfig = {
-        attacks,
-        eps,
-        norm,
-        nExamples: n,
-        batchSize,
-        probes: { enabled: Boolean(flags.probes) },
-        sanity: { enabled: Boolean(flags.sanity) },
-      };
       const t0 = Date.now();
-      const details = evaluateModelDetailed(classifier, dataset, config, new Rng(seed), { keepAdversarial: saveAdv !== undefined ? n : 0, gradientFree: attacked.kind === 'onnx' });
-      const wallSeconds = (Date.now() - t0) / 1000;
-      const { robustCorrect: _rc, cleanCorrect: _cc, flags: _flags, ...summary } = details.result;
+      const details = evaluateModelDetailed(classifier, dataset, evalConfigOf(o, dataset), new Rng(o.seed), {
+        keepAdversarial: o.saveAdv !== undefined ? o.n : 0,
+        gradientFree: attacked.kind === 'onnx',
+      });
       const header = {
         kind: 'attack-results',
-        model: path.resolve(modelDir),
+        model: path.resolve(o.modelDir),
         modelFormat: attacked.kind,
         dataset: dataset.settings,
         output: reading,
         config: details.config,
-        seed,
-        wallSeconds,
+        seed: o.seed,
+        wallSeconds: (Date.now() - t0) / 1000,
         seconds: details.seconds,
         env: describeEnvironment(backend),
       };
       if (reading.note) console.log(`model output: ${reading.note}`);
       console.log(formatSummary(details.result, details.seconds));
       if (details.stageLogs) console.log(formatStageLogs(details.stageLogs));
-      if (out) {
-        const rows = perExampleRows(details.perExample);
-        if (format === 'json') {
-          writeOutputFile(out, `${JSON.stringify({ ...header, summary, flags: details.result.flags, examples: rows }, null, 1)}\n`);
-          console.log(`wrote ${out}`);
-        } else {
-          const summaryFile = out.toLowerCase().endsWith('.csv') ? `${out.slice(0, -4)}.summary.json` : `${out}.summary.json`;
-          writeOutputFile(summaryFile, `${JSON.stringify({ ...header, summary, flags: details.result.flags }, null, 1)}\n`);
-          writeOutputFile(out, toCsv(rows, perExampleColumns(details.perExample)));
-          console.log(`wrote ${out} and ${summaryFile}`);
-        }
-      }
-      const examples = saveAdv !== undefined ? adversarialExamplesOf(details, dataset) : null;
-      if (saveAdv !== undefined && examples) {
-        const bytes = npzBytes(adversarialArrays(examples));
-        try {
-          writeFileAtomic(saveAdv, bytes);
-        } catch (e) {
-          throw new UsageError(`cannot write ${saveAdv}: ${(e as Error).message}`);
-        }
-        console.log(`wrote ${saveAdv} (${Object.keys(examples.adversarial).length} arrays of adversarial inputs with their predictions, plus clean, cleanPred, index, label and bounds)`);
-      }
+      if (o.out) writeResults(o.out, o.format, header, details);
+      if (o.saveAdv !== undefined) writeAdversarial(o.saveAdv, details, dataset);
       return details.result.flags.some((f) => f.severity === 'error') ? EXIT.failed : EXIT.ok;
     } finally {
       attacked.dispose();

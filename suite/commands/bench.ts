@@ -1,7 +1,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { formatBench, runBench } from '../../bench/run';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { EXIT, UsageError } from '../../contract/errors';
 import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 

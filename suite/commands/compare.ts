@@ -1,4 +1,4 @@
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { EXIT, UsageError } from '../../contract/errors';
 import { loadRun, writeFileAtomic } from '../../contract/run-folder';
 import { DEFAULT_THRESHOLDS, compareRuns, renderComparisonMarkdown, thresholdsFromFlag, thresholdsFromObject } from '../../reports/compare';

@@ -1,5 +1,5 @@
 import { initBackend } from '../../backend/select';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { PATCHED_WASM_KERNELS, restoreStockWasmKernels } from '../../backend/kernels/wasm';
 import { formatGradientReport } from '../../backend/gradient-check';
 import { formatConformanceReport } from '../../backend/conformance';

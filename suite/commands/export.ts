@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { EXIT, UsageError } from '../../contract/errors';
 import { writeFileAtomic } from '../../contract/run-folder';
 import { initBackend } from '../../backend/select';

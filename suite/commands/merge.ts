@@ -1,4 +1,4 @@
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { EXIT, UsageError } from '../../contract/errors';
 import { finishRunReport } from '../../reports/run-report';
 import { mergeRuns } from '../merge';

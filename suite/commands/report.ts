@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { EXIT, UsageError } from '../../contract/errors';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { loadRun, writeFileAtomic } from '../../contract/run-folder';
 import { DEFAULT_HISTORY_METRICS, collectHistory, renderHistoryHtml, renderHistoryMarkdown, renderHistoryTerminal } from '../../reports/history';
 import { REPORT_FORMATS, ReportFormat, writeReport } from '../../reports/report';

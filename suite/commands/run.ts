@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../../backend/select';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { StudyConfig, validateStudy } from '../config';
 import { loadStudyWithOverrides, planChanges } from '../overrides';
 import { EXIT, UsageError } from '../../contract/errors';
@@ -15,6 +15,9 @@ import { assignShards, estimateCosts, measuredCosts, parseShard, planHash, shard
 import { refuseDefectiveBackend } from '../../backend/verify';
 import { finishRunReport } from '../../reports/run-report';
 import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
+import type { ParsedFlags } from '../args';
+import type { Job } from '../job-spec';
+import { datasetParamsHelp } from '../../data/registry';
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -42,60 +45,14 @@ export const command: Command = {
         help: 'change the study: path=JSON value, repeatable, e.g. --set seeds=[0] --set experiments[1].eval.nExamples=100 (a bare word is a string); with --dry-run lists the jobs whose ids change',
       },
     },
+    epilogue: () => `dataset parameters (experiments[].dataset in a config: { name, ... }):\n${datasetParamsHelp()}`,
   },
   async main(flags, positional) {
-    let config: StudyConfig;
-    let base: StudyConfig | null = null;
-    let source: string;
-    let out: string;
-    let shardSpec: ShardSpec | null = flags.shard !== undefined ? parseShard(String(flags.shard)) : null;
-    if (flags.weights !== undefined && !shardSpec && flags.resume === undefined) {
-      throw new UsageError('--weights only applies with --shard I/N (it balances the shards); allowed: vicinal run STUDY --shard I/N --weights RUN');
-    }
-    const overrides = (flags.set as string[] | undefined) ?? [];
-    if (flags.resume !== undefined && overrides.length) throw new UsageError('--set does not apply with --resume: a resumed run keeps the study stored in its manifest; allowed: --set on a new run');
-    if (flags.resume !== undefined) {
-      const dir = String(flags.resume);
-      const m = readManifest(dir) as ScaleOutManifest;
-      if (m.shard) {
-        if (shardSpec && (shardSpec.index !== m.shard.index || shardSpec.count !== m.shard.count)) {
-          throw new UsageError(`--resume ${dir} is shard ${m.shard.index}/${m.shard.count}, not --shard ${flags.shard}; allowed: --shard ${m.shard.index}/${m.shard.count} or no --shard`);
-        }
-        shardSpec = { index: m.shard.index, count: m.shard.count };
-      } else if (shardSpec) {
-        throw new UsageError(`--resume ${dir} is a whole run, not a shard; allowed: --resume without --shard`);
-      }
-      config = validateStudy(m.config, `${dir}/manifest.json`);
-      source = m.source;
-      out = dir;
-    } else {
-      if (positional.length > 1) throw new UsageError(`run takes one config or profile, got ${positional.length}: ${positional.join(' ')}`);
-      const loaded = loadStudyWithOverrides(positional[0] ?? 'quick', overrides);
-      config = loaded.config;
-      base = loaded.base;
-      source = loaded.source;
-      out = flags.out !== undefined ? String(flags.out) : path.join('runs', `${config.name}-${timestamp()}`);
-    }
-    if (flags.backend !== undefined) {
-      config = { ...config, backend: parseBackendFlag(flags.backend) };
-    }
-    // An existing run folder must be what this command would continue.
-    const previous = fs.existsSync(path.join(out, 'manifest.json')) ? (readManifest(out) as ScaleOutManifest) : null;
-    if (previous && flags.resume === undefined) {
-      if (previous.shard && !shardSpec) {
-        throw new UsageError(
-          `--out ${out} holds shard ${previous.shard.index}/${previous.shard.count} of a scaled-out run; allowed: add --shard ${previous.shard.index}/${previous.shard.count} to resume it, or another --out`,
-        );
-      }
-      if (!previous.shard && shardSpec) {
-        throw new UsageError(`--out ${out} holds a whole run, not a shard; allowed: resume it without --shard, or another --out`);
-      }
-      if (previous.shard && shardSpec && (previous.shard.index !== shardSpec.index || previous.shard.count !== shardSpec.count)) {
-        throw new UsageError(
-          `--out ${out} holds shard ${previous.shard.index}/${previous.shard.count}, not ${shardSpec.index}/${shardSpec.count}; allowed: --shard ${previous.shard.index}/${previous.shard.count}, or another --out`,
-        );
-      }
-    }
+    const study = resolveStudy(flags, positional);
+    const { out } = study;
+    let { config } = study;
+    if (flags.backend !== undefined) config = { ...config, backend: parseBackendFlag(flags.backend) };
+    const previous = continuedRun(out, study.shardSpec, flags.resume !== undefined);
     if (flags.weights !== undefined && !previous?.shard) readManifest(String(flags.weights));
     if (!flags['dry-run']) refuseIfLocked(out);
     const workers = flags.workers !== undefined ? Number(flags.workers) : os.cpus().length;
@@ -104,56 +61,27 @@ export const command: Command = {
     validateStudyNames(config);
     const jobs = planStudy(config, backend.name);
     const hash = planHash(jobs);
-
-    if (previous?.shard && previous.planHash !== hash) {
-      throw new UsageError(
-        `the plan changed since ${out} was started (plan hash ${previous.planHash?.slice(0, 12)} there, ${hash.slice(0, 12)} now), so the shards would not merge; allowed: the study, backend and vicinal of the other shards, or a new --out`,
-      );
-    }
-    let shard: ShardInfo | null = null;
-    if (previous?.shard) {
-      // A resumed shard keeps the assignment it started with, so it still fits the other shards.
-      shard = previous.shard;
-    } else if (shardSpec) {
-      const cost = flags.weights !== undefined ? measuredCosts(jobs, String(flags.weights)) : estimateCosts(jobs);
-      shard = shardInfo(assignShards(jobs, shardSpec.count, cost), shardSpec, os.hostname());
-    }
-
+    const shard = shardOf(jobs, hash, previous, study.shardSpec, flags.weights === undefined ? null : String(flags.weights), out);
     if (flags['dry-run']) {
-      const mine = shard ? new Set(shard.jobIds) : null;
-      const shown = mine ? jobs.filter((j) => mine.has(j.id)) : jobs;
-      console.log(`${source}: ${jobs.length} jobs on backend ${backend.name}, plan ${hash.slice(0, 16)}`);
-      if (shard) {
-        console.log(
-          `shard ${shard.index}/${shard.count}: ${shown.length} jobs, predicted ${shard.predictedSeconds.toFixed(1)} s of 1-worker time (every shard: ${shard.predictedSecondsAll.map((x) => x.toFixed(1)).join(', ')} s; costs: ${shard.costSource})`,
-        );
-      }
-      for (const j of shown) console.log(`  ${j.id}  ${j.kind.padEnd(5)}  ${j.label}`);
-      if (base) for (const line of planChanges(planStudy({ ...base, backend: config.backend }, backend.name), jobs)) console.log(line);
+      printPlan(study.source, jobs, hash, backend.name, shard);
+      if (study.base) for (const line of planChanges(planStudy({ ...study.base, backend: config.backend }, backend.name), jobs)) console.log(line);
       return EXIT.ok;
     }
     await refuseDefectiveBackend();
     if (fs.existsSync(out) && !previous && fs.readdirSync(out).some((f) => f !== LOCK_FILE && !f.startsWith(`${LOCK_FILE}.`))) {
       throw new UsageError(`--out ${out} exists and is not a run folder (no manifest.json)`);
     }
-    const lock = acquireRunLock(out, `run ${source}${shard ? ` --shard ${shard.index}/${shard.count}` : ''}`);
+    const lock = acquireRunLock(out, `run ${study.source}${shard ? ` --shard ${shard.index}/${shard.count}` : ''}`);
     if (lock.tookOver) console.error(`vicinal: ${lock.tookOver}`);
     if (previous?.shard && flags.weights !== undefined) console.error(`vicinal: --weights ignored: ${out} keeps the assignment it started with`);
     const cacheDir = flags['no-cache'] ? null : flags.cache !== undefined ? String(flags.cache) : shard ? null : path.join('runs', '.cache');
     let outcome: RunOutcome;
     try {
-      outcome = await runStudy({ config, source, runDir: out, workers, quiet: Boolean(flags.quiet), cacheDir, backend, shard });
+      outcome = await runStudy({ config, source: study.source, runDir: out, workers, quiet: Boolean(flags.quiet), cacheDir, backend, shard });
     } finally {
       lock.release();
     }
-    if (shard) {
-      const n = outcome.share.length;
-      console.log(
-        `shard ${shard.index}/${shard.count}: run folder ${out} (${n - outcome.failures.length}/${n} jobs ok, ${outcome.reused} reused, ${outcome.manifest.wallSeconds?.toFixed(1)} s; predicted ${shard.predictedSeconds.toFixed(1)} s of 1-worker time)`,
-      );
-      console.log('when every shard has finished: vicinal merge SHARD_DIR... --out RUN');
-      return outcome.failures.length > 0 ? reportFailures(outcome.failures) : EXIT.ok;
-    }
+    if (shard) return finishShard(out, shard, outcome);
     await finishRunReport(out, Boolean(flags.quiet), Boolean(flags.detail));
     const total = outcome.share.length;
     console.log(`run folder: ${out} (${total - outcome.failures.length}/${total} jobs ok, ${outcome.reused} reused, ${outcome.manifest.wallSeconds?.toFixed(1)} s)`);
@@ -161,6 +89,97 @@ export const command: Command = {
     return EXIT.ok;
   },
 };
+
+/**
+ * The study to run, where, and which shard: from --resume's manifest, or from a
+ * config or profile (changed by --set; `base` is the study before the changes) and --out.
+ */
+function resolveStudy(flags: ParsedFlags, positional: string[]): { config: StudyConfig; base: StudyConfig | null; source: string; out: string; shardSpec: ShardSpec | null } {
+  let shardSpec: ShardSpec | null = flags.shard !== undefined ? parseShard(String(flags.shard)) : null;
+  if (flags.weights !== undefined && !shardSpec && flags.resume === undefined) {
+    throw new UsageError('--weights only applies with --shard I/N (it balances the shards); allowed: vicinal run STUDY --shard I/N --weights RUN');
+  }
+  const overrides = (flags.set as string[] | undefined) ?? [];
+  if (flags.resume !== undefined && overrides.length) throw new UsageError('--set does not apply with --resume: a resumed run keeps the study stored in its manifest; allowed: --set on a new run');
+  if (flags.resume === undefined) {
+    if (positional.length > 1) throw new UsageError(`run takes one config or profile, got ${positional.length}: ${positional.join(' ')}`);
+    const loaded = loadStudyWithOverrides(positional[0] ?? 'quick', overrides);
+    const out = flags.out !== undefined ? String(flags.out) : path.join('runs', `${loaded.config.name}-${timestamp()}`);
+    return { config: loaded.config, base: loaded.base, source: loaded.source, out, shardSpec };
+  }
+  const dir = String(flags.resume);
+  const m = readManifest(dir) as ScaleOutManifest;
+  if (m.shard) {
+    if (shardSpec && (shardSpec.index !== m.shard.index || shardSpec.count !== m.shard.count)) {
+      throw new UsageError(`--resume ${dir} is shard ${m.shard.index}/${m.shard.count}, not --shard ${flags.shard}; allowed: --shard ${m.shard.index}/${m.shard.count} or no --shard`);
+    }
+    shardSpec = { index: m.shard.index, count: m.shard.count };
+  } else if (shardSpec) {
+    throw new UsageError(`--resume ${dir} is a whole run, not a shard; allowed: --resume without --shard`);
+  }
+  return { config: validateStudy(m.config, `${dir}/manifest.json`), base: null, source: m.source, out: dir, shardSpec };
+}
+
+/** The manifest of the run folder this command continues, or null for a new one; it must be what this command would continue. */
+function continuedRun(out: string, shardSpec: ShardSpec | null, resume: boolean): ScaleOutManifest | null {
+  const previous = fs.existsSync(path.join(out, 'manifest.json')) ? (readManifest(out) as ScaleOutManifest) : null;
+  if (!previous || resume) return previous;
+  if (previous.shard && !shardSpec) {
+    throw new UsageError(
+      `--out ${out} holds shard ${previous.shard.index}/${previous.shard.count} of a scaled-out run; allowed: add --shard ${previous.shard.index}/${previous.shard.count} to resume it, or another --out`,
+    );
+  }
+  if (!previous.shard && shardSpec) {
+    throw new UsageError(`--out ${out} holds a whole run, not a shard; allowed: resume it without --shard, or another --out`);
+  }
+  if (previous.shard && shardSpec && (previous.shard.index !== shardSpec.index || previous.shard.count !== shardSpec.count)) {
+    throw new UsageError(
+      `--out ${out} holds shard ${previous.shard.index}/${previous.shard.count}, not ${shardSpec.index}/${shardSpec.count}; allowed: --shard ${previous.shard.index}/${previous.shard.count}, or another --out`,
+    );
+  }
+  return previous;
+}
+
+/**
+ * This run's shard: a resumed shard keeps the assignment it started with (so
+ * it still fits the other shards, and its plan must not have changed); a new
+ * one is assigned by measured (--weights RUN) or estimated costs; null for a
+ * whole run.
+ */
+function shardOf(jobs: Job[], hash: string, previous: ScaleOutManifest | null, shardSpec: ShardSpec | null, weights: string | null, out: string): ShardInfo | null {
+  if (previous?.shard && previous.planHash !== hash) {
+    throw new UsageError(
+      `the plan changed since ${out} was started (plan hash ${previous.planHash?.slice(0, 12)} there, ${hash.slice(0, 12)} now), so the shards would not merge; allowed: the study, backend and vicinal of the other shards, or a new --out`,
+    );
+  }
+  if (previous?.shard) return previous.shard;
+  if (!shardSpec) return null;
+  const cost = weights !== null ? measuredCosts(jobs, weights) : estimateCosts(jobs);
+  return shardInfo(assignShards(jobs, shardSpec.count, cost), shardSpec, os.hostname());
+}
+
+/** --dry-run: the plan (or this shard's share of it) with its hash and predicted time, one job a line. */
+function printPlan(source: string, jobs: Job[], hash: string, backendName: string, shard: ShardInfo | null): void {
+  const mine = shard ? new Set(shard.jobIds) : null;
+  const shown = mine ? jobs.filter((j) => mine.has(j.id)) : jobs;
+  console.log(`${source}: ${jobs.length} jobs on backend ${backendName}, plan ${hash.slice(0, 16)}`);
+  if (shard) {
+    console.log(
+      `shard ${shard.index}/${shard.count}: ${shown.length} jobs, predicted ${shard.predictedSeconds.toFixed(1)} s of 1-worker time (every shard: ${shard.predictedSecondsAll.map((x) => x.toFixed(1)).join(', ')} s; costs: ${shard.costSource})`,
+    );
+  }
+  for (const j of shown) console.log(`  ${j.id}  ${j.kind.padEnd(5)}  ${j.label}`);
+}
+
+/** A finished shard: its tally and the merge step that comes next (no report: a shard is part of a run). */
+function finishShard(out: string, shard: ShardInfo, outcome: RunOutcome): number {
+  const n = outcome.share.length;
+  console.log(
+    `shard ${shard.index}/${shard.count}: run folder ${out} (${n - outcome.failures.length}/${n} jobs ok, ${outcome.reused} reused, ${outcome.manifest.wallSeconds?.toFixed(1)} s; predicted ${shard.predictedSeconds.toFixed(1)} s of 1-worker time)`,
+  );
+  console.log('when every shard has finished: vicinal merge SHARD_DIR... --out RUN');
+  return outcome.failures.length > 0 ? reportFailures(outcome.failures) : EXIT.ok;
+}
 
 function reportFailures(failures: { job: { label: string }; status: string; error?: string }[]): number {
   console.error(`${failures.length} job(s) did not succeed:`);

@@ -8,7 +8,7 @@ import { Classifier } from '../../contract/classifier';
 import { BatchInfo, createScheme, isSchemeName, Scheme, SCHEME_NAMES } from '../../models/schemes';
 import { BackendInfo } from '../../contract/results';
 import { initVerifiedBackend } from '../../backend/verify';
-import type { Command } from '../cli';
+import type { Command } from '../command';
 import { ParsedFlags } from '../args';
 import { EXIT, UsageError } from '../../contract/errors';
 import { writeOutputFile } from '../../contract/run-folder';

@@ -72,9 +72,14 @@ test('terminal and Markdown tables: probe sections list ε numerically; the comp
         .map((c) => c.trim()),
     );
   t.deepEqual(compactHeads, ['clean', ...SORTED.map((e) => `worst ε=${e}`), 'grad-l1/test']);
-  const sentence = compact.replace(/\s+/g, ' ').match(/mixup: worst-case robust accuracy (.*?)\.(?: |$)/)![1];
+  // The compact findings' one sentence per scheme lists its ε in one run ("at ε=0.05, 0.1, 0.2 and 0.3 (...)").
+  const sentence = compact.replace(/\s+/g, ' ').match(/ mixup: (.*?); over 1 seed\./)![1];
+  const list = sentence.match(/at ε=([\d.]+(?:, [\d.]+)*(?: and [\d.]+)?) \(/)![1];
+  t.deepEqual(list.split(/, | and /), SORTED);
+  // --detail keeps the full sentence, one clause per ε.
+  const full = term.replace(/\s+/g, ' ').match(/mixup: worst-case robust accuracy (.*?)\.(?: |$)/)![1];
   t.deepEqual(
-    [...sentence.matchAll(/at ε=([\d.]+)/g)].map((m) => m[1]),
+    [...full.matchAll(/at ε=([\d.]+)/g)].map((m) => m[1]),
     SORTED,
   );
 });

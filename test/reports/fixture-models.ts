@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { buildModel } from '../../models/build';
 import { saveModel } from '../../models/io';
 import { LoadedRun, modelDir } from '../../contract/run-folder';
+import { silenceTfjsAdvert } from '../../backend/quiet';
 
 /**
  * Saves a linear model for every ok train job, with weights set so that its
@@ -11,6 +12,7 @@ import { LoadedRun, modelDir } from '../../contract/run-folder';
  * the plotted area.
  */
 export async function saveFixtureModels(run: LoadedRun): Promise<void> {
+  silenceTfjsAdvert();
   for (const j of run.manifest.jobs) {
     if (j.kind !== 'train') continue;
     const r = run.results.get(j.id);

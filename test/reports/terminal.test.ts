@@ -1,6 +1,7 @@
 import test from 'ava';
 import * as path from 'path';
 import { groupFindings, runFindings } from '../../reports/findings';
+import { groupAnswer, schemeSentences } from '../../reports/headline';
 import { finishRunReport } from '../../reports/run-report';
 import { summarizeRun } from '../../reports/summary';
 import { TERMINAL_WIDTH, fitTables, renderTerminal } from '../../reports/terminal';
@@ -48,25 +49,36 @@ test('default terminal report of a realistic run: every line fits in 120 columns
   }
 });
 
-test('default terminal report opens with the findings, then flags per check, then one compact table per group', (t) => {
+test('default terminal report opens with the answer per group, then one findings sentence per scheme, flags per check, one compact table per group', (t) => {
   const s = summarizeRun(makeRun(realistic()));
   const out = renderTerminal(s);
   const lines = out.split('\n');
   const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+  const answer = at(/^Is each scheme more robust than erm\?/);
   const findings = at(/^Findings, each scheme against erm/);
   const flags = at(/^Sanity flags: 18 raised, by check/);
   const firstTable = at(/^┌/);
-  t.true(findings > 0 && findings < 6, 'the findings come right after a short header');
-  t.true(findings < flags && flags < firstTable);
-  // Every sentence of the findings is printed (wrapped), in order.
+  t.is(answer, 2, 'the answer comes right after the title');
+  t.true(answer < findings && findings < flags && flags < firstTable);
   const flat = squash(out);
+  const all = runFindings(s);
+  // The answer: one sentence per group, in group order, before anything else.
   let pos = 0;
-  for (const gf of runFindings(s)) {
-    for (const sentence of [...gf.sentences, gf.flagLine]) {
-      const i = flat.indexOf(squash(sentence), pos);
-      t.true(i >= pos, sentence);
-      pos = i;
+  for (const gf of all) {
+    const i = flat.indexOf(squash(groupAnswer(gf)), pos);
+    t.true(i >= pos && i < flat.indexOf('Findings, each scheme'), gf.group);
+    pos = i;
+  }
+  // Then one sentence per scheme (never the three per-metric sentences), and a group's flag line where it has flags.
+  for (const [i, gf] of all.entries()) {
+    const sentences = schemeSentences(gf);
+    t.is(sentences.length, s.groups[i].rows.length - 1);
+    for (const sentence of [...sentences, ...(s.groups[i].flags.length ? [gf.flagLine] : [])]) {
+      const k = flat.indexOf(squash(sentence), pos);
+      t.true(k >= pos, sentence);
+      pos = k;
     }
+    for (const sentence of gf.sentences) if (!sentences.includes(sentence)) t.false(flat.includes(squash(sentence)), sentence);
   }
   // Flags per check: one line per check with its count, one example each; never the 18 single flags.
   t.is(lines.filter((l) => /^ {2}gradient-masking ×1 \(warning\) in moons\/mlp-16x16: mixup\(alpha=1\)$/.test(l)).length, 1);
@@ -93,11 +105,26 @@ test('--detail prints everything: the run header, every flag, every table; the f
   const out = renderTerminal(s, { detail: true });
   const lines = out.split('\n');
   t.true(lines.findIndex((l) => l.startsWith('Findings, each scheme')) < lines.findIndex((l) => l.startsWith('Sanity flags (18):')));
+  // Detail keeps every sentence of the findings, with CIs.
+  const flat = squash(out);
+  for (const gf of runFindings(s)) for (const sentence of [...gf.sentences, gf.flagLine]) t.true(flat.includes(squash(sentence)), sentence);
   t.is(lines.filter((l) => /^ {2}\[warning\] /.test(l)).length, 18);
   for (const title of ['Robust accuracy under fgsm (%)', 'Robust accuracy under pgd (%)', 'Clean and worst-case robust accuracy (%)']) t.is(lines.filter((l) => l === title).length, 2, title);
   t.regex(out, /Probe medians: local-lipschitz/);
   for (const k of ['backend', 'tfjs', 'machine', 'wall time']) t.regex(out, new RegExp(`^ {2}${k} +`, 'm'));
   t.regex(out, /attack pgd: linf, ε ∈ \{0\.05, 0\.1, 0\.2, 0\.3\}/);
+});
+
+test('the first screen stays short: the golden run (2 groups, 4 schemes, 4 ε) fits in 85 lines, its answer in 8', (t) => {
+  const out = renderTerminal(summarizeRun(makeRun(golden())));
+  const lines = out.trimEnd().split('\n');
+  t.true(lines.length <= 85, `${lines.length} lines`);
+  const answer = lines.slice(
+    2,
+    lines.findIndex((l, i) => i > 2 && l === ''),
+  );
+  t.true(answer.length <= 8, answer.join('\n'));
+  t.is(answer.filter((l) => /^ {2}\S/.test(l)).length, 2, 'one sentence per group');
 });
 
 test('fitTables: within the width, every column once, the first column repeated in each chunk', (t) => {
