@@ -234,7 +234,11 @@ maybe('two moons: the four vicinal-sample panels and a decision boundary per sch
     t.is(p.vicinal, VICINAL_SAMPLES);
     t.is(p.point, 1);
   }
-  t.regex(panels[0].caption, /α=0\.1/);
+  // The panels draw the α the run recorded for mixup-asym (its first, 0.2), and the λ draws follow
+  // Beta(α+1, α): mean (α+1)/(2α+1) = 0.857, within 4 standard errors of 400 draws (sd 0.226).
+  t.regex(panels[0].caption, /α=0\.2:/);
+  const meanLambda = Number(/Mean λ \(weight on the point\) (\d+\.\d+)/.exec(panels[0].caption)?.[1]);
+  t.true(Math.abs(meanLambda - 1.2 / 1.4) < (4 * 0.226) / Math.sqrt(400), `mean λ ${meanLambda}`);
   // 2 labelled + a 10,000-point pool; more labelled; all labelled (no pool).
   t.is(panels[1].labelled, 2);
   t.true(panels[1].unlabelled > 0);
