@@ -99,6 +99,8 @@ export interface DatasetDescriptor {
   shape: DatasetShape;
   /** A Debian package the dataset reads its files from, if any. */
   needs?: { debianPackage: string; files: readonly string[] };
+  /** Training augmentation on by default (models/augment.ts): crop-flip for natural images (cifar); absent: none. */
+  augment?: 'crop-flip';
   /** Default attack radii per norm (`vicinal attack` without --eps). */
   defaultEps(norm: Norm, dataset: Dataset): number[];
   /** Whether an instance with these settings (Dataset.settings) holds 2-D points: its decision boundary can be drawn. */

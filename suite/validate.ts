@@ -1,6 +1,7 @@
 import { resolveAttackParams } from '../attacks/registry';
 import { loadDataset } from '../data/registry';
 import { Rng } from '../data/rng';
+import { RESNET_DEFAULTS, resnetDepthProblem } from '../models/resnet';
 import { createScheme } from '../models/schemes';
 import { StudyConfig } from './config';
 import { UsageError } from '../contract/errors';
@@ -12,6 +13,9 @@ import { expandSchemes } from './plan';
  * stand-in of each dataset (at most 1,000 training points), which runs their
  * own validation; attacks go through the registry's.
  */
+/** Architectures that take [h, w, c] images. */
+const IMAGE_ARCHS: readonly string[] = ['cnn', 'resnet', 'preact-resnet'];
+
 export function validateStudyNames(study: StudyConfig): void {
   const schemes = expandSchemes(study.schemes);
   for (const [i, ex] of study.experiments.entries()) {
@@ -24,8 +28,14 @@ export function validateStudyNames(study: StudyConfig): void {
         throw new UsageError(`transfer.source "${study.transfer.source}" is not a scheme of this study; allowed: ${schemes.map((s) => s.label).join(', ')}`);
       }
     }
-    if (ex.models.some((m) => m.arch === 'cnn') && stand.inputShape.length !== 3) {
-      throw new UsageError(`experiments[${i}]: model arch "cnn" needs image inputs; dataset "${ex.dataset.name}" has shape [${stand.inputShape.join(', ')}]`);
+    for (const m of ex.models) {
+      if (IMAGE_ARCHS.includes(m.arch) && stand.inputShape.length !== 3) {
+        throw new UsageError(`experiments[${i}]: model arch "${m.arch}" needs image inputs; dataset "${ex.dataset.name}" has shape [${stand.inputShape.join(', ')}]`);
+      }
+      if (m.arch === 'resnet' || m.arch === 'preact-resnet') {
+        const problem = resnetDepthProblem(m.arch, m.depth ?? RESNET_DEFAULTS[m.arch].depth);
+        if (problem) throw new UsageError(`experiments[${i}]: ${problem}`);
+      }
     }
   }
 }
