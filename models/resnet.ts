@@ -142,3 +142,24 @@ export function buildResNet(spec: ResNetSpec, inputShape: number[], numClasses: 
   if (problem) throw new Error(problem);
   return spec.arch === 'resnet' ? buildCifarResNet(inputShape, numClasses, spec.depth, spec.width, seed) : buildPreActResNet(inputShape, numClasses, spec.width, seed);
 }
+
+/** Forward FLOPs (2 x multiply-adds) per example of the convolutions and the dense layer, for the cost model. */
+export function resnetForwardFlops(spec: ResNetSpec, inputShape: readonly number[], numClasses: number): number {
+  const [h, w, c] = inputShape;
+  const conv = (side: number, k: number, cin: number, cout: number) => 2 * side * side * k * k * cin * cout;
+  let side = Math.max(h, w);
+  let f = conv(side, 3, c, spec.width);
+  let cin = spec.width;
+  const stages = spec.arch === 'resnet' ? 3 : 4;
+  const blocks = spec.arch === 'resnet' ? (spec.depth - 2) / 6 : 2;
+  for (let s = 0; s < stages; s++) {
+    const cout = spec.width * 2 ** s;
+    for (let b = 0; b < blocks; b++) {
+      if (s > 0 && b === 0) side = Math.ceil(side / 2);
+      f += conv(side, 3, cin, cout) + conv(side, 3, cout, cout);
+      if (spec.arch === 'preact-resnet' && cin !== cout) f += conv(side, 1, cin, cout);
+      cin = cout;
+    }
+  }
+  return f + 2 * cin * numClasses;
+}

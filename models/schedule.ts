@@ -36,7 +36,7 @@ export function learningRateAt(schedule: LrSchedule, base: number, epoch: number
     case 'onecycle': {
       const start = base / ONE_CYCLE.startDiv;
       const peakAt = ONE_CYCLE.warmup * all;
-      if (done < peakAt) return cosineFrom(start, base, 1 - done / peakAt);
+      if (done < peakAt) return cosineFrom(start, base, done / peakAt);
       return cosineFrom(base, start / ONE_CYCLE.endDiv, (done - peakAt) / (all - peakAt));
     }
   }

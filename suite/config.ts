@@ -195,7 +195,7 @@ function valueAt(raw: unknown, p: (string | number)[]): unknown {
 }
 
 export const PROFILE_DIR = path.join(__dirname, '..', '..', 'suite', 'profiles');
-export const PROFILES = ['quick', 'nightly', 'full'] as const;
+export const PROFILES = ['quick', 'nightly', 'full', 'cifar-quick', 'cifar'] as const;
 
 /** Loads a profile name or a JSON/YAML config file. */
 export function loadStudy(nameOrFile: string): { config: StudyConfig; source: string } {
