@@ -1,11 +1,13 @@
 import { resolveAttackParams } from '../attacks/registry';
 import { loadDataset } from '../data/registry';
 import { Rng } from '../data/rng';
+import { compileModel, LayersModelLike, UnsupportedModelError } from '../backend/onnx/compile';
+import { buildModel, ModelSpec } from '../models/build';
 import { RESNET_DEFAULTS, resnetDepthProblem } from '../models/resnet';
 import { createScheme } from '../models/schemes';
 import { StudyConfig } from './config';
 import { UsageError } from '../contract/errors';
-import { expandSchemes } from './plan';
+import { expandSchemes, modelLabel } from './plan';
 
 /**
  * Checks what the schema cannot: scheme and attack names and their
@@ -13,10 +15,27 @@ import { expandSchemes } from './plan';
  * stand-in of each dataset (at most 1,000 training points), which runs their
  * own validation; attacks go through the registry's.
  */
+/**
+ * The onnx engine runs a fixed layer family (backend/onnx/compile.ts); a
+ * model outside it (BatchNorm, residual additions: the ResNets) is refused
+ * here, before anything is written, rather than failing every job.
+ */
+function refuseOutsideEngine(m: ModelSpec, inputShape: number[], numClasses: number, i: number): void {
+  const model = buildModel(m, inputShape, numClasses, 0);
+  try {
+    compileModel(model as unknown as LayersModelLike);
+  } catch (e) {
+    if (!(e instanceof UnsupportedModelError)) throw e;
+    throw new UsageError(`experiments[${i}]: model ${modelLabel(m)} cannot run on the onnx engine (${e.message}); use --backend wasm, cpu, tfjs-node or tfjs-node-gpu`);
+  } finally {
+    model.dispose();
+  }
+}
+
 /** Architectures that take [h, w, c] images. */
 const IMAGE_ARCHS: readonly string[] = ['cnn', 'resnet', 'preact-resnet'];
 
-export function validateStudyNames(study: StudyConfig): void {
+export function validateStudyNames(study: StudyConfig, backendName?: string): void {
   const schemes = expandSchemes(study.schemes);
   for (const [i, ex] of study.experiments.entries()) {
     const stand = loadDataset({ ...ex.dataset, nTrain: Math.min(ex.dataset.nTrain ?? 1000, 1000), nTest: Math.min(ex.dataset.nTest ?? 100, 100) });
@@ -36,6 +55,7 @@ export function validateStudyNames(study: StudyConfig): void {
         const problem = resnetDepthProblem(m.arch, m.depth ?? RESNET_DEFAULTS[m.arch].depth);
         if (problem) throw new UsageError(`experiments[${i}]: ${problem}`);
       }
+      if (backendName === 'onnx') refuseOutsideEngine(m, stand.inputShape, stand.numClasses, i);
     }
   }
 }

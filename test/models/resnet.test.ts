@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import test from 'ava';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -128,6 +129,22 @@ test('the onnx engine refuses ResNets in one line naming the layer (they train a
   t.regex(e?.message ?? '', /^onnx engine: /);
   t.false(e?.message.includes('\n'));
   m.dispose();
+});
+
+fmnist.serial('vicinal run with a ResNet on --backend onnx: one line naming the layer and the backends that take it, exit 2, nothing written', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-resnet-onnx-'));
+  const cfg = path.join(dir, 'study.json');
+  const experiment = { dataset: { name: 'fashion-mnist-32', nTrain: 64, nTest: 32 }, models: [{ arch: 'resnet', depth: 8, width: 2 }], eval: { eps: [0.03] } };
+  fs.writeFileSync(cfg, JSON.stringify({ name: 'r', schemes: [{ name: 'erm' }], attacks: [{ name: 'fgsm' }], experiments: [experiment] }));
+  const out = path.join(dir, 'run');
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'suite', 'cli.js'), 'run', cfg, '--out', out, '--backend', 'onnx', '--quiet'], { encoding: 'utf8' });
+  t.is(r.status, 2, r.stderr);
+  t.is(
+    r.stderr.trim(),
+    'vicinal: experiments[0]: model resnet8-w2 cannot run on the onnx engine (onnx engine: layer "bn0" (BatchNormalization) is not supported (supported: Dense, Conv2D, MaxPooling2D, Flatten, ReLU/Activation relu|linear, Dropout)); use --backend wasm, cpu, tfjs-node or tfjs-node-gpu',
+  );
+  t.false(fs.existsSync(out));
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** Two separable classes of 2-D points, one batch per epoch. */
