@@ -27,6 +27,7 @@ import { loadModel, saveModel } from '../../models/io';
 import { learningRateAt } from '../../models/schedule';
 import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
+import { npyBytes, writeNpz } from '../data/file-writers';
 import { needsSystemPackage } from '../system-deps';
 
 const fmnist = needsSystemPackage('dataset-fashion-mnist', __filename);
@@ -122,6 +123,26 @@ for (const arch of ['resnet', 'preact-resnet'] as const) {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 }
+
+test.serial('vicinal attack on a saved ResNet (tfjs wasm): labels = its own predictions give clean accuracy 1, FGSM at a large eps breaks some', async (t) => {
+  const m = trainedSmall('resnet');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-resnet-attack-'));
+  await saveModel(m, path.join(dir, 'model'));
+  const x = tf.randomUniform([24, 16, 16, 3], 0, 1, 'float32', 13);
+  const y = tf.argMax(m.apply(x, { training: false }) as tf.Tensor, -1).dataSync();
+  const data = writeNpz(path.join(dir, 'd.npz'), { x: npyBytes([24, 16, 16, 3], x.dataSync()), y: npyBytes([24], y, 'int64') });
+  const out = path.join(dir, 'r.json');
+  const cli = path.join(__dirname, '..', '..', 'suite', 'cli.js');
+  const r = spawnSync(process.execPath, [cli, 'attack', '--backend', 'wasm', '--model', path.join(dir, 'model'), '--data', `npz:${data}`, '--attack', 'fgsm', '--eps', '0.5', '--out', out], {
+    encoding: 'utf8',
+  });
+  t.is(r.status, 0, r.stderr);
+  const res = JSON.parse(fs.readFileSync(out, 'utf8'));
+  t.is(res.summary.cleanAccuracy, 1);
+  t.true(res.summary.attacks[0].robustAccuracy < 1);
+  m.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 test('the onnx engine refuses ResNets in one line naming the layer (they train and are attacked on tfjs)', (t) => {
   const m = buildModel({ arch: 'resnet', depth: 8, width: 2 }, [8, 8, 3], 4, 0);
