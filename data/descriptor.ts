@@ -25,6 +25,8 @@ export interface DatasetSpec {
   nTrain?: number;
   /** Test examples. */
   nTest?: number;
+  /** cifar100: "fine" (100 classes, default) or "coarse" (20 superclasses). */
+  labels?: string;
   /** moons/circles: std of the Gaussian noise. */
   noise?: number;
   /** circles: radius of the inner circle. */
@@ -47,7 +49,7 @@ export interface DatasetSpec {
   numClasses?: number;
   /** files: inputs are divided by this after reading (e.g. 255 for byte pixels). Default 1. */
   divideBy?: number;
-  /** files: SHA-256 of the files' contents, added when a study is resolved and checked when the data are read. */
+  /** files, cifar10, cifar100: SHA-256 of the files' contents, added when a study is resolved and checked when the data are read. */
   contentHash?: string;
 }
 
@@ -105,6 +107,8 @@ export interface DatasetDescriptor {
   shape: DatasetShape;
   /** A Debian package the dataset reads its files from, if any. */
   needs?: { debianPackage: string; files: readonly string[] };
+  /** Training augmentation on by default (models/augment.ts): crop-flip for natural images (cifar); absent: none. */
+  augment?: 'crop-flip';
   /** Default attack radii per norm (`vicinal attack` without --eps), given the instance's input bounds (files: radii scale with the range). */
   defaultEps(norm: Norm, bounds: Bounds): number[];
   /** Whether an instance with these settings (Dataset.settings) holds 2-D points: its decision boundary can be drawn. */

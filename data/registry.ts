@@ -6,8 +6,10 @@
  */
 import { UsageError } from '../contract/errors';
 import { NORMS, type Norm } from '../contract/norms';
+import { cifar100Dataset, cifar10Dataset } from './datasets/cifar';
 import { circlesDataset } from './datasets/circles';
 import { fashionMnistDataset } from './datasets/fashion-mnist';
+import { fashionMnist32Dataset } from './datasets/fashion-mnist-32';
 import { filesDataset } from './datasets/files';
 import { mnistDataset } from './datasets/mnist';
 import { moonsDataset } from './datasets/moons';
@@ -18,7 +20,7 @@ import { Dataset } from './types';
 export type { DatasetDescriptor, DatasetSpec, FileRef, SpecProblem } from './descriptor';
 
 /** The registry, in display order. */
-export const DATASETS: readonly DatasetDescriptor[] = [moonsDataset, circlesDataset, mnistDataset, fashionMnistDataset, filesDataset];
+export const DATASETS: readonly DatasetDescriptor[] = [moonsDataset, circlesDataset, mnistDataset, fashionMnistDataset, fashionMnist32Dataset, cifar10Dataset, cifar100Dataset, filesDataset];
 
 const BY_NAME = new Map(DATASETS.map((d) => [d.name, d]));
 

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import { buildResNet, RESNET_ARCHS, RESNET_DEFAULTS, ResNetArch, resnetDepthProblem } from './resnet';
 
-export const ARCH_NAMES = ['linear', 'mlp', 'cnn'] as const;
+export const ARCH_NAMES = ['linear', 'mlp', 'cnn', ...RESNET_ARCHS] as const;
 export type Arch = (typeof ARCH_NAMES)[number];
 
 /** Network settings; every field has a documented default. */
 export interface ModelSpec {
-  /** "linear" (logistic regression) | "mlp" | "cnn". */
+  /** "linear" (logistic regression) | "mlp" | "cnn" | "resnet" (CIFAR ResNet-6n+2) | "preact-resnet" (PreAct ResNet-18); models/resnet.ts. */
   arch: Arch;
   /** mlp: hidden widths. Default [256, 256]. */
   hidden?: number[];
@@ -13,7 +14,13 @@ export interface ModelSpec {
   filters?: [number, number];
   /** cnn: square kernel size of both convs. Default 5. */
   kernelSize?: number;
+  /** resnet: 6n + 2, default 20; preact-resnet: 18. */
+  depth?: number;
+  /** resnet, preact-resnet: filters of the first stage. Default 16 (resnet), 64 (preact-resnet). */
+  width?: number;
 }
+
+const isResNet = (arch: string): arch is ResNetArch => (RESNET_ARCHS as readonly string[]).includes(arch);
 
 function withDefaults(spec: ModelSpec): Required<ModelSpec> {
   if (!(ARCH_NAMES as readonly string[]).includes(spec.arch)) {
@@ -22,10 +29,17 @@ function withDefaults(spec: ModelSpec): Required<ModelSpec> {
   const hidden = spec.hidden ?? [256, 256];
   const filters = spec.filters ?? [16, 32];
   const kernelSize = spec.kernelSize ?? 5;
-  for (const w of [...hidden, ...filters, kernelSize]) {
+  const resnet = isResNet(spec.arch) ? RESNET_DEFAULTS[spec.arch] : { depth: 0, width: 0 };
+  const depth = spec.depth ?? resnet.depth;
+  const width = spec.width ?? resnet.width;
+  for (const w of [...hidden, ...filters, kernelSize, ...(isResNet(spec.arch) ? [width] : [])]) {
     if (!Number.isInteger(w) || w < 1) throw new Error(`model widths must be integers >= 1, got ${w}`);
   }
-  return { arch: spec.arch, hidden, filters, kernelSize };
+  if (isResNet(spec.arch)) {
+    const problem = resnetDepthProblem(spec.arch, depth);
+    if (problem) throw new Error(problem);
+  }
+  return { arch: spec.arch, hidden, filters, kernelSize, depth, width };
 }
 
 /** Fills in defaults; only the fields that matter for the architecture are kept (recorded in results). */
@@ -33,6 +47,7 @@ export function resolveModelSpec(spec: ModelSpec): ModelSpec {
   const s = withDefaults(spec);
   if (s.arch === 'mlp') return { arch: 'mlp', hidden: s.hidden };
   if (s.arch === 'cnn') return { arch: 'cnn', filters: s.filters, kernelSize: s.kernelSize };
+  if (isResNet(s.arch)) return { arch: s.arch, depth: s.depth, width: s.width };
   return { arch: s.arch };
 }
 
@@ -43,6 +58,7 @@ export function resolveModelSpec(spec: ModelSpec): ModelSpec {
  */
 export function buildModel(spec: ModelSpec, inputShape: number[], numClasses: number, seed: number): tf.LayersModel {
   const s = withDefaults(spec);
+  if (isResNet(s.arch)) return buildResNet({ arch: s.arch, depth: s.depth, width: s.width }, inputShape, numClasses, seed);
   let layerIndex = 0;
   const init = () => tf.initializers.glorotUniform({ seed: seed * 1000 + ++layerIndex });
   const model = tf.sequential({ name: `${s.arch}` });

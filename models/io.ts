@@ -113,8 +113,25 @@ export async function loadModel(dirOrFile: string): Promise<{ model: tf.LayersMo
   return { model, metadata: json.userDefinedMetadata ?? {} };
 }
 
-/** Layers (Keras class names) a model from another tool may use; `vicinal attack` refuses others by name. */
-export const SUPPORTED_LAYERS = ['InputLayer', 'Dense', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Dropout', 'Activation', 'ReLU', 'Softmax'] as const;
+/**
+ * Layers (Keras class names) a model from another tool may use; `vicinal attack` refuses others by name.
+ * BatchNormalization (inference mode: running statistics, so per example), Add and GlobalAveragePooling2D
+ * are the ResNets' (models/resnet.ts), checked batch-independent by test/models/resnet.test.ts.
+ */
+export const SUPPORTED_LAYERS = [
+  'InputLayer',
+  'Dense',
+  'Conv2D',
+  'MaxPooling2D',
+  'Flatten',
+  'Dropout',
+  'Activation',
+  'ReLU',
+  'Softmax',
+  'BatchNormalization',
+  'Add',
+  'GlobalAveragePooling2D',
+] as const;
 export const SUPPORTED_ACTIVATIONS = ['linear', 'relu', 'softmax'] as const;
 const MODEL_CLASSES = ['Sequential', 'Functional', 'Model'];
 const FAMILY = `${SUPPORTED_LAYERS.join(', ')}; activations ${SUPPORTED_ACTIVATIONS.join(', ')}`;

@@ -1,10 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
+import { datasetDescriptor, isDatasetName } from '../data/registry';
 import { Rng } from '../data/rng';
 import { Dataset, inputSize, takeLabels, takeRows } from '../data/types';
 import { crossEntropy } from './loss';
 import { asClassifier, evaluateAccuracy } from './predict';
 import { engineTrainClassifier, onnxEngineEnabled } from '../backend/onnx/engine';
 import type { LayersModelLike } from '../backend/onnx/compile';
+import { Augment, AUGMENTS, cropFlipBatch } from './augment';
+import { learningRateAt, LR_SCHEDULES, LrSchedule } from './schedule';
 import { Scheme } from './schemes/types';
 
 /** Optimisation settings; every field has a documented default. */
@@ -23,9 +26,20 @@ export interface TrainConfig {
   seed?: number;
   /** Evaluate test accuracy after every epoch (else only after the last). Default true. */
   evalEveryEpoch?: boolean;
+  /**
+   * L2 weight decay added to every trainable weight's gradient at each step
+   * (PyTorch SGD's weight_decay), outside the scheme's loss, so the reported
+   * loss and the scheme see only the data term. Default 0.
+   */
+  weightDecay?: number;
+  /** "constant" | "step" | "cosine" | "onecycle" (models/schedule.ts); learningRate is the base (onecycle: the peak). Default "constant". */
+  lrSchedule?: LrSchedule;
+  /** "none" | "crop-flip" (models/augment.ts). Default: the dataset's (crop-flip for cifar10/cifar100), else none. */
+  augment?: Augment;
 }
 
-export function resolveTrainConfig(c: TrainConfig): Required<TrainConfig> {
+/** Fills in defaults; `datasetName` gives the dataset's default augmentation. */
+export function resolveTrainConfig(c: TrainConfig, datasetName?: string): Required<TrainConfig> {
   const optimizer = c.optimizer ?? 'adam';
   if (optimizer !== 'adam' && optimizer !== 'sgd') throw new Error(`unknown optimizer "${optimizer}"; allowed: adam, sgd`);
   const r = {
@@ -36,11 +50,17 @@ export function resolveTrainConfig(c: TrainConfig): Required<TrainConfig> {
     epochs: c.epochs ?? 10,
     seed: c.seed ?? 0,
     evalEveryEpoch: c.evalEveryEpoch ?? true,
+    weightDecay: c.weightDecay ?? 0,
+    lrSchedule: c.lrSchedule ?? 'constant',
+    augment: c.augment ?? (isDatasetName(datasetName) ? datasetDescriptor(datasetName).augment : undefined) ?? 'none',
   };
   if (!(r.learningRate > 0)) throw new Error(`learningRate must be > 0, got ${r.learningRate}`);
   if (!(r.momentum >= 0 && r.momentum < 1)) throw new Error(`momentum must be in [0, 1), got ${r.momentum}`);
   if (!Number.isInteger(r.batchSize) || r.batchSize < 1) throw new Error(`batchSize must be an integer >= 1, got ${r.batchSize}`);
   if (!Number.isInteger(r.epochs) || r.epochs < 1) throw new Error(`epochs must be an integer >= 1, got ${r.epochs}`);
+  if (!(r.weightDecay >= 0)) throw new Error(`weightDecay must be >= 0, got ${r.weightDecay}`);
+  if (!(LR_SCHEDULES as readonly string[]).includes(r.lrSchedule)) throw new Error(`unknown lrSchedule "${r.lrSchedule}"; allowed: ${LR_SCHEDULES.join(', ')}`);
+  if (!(AUGMENTS as readonly string[]).includes(r.augment)) throw new Error(`unknown augment "${r.augment}"; allowed: ${AUGMENTS.join(', ')}`);
   return r;
 }
 
@@ -81,6 +101,27 @@ export function trainingForward(model: tf.LayersModel): (x: tf.Tensor) => tf.Ten
   return (x) => model.apply(x, { training: true }) as tf.Tensor2D;
 }
 
+/** Sets an optimizer's rate for the next step (SGD keeps it as a scalar tensor, Adam as a number). */
+function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  if (optimizer instanceof tf.SGDOptimizer) optimizer.setLearningRate(lr);
+  else (optimizer as unknown as { learningRate: number }).learningRate = lr;
+}
+
+/**
+ * One step with weight decay: the loss's gradients plus weightDecay * w for
+ * every trainable weight, then the optimizer's update. Returns the loss
+ * (without the decay term).
+ */
+function decayedStep(optimizer: tf.Optimizer, lossOf: () => tf.Scalar, trainable: tf.Variable[], weightDecay: number): tf.Scalar {
+  const { value, grads } = tf.variableGrads(lossOf, trainable);
+  const decayed: tf.NamedTensorMap = {};
+  for (const v of trainable) {
+    if (grads[v.name]) decayed[v.name] = tf.add(grads[v.name], tf.mul(v, weightDecay));
+  }
+  optimizer.applyGradients(decayed);
+  return value;
+}
+
 /**
  * Trains `model` in place on the scheme's batches. One epoch is
  * ceil(train.n / batchSize) steps whatever the scheme, so every scheme gets
@@ -89,10 +130,14 @@ export function trainingForward(model: tf.LayersModel): (x: tf.Tensor) => tf.Ten
  * Throws DivergedError when an epoch's loss is NaN or infinite.
  */
 export function trainModel(model: tf.LayersModel, dataset: Dataset, scheme: Scheme, config: TrainConfig, onEpoch?: EpochCallback): EpochRecord[] {
-  const c = resolveTrainConfig(config);
+  const c = resolveTrainConfig(config, dataset.name);
   const rng = new Rng(c.seed);
   const orderRng = rng.fork('order');
   const stepRng = rng.fork('scheme');
+  // Forked after the others, so runs without augmentation draw as before.
+  const augmentRng = c.augment === 'none' ? null : rng.fork('augment');
+  if (c.augment === 'crop-flip' && dataset.inputShape.length !== 3) throw new Error(`augment crop-flip needs image inputs [h, w, c], got [${dataset.inputShape.join(', ')}]`);
+  const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const optimizer = c.optimizer === 'adam' ? tf.train.adam(c.learningRate) : tf.train.momentum(c.learningRate, c.momentum);
   const set = scheme.trainingSet;
   const d = inputSize(dataset.inputShape);
@@ -124,16 +169,20 @@ export function trainModel(model: tf.LayersModel, dataset: Dataset, scheme: Sche
         const b = Math.min(c.batchSize, dataset.train.n - s * c.batchSize);
         const idx = nextIndices(b);
         const ctxRng = stepRng.fork(`${epoch}:${s}`);
+        if (c.lrSchedule !== 'constant') setLearningRate(optimizer, learningRateAt(c.lrSchedule, c.learningRate, epoch, s, steps, c.epochs));
+        let rows = takeRows(set.x, d, idx);
+        if (augmentRng) rows = cropFlipBatch(rows, b, dataset.inputShape, augmentRng.fork(`${epoch}:${s}`));
         let hits: tf.Tensor | null = null;
         const [newLoss, newHits] = tf.tidy(() => {
-          const xb = tf.tensor(takeRows(set.x, d, idx), [b, ...dataset.inputShape]);
+          const xb = tf.tensor(rows, [b, ...dataset.inputShape]);
           const batch = scheme.makeBatch({ x: xb, y: takeLabels(set.y, idx), index: idx, rng: ctxRng, model: classifier });
-          const loss = optimizer.minimize(() => {
+          const lossOf = () => {
             const logits = forward(batch.x);
             // Kept: minimize() disposes everything its closure creates but the loss.
             hits = tf.keep(tf.sum(tf.equal(tf.argMax(logits, -1), tf.argMax(batch.targets, -1)).toFloat()));
             return crossEntropy(logits, batch.targets);
-          }, true) as tf.Scalar;
+          };
+          const loss = c.weightDecay > 0 ? decayedStep(optimizer, lossOf, trainable, c.weightDecay) : (optimizer.minimize(lossOf, true) as tf.Scalar);
           return [tf.add(lossSum, tf.mul(loss, b)), tf.add(hitSum, hits as unknown as tf.Tensor)];
         });
         (hits as tf.Tensor | null)?.dispose();

@@ -7,7 +7,9 @@ import { UsageError } from '../contract/errors';
 import { NORMS } from '../contract/norms';
 import { DATASET_NAMES, DatasetSpec, datasetSpecProblem, resolveDatasetSpec } from '../data/registry';
 import { EVAL_DEFAULTS } from '../eval/config';
+import { AUGMENTS } from '../models/augment';
 import { ARCH_NAMES } from '../models/build';
+import { LR_SCHEDULES } from '../models/schedule';
 
 const params = z.record(z.string(), z.unknown());
 
@@ -51,6 +53,10 @@ const modelSpec = z
     hidden: z.array(z.number().int().positive()).optional(),
     filters: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
     kernelSize: z.number().int().positive().optional(),
+    /** resnet: 6n + 2 (default 20); preact-resnet: 18. */
+    depth: z.number().int().positive().optional(),
+    /** resnet / preact-resnet: filters of the first stage (default 16 / 64). */
+    width: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -61,6 +67,13 @@ const trainSpec = z
     momentum: z.number().min(0).lt(1).default(0.9),
     batchSize: z.number().int().positive().default(128),
     epochs: z.number().int().positive().default(10),
+    // Optional without defaults, so studies that leave them out keep their job ids.
+    /** L2 weight decay on every trainable weight's gradient, outside the scheme's loss. Default 0. */
+    weightDecay: z.number().nonnegative().optional(),
+    /** Learning-rate schedule (models/schedule.ts). Default constant. */
+    lrSchedule: z.enum(LR_SCHEDULES).optional(),
+    /** Training augmentation (models/augment.ts). Default: the dataset's (crop-flip for cifar10/cifar100, else none). */
+    augment: z.enum(AUGMENTS).optional(),
   })
   .strict();
 
@@ -182,7 +195,7 @@ function valueAt(raw: unknown, p: (string | number)[]): unknown {
 }
 
 export const PROFILE_DIR = path.join(__dirname, '..', '..', 'suite', 'profiles');
-export const PROFILES = ['quick', 'nightly', 'full'] as const;
+export const PROFILES = ['quick', 'nightly', 'full', 'cifar-quick', 'cifar'] as const;
 
 /** Reads a profile name or a JSON/YAML config file, unvalidated: the parsed document and the file's name. */
 export function readStudyFile(nameOrFile: string): { raw: unknown; source: string } {

@@ -38,9 +38,10 @@ export function expandSchemes(entries: SchemeEntry[]): ExpandedScheme[] {
   return out;
 }
 
-export function modelLabel(m: { arch: string; hidden?: number[]; filters?: number[] }): string {
+export function modelLabel(m: { arch: string; hidden?: number[]; filters?: number[]; depth?: number; width?: number }): string {
   if (m.arch === 'mlp' && m.hidden) return `mlp-${m.hidden.join('x')}`;
   if (m.arch === 'cnn' && m.filters) return `cnn-${m.filters.join('x')}`;
+  if (m.arch === 'resnet' || m.arch === 'preact-resnet') return `${m.arch}${m.depth ?? ''}${m.width !== undefined ? `-w${m.width}` : ''}`;
   return m.arch;
 }
 

@@ -21,6 +21,7 @@ import { UsageError } from '../contract/errors';
 import { PlannedJob } from '../contract/results';
 import { loadRun, ShardInfo } from '../contract/run-folder';
 import { datasetDescriptor } from '../data/registry';
+import { RESNET_DEFAULTS, resnetForwardFlops } from '../models/resnet';
 import { stableStringify } from './hash';
 
 export interface ShardSpec {
@@ -105,7 +106,7 @@ type ArchKey = 'linear' | 'mlp' | 'cnn';
 
 interface SpecLike {
   dataset?: { name?: string; nTrain?: number; nTest?: number };
-  model?: { arch?: string; hidden?: number[]; filters?: number[]; kernelSize?: number };
+  model?: { arch?: string; hidden?: number[]; filters?: number[]; kernelSize?: number; depth?: number; width?: number };
   train?: { epochs?: number; batchSize?: number };
   scheme?: { name: string; params: Record<string, unknown> };
   eval?: { eps?: number[]; nExamples?: number; batchSize?: number; probePoints?: number };
@@ -119,6 +120,10 @@ export function forwardFlops(model: SpecLike['model'], dataset: SpecLike['datase
   const ds = datasetSizes(dataset);
   const inSize = ds.shape.reduce((a, b) => a * b, 1);
   const arch = model?.arch ?? 'mlp';
+  if (arch === 'resnet' || arch === 'preact-resnet') {
+    const d = RESNET_DEFAULTS[arch];
+    return resnetForwardFlops({ arch, depth: model?.depth ?? d.depth, width: model?.width ?? d.width }, ds.shape.length === 3 ? ds.shape : [32, 32, 3], ds.classes);
+  }
   if (arch === 'cnn') {
     const [h, w, c] = ds.shape.length === 3 ? ds.shape : [28, 28, 1];
     const [f1, f2] = model?.filters ?? [16, 32];
@@ -177,6 +182,8 @@ function attackPasses(a: { name: string; params?: Record<string, unknown> }, cla
 
 function archOf(spec: SpecLike): ArchKey {
   const a = spec.model?.arch;
+  // ResNets are convolutions: the CNN's rate (calibrated on the small CNN, not on a ResNet; docs/notes/cifar.md).
+  if (a === 'resnet' || a === 'preact-resnet') return 'cnn';
   return a === 'cnn' || a === 'linear' ? a : 'mlp';
 }
 

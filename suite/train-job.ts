@@ -16,7 +16,7 @@ export function identityOf(spec: TrainSpec, dataset: Dataset, schemeSettings: Re
     dataset: dataset.settings,
     model: resolveModelSpec(spec.model) as unknown as Record<string, unknown>,
     scheme: { name: spec.scheme.name, settings: schemeSettings },
-    train: resolveTrainConfig({ ...spec.train, seed: spec.seed }) as unknown as Record<string, unknown>,
+    train: resolveTrainConfig({ ...spec.train, seed: spec.seed }, dataset.name) as unknown as Record<string, unknown>,
     seed: spec.seed,
   };
 }

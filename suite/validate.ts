@@ -1,10 +1,13 @@
 import { resolveAttackParams } from '../attacks/registry';
 import { loadDataset } from '../data/registry';
 import { Rng } from '../data/rng';
+import { compileModel, LayersModelLike, UnsupportedModelError } from '../backend/onnx/compile';
+import { buildModel, ModelSpec } from '../models/build';
+import { RESNET_DEFAULTS, resnetDepthProblem } from '../models/resnet';
 import { createScheme } from '../models/schemes';
 import { StudyConfig } from './config';
 import { UsageError } from '../contract/errors';
-import { expandSchemes } from './plan';
+import { expandSchemes, modelLabel } from './plan';
 
 /**
  * Checks what the schema cannot: scheme and attack names and their
@@ -12,7 +15,27 @@ import { expandSchemes } from './plan';
  * stand-in of each dataset (at most 1,000 training points), which runs their
  * own validation; attacks go through the registry's.
  */
-export function validateStudyNames(study: StudyConfig): void {
+/**
+ * The onnx engine runs a fixed layer family (backend/onnx/compile.ts); a
+ * model outside it (BatchNorm, residual additions: the ResNets) is refused
+ * here, before anything is written, rather than failing every job.
+ */
+function refuseOutsideEngine(m: ModelSpec, inputShape: number[], numClasses: number, i: number): void {
+  const model = buildModel(m, inputShape, numClasses, 0);
+  try {
+    compileModel(model as unknown as LayersModelLike);
+  } catch (e) {
+    if (!(e instanceof UnsupportedModelError)) throw e;
+    throw new UsageError(`experiments[${i}]: model ${modelLabel(m)} cannot run on the onnx engine (${e.message}); use --backend wasm, cpu, tfjs-node or tfjs-node-gpu`);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Architectures that take [h, w, c] images. */
+const IMAGE_ARCHS: readonly string[] = ['cnn', 'resnet', 'preact-resnet'];
+
+export function validateStudyNames(study: StudyConfig, backendName?: string): void {
   const schemes = expandSchemes(study.schemes);
   for (const [i, ex] of study.experiments.entries()) {
     const stand = loadDataset({ ...ex.dataset, nTrain: Math.min(ex.dataset.nTrain ?? 1000, 1000), nTest: Math.min(ex.dataset.nTest ?? 100, 100) });
@@ -24,8 +47,15 @@ export function validateStudyNames(study: StudyConfig): void {
         throw new UsageError(`transfer.source "${study.transfer.source}" is not a scheme of this study; allowed: ${schemes.map((s) => s.label).join(', ')}`);
       }
     }
-    if (ex.models.some((m) => m.arch === 'cnn') && stand.inputShape.length !== 3) {
-      throw new UsageError(`experiments[${i}]: model arch "cnn" needs image inputs; dataset "${ex.dataset.name}" has shape [${stand.inputShape.join(', ')}]`);
+    for (const m of ex.models) {
+      if (IMAGE_ARCHS.includes(m.arch) && stand.inputShape.length !== 3) {
+        throw new UsageError(`experiments[${i}]: model arch "${m.arch}" needs image inputs; dataset "${ex.dataset.name}" has shape [${stand.inputShape.join(', ')}]`);
+      }
+      if (m.arch === 'resnet' || m.arch === 'preact-resnet') {
+        const problem = resnetDepthProblem(m.arch, m.depth ?? RESNET_DEFAULTS[m.arch].depth);
+        if (problem) throw new UsageError(`experiments[${i}]: ${problem}`);
+      }
+      if (backendName === 'onnx') refuseOutsideEngine(m, stand.inputShape, stand.numClasses, i);
     }
   }
 }

@@ -387,7 +387,7 @@ export const command: Command = {
     flags: {
       model: {
         kind: 'string',
-        help: "a TF.js Layers model: its folder or its model.json (vicinal's, or the TF.js converter's from Keras: Sequential or Functional, sharded weights; Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU/linear/softmax); or a .onnx classifier (one input, one output: logits or probabilities; score-based and noise attacks only, it gives no gradients)",
+        help: "a TF.js Layers model: its folder or its model.json (vicinal's, or the TF.js converter's from Keras: Sequential or Functional, sharded weights; Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU/linear/softmax, BatchNormalization, Add, GlobalAveragePooling2D); or a .onnx classifier (one input, one output: logits or probabilities; score-based and noise attacks only, it gives no gradients)",
       },
       data: { kind: 'string', help: `dataset: ${DATA_FORMS}; default: the one stored with the model; a name takes its settings from the model when they match` },
       attack: { kind: 'strings', help: `attacks: ${ATTACK_NAMES.join('|')}; default fgsm,pgd (linf), fgm,pgd (l2)` },

@@ -58,7 +58,7 @@ export const command: Command = {
     const workers = flags.workers !== undefined ? Number(flags.workers) : os.cpus().length;
     if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be an integer >= 1, got ${flags.workers}`);
     const backend = await initBackend(config.backend);
-    validateStudyNames(config);
+    validateStudyNames(config, backend.name);
     const jobs = planStudy(config, backend.name);
     const hash = planHash(jobs);
     const shard = shardOf(jobs, hash, previous, study.shardSpec, flags.weights === undefined ? null : String(flags.weights), out);

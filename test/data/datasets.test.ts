@@ -147,7 +147,7 @@ test('semi-supervised split: k labelled per class, the rest unlabelled without l
 
 test('bad dataset specs are rejected with the field named (UsageError, one line)', (t) => {
   const cases: [DatasetSpec, string][] = [
-    [{ name: 'cifar' }, 'unknown dataset "cifar"; allowed: moons, circles, mnist, fashion-mnist, files'],
+    [{ name: 'cifar' }, 'unknown dataset "cifar"; allowed: moons, circles, mnist, fashion-mnist, fashion-mnist-32, cifar10, cifar100, files'],
     [{ name: 'mnist', nTrain: 9000, nTest: 2000 }, 'dataset mnist: mnist has 10000 digits; nTrain + nTest = 11000 is too many'],
     [{ name: 'moons', noise: -1 }, 'dataset moons: noise = -1: must be >= 0'],
     [{ name: 'moons', nTrain: 2.5 }, 'dataset moons: nTrain = 2.5: must be an integer >= 1'],
@@ -167,7 +167,7 @@ test('the registry: one descriptor per dataset, and the names, spec keys and 2-D
     [...DATASET_NAMES],
     DATASETS.map((d) => d.name),
   );
-  t.deepEqual([...DATASET_NAMES], ['moons', 'circles', 'mnist', 'fashion-mnist', 'files']);
+  t.deepEqual([...DATASET_NAMES], ['moons', 'circles', 'mnist', 'fashion-mnist', 'fashion-mnist-32', 'cifar10', 'cifar100', 'files']);
   t.deepEqual(DATASET_SPEC_KEYS.moons, ['name', 'seed', 'nTrain', 'nTest', 'noise']);
   t.deepEqual(DATASET_SPEC_KEYS.circles, ['name', 'seed', 'nTrain', 'nTest', 'noise', 'factor']);
   for (const d of DATASETS) {

@@ -202,7 +202,7 @@ test('bad files: one line naming the file and the problem, exit code 2, nothing 
 
 test('--data: unknown names and malformed FORMAT:FILE are refused with what is allowed', async (t) => {
   const cases: [string, RegExp][] = [
-    ['cifar', /^vicinal: unknown dataset "cifar"; allowed: moons, circles, mnist, fashion-mnist, FORMAT:FILE for test data from files/],
+    ['cifar', /^vicinal: unknown dataset "cifar"; allowed: moons, circles, mnist, fashion-mnist, fashion-mnist-32, cifar10, cifar100, FORMAT:FILE for test data from files/],
     ['npy:only-one.npy', /^vicinal: option --data npy: takes the inputs file and the labels file, e\.g\. npy:x\.npy,y\.npy$/],
     ['{"name": "files"}', /^vicinal: dataset files: test: required for dataset files$/],
   ];

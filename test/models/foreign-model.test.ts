@@ -288,13 +288,13 @@ test("vicinal attack: a softmax model reports probabilities and gets exactly the
 
 test('vicinal attack refuses models outside the family by layer name, and broken weights, with one line and exit 2', (t) => {
   const data = referenceData(path.join(dir, 'ref2.npz'), 10);
-  const bn = { class_name: 'BatchNormalization', config: { name: 'batch_normalization', trainable: true, dtype: 'float32', axis: [1], momentum: 0.99, epsilon: 0.001, center: true, scale: true } };
+  const ln = { class_name: 'LayerNormalization', config: { name: 'layer_normalization', trainable: true, dtype: 'float32', axis: [1], epsilon: 0.001, center: true, scale: true } };
   const tanh = functionalTopology('tanh');
   const cases: [string, (folder: string) => void, RegExp][] = [
     [
-      'batchnorm',
-      (f) => writeConverted(f, functionalTopology('linear', 'Functional', [bn])),
-      /layer "batch_normalization" is BatchNormalization, outside the supported family \(InputLayer, Dense, Conv2D/,
+      'layernorm',
+      (f) => writeConverted(f, functionalTopology('linear', 'Functional', [ln])),
+      /layer "layer_normalization" is LayerNormalization, outside the supported family \(InputLayer, Dense, Conv2D/,
     ],
     ['tanh', (f) => writeConverted(f, tanh), /layer "dense_1" \(Dense\) has activation "tanh", outside the supported family/],
     [

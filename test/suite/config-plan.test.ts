@@ -3,7 +3,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { loadStudy, PROFILES, validateStudy } from '../../suite/config';
+import YAML from 'yaml';
+import { loadStudy, PROFILE_DIR, PROFILES, validateStudy } from '../../suite/config';
 import { UsageError } from '../../contract/errors';
 import { expandSchemes, planStudy } from '../../suite/plan';
 import { BACKEND_CHOICES } from '../../contract/results';
@@ -18,8 +19,34 @@ const tiny = () => ({
   experiments: [{ dataset: { name: 'moons', nTrain: 100, nTest: 50 }, models: [{ arch: 'mlp', hidden: [8] }], eval: { eps: [0.1] } }],
 });
 
+/** Profiles that read the official CIFAR files (absent here: no registry ships them). */
+const CIFAR_PROFILES: readonly string[] = ['cifar-quick', 'cifar'];
+
+test('the cifar profiles: without the files one line naming the folder; with the Fashion-MNIST stand-in in their place they validate and plan', (t) => {
+  const before = process.env.VICINAL_CIFAR10_DIR;
+  process.env.VICINAL_CIFAR10_DIR = '/nonexistent/cifar-10-batches-bin';
+  try {
+    for (const p of CIFAR_PROFILES) {
+      const e = t.throws(() => loadStudy(p), { instanceOf: UsageError });
+      t.regex(e?.message ?? '', new RegExp(`^${p}\\.yaml: experiments\\[0\\]\\.dataset: dataset cifar10: folder /nonexistent/cifar-10-batches-bin not found; extract the binary version`));
+      const raw = YAML.parse(fs.readFileSync(path.join(PROFILE_DIR, `${p}.yaml`), 'utf8'));
+      for (const ex of raw.experiments) ex.dataset = { ...ex.dataset, name: 'fashion-mnist-32' };
+      const config = validateStudy(raw, `${p}.yaml`);
+      t.is(config.name, p);
+      const jobs = planStudy(config, 'wasm');
+      t.is(jobs.filter((j) => j.kind === 'train').length, 3 * config.seeds.length);
+      const train = jobs.find((j) => j.kind === 'train')?.spec as unknown as { train: Record<string, unknown> };
+      t.like(train.train, { optimizer: 'sgd', augment: 'crop-flip' });
+      t.true(typeof train.train.weightDecay === 'number' && typeof train.train.lrSchedule === 'string', 'the recipe is in the job id');
+    }
+  } finally {
+    if (before === undefined) delete process.env.VICINAL_CIFAR10_DIR;
+    else process.env.VICINAL_CIFAR10_DIR = before;
+  }
+});
+
 test('every shipped profile validates', (t) => {
-  for (const p of PROFILES) {
+  for (const p of PROFILES.filter((q) => !CIFAR_PROFILES.includes(q))) {
     const { config } = loadStudy(p);
     t.is(config.name, p);
     t.true(planStudy(config, 'wasm').length > 0);

@@ -24,7 +24,7 @@ test('the committed schema file is the one the zod schema generates (npm run bui
 });
 
 test('every shipped profile validates against the schema and names it in its yaml-language-server modeline', (t) => {
-  t.deepEqual(profiles.sort(), ['full.yaml', 'nightly.yaml', 'quick.yaml']);
+  t.deepEqual(profiles.sort(), ['cifar-quick.yaml', 'cifar.yaml', 'full.yaml', 'nightly.yaml', 'quick.yaml']);
   for (const f of profiles) {
     const file = path.join(PROFILE_DIR, f);
     const text = fs.readFileSync(file, 'utf8');
@@ -50,8 +50,8 @@ const INVALID: Mutation[] = [
   ['seeds not a list', (c) => (c.seeds = 3)],
   ['unknown backend', (c) => (c.backend = 'gpu')],
   ['empty name', (c) => (c.name = '')],
-  ['unknown model arch', (c) => (c.experiments[0].models[0].arch = 'resnet')],
-  ['unknown dataset', (c) => (c.experiments[0].dataset.name = 'cifar10')],
+  ['unknown model arch', (c) => (c.experiments[0].models[0].arch = 'transformer')],
+  ['unknown dataset', (c) => (c.experiments[0].dataset.name = 'imagenet')],
   ['negative eps', (c) => (c.experiments[0].eval.eps = [0.1, -0.1])],
   ['empty eps', (c) => (c.experiments[0].eval.eps = [])],
   ['nExamples as a string', (c) => (c.experiments[0].eval.nExamples = '500')],
