@@ -3,12 +3,12 @@ import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
 import { Classifier } from '../contract/classifier';
 import { Norm } from '../contract/norms';
-import { ApgdAttack } from './apgd';
-import { ApgdTargetedAttack } from './apgd-t';
+import { ApgdAttack, apgdCeDescriptor } from './apgd';
+import { ApgdTargetedAttack, apgdTDescriptor } from './apgd-t';
 import { validateAttackCall, requireInt } from './base';
 import { crossEntropyPerExample } from './losses';
-import { SquareAttack } from './square';
-import { Attack, AttackOutput, AttackRunOptions, AttackStageLog, assertInBall } from './types';
+import { SquareAttack, squareDescriptor } from './square';
+import { Attack, AttackDescriptor, attackCost, AttackOutput, AttackRunOptions, AttackStageLog, assertInBall, STEPS_RULE, TARGET_CLASSES_RULE } from './types';
 
 export interface AutoAttackSettings {
   norm: Norm;
@@ -139,3 +139,31 @@ export class AutoAttack implements Attack {
     return { xAdv, success, loss, pred, log };
   }
 }
+
+/** The `autoattack` entry of the attack registry. */
+export const autoattackDescriptor: AttackDescriptor = {
+  name: 'autoattack',
+  summary: 'AutoAttack standard version without FAB-T: APGD-CE, then APGD-T and Square on the survivors',
+  family: 'composite',
+  norms: ['linf', 'l2'],
+  params: {
+    steps: STEPS_RULE,
+    targetClasses: TARGET_CLASSES_RULE,
+    queries: { kind: 'int', min: 1, max: 1000000 },
+    pInit: { kind: 'number', above: 0, max: 1 },
+  },
+  defaults: () => ({ ...AUTOATTACK_STANDARD }),
+  // The clean forward pass, APGD-CE on every row, APGD-T and Square on the `survivors` share; each stage as its descriptor counts it.
+  cost: (p, classes, survivors = 1) => {
+    const ce = apgdCeDescriptor.cost({ steps: p.steps, restarts: 1, randomStart: true }, classes);
+    const t = apgdTDescriptor.cost({ steps: p.steps, restarts: 1, randomStart: true, targetClasses: p.targetClasses }, classes);
+    const sq = squareDescriptor.cost({ queries: p.queries }, classes);
+    return attackCost(ce.gradient + survivors * (t.gradient + sq.gradient), 1 + ce.forward + survivors * (t.forward + sq.forward));
+  },
+  loss: () => null,
+  // APGD-T (targeted DLR) and Square (margin) ignore the logits' scale.
+  scaleInvariant: () => true,
+  argmaxOnly: false,
+  invariantCounterpart: () => null,
+  make: (norm, p) => new AutoAttack({ norm, steps: p.steps as number, targetClasses: p.targetClasses as number, queries: p.queries as number, pInit: p.pInit as number }),
+};

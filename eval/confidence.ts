@@ -20,7 +20,7 @@
  * robust accuracy is nearest half the clean accuracy, where most examples
  * are near the boundary and a weakened attack shows most.
  */
-import { AttackSpec, createAttack, resolveAttackParams } from '../attacks/registry';
+import { AttackSpec, attackDescriptor, createAttack, resolveAttackParams } from '../attacks/registry';
 import { Attack } from '../attacks/types';
 import { worstCaseCorrect } from '../attacks/worst-case';
 import { Classifier } from '../contract/classifier';
@@ -32,9 +32,6 @@ import * as tf from '@tensorflow/tfjs';
 export const CONFIDENCE_SCALE = 100;
 /** Robust-accuracy rise (a) or excess (b) that raises the flag: 2 points. */
 export const CONFOUND_TOLERANCE = 0.02;
-
-/** Attacks whose outcome depends only on the argmax (their result cannot change with the logit scale). */
-const ARGMAX_ONLY = new Set(['noise']);
 
 export interface ConfiguredAttack {
   name: string;
@@ -50,33 +47,21 @@ export function scaleLogits(f: Classifier, c: number): Classifier {
   return (x) => tf.tidy(() => tf.mul(f(x), c) as tf.Tensor2D);
 }
 
-/** The loss an attack ascends ("ce", "margin", "dlr"), as its settings record it; null for attacks without one (noise, square's own, composites). */
+/** The loss an attack ascends ("ce", "margin", "dlr") with its resolved parameters (its descriptor says); null for attacks without one (noise, composites). */
 export function attackLoss(a: ConfiguredAttack): string | null {
-  if (a.name === 'apgd-ce') return 'ce';
-  if (a.name === 'apgd-dlr' || a.name === 'apgd-t') return 'dlr';
-  if (typeof a.params.loss === 'string') return a.params.loss;
   try {
-    const loss = createAttack({ name: a.name, params: { ...a.params, norm: a.norm } }, a.norm).settings.loss;
-    return typeof loss === 'string' && scaleInvariantCounterpartExists(a) ? loss : null;
+    return attackDescriptor(a.name).loss(resolveAttackParams({ name: a.name, params: a.params }, a.norm).params);
   } catch {
     return null;
   }
 }
 
-/** Whether the attack accepts a `loss` parameter (so that a margin version of it exists). */
-function scaleInvariantCounterpartExists(a: ConfiguredAttack): boolean {
-  try {
-    resolveAttackParams({ name: a.name, params: { ...a.params, loss: 'margin' } }, a.norm);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The same attack and budget with a scale-invariant loss, or null when there is none. */
+/** The same attack and budget with a scale-invariant loss (its descriptor says which), or null when there is none. */
 export function scaleInvariantCounterpart(a: ConfiguredAttack): AttackSpec | null {
   if (attackLoss(a) !== 'ce') return null;
-  const spec: AttackSpec = a.name === 'apgd-ce' ? { name: 'apgd-dlr', params: { ...a.params, norm: a.norm } } : { name: a.name, params: { ...a.params, loss: 'margin', norm: a.norm } };
+  const other = attackDescriptor(a.name).invariantCounterpart(a.params);
+  if (!other) return null;
+  const spec: AttackSpec = { name: other.name, params: { ...other.params, norm: a.norm } };
   try {
     resolveAttackParams(spec, a.norm);
     return spec;
@@ -96,7 +81,7 @@ const share = (v: Uint8Array): number => (v.length ? v.reduce((s, b) => s + b, 0
 export function confidenceConfoundFlags(f: Classifier, eps: number, configured: ConfiguredAttack[], robust: Uint8Array[], robustOn: RobustOn, tol = CONFOUND_TOLERANCE): SanityFlag[] {
   const flags: SanityFlag[] = [];
   // (a) the worst case over the attacks whose result can depend on the scale, recomputed on c·f and f/c
-  const idx = configured.map((_, i) => i).filter((i) => !ARGMAX_ONLY.has(configured[i].name));
+  const idx = configured.map((_, i) => i).filter((i) => !attackDescriptor(configured[i].name).argmaxOnly);
   if (idx.length) {
     const at = new Map<number, number>([[1, share(worstCaseCorrect(idx.map((i) => robust[i])))]]);
     for (const c of [CONFIDENCE_SCALE, 1 / CONFIDENCE_SCALE]) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createAttack, createTransferAttack } from '../attacks/registry';
+import { buildAttack, buildTransferAttack } from '../attacks/registry';
 import { Attack, AttackStageLog, mergeStageLogs } from '../attacks/types';
 import { worstCaseCorrect } from '../attacks/worst-case';
 import { Classifier } from '../contract/classifier';
@@ -216,9 +216,10 @@ function runAttacks(
   const d = inputSize(shape);
   const n = c.nExamples;
   const bs = c.batchSize;
-  const attacks: Attack[] = c.attacks.map((a) => createAttack({ name: a.name, params: { ...a.params, norm: a.norm } }, c.norm));
+  // Resolved once, by resolveEvalConfig: built as they are.
+  const attacks: Attack[] = c.attacks.map(buildAttack);
   for (const t of c.transfer) {
-    attacks.push(createTransferAttack(t.source, (options.sources as Record<string, Classifier>)[t.source], { name: t.attack.name, params: { ...t.attack.params, norm: t.attack.norm } }, c.norm));
+    attacks.push(buildTransferAttack(t.source, (options.sources as Record<string, Classifier>)[t.source], t.attack));
   }
   const planned: Planned[] = [];
   for (const a of attacks) for (const eps of c.eps) planned.push({ attack: a, eps, key: robustKey(a.name, a.norm, eps) });

@@ -17,6 +17,10 @@
  * it whenever that does not delay the finish.
  */
 import { createHash } from 'crypto';
+import { AttackSpec, attackCostOf, resolveAttackParams } from '../attacks/registry';
+import type { Norm } from '../contract/norms';
+import { EVAL_DEFAULTS } from '../eval/config';
+import { ADVERSARIAL_STEPS_DEFAULT } from '../models/schemes/adversarial';
 import { UsageError } from '../contract/errors';
 import { PlannedJob } from '../contract/results';
 import { loadRun, ShardInfo } from '../contract/run-folder';
@@ -108,10 +112,10 @@ interface SpecLike {
   model?: { arch?: string; hidden?: number[]; filters?: number[]; kernelSize?: number };
   train?: { epochs?: number; batchSize?: number };
   scheme?: { name: string; params: Record<string, unknown> };
-  eval?: { eps?: number[]; nExamples?: number; batchSize?: number; probePoints?: number };
-  attacks?: { name: string; params?: Record<string, unknown> }[];
+  eval?: { norm?: Norm; eps?: number[]; nExamples?: number; batchSize?: number; probePoints?: number };
+  attacks?: AttackSpec[];
   probes?: boolean;
-  transfer?: { attack?: { name: string; params?: Record<string, unknown> }; sourceTrainJobIds?: string[] } | null;
+  transfer?: { attack?: AttackSpec; sourceTrainJobIds?: string[] } | null;
 }
 
 /** Forward FLOPs per example of a model on a dataset. */
@@ -137,39 +141,20 @@ export function forwardFlops(model: SpecLike['model'], dataset: SpecLike['datase
 }
 
 /**
- * Share of examples assumed to survive AutoAttack's first stage (APGD-CE):
- * its later stages (APGD-T, Square) attack only those.
+ * Share of examples assumed to survive a composite attack's first stage
+ * (AutoAttack's APGD-CE): its later stages (APGD-T, Square) attack only those.
  */
-const AUTOATTACK_SURVIVORS = 0.25;
+const COMPOSITE_SURVIVORS = 0.25;
 
-/** Gradient passes per example of one attack at one epsilon (`classes`: of the dataset, bounding targeted runs). */
-function attackPasses(a: { name: string; params?: Record<string, unknown> }, classes: number): number {
-  const p = a.params ?? {};
-  const num = (k: string, d: number) => (typeof p[k] === 'number' ? (p[k] as number) : d);
-  const targets = Math.max(1, Math.min(num('targetClasses', 9), classes - 1));
-  switch (a.name) {
-    case 'fgsm':
-    case 'fgm':
-      return 1;
-    case 'pgd':
-      return num('steps', 40) * num('restarts', 1);
-    case 'apgd-ce':
-    case 'apgd-dlr':
-      return num('steps', 100) * num('restarts', 1);
-    case 'apgd-t':
-      return num('steps', 100) * num('restarts', 1) * targets;
-    case 'noise':
-      // forward passes only
-      return num('draws', 20) / 3;
-    case 'square':
-      return num('queries', 5000) / 3;
-    case 'autoattack': {
-      const steps = num('steps', 100);
-      return steps + AUTOATTACK_SURVIVORS * (targets * steps + num('queries', 5000) / 3);
-    }
-    default:
-      return 40;
-  }
+/**
+ * Gradient-pass equivalents per example of one attack at one epsilon, from
+ * its descriptor's cost (attacks/types.ts AttackCost): a forward pass counts
+ * a third of a gradient pass (forward + backward). `classes`: of the
+ * dataset, bounding targeted runs.
+ */
+function attackPasses(a: AttackSpec, norm: Norm, classes: number): number {
+  const c = attackCostOf(resolveAttackParams(a, norm), classes, COMPOSITE_SURVIVORS);
+  return c.gradient + c.forward / 3;
 }
 
 function archOf(spec: SpecLike): ArchKey {
@@ -197,7 +182,7 @@ export function estimateJobSeconds(job: PlannedJob, byId: ReadonlyMap<string, Pl
     const steps = epochs * Math.ceil(nTrain / bs);
     // Adversarial training runs PGD (steps + 1 passes) per step.
     const sp = spec.scheme?.params ?? {};
-    const factor = spec.scheme?.name === 'adversarial' ? 1 + (typeof sp.steps === 'number' ? sp.steps : 7) : 1;
+    const factor = spec.scheme?.name === 'adversarial' ? 1 + (typeof sp.steps === 'number' ? sp.steps : ADVERSARIAL_STEPS_DEFAULT) : 1;
     const trainGflop = (epochs * nTrain * 3 * f * factor + epochs * nTest * f) / 1e9;
     return W.jobSec + steps * w.stepSec * factor + trainGflop * w.trainSecPerGflop;
   }
@@ -206,13 +191,15 @@ export function estimateJobSeconds(job: PlannedJob, byId: ReadonlyMap<string, Pl
   const arch = archOf(mspec);
   const w = W[arch];
   const f = forwardFlops(mspec.model, spec.dataset);
-  const n = spec.eval?.nExamples ?? 500;
-  const bs = spec.eval?.batchSize ?? 250;
+  const n = spec.eval?.nExamples ?? EVAL_DEFAULTS.nExamples;
+  const bs = spec.eval?.batchSize ?? EVAL_DEFAULTS.batchSize;
   const batches = Math.ceil(n / bs);
   const eps = spec.eval?.eps?.length ?? 1;
+  const norm = spec.eval?.norm ?? EVAL_DEFAULTS.norm;
   let passes = 1;
-  for (const a of spec.attacks ?? []) passes += eps * attackPasses(a, ds.classes);
-  if (spec.transfer && (spec.transfer.sourceTrainJobIds?.length ?? 0) > 0 && spec.transfer.attack) passes += eps * (attackPasses(spec.transfer.attack, ds.classes) + 1);
+  for (const a of spec.attacks ?? []) passes += eps * attackPasses(a, norm, ds.classes);
+  // A transfer attack: the attack on the source model, then one forward pass scoring it on the attacked model.
+  if (spec.transfer && (spec.transfer.sourceTrainJobIds?.length ?? 0) > 0 && spec.transfer.attack) passes += eps * (attackPasses(spec.transfer.attack, norm, ds.classes) + 1 / 3);
   passes += W.sanityPasses;
   if (spec.probes) passes += W.probePasses;
   return W.jobSec + batches * passes * w.passSec + (n * passes * 3 * f * w.evalSecPerGflop) / 1e9;
