@@ -51,6 +51,9 @@ export interface PgdConfig {
  * doubled-steps sanity check shows it at the eps nearest half the clean
  * accuracy.
  */
+/** pgdStepSize in words, for help texts and documentation. */
+export const PGD_STEP_RULE = '2.5 * eps / steps, in linf at least eps / 30';
+
 export function pgdStepSize(norm: Norm, eps: number, steps: number): number {
   const step = (2.5 * eps) / steps;
   return norm === 'linf' ? Math.max(eps / 30, step) : step;
@@ -150,7 +153,7 @@ export const PGD_STEPS_DEFAULT = 40;
 /** The `pgd` entry of the attack registry. */
 export const pgdDescriptor: AttackDescriptor = {
   name: 'pgd',
-  summary: 'Projected gradient descent with restarts (Madry et al. 2018), step 2.5 eps / steps (linf: at least eps / 30)',
+  summary: `Projected gradient descent with restarts (Madry et al. 2018), step ${PGD_STEP_RULE}`,
   family: 'iterative',
   norms: ['linf', 'l2'],
   params: {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { pgdPerturb, PgdConfig, pgdStepSize } from '../../attacks/pgd';
+import { PGD_STEP_RULE, pgdPerturb, PgdConfig, pgdStepSize } from '../../attacks/pgd';
 import { Rng } from '../../data/rng';
 import { Bounds, Dataset } from '../../data/types';
 import { UsageError } from '../../contract/errors';
@@ -135,7 +135,7 @@ export const adversarialScheme: SchemeDescriptor = {
   documentedDefaults: {
     eps: { ...ADVERSARIAL_EPS_DEFAULTS, '*': ADVERSARIAL_EPS_FALLBACK },
     steps: ADVERSARIAL_STEPS_DEFAULT,
-    stepSize: 'max(eps / 30, 2.5 * eps / steps)',
+    stepSize: PGD_STEP_RULE,
     mixRatio: ADVERSARIAL_MIX_RATIO_DEFAULT,
   },
   create: adversarial,
