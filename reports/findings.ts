@@ -26,6 +26,7 @@
  * batch dependence also qualify clean accuracy.
  */
 import { ATTACK_NAMES, attackDefaults, attackDescriptor } from '../attacks/registry';
+import { parseProbeColumnKey } from '../contract/keys';
 import type { Norm } from '../contract/norms';
 import { fmtNumber, fmtSigned, fmtValue } from './format';
 import { formatP } from './stats';
@@ -297,7 +298,7 @@ export function findingSentences(fs: Finding[], gradientProbe: string | null): s
       out.push(`${scheme}: worst-case robust accuracy ${clauses.join('; ')}${withData ? `; ${seedsText(withData)}` : ''}.`);
     }
     for (const f of mine.filter((x) => x.metric === 'gradient')) {
-      const name = gradientName(gradientProbe ?? f.column.replace(/^probe:/, ''));
+      const name = gradientName(gradientProbe ?? parseProbeColumnKey(f.column) ?? f.column);
       if (f.delta === null || f.mean === null || f.baselineMean === null) {
         out.push(`${scheme}: ${name} not compared: ${noDataText(f)}.`);
         continue;
