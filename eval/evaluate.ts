@@ -32,7 +32,7 @@ export interface EvalDetails {
 
 /** evaluateModelDetailed's options beyond EvalOptions. */
 export interface DetailedEvalOptions extends EvalOptions {
-  /** Keep every attack's adversarial inputs of the first k examples (EvalDetails.adversarial); 0 or absent: none. */
+  /** Keep every attack's adversarial inputs of the first k examples (EvalDetails.adversarial); overrides the config's saveAdversarial. */
   keepAdversarial?: number;
   /**
    * The classifier is forward-only (a .onnx file): no input-gradient norms
@@ -74,7 +74,7 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
   progress({ stage: 'clean', detail: 'clean predictions and gradients', done: 0, total: 1 });
   const clean = timed('clean', () => cleanPass(f, dataset, n, c.batchSize, Boolean(options.gradientFree)));
   const stageLogs: Record<string, AttackStageLog[]> = {};
-  const keep = Math.min(n, Math.max(0, options.keepAdversarial ?? 0));
+  const keep = Math.min(n, Math.max(0, options.keepAdversarial ?? c.saveAdversarial));
   const adversarial: Record<string, Float32Array> | undefined = keep > 0 ? {} : undefined;
   const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds, stageLogs, adversarial && { rows: keep, byKey: adversarial });
   const summaries: AttackSummary[] = perAttack.map((r) => ({
