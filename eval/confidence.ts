@@ -20,12 +20,11 @@
  * robust accuracy is nearest half the clean accuracy, where most examples
  * are near the boundary and a weakened attack shows most.
  */
-import { AttackSpec, attackDescriptor, createAttack, resolveAttackParams } from '../attacks/registry';
+import { AttackSpec, attackDescriptor, buildAttack, createAttack, ResolvedAttack, resolveAttackParams } from '../attacks/registry';
 import { Attack } from '../attacks/types';
 import { worstCaseCorrect } from '../attacks/worst-case';
 import { Classifier } from '../contract/classifier';
 import { SanityFlag } from '../contract/results';
-import { Norm } from '../contract/norms';
 import * as tf from '@tensorflow/tfjs';
 
 /** The logit scale of check (a). */
@@ -33,11 +32,8 @@ export const CONFIDENCE_SCALE = 100;
 /** Robust-accuracy rise (a) or excess (b) that raises the flag: 2 points. */
 export const CONFOUND_TOLERANCE = 0.02;
 
-export interface ConfiguredAttack {
-  name: string;
-  norm: Norm;
-  params: Record<string, unknown>;
-}
+/** A configured attack, its parameters resolved (ResolvedEvalConfig.attacks). */
+export type ConfiguredAttack = ResolvedAttack;
 
 /** Runs an attack on the sanity subset and returns per-example robust correctness (clean-correct and still correct). */
 export type RobustOn = (f: Classifier, attack: Attack, eps: number, tag: string) => Uint8Array;
@@ -86,9 +82,7 @@ export function confidenceConfoundFlags(f: Classifier, eps: number, configured: 
     const at = new Map<number, number>([[1, share(worstCaseCorrect(idx.map((i) => robust[i])))]]);
     for (const c of [CONFIDENCE_SCALE, 1 / CONFIDENCE_SCALE]) {
       const g = scaleLogits(f, c);
-      const runs = idx.map((i) =>
-        robustOn(g, createAttack({ name: configured[i].name, params: { ...configured[i].params, norm: configured[i].norm } }, configured[i].norm), eps, `scale ${c}:${configured[i].name}`),
-      );
+      const runs = idx.map((i) => robustOn(g, buildAttack(configured[i]), eps, `scale ${c}:${configured[i].name}`));
       at.set(c, share(worstCaseCorrect(runs)));
     }
     const values = [...at.values()];

@@ -20,7 +20,9 @@ import { createHash } from 'crypto';
 import { AttackSpec, attackCostOf, resolveAttackParams } from '../attacks/registry';
 import type { Norm } from '../contract/norms';
 import { EVAL_DEFAULTS } from '../eval/config';
+import { MODEL_DEFAULTS } from '../models/build';
 import { ADVERSARIAL_STEPS_DEFAULT } from '../models/schemes/adversarial';
+import { resolveTrainConfig } from '../models/train';
 import { UsageError } from '../contract/errors';
 import { PlannedJob } from '../contract/results';
 import { loadRun, ShardInfo } from '../contract/run-folder';
@@ -125,8 +127,8 @@ export function forwardFlops(model: SpecLike['model'], dataset: SpecLike['datase
   const arch = model?.arch ?? 'mlp';
   if (arch === 'cnn') {
     const [h, w, c] = ds.shape.length === 3 ? ds.shape : [28, 28, 1];
-    const [f1, f2] = model?.filters ?? [16, 32];
-    const k = model?.kernelSize ?? 5;
+    const [f1, f2] = model?.filters ?? MODEL_DEFAULTS.filters;
+    const k = model?.kernelSize ?? MODEL_DEFAULTS.kernelSize;
     const conv1 = 2 * h * w * k * k * c * f1;
     const h2 = Math.floor(h / 2);
     const w2 = Math.floor(w / 2);
@@ -134,7 +136,7 @@ export function forwardFlops(model: SpecLike['model'], dataset: SpecLike['datase
     const dense = 2 * Math.floor(h2 / 2) * Math.floor(w2 / 2) * f2 * ds.classes;
     return conv1 + conv2 + dense;
   }
-  const widths = arch === 'mlp' ? [inSize, ...(model?.hidden ?? [256, 256]), ds.classes] : [inSize, ds.classes];
+  const widths = arch === 'mlp' ? [inSize, ...(model?.hidden ?? MODEL_DEFAULTS.hidden), ds.classes] : [inSize, ds.classes];
   let f = 0;
   for (let i = 1; i < widths.length; i++) f += 2 * widths[i - 1] * widths[i];
   return f;
@@ -177,8 +179,7 @@ export function estimateJobSeconds(job: PlannedJob, byId: ReadonlyMap<string, Pl
     const f = forwardFlops(spec.model, spec.dataset);
     const nTrain = spec.dataset?.nTrain ?? ds.nTrain;
     const nTest = spec.dataset?.nTest ?? ds.nTest;
-    const epochs = spec.train?.epochs ?? 10;
-    const bs = spec.train?.batchSize ?? 128;
+    const { epochs, batchSize: bs } = resolveTrainConfig(spec.train ?? {});
     const steps = epochs * Math.ceil(nTrain / bs);
     // Adversarial training runs PGD (steps + 1 passes) per step.
     const sp = spec.scheme?.params ?? {};
