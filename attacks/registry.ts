@@ -112,7 +112,9 @@ export function resolveAttackParams(spec: AttackSpec, norm: Norm): ResolvedAttac
     delete given.norm;
   }
   if (!entry.norms.includes(attackNorm)) {
-    const other = name === 'fgsm' ? ' (use "fgm" for l2)' : name === 'fgm' ? ' (use "fgsm" for linf)' : '';
+    // A single-norm attack points to its twin of the same family at the other norm (fgsm <-> fgm).
+    const twin = entry.norms.length === 1 ? ATTACK_DESCRIPTORS.find((d) => d !== entry && d.family === entry.family && d.norms.includes(attackNorm)) : undefined;
+    const other = twin ? ` (use "${twin.name}" for ${attackNorm})` : '';
     throw new UsageError(`attack "${name}" supports norm ${entry.norms.join(', ')} only, got "${attackNorm}"${other}`);
   }
   const allowed = Object.keys(entry.params);
