@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttackContext, BaseAttack, requireInt } from './base';
-import { ApgdRunSettings, apgdRun, validateApgdSettings } from './apgd';
+import { APGD_DEFAULTS, APGD_PARAMS, ApgdRunSettings, apgdRun, validateApgdSettings } from './apgd';
+import { runsOf } from './pgd';
+import { AttackDescriptor, attackCost, TARGET_CLASSES_RULE } from './types';
 import { dlrTargetedLoss } from './losses';
 import { Norm } from '../contract/norms';
 
@@ -128,3 +130,38 @@ export class ApgdTargetedAttack extends BaseAttack {
     return tf.tensor(out, x.shape);
   }
 }
+
+/** Target classes per example: targetClasses, capped at classes - 1 (at least 1). */
+export function targetCount(targetClasses: number, classes: number): number {
+  return Math.max(1, Math.min(targetClasses, classes - 1));
+}
+
+/** The `apgd-t` entry of the attack registry. */
+export const apgdTDescriptor: AttackDescriptor = {
+  name: 'apgd-t',
+  summary: 'APGD on the targeted DLR loss towards each runner-up class in turn (Croce & Hein 2020)',
+  family: 'iterative',
+  norms: ['linf', 'l2'],
+  params: { ...APGD_PARAMS, targetClasses: TARGET_CLASSES_RULE },
+  // AutoAttack's standard version: 9 target classes, 100 iterations and 1 run each.
+  defaults: () => ({ ...APGD_DEFAULTS, targetClasses: 9 }),
+  // The clean forward pass ordering the targets, per target and run an APGD run (steps gradients, one forward pass), the final scoring.
+  cost: (p, classes) => {
+    const runs = targetCount(p.targetClasses as number, classes) * runsOf(p);
+    return attackCost(runs * (p.steps as number), runs + 2);
+  },
+  loss: () => 'dlr',
+  scaleInvariant: () => true,
+  argmaxOnly: false,
+  invariantCounterpart: () => null,
+  make: (norm, p) =>
+    new ApgdTargetedAttack({
+      norm,
+      steps: p.steps as number,
+      restarts: p.restarts as number,
+      targetClasses: p.targetClasses as number,
+      alpha: p.alpha as number,
+      rho: p.rho as number,
+      randomStart: p.randomStart as boolean,
+    }),
+};

@@ -5,7 +5,8 @@ import { Classifier } from '../contract/classifier';
 import { allSucceeded, AttackContext, BaseAttack, Candidate, requireInt, worstOfCandidates } from './base';
 import { logitsObjectiveAndGradient } from './gradients';
 import { AttackLoss } from './losses';
-import { perRow, project, randomInBall, selectRows, steepestDirection } from './types';
+import { runsOf } from './pgd';
+import { AttackDescriptor, attackCost, ParamRule, perRow, project, randomInBall, RESTARTS_RULE, selectRows, steepestDirection, STEPS_RULE } from './types';
 import { Norm } from '../contract/norms';
 
 export interface ApgdSettings {
@@ -226,3 +227,53 @@ export function apgdRun(p: ApgdProblem, settings: ApgdRunSettings, stopWhenAllFo
     for (const t of Object.values(state)) t.dispose();
   }
 }
+
+/** Parameters of the APGD attacks (apgd-ce, apgd-dlr; apgd-t adds targetClasses). */
+export const APGD_PARAMS: Record<string, ParamRule> = {
+  steps: STEPS_RULE,
+  restarts: RESTARTS_RULE,
+  alpha: { kind: 'number', above: 0, max: 1 },
+  rho: { kind: 'number', above: 0, max: 1 },
+  randomStart: { kind: 'boolean' },
+};
+// Croce & Hein 2020: 100 iterations, alpha 0.75, rho 0.75; AutoAttack's
+// standard version runs APGD-CE (and each APGD-T target) once from a random start.
+export const APGD_DEFAULTS = { steps: 100, restarts: 1, alpha: 0.75, rho: 0.75, randomStart: true } as const;
+
+/** Per run `steps` gradients (the start point's included) and one forward pass scoring the last iterate; then the final scoring. */
+export function apgdCost(p: Record<string, unknown>) {
+  const runs = runsOf(p);
+  return attackCost((p.steps as number) * runs, runs + 1);
+}
+
+function apgdDescriptor(loss: 'ce' | 'dlr'): AttackDescriptor {
+  return {
+    name: `apgd-${loss}`,
+    summary: `Auto-PGD (Croce & Hein 2020) on the ${loss === 'ce' ? 'cross-entropy' : 'DLR loss'}: no step size to tune`,
+    family: 'iterative',
+    norms: ['linf', 'l2'],
+    params: APGD_PARAMS,
+    defaults: () => ({ ...APGD_DEFAULTS }),
+    cost: apgdCost,
+    loss: () => loss,
+    scaleInvariant: () => loss === 'dlr',
+    argmaxOnly: false,
+    // The DLR version of APGD-CE is APGD-DLR, same parameters.
+    invariantCounterpart: (p) => (loss === 'ce' ? { name: 'apgd-dlr', params: { ...p } } : null),
+    make: (norm, p) =>
+      new ApgdAttack({
+        norm,
+        steps: p.steps as number,
+        restarts: p.restarts as number,
+        alpha: p.alpha as number,
+        rho: p.rho as number,
+        randomStart: p.randomStart as boolean,
+        loss,
+      }),
+  };
+}
+
+/** The `apgd-ce` entry of the attack registry. */
+export const apgdCeDescriptor = apgdDescriptor('ce');
+/** The `apgd-dlr` entry of the attack registry. */
+export const apgdDlrDescriptor = apgdDescriptor('dlr');

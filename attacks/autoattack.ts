@@ -3,13 +3,13 @@ import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
 import { Classifier } from '../contract/classifier';
 import { Norm } from '../contract/norms';
-import { ApgdAttack } from './apgd';
-import { ApgdTargetedAttack } from './apgd-t';
+import { ApgdAttack, apgdCeDescriptor } from './apgd';
+import { ApgdTargetedAttack, apgdTDescriptor } from './apgd-t';
 import { validateAttackCall, requireInt } from './base';
 import { crossEntropyPerExample } from './losses';
-import { FAB_T_STANDARD, FabTargetedAttack } from './fab-t';
-import { SquareAttack, SquareSchedule } from './square';
-import { Attack, AttackOutput, AttackRunOptions, AttackStageLog, assertInBall } from './types';
+import { FAB_T_STANDARD, FabTargetedAttack, fabTDescriptor } from './fab-t';
+import { SQUARE_SCHEDULES, SquareAttack, SquareSchedule, squareDescriptor } from './square';
+import { Attack, AttackDescriptor, attackCost, AttackOutput, AttackRunOptions, AttackStageLog, assertInBall, STEPS_RULE, TARGET_CLASSES_RULE } from './types';
 
 export interface AutoAttackSettings {
   norm: Norm;
@@ -153,3 +153,44 @@ export class AutoAttack implements Attack {
     return { xAdv, success, loss, pred, log };
   }
 }
+
+/** The `autoattack` entry of the attack registry. */
+export const autoattackDescriptor: AttackDescriptor = {
+  name: 'autoattack',
+  summary: 'AutoAttack standard version: APGD-CE, then APGD-T, FAB-T and Square on the survivors',
+  family: 'composite',
+  norms: ['linf', 'l2'],
+  params: {
+    steps: STEPS_RULE,
+    targetClasses: TARGET_CLASSES_RULE,
+    queries: { kind: 'int', min: 1, max: 1000000 },
+    pInit: { kind: 'number', above: 0, max: 1 },
+    squareSchedule: { kind: 'enum', values: SQUARE_SCHEDULES },
+  },
+  defaults: () => ({ ...AUTOATTACK_STANDARD }),
+  // The clean forward pass, APGD-CE on every row, APGD-T, FAB-T and Square on the `survivors` share; each stage as its descriptor counts it.
+  cost: (p, classes, survivors = 1) => {
+    const ce = apgdCeDescriptor.cost({ steps: p.steps, restarts: 1, randomStart: true }, classes);
+    const later = [
+      apgdTDescriptor.cost({ steps: p.steps, restarts: 1, randomStart: true, targetClasses: p.targetClasses }, classes),
+      fabTDescriptor.cost({ ...FAB_T_STANDARD, steps: p.steps, targetClasses: p.targetClasses }, classes),
+      squareDescriptor.cost({ queries: p.queries, schedule: p.squareSchedule }, classes),
+    ];
+    const sum = (k: 'gradient' | 'forward') => later.reduce((a, c) => a + c[k], 0);
+    return attackCost(ce.gradient + survivors * sum('gradient'), 1 + ce.forward + survivors * sum('forward'));
+  },
+  loss: () => null,
+  // APGD-T (targeted DLR), FAB-T (a logit difference) and Square (margin) ignore the logits' scale.
+  scaleInvariant: () => true,
+  argmaxOnly: false,
+  invariantCounterpart: () => null,
+  make: (norm, p) =>
+    new AutoAttack({
+      norm,
+      steps: p.steps as number,
+      targetClasses: p.targetClasses as number,
+      queries: p.queries as number,
+      pInit: p.pInit as number,
+      squareSchedule: p.squareSchedule as SquareSchedule,
+    }),
+};

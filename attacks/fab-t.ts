@@ -3,10 +3,11 @@ import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
 import { Classifier } from '../contract/classifier';
 import { Norm } from '../contract/norms';
-import { runnerUpClasses } from './apgd-t';
+import { runnerUpClasses, targetCount } from './apgd-t';
 import { AttackContext, BaseAttack, requireInt, requirePositive } from './base';
 import { logitsObjectiveAndGradient } from './gradients';
 import { logitOf } from './losses';
+import { AttackDescriptor, attackCost, RESTARTS_RULE, STEPS_RULE, TARGET_CLASSES_RULE } from './types';
 
 export interface FabTargetedSettings {
   norm: Norm;
@@ -233,9 +234,10 @@ function fabRun(p: FabRunProblem, s: FabTargetedSettings): { adv: Float32Array; 
  *
  * eps enters only there and in the random starts of runs after the first
  * (distance eps / 2); the standard version's single run starts at x.
- * Cost per example: up to targetClasses x restarts x steps x (one backward
- * pass of the logit difference + two forward passes), plus host work per
- * iteration: two sorts of the input's d coordinates per row.
+ * Cost per example (fabTDescriptor.cost): the clean forward pass, up to
+ * targetClasses x restarts x steps x (one gradient pass of the logit
+ * difference + one forward pass), the final scoring; plus host work per
+ * iteration: two box projections over the input's d coordinates per row.
  */
 export class FabTargetedAttack extends BaseAttack {
   readonly name = 'fab-t';
@@ -307,3 +309,46 @@ export class FabTargetedAttack extends BaseAttack {
     return tf.tensor(out, x.shape);
   }
 }
+
+/** FAB-T's gradient passes per example: every target (capped at classes - 1) x restarts x steps. */
+function fabIterations(p: Record<string, unknown>, classes: number): number {
+  return targetCount(p.targetClasses as number, classes) * (p.restarts as number) * (p.steps as number);
+}
+
+/** The `fab-t` entry of the attack registry. */
+export const fabTDescriptor: AttackDescriptor = {
+  name: 'fab-t',
+  summary: 'targeted FAB (Croce & Hein 2020) towards each runner-up class: steps to the linearised decision boundary, kept within eps',
+  family: 'iterative',
+  norms: ['linf', 'l2'],
+  params: {
+    steps: STEPS_RULE,
+    targetClasses: TARGET_CLASSES_RULE,
+    restarts: RESTARTS_RULE,
+    alphaMax: { kind: 'number', min: 0, max: 1 },
+    eta: { kind: 'number', min: 1 },
+    beta: { kind: 'number', above: 0, max: 1 },
+  },
+  // AutoAttack's standard version: 9 targets, 100 iterations, 1 run, alpha_max 0.1, eta 1.05, beta 0.9.
+  defaults: () => ({ ...FAB_T_STANDARD }),
+  // The clean forward pass ordering the targets, per iteration one logit-difference gradient and one forward pass (the prediction), the final scoring.
+  cost: (p, classes) => {
+    const iterations = fabIterations(p, classes);
+    return attackCost(iterations, iterations + 2);
+  },
+  // It steps to the linearised boundary of the logit difference f_t - f_y: a margin, scale-free like it.
+  loss: () => 'margin',
+  scaleInvariant: () => true,
+  argmaxOnly: false,
+  invariantCounterpart: () => null,
+  make: (norm, p) =>
+    new FabTargetedAttack({
+      norm,
+      steps: p.steps as number,
+      targetClasses: p.targetClasses as number,
+      restarts: p.restarts as number,
+      alphaMax: p.alphaMax as number,
+      eta: p.eta as number,
+      beta: p.beta as number,
+    }),
+};

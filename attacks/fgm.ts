@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttackContext, BaseAttack, gradientStep } from './base';
 import { AttackLoss } from './losses';
+import { AttackDescriptor, attackCost, LOSS_RULE, lossParam, marginCounterpart } from './types';
 
 /**
  * Fast Gradient Method, L2 (Goodfellow et al. 2015; the L2 form of FGSM):
@@ -22,3 +23,19 @@ export class FgmAttack extends BaseAttack {
     return gradientStep(ctx, ctx.x, ctx.eps);
   }
 }
+
+/** The `fgm` entry of the attack registry. */
+export const fgmDescriptor: AttackDescriptor = {
+  name: 'fgm',
+  summary: 'Fast Gradient Method, the L2 form of FGSM: one normalised gradient step of length eps',
+  family: 'single-step',
+  norms: ['l2'],
+  params: { loss: LOSS_RULE },
+  defaults: () => ({}),
+  cost: () => attackCost(1, 1),
+  loss: (p) => lossParam(p, 'ce'),
+  scaleInvariant: (p) => lossParam(p, 'ce') !== 'ce',
+  argmaxOnly: false,
+  invariantCounterpart: marginCounterpart('fgm', 'ce'),
+  make: (_norm, p) => new FgmAttack(lossParam(p, 'ce')),
+};

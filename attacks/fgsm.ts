@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttackContext, BaseAttack, gradientStep } from './base';
 import { AttackLoss } from './losses';
+import { AttackDescriptor, attackCost, LOSS_RULE, lossParam, marginCounterpart } from './types';
 
 /**
  * Fast Gradient Sign Method (Goodfellow et al. 2015), L-infinity:
@@ -22,3 +23,20 @@ export class FgsmAttack extends BaseAttack {
     return gradientStep(ctx, ctx.x, ctx.eps);
   }
 }
+
+/** The `fgsm` entry of the attack registry. */
+export const fgsmDescriptor: AttackDescriptor = {
+  name: 'fgsm',
+  summary: 'Fast Gradient Sign Method (Goodfellow et al. 2015): one signed gradient step of size eps',
+  family: 'single-step',
+  norms: ['linf'],
+  params: { loss: LOSS_RULE },
+  // `loss` defaults to "ce" without appearing in the resolved parameters (so configs resolve as before); the settings record it.
+  defaults: () => ({}),
+  cost: () => attackCost(1, 1),
+  loss: (p) => lossParam(p, 'ce'),
+  scaleInvariant: (p) => lossParam(p, 'ce') !== 'ce',
+  argmaxOnly: false,
+  invariantCounterpart: marginCounterpart('fgsm', 'ce'),
+  make: (_norm, p) => new FgsmAttack(lossParam(p, 'ce')),
+};

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttackContext, BaseAttack, requireInt, scorePoints, worstOfCandidates } from './base';
-import { project, randomInBall } from './types';
+import { AttackDescriptor, attackCost, project, randomInBall } from './types';
 import { Norm } from '../contract/norms';
 
 export interface NoiseSettings {
@@ -36,3 +36,20 @@ export class NoiseAttack extends BaseAttack {
     });
   }
 }
+
+/** The `noise` entry of the attack registry. */
+export const noiseDescriptor: AttackDescriptor = {
+  name: 'noise',
+  summary: 'Random-noise baseline: uniform draws from the eps-ball, no model information',
+  family: 'baseline',
+  norms: ['linf', 'l2'],
+  params: { draws: { kind: 'int', min: 1, max: 100000 } },
+  defaults: () => ({ draws: 20 }),
+  // One forward pass per draw, then the final scoring.
+  cost: (p) => attackCost(0, (p.draws as number) + 1),
+  loss: () => null,
+  scaleInvariant: () => false,
+  argmaxOnly: true,
+  invariantCounterpart: () => null,
+  make: (norm, p) => new NoiseAttack({ norm, draws: p.draws as number }),
+};

@@ -5,14 +5,14 @@ import { Classifier } from '../contract/classifier';
 import { AttackContext, BaseAttack, requireInt, requirePositive, scorePoints, worstOfCandidates } from './base';
 import { logitsObjectiveAndGradient, lossInputGradient } from './gradients';
 import { AttackLoss } from './losses';
-import { project, randomInBall, steepestDirection } from './types';
+import { AttackDescriptor, attackCost, LOSS_RULE, lossParam, marginCounterpart, project, randomInBall, RESTARTS_RULE, STEPS_RULE, steepestDirection } from './types';
 import { Norm } from '../contract/norms';
 
 /** Projected gradient descent settings (Madry et al. 2018). */
 export interface PgdConfig {
   norm: Norm;
   eps: number;
-  /** Step size. Default 2.5 * eps / steps. */
+  /** Step size. Default pgdStepSize(norm, eps, steps). */
   stepSize?: number;
   /** Default 40. */
   steps?: number;
@@ -35,9 +35,33 @@ export interface PgdConfig {
  * labels (targeted). Adversarial training calls this same function; the
  * evaluation wraps it in `PgdAttack` (restarts, checks, scoring).
  */
+/**
+ * PGD's default step size at radius eps: 2.5 eps / steps (Madry et al.'s
+ * robustness library), in linf at least eps / 30 (Madry et al.'s MNIST step).
+ * The one statement of the rule: the registry's default relStepSize
+ * (pgdStepSize(norm, 1, steps)), pgdPerturb's default and adversarial
+ * training (models/schemes/adversarial.ts) read it.
+ * Why 2.5 eps / steps and not Madry's eps / 30 at 40 steps: that walk travels
+ * 4/3 eps, but from a random start a coordinate can be 2 eps from the vertex
+ * that maximises the loss, so PGD-40 stops short. Measured (MNIST MLP
+ * 256-256, ERM, 500 test points, sign fixed): at eps 0.05 PGD-40 with eps/30
+ * leaves 53.0% robust, 80 steps of the same size 50.6%, while 2.5 eps / 40
+ * gives 50.8% and 80 or 100 steps of 2.5 eps / steps 50.6% / 50.8% (eps 0.1:
+ * 7.6% vs 6.4-7.0%). The same shortfall exists at every eps; the
+ * doubled-steps sanity check shows it at the eps nearest half the clean
+ * accuracy.
+ */
+/** pgdStepSize in words, for help texts and documentation. */
+export const PGD_STEP_RULE = '2.5 * eps / steps, in linf at least eps / 30';
+
+export function pgdStepSize(norm: Norm, eps: number, steps: number): number {
+  const step = (2.5 * eps) / steps;
+  return norm === 'linf' ? Math.max(eps / 30, step) : step;
+}
+
 export function pgdPerturb(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D, bounds: Bounds, cfg: PgdConfig, rng: Rng): tf.Tensor {
   const steps = cfg.steps ?? 40;
-  const stepSize = cfg.stepSize ?? (2.5 * cfg.eps) / steps;
+  const stepSize = cfg.stepSize ?? pgdStepSize(cfg.norm, cfg.eps, steps);
   if (!Number.isInteger(steps) || steps < 0) throw new Error(`pgd: steps must be an integer >= 0, got ${steps}`);
   if (!Number.isFinite(cfg.eps) || cfg.eps < 0) throw new Error(`pgd: eps must be a finite number >= 0, got ${cfg.eps}`);
   const sign = cfg.objective ? 1 : cfg.targeted ? -1 : 1;
@@ -117,3 +141,50 @@ export class PgdAttack extends BaseAttack {
     });
   }
 }
+
+/** Runs of a PGD or APGD attack: its restarts, or 1 without a random start (every restart would be the same run). */
+export function runsOf(p: Record<string, unknown>): number {
+  return p.randomStart === false ? 1 : ((p.restarts as number | undefined) ?? 1);
+}
+
+/** Default PGD steps (Madry et al.'s MNIST protocol). */
+export const PGD_STEPS_DEFAULT = 40;
+
+/** The `pgd` entry of the attack registry. */
+export const pgdDescriptor: AttackDescriptor = {
+  name: 'pgd',
+  summary: `Projected gradient descent with restarts (Madry et al. 2018), step ${PGD_STEP_RULE}`,
+  family: 'iterative',
+  norms: ['linf', 'l2'],
+  params: {
+    steps: STEPS_RULE,
+    relStepSize: { kind: 'number', above: 0 },
+    stepSize: { kind: 'number', above: 0 },
+    randomStart: { kind: 'boolean' },
+    restarts: RESTARTS_RULE,
+    loss: LOSS_RULE,
+  },
+  defaults: (norm, given) => {
+    const steps = typeof given.steps === 'number' ? given.steps : PGD_STEPS_DEFAULT;
+    return { steps, relStepSize: pgdStepSize(norm, 1, steps), randomStart: true, restarts: 1 };
+  },
+  // Per run `steps` gradients; several runs are each scored (one forward pass); then the final scoring.
+  cost: (p) => {
+    const runs = runsOf(p);
+    return attackCost((p.steps as number) * runs, (runs > 1 ? runs : 0) + 1);
+  },
+  loss: (p) => lossParam(p, 'ce'),
+  scaleInvariant: (p) => lossParam(p, 'ce') !== 'ce',
+  argmaxOnly: false,
+  invariantCounterpart: marginCounterpart('pgd', 'ce'),
+  make: (norm, p) =>
+    new PgdAttack({
+      norm,
+      steps: p.steps as number,
+      relStepSize: p.relStepSize as number,
+      ...(p.stepSize !== undefined ? { stepSize: p.stepSize as number } : {}),
+      randomStart: p.randomStart as boolean,
+      restarts: p.restarts as number,
+      loss: lossParam(p, 'ce'),
+    }),
+};

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { AttackContext, BaseAttack, requireInt } from './base';
 import { AttackLoss, attackObjective } from './losses';
+import { AttackDescriptor, attackCost, LOSS_RULE, lossParam, marginCounterpart } from './types';
 import { Norm } from '../contract/norms';
 
 export interface SquareSettings {
@@ -398,3 +399,22 @@ export class SquareAttack extends BaseAttack {
     return delta;
   }
 }
+
+/** The `square` entry of the attack registry. */
+export const squareDescriptor: AttackDescriptor = {
+  name: 'square',
+  summary: 'Square Attack (Andriushchenko et al. 2020): score-based random search, no gradients',
+  family: 'score-based',
+  norms: ['linf', 'l2'],
+  params: { queries: { kind: 'int', min: 1, max: 1000000 }, pInit: { kind: 'number', above: 0, max: 1 }, loss: LOSS_RULE, schedule: { kind: 'enum', values: SQUARE_SCHEDULES } },
+  // AutoAttack's standard version: 5000 queries, p_init 0.8 (Linf and L2), margin loss, its own schedule.
+  defaults: () => ({ queries: 5000, pInit: 0.8, loss: 'margin', schedule: 'reference' }),
+  // The clean query, then `queries` queries (the initial point's included), then the final scoring; either schedule (redrawn windows are no query).
+  cost: (p) => attackCost(0, (p.queries as number) + 2),
+  loss: (p) => lossParam(p, 'margin'),
+  scaleInvariant: (p) => lossParam(p, 'margin') !== 'ce',
+  argmaxOnly: false,
+  invariantCounterpart: marginCounterpart('square', 'margin'),
+  make: (norm, p) =>
+    new SquareAttack({ norm, queries: p.queries as number, pInit: p.pInit as number, loss: lossParam(p, 'margin'), schedule: (p.schedule as SquareSchedule | undefined) ?? 'reference' }),
+};

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Classifier } from '../contract/classifier';
+import { transferAttackName } from '../contract/keys';
 import { AttackContext, BaseAttack } from './base';
 import { Attack } from './types';
 import { Norm } from '../contract/norms';
@@ -21,8 +22,7 @@ export class TransferAttack extends BaseAttack {
     private readonly attack: Attack,
   ) {
     super();
-    if (!sourceName) throw new Error('transfer: the source needs a name');
-    this.name = `transfer:${sourceName}`;
+    this.name = transferAttackName(sourceName);
     this.norm = attack.norm;
     this.settings = { source: sourceName, attack: attack.name, ...attack.settings };
   }

@@ -3,6 +3,7 @@ import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
 import { Classifier } from '../contract/classifier';
 import type { Norm } from '../contract/norms';
+import { ATTACK_LOSSES, type AttackLoss } from './losses';
 
 /**
  * The one call shape of every attack (after torchattacks: one attack per
@@ -32,6 +33,123 @@ export interface Attack {
 export function attackLabel(name: string, settings: Readonly<Record<string, unknown>> | undefined): string {
   const variant = settings?.variant;
   return typeof variant === 'string' && variant ? `${name} (${variant})` : name;
+}
+
+/**
+ * What kind of attack an entry is; the sanity checks compare families
+ * (an iterative attack weaker than a single-step one, noise stronger than
+ * a white-box one).
+ * - single-step: one gradient step (fgsm, fgm).
+ * - iterative: white-box, many gradient steps (pgd, the APGD variants, fab-t).
+ * - score-based: black-box, queries the scores only (square).
+ * - composite: runs other attacks and keeps the per-example worst case (autoattack).
+ * - baseline: no model information (noise).
+ */
+export const ATTACK_FAMILIES = ['single-step', 'iterative', 'score-based', 'composite', 'baseline'] as const;
+export type AttackFamily = (typeof ATTACK_FAMILIES)[number];
+
+/** How one parameter of an attack is validated (attacks/registry.ts resolveAttackParams). */
+export interface ParamRule {
+  kind: 'int' | 'number' | 'boolean' | 'enum';
+  /** Inclusive lower bound. */
+  min?: number;
+  /** Exclusive lower bound. */
+  above?: number;
+  /** Inclusive upper bound. */
+  max?: number;
+  /** Allowed values of an enum. */
+  values?: readonly string[];
+}
+
+/**
+ * Network passes per example of one attack call at one epsilon: forward
+ * passes (logits only) and gradient passes (forward + backward to the
+ * input), every pass the attack's `run` makes, the final scoring of the
+ * adversarial batch included (not the one-row probe that reads the number
+ * of classes). Attacks that stop on a row once it is broken (square,
+ * apgd-t, autoattack's later stages) give the count for rows that survive:
+ * an upper bound.
+ */
+export interface AttackCost {
+  forward: number;
+  gradient: number;
+}
+
+/**
+ * Everything the suite knows about one attack, stated once, in the
+ * attack's own file; attacks/registry.ts lists the descriptors and holds the
+ * generic code (name and parameter resolution, validation, creation). The
+ * cost model (suite/shard.ts), the confidence checks (eval/confidence.ts),
+ * the findings (reports/findings.ts) and the attack table of the docs
+ * (attacks/registry.ts attackTableMarkdown) read these fields.
+ *
+ * Adding an attack: write its file (the class and its descriptor) and add
+ * the descriptor to the list in attacks/registry.ts. test/attacks/descriptors
+ * checks that every registered attack states every fact and that cost()
+ * matches the passes it really makes.
+ */
+export interface AttackDescriptor {
+  /** Registry name, e.g. "pgd". */
+  name: string;
+  /** One line for the docs' attack table. */
+  summary: string;
+  family: AttackFamily;
+  /** Norms the attack supports; the first is its default. */
+  norms: readonly Norm[];
+  /** Every parameter besides `norm`, with its rule. */
+  params: Record<string, ParamRule>;
+  /**
+   * Defaults at a norm, given the parameters the user set (PGD's step size
+   * depends on its steps). A parameter without a default (pgd's stepSize,
+   * the `loss` of fgsm/fgm/pgd) is left out: the attack's settings record
+   * what it used.
+   */
+  defaults(norm: Norm, given: Record<string, unknown>): Record<string, unknown>;
+  /**
+   * Passes per example at one eps as a function of the resolved parameters
+   * and the number of classes (targeted runs are capped at classes - 1).
+   * `survivors` (default 1): the share of rows a composite attack's later
+   * stages still attack (an estimate for the cost model; 1 is the upper bound).
+   */
+  cost(params: Record<string, unknown>, classes: number, survivors?: number): AttackCost;
+  /** The loss the attack ascends with these parameters; null for none (noise) or a mix (autoattack's stages). */
+  loss(params: Record<string, unknown>): AttackLoss | null;
+  /**
+   * Whether a loss that ignores the logits' scale (margin, DLR) drives the
+   * attack or one of its stages, so that a model whose cross-entropy
+   * saturates cannot hide from it.
+   */
+  scaleInvariant(params: Record<string, unknown>): boolean;
+  /** Whether the outcome depends only on the predicted class (no loss, no gradient): it cannot change with the logits' scale. */
+  argmaxOnly: boolean;
+  /**
+   * The same attack and budget with a scale-invariant loss (for the
+   * ce-saturation check); null when the parameters already give one or the
+   * attack has none.
+   */
+  invariantCounterpart(params: Record<string, unknown>): { name: string; params: Record<string, unknown> } | null;
+  make(norm: Norm, params: Record<string, unknown>): Attack;
+}
+
+/** Rules shared by several attacks. */
+export const STEPS_RULE: ParamRule = { kind: 'int', min: 1, max: 100000 };
+export const RESTARTS_RULE: ParamRule = { kind: 'int', min: 1, max: 1000 };
+export const TARGET_CLASSES_RULE: ParamRule = { kind: 'int', min: 1, max: 1000 };
+export const LOSS_RULE: ParamRule = { kind: 'enum', values: ATTACK_LOSSES };
+
+/** A cost of `gradient` gradient passes and `forward` forward passes. */
+export function attackCost(gradient: number, forward: number): AttackCost {
+  return { forward, gradient };
+}
+
+/** The loss of attacks with a `loss` parameter (fgsm, fgm, pgd, square): the parameter, else `fallback`. */
+export function lossParam(params: Record<string, unknown>, fallback: AttackLoss): AttackLoss {
+  return (params.loss as AttackLoss | undefined) ?? fallback;
+}
+
+/** The ce-saturation counterpart of an attack with a `loss` parameter: the same attack with the margin loss, when it runs on CE. */
+export function marginCounterpart(name: string, fallback: AttackLoss) {
+  return (params: Record<string, unknown>): { name: string; params: Record<string, unknown> } | null => (lossParam(params, fallback) === 'ce' ? { name, params: { ...params, loss: 'margin' } } : null);
 }
 
 export interface AttackRunOptions {

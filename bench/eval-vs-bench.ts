@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<void> {
     const r = evaluateModelDetailed(
       f,
       dataset,
-      { attacks: ['fgsm', 'pgd', 'apgd-ce', 'apgd-dlr'].map((name) => ({ name })), eps: [0.05, 0.1, 0.2, 0.3], nExamples: 500, probes: { enabled: true, nPoints: 200 } },
+      { attacks: ['fgsm', 'pgd', 'apgd-ce', 'apgd-dlr'].map((name) => ({ name })), eps: [0.05, 0.1, 0.2, 0.3], nExamples: 500, probes: true, probePoints: 200 },
       new Rng(1),
     );
     const runs = backend.name === 'onnx' ? onnxModelFor(model as unknown as LayersModelLike).runs - runs0 : NaN;

@@ -27,12 +27,11 @@
  * attacked on f. (b) takes a configured counterpart's outcome. The
  * returned `runs` say which.
  */
-import { AttackSpec, createAttack, resolveAttackParams } from '../attacks/registry';
+import { AttackSpec, attackDescriptor, buildAttack, createAttack, ResolvedAttack, resolveAttackParams } from '../attacks/registry';
 import { Attack } from '../attacks/types';
 import { worstCaseCorrect } from '../attacks/worst-case';
 import { Classifier } from '../contract/classifier';
 import { SanityFlag, SanityRunRecord } from '../contract/results';
-import { Norm } from '../contract/norms';
 import * as tf from '@tensorflow/tfjs';
 
 /** The logit scale of check (a). */
@@ -40,14 +39,8 @@ export const CONFIDENCE_SCALE = 100;
 /** Robust-accuracy rise (a) or excess (b) that raises the flag: 2 points. */
 export const CONFOUND_TOLERANCE = 0.02;
 
-/** Attacks whose outcome depends only on the argmax (their result cannot change with the logit scale). */
-const ARGMAX_ONLY = new Set(['noise']);
-
-export interface ConfiguredAttack {
-  name: string;
-  norm: Norm;
-  params: Record<string, unknown>;
-}
+/** A configured attack, its parameters resolved (ResolvedEvalConfig.attacks). */
+export type ConfiguredAttack = ResolvedAttack;
 
 /**
  * Runs an attack on the sanity subset, or on its rows `rows` (indices into
@@ -67,48 +60,35 @@ export function scaleLogits(f: Classifier, c: number): Classifier {
   return (x) => tf.tidy(() => tf.mul(f(x), c) as tf.Tensor2D);
 }
 
-/** The loss an attack ascends ("ce", "margin", "dlr"), as its settings record it; null for attacks without one (noise, square's own, composites). */
+/** The loss an attack ascends ("ce", "margin", "dlr") with its resolved parameters (its descriptor says); null for attacks without one (noise, composites). */
 export function attackLoss(a: ConfiguredAttack): string | null {
-  if (a.name === 'apgd-ce') return 'ce';
-  if (a.name === 'apgd-dlr' || a.name === 'apgd-t') return 'dlr';
-  // FAB-T steps to the linearised boundary of the logit difference f_t - f_y: a margin, scale-free like it.
-  if (a.name === 'fab-t') return 'margin';
-  if (typeof a.params.loss === 'string') return a.params.loss;
   try {
-    const loss = createAttack({ name: a.name, params: { ...a.params, norm: a.norm } }, a.norm).settings.loss;
-    return typeof loss === 'string' && scaleInvariantCounterpartExists(a) ? loss : null;
+    return attackDescriptor(a.name).loss(resolveAttackParams({ name: a.name, params: a.params }, a.norm).params);
   } catch {
     return null;
   }
 }
 
-/** Whether the attack accepts a `loss` parameter (so that a margin version of it exists). */
-function scaleInvariantCounterpartExists(a: ConfiguredAttack): boolean {
-  try {
-    resolveAttackParams({ name: a.name, params: { ...a.params, loss: 'margin' } }, a.norm);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Whether the attack's outcome cannot change with the scale of the logits
- * (beyond float rounding): it reads only the argmax (noise), or ascends a
- * loss whose every comparison and step direction is invariant under z -> c z
- * for c > 0 (margin, DLR). Cross-entropy attacks and composites with a CE
- * stage are not.
+ * (beyond float rounding), as its descriptor says: it reads only the argmax
+ * (noise), or its one loss ignores the scale (margin, DLR; every comparison
+ * and step direction is invariant under z -> c z for c > 0). CE attacks, and
+ * composites (no single loss: autoattack has a CE stage), are not.
+ * `params` may be resolved parameters or an attack's recorded settings (a
+ * composite's stages).
  */
-export function scaleInvariantAttack(a: ConfiguredAttack): boolean {
-  if (ARGMAX_ONLY.has(a.name)) return true;
-  const loss = attackLoss(a);
-  return loss === 'dlr' || loss === 'margin';
+export function scaleInvariantAttack(a: { name: string; norm?: string; params: Record<string, unknown> }): boolean {
+  const d = attackDescriptor(a.name);
+  return d.argmaxOnly || (d.loss(a.params) !== null && d.scaleInvariant(a.params));
 }
 
-/** The same attack and budget with a scale-invariant loss, or null when there is none. */
+/** The same attack and budget with a scale-invariant loss (its descriptor says which), or null when there is none. */
 export function scaleInvariantCounterpart(a: ConfiguredAttack): AttackSpec | null {
   if (attackLoss(a) !== 'ce') return null;
-  const spec: AttackSpec = a.name === 'apgd-ce' ? { name: 'apgd-dlr', params: { ...a.params, norm: a.norm } } : { name: a.name, params: { ...a.params, loss: 'margin', norm: a.norm } };
+  const other = attackDescriptor(a.name).invariantCounterpart(a.params);
+  if (!other) return null;
+  const spec: AttackSpec = { name: other.name, params: { ...other.params, norm: a.norm } };
   try {
     resolveAttackParams(spec, a.norm);
     return spec;
@@ -156,7 +136,7 @@ export function confidenceConfound(f: Classifier, eps: number, configured: Confi
   const runs: SanityRunRecord[] = [];
   const worstCase: ConfidenceOutcome['worstCase'] = [];
   // (a) the worst case over the attacks whose result can depend on the scale, recomputed on c·f and f/c
-  const idx = configured.map((_, i) => i).filter((i) => !ARGMAX_ONLY.has(configured[i].name));
+  const idx = configured.map((_, i) => i).filter((i) => !attackDescriptor(configured[i].name).argmaxOnly);
   if (idx.length) {
     const base = worstCaseCorrect(idx.map((i) => robust[i]));
     worstCase.push({ scale: 1, robust: base });
@@ -171,7 +151,7 @@ export function confidenceConfound(f: Classifier, eps: number, configured: Confi
       };
       const outcomes = idx.map((i) => {
         const a = configured[i];
-        const attack = createAttack({ name: a.name, params: { ...a.params, norm: a.norm } }, a.norm);
+        const attack = buildAttack(a);
         const tag = `scale ${c}:${a.name}`;
         if (reuse && scaleInvariantAttack(a)) {
           record.reused.push(a.name);
@@ -244,7 +224,7 @@ export function compositeOnScaled(
 ): { robust: Uint8Array; reran: string[]; reused: string[] } | null {
   const stages = (attack as { stages?: readonly Attack[] }).stages;
   if (!stages || outcome.length !== stages.length + 1 || outcome[0].stage !== 'clean' || stages.some((s, k) => outcome[k + 1].stage !== s.name)) return null;
-  const invariant = stages.map((s) => scaleInvariantAttack({ name: s.name, norm: s.norm, params: { ...s.settings } }));
+  const invariant = stages.map((s) => scaleInvariantAttack({ name: s.name, params: { ...s.settings } }));
   if (!invariant.some((v) => v)) return null;
   const m = outcome[0].robust.length;
   // brokenAt: the stage (1-based, as in `outcome`) that broke the row on f; stages.length + 1 when none did

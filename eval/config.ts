@@ -2,7 +2,7 @@
  * What an evaluation is asked to do: the config (attacks, radii, sizes,
  * probes, sanity checks), its defaults and their validation.
  */
-import { AttackSpec, resolveAttackParams, validateEpsList } from '../attacks/registry';
+import { AttackSpec, ResolvedAttack, resolveAttackParams, validateEpsList } from '../attacks/registry';
 import { Classifier } from '../contract/classifier';
 import { UsageError } from '../contract/errors';
 import { attackNormKey } from '../contract/keys';
@@ -34,34 +34,58 @@ export interface SanityConfig {
 }
 
 /**
- * What to evaluate. Every field but `attacks` and `eps` has a default.
+ * The evaluation's settings: threat model, radii and sizes. One type for the
+ * `eval` block of a study experiment (suite/config.ts), of an eval job spec
+ * (suite/job-spec.ts EvalSpec, whose id hashes it) and of EvalConfig below;
+ * `withEvalDefaults` is the one place its defaults are applied.
  */
-export interface EvalConfig {
-  /** Attacks run at every eps (registry names and params, attacks/registry.ts). */
-  attacks: AttackSpec[];
+export interface EvalSettings {
+  /** Threat model. Default "linf". An attack's params.norm overrides it. */
+  norm: Norm;
   /** Radii, each >= 0. */
   eps: number[];
-  /** Threat model. Default "linf". An attack's params.norm overrides it. */
-  norm?: Norm;
   /** Attack the first n test examples (capped at the test set). Default 500. */
-  nExamples?: number;
+  nExamples: number;
   /** Examples per attack batch. Default 250. */
-  batchSize?: number;
+  batchSize: number;
+  /** Training / test / vicinal points probed for gradient norms. Default 200. */
+  probePoints: number;
+  /**
+   * Keep the adversarial inputs of the first k evaluated examples, per attack
+   * and eps (EvalDetails.adversarial; eval jobs write them to
+   * RUN/adv/<evalJobId>.npz). Absent or 0: none kept. At most nExamples.
+   */
+  saveAdversarial?: number;
+}
+
+/** EvalSettings as given: every field but `eps` may be left to its default. */
+export type EvalSettingsInput = Pick<EvalSettings, 'eps'> & Partial<Omit<EvalSettings, 'eps'>>;
+
+/**
+ * What to evaluate: the settings (an eval job passes its spec's `eval` block
+ * as it is), the attacks, and what no job spec holds (transfer models by
+ * name, probe and sanity options).
+ */
+export interface EvalConfig extends EvalSettingsInput {
+  /** Attacks run at every eps (registry names and params, attacks/registry.ts). */
+  attacks: AttackSpec[];
   /** Transfer attacks from other models. Default none. */
   transfer?: TransferSpec[];
-  /** Gradient-norm probes. Default enabled with 200 points. */
-  probes?: ProbeConfig;
+  /** Gradient-norm probes: true/false, or options (probePoints sets their number). Default enabled. */
+  probes?: boolean | Omit<ProbeConfig, 'nPoints'>;
   /** Automatic checks. Default enabled. */
   sanity?: SanityConfig;
 }
 
 export interface ResolvedEvalConfig {
-  attacks: { name: string; norm: Norm; params: Record<string, unknown> }[];
+  attacks: ResolvedAttack[];
   eps: number[];
   norm: Norm;
   nExamples: number;
   batchSize: number;
-  transfer: { source: string; attack: { name: string; norm: Norm; params: Record<string, unknown> } }[];
+  /** Rows whose adversarial inputs are kept (0: none), at most nExamples. */
+  saveAdversarial: number;
+  transfer: { source: string; attack: ResolvedAttack }[];
   probes: ProbeConfig & { enabled: boolean };
   sanity: { enabled: boolean; nExamples: number; largeEps: number; stepsDoubling: boolean; tolerances: SanityTolerances };
 }
@@ -91,14 +115,26 @@ export interface EvalOptions {
  */
 export const EVAL_DEFAULTS = { norm: 'linf' as Norm, nExamples: 500, batchSize: 250, probePoints: 200, sanityExamples: 200 };
 
+/** The settings with every default filled in: the one place EvalSettings defaults are applied (study configs and evaluateModel both call it). */
+export function withEvalDefaults<T extends EvalSettingsInput>(s: T): T & EvalSettings {
+  return {
+    ...s,
+    norm: s.norm ?? EVAL_DEFAULTS.norm,
+    nExamples: s.nExamples ?? EVAL_DEFAULTS.nExamples,
+    batchSize: s.batchSize ?? EVAL_DEFAULTS.batchSize,
+    probePoints: s.probePoints ?? EVAL_DEFAULTS.probePoints,
+  };
+}
+
 function positiveInt(field: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new UsageError(`invalid ${field} ${JSON.stringify(v)}; allowed: an integer >= 1`);
   return v;
 }
 
 /** Fills defaults and validates; bad values are UsageErrors naming the field, the value and what is allowed. */
-export function resolveEvalConfig(config: EvalConfig, dataset: Dataset, options: EvalOptions = {}): ResolvedEvalConfig {
-  const norm = validateNorm(config.norm ?? EVAL_DEFAULTS.norm);
+export function resolveEvalConfig(input: EvalConfig, dataset: Dataset, options: EvalOptions = {}): ResolvedEvalConfig {
+  const config = withEvalDefaults(input);
+  const norm = validateNorm(config.norm);
   const eps = [...validateEpsList(config.eps)];
   if (!Array.isArray(config.attacks) || config.attacks.length === 0) {
     throw new UsageError(`attacks must be a non-empty list of {name, params}, got ${JSON.stringify(config.attacks)}`);
@@ -117,10 +153,12 @@ export function resolveEvalConfig(config: EvalConfig, dataset: Dataset, options:
     }
     return { source: t.source, attack: resolveAttackParams(t.attack, norm) };
   });
-  const nExamples = Math.min(positiveInt('nExamples', config.nExamples ?? EVAL_DEFAULTS.nExamples), dataset.test.n);
-  const batchSize = positiveInt('batchSize', config.batchSize ?? EVAL_DEFAULTS.batchSize);
-  const p = config.probes ?? {};
-  const probes = { ...p, enabled: p.enabled ?? true, nPoints: positiveInt('probes.nPoints', p.nPoints ?? EVAL_DEFAULTS.probePoints) };
+  const nExamples = Math.min(positiveInt('nExamples', config.nExamples), dataset.test.n);
+  const batchSize = positiveInt('batchSize', config.batchSize);
+  const p = typeof config.probes === 'boolean' ? { enabled: config.probes } : (config.probes ?? {});
+  const probes = { ...p, enabled: p.enabled ?? true, nPoints: positiveInt('probePoints', config.probePoints) };
+  const saveAdversarial = config.saveAdversarial ?? 0;
+  if (!Number.isInteger(saveAdversarial) || saveAdversarial < 0) throw new UsageError(`invalid saveAdversarial ${JSON.stringify(saveAdversarial)}; allowed: an integer >= 0`);
   if (p.eps) validateEpsList(p.eps, 'probes.eps');
   const s = config.sanity ?? {};
   const d = inputSize(dataset.inputShape);
@@ -137,6 +175,7 @@ export function resolveEvalConfig(config: EvalConfig, dataset: Dataset, options:
     norm,
     nExamples,
     batchSize,
+    saveAdversarial: Math.min(saveAdversarial, nExamples),
     transfer,
     probes,
     sanity: {

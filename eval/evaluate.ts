@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createAttack, createTransferAttack } from '../attacks/registry';
+import { buildAttack, buildTransferAttack } from '../attacks/registry';
 import { Attack, AttackStageLog, mergeStageLogs } from '../attacks/types';
 import { worstCaseCorrect } from '../attacks/worst-case';
 import { Classifier } from '../contract/classifier';
@@ -33,7 +33,7 @@ export interface EvalDetails {
 
 /** evaluateModelDetailed's options beyond EvalOptions. */
 export interface DetailedEvalOptions extends EvalOptions {
-  /** Keep every attack's adversarial inputs of the first k examples (EvalDetails.adversarial); 0 or absent: none. */
+  /** Keep every attack's adversarial inputs of the first k examples (EvalDetails.adversarial); overrides the config's saveAdversarial. */
   keepAdversarial?: number;
   /**
    * The classifier is forward-only (a .onnx file): no input-gradient norms
@@ -75,7 +75,7 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
   progress({ stage: 'clean', detail: 'clean predictions and gradients', done: 0, total: 1 });
   const clean = timed('clean', () => cleanPass(f, dataset, n, c.batchSize, Boolean(options.gradientFree)));
   const stageLogs: Record<string, AttackStageLog[]> = {};
-  const keep = Math.min(n, Math.max(0, options.keepAdversarial ?? 0));
+  const keep = Math.min(n, Math.max(0, options.keepAdversarial ?? c.saveAdversarial));
   const adversarial: Record<string, Float32Array> | undefined = keep > 0 ? {} : undefined;
   const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds, stageLogs, adversarial && { rows: keep, byKey: adversarial });
   const summaries: AttackSummary[] = perAttack.map((r) => ({
@@ -229,9 +229,10 @@ function runAttacks(
   const d = inputSize(shape);
   const n = c.nExamples;
   const bs = c.batchSize;
-  const attacks: Attack[] = c.attacks.map((a) => createAttack({ name: a.name, params: { ...a.params, norm: a.norm } }, c.norm));
+  // Resolved once, by resolveEvalConfig: built as they are.
+  const attacks: Attack[] = c.attacks.map(buildAttack);
   for (const t of c.transfer) {
-    attacks.push(createTransferAttack(t.source, (options.sources as Record<string, Classifier>)[t.source], { name: t.attack.name, params: { ...t.attack.params, norm: t.attack.norm } }, c.norm));
+    attacks.push(buildTransferAttack(t.source, (options.sources as Record<string, Classifier>)[t.source], t.attack));
   }
   const planned: Planned[] = [];
   for (const a of attacks) for (const eps of c.eps) planned.push({ attack: a, eps, key: robustKey(a.name, a.norm, eps) });

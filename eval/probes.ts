@@ -22,7 +22,7 @@ import { crossEntropyTwiceDifferentiable, logitJacobian, logitsLossAndGradient }
 import { distribution } from './distribution';
 import { project, rowNorm, steepestDirection } from '../attacks/types';
 import { Norm } from '../contract/norms';
-import { ballKey } from '../contract/keys';
+import { ballKey, probeKey } from '../contract/keys';
 
 export type DualNorm = 'l1' | 'l2';
 
@@ -436,9 +436,9 @@ export function runProbes(
     ['vicinal', vic],
   ] as const) {
     if (!rows) continue;
-    dist[`grad-l1/${name}`] = distribution(rows.l1);
-    dist[`grad-l2/${name}`] = distribution(rows.l2);
-    dist[`loss/${name}`] = distribution(rows.loss);
+    dist[probeKey('grad-l1', name)] = distribution(rows.l1);
+    dist[probeKey('grad-l2', name)] = distribution(rows.l2);
+    dist[probeKey('loss', name)] = distribution(rows.loss);
   }
 
   const probeEps = config.eps ?? evalEps;
@@ -448,14 +448,15 @@ export function runProbes(
     const key = ballKey(norm, eps);
     const lip = localLipschitz(f, testX, testY, shape, k, dataset.bounds, eps, norm, { batchSize, ...config.lipschitz });
     lipschitz[key] = lip;
-    dist[`local-lipschitz@${key}`] = distribution(lip.max);
+    const ball = { norm, eps };
+    dist[probeKey('local-lipschitz', ball)] = distribution(lip.max);
     const fo = firstOrderCheck(f, testX, testY, shape, k, dataset.bounds, eps, norm, batchSize);
     firstOrder[key] = fo;
-    dist[`first-order/predicted@${key}`] = distribution(fo.predicted);
-    dist[`first-order/measured@${key}`] = distribution(fo.measured);
+    dist[probeKey('first-order/predicted', ball)] = distribution(fo.predicted);
+    dist[probeKey('first-order/measured', ball)] = distribution(fo.measured);
     const ratio = new Float32Array(fo.measured.length);
     for (let i = 0; i < ratio.length; i++) ratio[i] = fo.predicted[i] > 0 ? fo.measured[i] / fo.predicted[i] : NaN;
-    dist[`first-order/ratio@${key}`] = distribution(ratio);
+    dist[probeKey('first-order/ratio', ball)] = distribution(ratio);
   }
 
   let m: MarginRows | null = null;

@@ -22,13 +22,16 @@ export interface ModelSpec {
 
 const isResNet = (arch: string): arch is ResNetArch => (RESNET_ARCHS as readonly string[]).includes(arch);
 
+/** Widths of the mlp and cnn when the spec leaves them out. */
+export const MODEL_DEFAULTS = { hidden: [256, 256], filters: [16, 32] as [number, number], kernelSize: 5 } as const;
+
 function withDefaults(spec: ModelSpec): Required<ModelSpec> {
   if (!(ARCH_NAMES as readonly string[]).includes(spec.arch)) {
     throw new Error(`unknown model arch "${spec.arch}"; allowed: ${ARCH_NAMES.join(', ')}`);
   }
-  const hidden = spec.hidden ?? [256, 256];
-  const filters = spec.filters ?? [16, 32];
-  const kernelSize = spec.kernelSize ?? 5;
+  const hidden = spec.hidden ?? [...MODEL_DEFAULTS.hidden];
+  const filters = spec.filters ?? ([...MODEL_DEFAULTS.filters] as [number, number]);
+  const kernelSize = spec.kernelSize ?? MODEL_DEFAULTS.kernelSize;
   const resnet = isResNet(spec.arch) ? RESNET_DEFAULTS[spec.arch] : { depth: 0, width: 0 };
   const depth = spec.depth ?? resnet.depth;
   const width = spec.width ?? resnet.width;

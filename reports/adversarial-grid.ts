@@ -9,7 +9,7 @@
  * attack's, which the model survived.
  */
 import * as fs from 'fs';
-import { parseRobustKey } from '../contract/keys';
+import { ballKey, parseRobustKey } from '../contract/keys';
 import { adversarialFile, LoadedRun } from '../contract/run-folder';
 import { AdversarialExamples, readAdversarialExamples } from '../eval/adversarial-examples';
 import { encodePng, pngDataUri, toBytes } from './png';
@@ -127,7 +127,7 @@ export function adversarialGrids(run: LoadedRun, s: RunSummary): AdversarialGrid
       ...new Map(
         Object.keys(first.adversarial).flatMap((k) => {
           const p = parseRobustKey(k);
-          return p ? [[`${p.norm}:${p.eps}`, { norm: p.norm, eps: p.eps }] as const] : [];
+          return p ? [[ballKey(p.norm, p.eps), { norm: p.norm, eps: p.eps }] as const] : [];
         }),
       ).values(),
     ].sort((a, b) => a.eps - b.eps);

@@ -25,6 +25,8 @@
  * gradient flags qualify the gradient-norm comparison; non-determinism and
  * batch dependence also qualify clean accuracy.
  */
+import { ATTACK_NAMES, attackDefaults, attackDescriptor } from '../attacks/registry';
+import { parseProbeColumnKey } from '../contract/keys';
 import type { Norm } from '../contract/norms';
 import { fmtNumber, fmtSigned, fmtValue } from './format';
 import { formatP } from './stats';
@@ -149,14 +151,19 @@ function metricOf(c: Column): FindingMetric {
 }
 
 /**
- * Attacks with a loss that ignores the logits' scale. ce-saturation says a CE attack is weaker than
- * its margin twin; it does not undermine a worst case that already includes one of these.
+ * Whether a registered attack, at its defaults, is driven by a loss that ignores the logits' scale (its
+ * descriptor says). ce-saturation says a CE attack is weaker than its margin twin; it does not undermine
+ * a worst case that already includes one of these. Columns name attacks only, so the defaults speak.
  */
-const SCALE_INVARIANT_ATTACKS = new Set(['apgd-dlr', 'apgd-t', 'fab-t', 'square', 'autoattack']);
+function scaleInvariantAttack(name: string): boolean {
+  if (!ATTACK_NAMES.includes(name)) return false;
+  const d = attackDescriptor(name);
+  return d.scaleInvariant(attackDefaults(name));
+}
 
 function qualifiersFor(g: GroupSummary, schemes: string[], metric: FindingMetric, norm: string | null, eps: number | null): Qualifier[] {
   const byCheck = new Map<string, Map<string, Set<number>>>();
-  const invariantInWorst = metric === 'worst' && g.columns.some((c) => c.kind === 'robust' && SCALE_INVARIANT_ATTACKS.has(c.attack as string));
+  const invariantInWorst = metric === 'worst' && g.columns.some((c) => c.kind === 'robust' && scaleInvariantAttack(c.attack as string));
   for (const f of g.flags) {
     if (!schemes.includes(f.scheme) || !flagQualifies(f, metric, norm, eps)) continue;
     if (invariantInWorst && f.check === 'ce-saturation') continue;
@@ -291,7 +298,7 @@ export function findingSentences(fs: Finding[], gradientProbe: string | null): s
       out.push(`${scheme}: worst-case robust accuracy ${clauses.join('; ')}${withData ? `; ${seedsText(withData)}` : ''}.`);
     }
     for (const f of mine.filter((x) => x.metric === 'gradient')) {
-      const name = gradientName(gradientProbe ?? f.column.replace(/^probe:/, ''));
+      const name = gradientName(gradientProbe ?? parseProbeColumnKey(f.column) ?? f.column);
       if (f.delta === null || f.mean === null || f.baselineMean === null) {
         out.push(`${scheme}: ${name} not compared: ${noDataText(f)}.`);
         continue;

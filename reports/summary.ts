@@ -15,7 +15,7 @@ import { Distribution, EvalJobResult, JobStatus, PlannedJob, RunManifest, Sanity
 import { LoadedRun } from '../contract/run-folder';
 import { MeanCI, PairedDiff, SignFlipTest, Verdict, meanCI, pairedDiff, signFlipTest, verdict } from './stats';
 import type { Norm } from '../contract/norms';
-import { parseRobustKey, robustKey } from '../contract/keys';
+import { parseBallKey, parseProbeKey, probeColumnKey, robustColumnKey, robustKey, worstColumnKey } from '../contract/keys';
 import { attackLabel } from '../attacks/types';
 import { isPointsDataset } from '../data/registry';
 
@@ -190,14 +190,9 @@ export const METHODS = [
   'Diverged or failed seeds are excluded from the numbers and shown by status; a cell with some seeds missing says so.',
 ];
 
+/** The per-example vector of an attack at (norm, eps): keys carry ε exactly (contract/keys.ts), so the key finds it or nothing does. */
 function findRobustCorrect(r: EvalJobResult, attack: string, norm: string, eps: number): number[] | null {
-  const direct = r.robustCorrect?.[robustKey(attack, norm, eps)];
-  if (direct) return direct;
-  for (const [k, v] of Object.entries(r.robustCorrect ?? {})) {
-    const p = parseRobustKey(k);
-    if (p && p.attack === attack && p.norm === norm && Math.abs(p.eps - eps) <= 1e-12 * Math.max(1, Math.abs(eps))) return v;
-  }
-  return null;
+  return r.robustCorrect?.[robustKey(attack, norm, eps)] ?? null;
 }
 
 /** Per-example survival of every attack in `attacks` at (norm, eps); null when any vector is missing. */
@@ -243,19 +238,13 @@ function makeColumn(c: Omit<Column, 'label' | 'best'>, attackName?: string): Col
  * "margin-first-order" -> (margin, margin-first-order).
  */
 export function probeFamily(key: string): { family: string; location: string } {
-  const at = key.indexOf('@');
-  if (at > 0) return { family: key.slice(0, at), location: key.slice(at + 1) };
-  const m = /^(.*)\/(train|test|vicinal)$/.exec(key);
-  if (m) return { family: m[1], location: m[2] };
-  if (key.startsWith('margin')) return { family: 'margin', location: key };
-  return { family: key, location: '' };
+  const { family, location } = parseProbeKey(key);
+  return { family, location };
 }
 
 /** "norm:eps" (a probe taken in an ε-ball), e.g. "linf:0.05"; null for other locations. */
 function ballLocation(location: string): { norm: string; eps: number } | null {
-  const m = /^([a-z0-9]+):([^:@]+)$/.exec(location);
-  const eps = m ? Number(m[2]) : NaN;
-  return m && Number.isFinite(eps) ? { norm: m[1], eps } : null;
+  return parseBallKey(location);
 }
 
 /** Location order: train, test, vicinal, then ε-balls by norm and ε as a number (0.05 before 0.1), then the rest by name. */
@@ -528,7 +517,7 @@ function buildColumns(evalResults: EvalJobResult[]): { columns: Column[]; attack
   const attackSeen: AttackSeen = new Map();
   for (const ev of evalResults) {
     for (const a of ev.attacks) {
-      const key = `robust:${robustKey(a.attack, a.norm, a.eps)}`;
+      const key = robustColumnKey(a.attack, a.norm, a.eps);
       if (!robustSeen.has(key))
         robustSeen.set(key, makeColumn({ kind: 'robust', key, attack: a.attack, norm: a.norm, eps: a.eps, unit: 'accuracy', better: 'higher' }, attackLabel(a.attack, a.settings)));
       const sk = `${a.attack}|${a.norm}`;
@@ -537,12 +526,12 @@ function buildColumns(evalResults: EvalJobResult[]): { columns: Column[]; attack
       attackSeen.set(sk, s);
     }
     for (const w of ev.worstCase) {
-      const key = `worst@${w.norm}:${w.eps}`;
+      const key = worstColumnKey(w.norm, w.eps);
       if (!worstSeen.has(key)) worstSeen.set(key, makeColumn({ kind: 'worst', key, norm: w.norm, eps: w.eps, unit: 'accuracy', better: 'higher' }));
     }
     for (const p of Object.keys(ev.probes ?? {})) probes.add(p);
   }
-  const probeCols = [...probes].map((p) => makeColumn({ kind: 'probe', key: `probe:${p}`, probe: p, unit: 'value', better: null }));
+  const probeCols = [...probes].map((p) => makeColumn({ kind: 'probe', key: probeColumnKey(p), probe: p, unit: 'value', better: null }));
   const clean = makeColumn({ kind: 'clean', key: 'clean', unit: 'accuracy', better: 'higher' });
   const columns = sortColumns([clean, ...robustSeen.values(), ...worstSeen.values(), ...probeCols]);
   return { columns, attacks: [...attackSeen.values()].map(splitSettings) };

@@ -6,7 +6,7 @@ import { BACKEND_CHOICES } from '../contract/results';
 import { UsageError } from '../contract/errors';
 import { NORMS } from '../contract/norms';
 import { DATASET_NAMES, DatasetSpec, datasetSpecProblem, resolveDatasetSpec } from '../data/registry';
-import { EVAL_DEFAULTS } from '../eval/config';
+import { EVAL_DEFAULTS, EvalSettings, withEvalDefaults } from '../eval/config';
 import { AUGMENTS } from '../models/augment';
 import { ARCH_NAMES } from '../models/build';
 import { LR_SCHEDULES } from '../models/schedule';
@@ -79,16 +79,12 @@ const trainSpec = z
 
 const evalSpec = z
   .object({
-    /** Threat model of the attacks. */
-    norm: z.enum(NORMS).default(EVAL_DEFAULTS.norm),
-    /** Perturbation budgets, each >= 0. */
+    // Fields and defaults: eval/config.ts EvalSettings, filled by withEvalDefaults below (meta: the defaults the JSON Schema shows).
+    norm: z.enum(NORMS).optional().meta({ default: EVAL_DEFAULTS.norm }),
     eps: z.array(z.number().nonnegative()).min(1),
-    /** Attack the first n test examples. */
-    nExamples: z.number().int().positive().default(EVAL_DEFAULTS.nExamples),
-    /** Examples per attack batch. */
-    batchSize: z.number().int().positive().default(EVAL_DEFAULTS.batchSize),
-    /** Training / test / vicinal points probed for gradient norms. */
-    probePoints: z.number().int().positive().default(EVAL_DEFAULTS.probePoints),
+    nExamples: z.number().int().positive().optional().meta({ default: EVAL_DEFAULTS.nExamples }),
+    batchSize: z.number().int().positive().optional().meta({ default: EVAL_DEFAULTS.batchSize }),
+    probePoints: z.number().int().positive().optional().meta({ default: EVAL_DEFAULTS.probePoints }),
     /**
      * Keep the adversarial inputs of the first k evaluated examples, per attack and eps, in
      * RUN/adv/<evalJobId>.npz (the HTML report draws a few of them for image datasets).
@@ -97,6 +93,7 @@ const evalSpec = z
     saveAdversarial: z.number().int().nonnegative().optional(),
   })
   .strict()
+  .transform((e): EvalSettings => withEvalDefaults(e))
   .superRefine((e, ctx) => {
     if (e.saveAdversarial !== undefined && e.saveAdversarial > e.nExamples) {
       ctx.addIssue({ code: 'custom', path: ['saveAdversarial'], message: `keeps at most the ${e.nExamples} evaluated examples (nExamples); allowed: 0 to ${e.nExamples}` });

@@ -35,21 +35,18 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
     }
     const scheme = createScheme(spec.scheme.name, spec.scheme.params, dataset, new Rng(spec.seed).fork('scheme'));
     const f = asClassifier(model);
+    // The spec's settings block is the evaluation's (one type, defaulted when the study was loaded).
     const config: EvalConfig = {
+      ...spec.eval,
       attacks: spec.attacks,
-      eps: spec.eval.eps,
-      norm: spec.eval.norm,
-      nExamples: spec.eval.nExamples,
-      batchSize: spec.eval.batchSize,
+      probes: spec.probes,
+      // The source scheme's own job has no source model: no transfer attack.
       transfer: spec.transfer && spec.transfer.sourceTrainJobIds.length > 0 ? [{ source: spec.transfer.source, attack: spec.transfer.attack }] : [],
-      probes: { enabled: spec.probes, nPoints: spec.eval.probePoints },
     };
-    const keep = spec.eval.saveAdversarial ?? 0;
     const details = evaluateModelDetailed(f, dataset, config, new Rng(spec.seed).fork('eval'), {
       sources,
       vicinal: { draw: (point, n, rng) => scheme.vicinity(point, n, rng, f), size: scheme.trainingSet.n },
       onProgress: (p) => ctx.progress(`${p.stage} ${p.detail}`, p.total > 0 ? p.done / p.total : 0),
-      keepAdversarial: keep,
     });
     const core = details.result;
     // Written before the result, which marks the job done: a resumed run rewrites a file whose result is missing.

@@ -5,8 +5,8 @@
  */
 import type { AttackSpec } from '../attacks/registry';
 import type { JobSpecBase, PlannedJob } from '../contract/results';
-import type { Norm } from '../contract/norms';
 import type { DatasetSpec } from '../data/registry';
+import type { EvalConfig, EvalSettings } from '../eval/config';
 import type { ModelSpec } from '../models/build';
 import type { TrainConfig } from '../models/train';
 
@@ -24,8 +24,9 @@ export interface TrainSpec extends SpecCommon {
 
 export interface EvalSpec extends SpecCommon {
   trainJobId: string;
-  eval: { norm: Norm; eps: number[]; nExamples: number; batchSize: number; probePoints: number; saveAdversarial?: number };
-  attacks: AttackSpec[];
+  /** The evaluation's settings, defaulted (eval/config.ts: one type with EvalConfig's). */
+  eval: EvalSettings;
+  attacks: EvalConfig['attacks'];
   probes: boolean;
   transfer: { source: string; attack: AttackSpec; sourceTrainJobIds: string[] } | null;
 }

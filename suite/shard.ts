@@ -17,6 +17,12 @@
  * it whenever that does not delay the finish.
  */
 import { createHash } from 'crypto';
+import { AttackSpec, attackCostOf, resolveAttackParams } from '../attacks/registry';
+import type { Norm } from '../contract/norms';
+import { EVAL_DEFAULTS } from '../eval/config';
+import { MODEL_DEFAULTS } from '../models/build';
+import { ADVERSARIAL_STEPS_DEFAULT } from '../models/schemes/adversarial';
+import { resolveTrainConfig } from '../models/train';
 import { UsageError } from '../contract/errors';
 import { PlannedJob } from '../contract/results';
 import { loadRun, ShardInfo } from '../contract/run-folder';
@@ -109,10 +115,10 @@ interface SpecLike {
   model?: { arch?: string; hidden?: number[]; filters?: number[]; kernelSize?: number; depth?: number; width?: number };
   train?: { epochs?: number; batchSize?: number };
   scheme?: { name: string; params: Record<string, unknown> };
-  eval?: { eps?: number[]; nExamples?: number; batchSize?: number; probePoints?: number };
-  attacks?: { name: string; params?: Record<string, unknown> }[];
+  eval?: { norm?: Norm; eps?: number[]; nExamples?: number; batchSize?: number; probePoints?: number };
+  attacks?: AttackSpec[];
   probes?: boolean;
-  transfer?: { attack?: { name: string; params?: Record<string, unknown> }; sourceTrainJobIds?: string[] } | null;
+  transfer?: { attack?: AttackSpec; sourceTrainJobIds?: string[] } | null;
 }
 
 /** Forward FLOPs per example of a model on a dataset. */
@@ -126,8 +132,8 @@ export function forwardFlops(model: SpecLike['model'], dataset: SpecLike['datase
   }
   if (arch === 'cnn') {
     const [h, w, c] = ds.shape.length === 3 ? ds.shape : [28, 28, 1];
-    const [f1, f2] = model?.filters ?? [16, 32];
-    const k = model?.kernelSize ?? 5;
+    const [f1, f2] = model?.filters ?? MODEL_DEFAULTS.filters;
+    const k = model?.kernelSize ?? MODEL_DEFAULTS.kernelSize;
     const conv1 = 2 * h * w * k * k * c * f1;
     const h2 = Math.floor(h / 2);
     const w2 = Math.floor(w / 2);
@@ -135,49 +141,27 @@ export function forwardFlops(model: SpecLike['model'], dataset: SpecLike['datase
     const dense = 2 * Math.floor(h2 / 2) * Math.floor(w2 / 2) * f2 * ds.classes;
     return conv1 + conv2 + dense;
   }
-  const widths = arch === 'mlp' ? [inSize, ...(model?.hidden ?? [256, 256]), ds.classes] : [inSize, ds.classes];
+  const widths = arch === 'mlp' ? [inSize, ...(model?.hidden ?? MODEL_DEFAULTS.hidden), ds.classes] : [inSize, ds.classes];
   let f = 0;
   for (let i = 1; i < widths.length; i++) f += 2 * widths[i - 1] * widths[i];
   return f;
 }
 
 /**
- * Share of examples assumed to survive AutoAttack's first stage (APGD-CE):
- * its later stages (APGD-T, FAB-T, Square) attack only those.
+ * Share of examples assumed to survive a composite attack's first stage
+ * (AutoAttack's APGD-CE): its later stages (APGD-T, FAB-T, Square) attack only those.
  */
-const AUTOATTACK_SURVIVORS = 0.25;
+const COMPOSITE_SURVIVORS = 0.25;
 
-/** Gradient passes per example of one attack at one epsilon (`classes`: of the dataset, bounding targeted runs). */
-function attackPasses(a: { name: string; params?: Record<string, unknown> }, classes: number): number {
-  const p = a.params ?? {};
-  const num = (k: string, d: number) => (typeof p[k] === 'number' ? (p[k] as number) : d);
-  const targets = Math.max(1, Math.min(num('targetClasses', 9), classes - 1));
-  switch (a.name) {
-    case 'fgsm':
-    case 'fgm':
-      return 1;
-    case 'pgd':
-      return num('steps', 40) * num('restarts', 1);
-    case 'apgd-ce':
-    case 'apgd-dlr':
-      return num('steps', 100) * num('restarts', 1);
-    case 'apgd-t':
-      return num('steps', 100) * num('restarts', 1) * targets;
-    case 'noise':
-      // forward passes only
-      return num('draws', 20) / 3;
-    case 'fab-t':
-      // Per iteration one gradient of the logit difference and one forward pass (a third of a gradient pass).
-      return (num('steps', 100) * num('restarts', 1) * targets * 4) / 3;
-    case 'square':
-      return num('queries', 5000) / 3;
-    case 'autoattack': {
-      const steps = num('steps', 100);
-      return steps + AUTOATTACK_SURVIVORS * (targets * steps + (targets * steps * 4) / 3 + num('queries', 5000) / 3);
-    }
-    default:
-      return 40;
-  }
+/**
+ * Gradient-pass equivalents per example of one attack at one epsilon, from
+ * its descriptor's cost (attacks/types.ts AttackCost): a forward pass counts
+ * a third of a gradient pass (forward + backward). `classes`: of the
+ * dataset, bounding targeted runs.
+ */
+function attackPasses(a: AttackSpec, norm: Norm, classes: number): number {
+  const c = attackCostOf(resolveAttackParams(a, norm), classes, COMPOSITE_SURVIVORS);
+  return c.gradient + c.forward / 3;
 }
 
 function archOf(spec: SpecLike): ArchKey {
@@ -202,12 +186,11 @@ export function estimateJobSeconds(job: PlannedJob, byId: ReadonlyMap<string, Pl
     const f = forwardFlops(spec.model, spec.dataset);
     const nTrain = spec.dataset?.nTrain ?? ds.nTrain;
     const nTest = spec.dataset?.nTest ?? ds.nTest;
-    const epochs = spec.train?.epochs ?? 10;
-    const bs = spec.train?.batchSize ?? 128;
+    const { epochs, batchSize: bs } = resolveTrainConfig(spec.train ?? {});
     const steps = epochs * Math.ceil(nTrain / bs);
     // Adversarial training runs PGD (steps + 1 passes) per step.
     const sp = spec.scheme?.params ?? {};
-    const factor = spec.scheme?.name === 'adversarial' ? 1 + (typeof sp.steps === 'number' ? sp.steps : 7) : 1;
+    const factor = spec.scheme?.name === 'adversarial' ? 1 + (typeof sp.steps === 'number' ? sp.steps : ADVERSARIAL_STEPS_DEFAULT) : 1;
     const trainGflop = (epochs * nTrain * 3 * f * factor + epochs * nTest * f) / 1e9;
     return W.jobSec + steps * w.stepSec * factor + trainGflop * w.trainSecPerGflop;
   }
@@ -216,13 +199,15 @@ export function estimateJobSeconds(job: PlannedJob, byId: ReadonlyMap<string, Pl
   const arch = archOf(mspec);
   const w = W[arch];
   const f = forwardFlops(mspec.model, spec.dataset);
-  const n = spec.eval?.nExamples ?? 500;
-  const bs = spec.eval?.batchSize ?? 250;
+  const n = spec.eval?.nExamples ?? EVAL_DEFAULTS.nExamples;
+  const bs = spec.eval?.batchSize ?? EVAL_DEFAULTS.batchSize;
   const batches = Math.ceil(n / bs);
   const eps = spec.eval?.eps?.length ?? 1;
+  const norm = spec.eval?.norm ?? EVAL_DEFAULTS.norm;
   let passes = 1;
-  for (const a of spec.attacks ?? []) passes += eps * attackPasses(a, ds.classes);
-  if (spec.transfer && (spec.transfer.sourceTrainJobIds?.length ?? 0) > 0 && spec.transfer.attack) passes += eps * (attackPasses(spec.transfer.attack, ds.classes) + 1);
+  for (const a of spec.attacks ?? []) passes += eps * attackPasses(a, norm, ds.classes);
+  // A transfer attack: the attack on the source model, then one forward pass scoring it on the attacked model.
+  if (spec.transfer && (spec.transfer.sourceTrainJobIds?.length ?? 0) > 0 && spec.transfer.attack) passes += eps * (attackPasses(spec.transfer.attack, norm, ds.classes) + 1 / 3);
   passes += W.sanityPasses;
   if (spec.probes) passes += W.probePasses;
   return W.jobSec + batches * passes * w.passSec + (n * passes * 3 * f * w.evalSecPerGflop) / 1e9;

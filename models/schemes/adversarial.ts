@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { pgdPerturb, PgdConfig } from '../../attacks/pgd';
+import { PGD_STEP_RULE, pgdPerturb, PgdConfig, pgdStepSize } from '../../attacks/pgd';
 import { Rng } from '../../data/rng';
 import { Bounds, Dataset } from '../../data/types';
 import { UsageError } from '../../contract/errors';
@@ -31,7 +31,7 @@ export interface AdversarialParams {
   eps?: number;
   /** PGD steps per training batch, integer in [1, 1000]. Default 7. */
   steps?: number;
-  /** PGD step size, > 0. Default 2.5 * eps / steps (0.036 at eps 0.1 and 7 steps). */
+  /** PGD step size, > 0. Default PGD's rule (attacks/pgd.ts pgdStepSize): 2.5 * eps / steps, at least eps / 30 (0.036 at eps 0.1 and 7 steps). */
   stepSize?: number;
   /**
    * Share of each batch replaced by its adversarial version, in [0, 1]
@@ -50,7 +50,7 @@ export const ADVERSARIAL_KEYS = ['eps', 'steps', 'stepSize', 'mixRatio'] as cons
 export function adversarialDefaults(datasetName: string): Required<AdversarialParams> {
   const eps = ADVERSARIAL_EPS_DEFAULTS[datasetName] ?? ADVERSARIAL_EPS_FALLBACK;
   const steps = ADVERSARIAL_STEPS_DEFAULT;
-  return { eps, steps, stepSize: (2.5 * eps) / steps, mixRatio: ADVERSARIAL_MIX_RATIO_DEFAULT };
+  return { eps, steps, stepSize: pgdStepSize('linf', eps, steps), mixRatio: ADVERSARIAL_MIX_RATIO_DEFAULT };
 }
 
 export function resolveAdversarialParams(params: Record<string, unknown>, dataset: Dataset): Required<AdversarialParams> {
@@ -59,7 +59,7 @@ export function resolveAdversarialParams(params: Record<string, unknown>, datase
   const range = dataset.bounds.hi - dataset.bounds.lo;
   const eps = numberParam('adversarial', params, 'eps', def.eps, (v) => v > 0 && v <= range, `a number in (0, ${range}] (the input range of ${dataset.name})`);
   const steps = intParam('adversarial', params, 'steps', def.steps, 1, 1000);
-  const stepSize = numberParam('adversarial', params, 'stepSize', (2.5 * eps) / steps, (v) => v > 0, 'a number > 0');
+  const stepSize = numberParam('adversarial', params, 'stepSize', pgdStepSize('linf', eps, steps), (v) => v > 0, 'a number > 0');
   const mixRatio = numberParam('adversarial', params, 'mixRatio', def.mixRatio, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
   return { eps, steps, stepSize, mixRatio };
 }
@@ -132,6 +132,11 @@ export const adversarialScheme: SchemeDescriptor = {
   summary: 'PGD (L-inf, random start) adversarial training, Madry et al. 2018',
   keys: ADVERSARIAL_KEYS,
   defaults: (datasetName) => ({ ...adversarialDefaults(datasetName) }),
-  documentedDefaults: { eps: { ...ADVERSARIAL_EPS_DEFAULTS, '*': ADVERSARIAL_EPS_FALLBACK }, steps: ADVERSARIAL_STEPS_DEFAULT, stepSize: '2.5 * eps / steps', mixRatio: ADVERSARIAL_MIX_RATIO_DEFAULT },
+  documentedDefaults: {
+    eps: { ...ADVERSARIAL_EPS_DEFAULTS, '*': ADVERSARIAL_EPS_FALLBACK },
+    steps: ADVERSARIAL_STEPS_DEFAULT,
+    stepSize: PGD_STEP_RULE,
+    mixRatio: ADVERSARIAL_MIX_RATIO_DEFAULT,
+  },
   create: adversarial,
 };

@@ -9,13 +9,12 @@ import {
   attackParamNames,
   createAttack,
   ITERATIVE_ATTACKS,
-  pgdDefaultRelStepSize,
   resolveAttackParams,
   SINGLE_STEP_ATTACKS,
   validateEpsList,
 } from '../../attacks/registry';
 import { validateNorm } from '../../contract/norms';
-import { PgdAttack } from '../../attacks/pgd';
+import { PgdAttack, pgdStepSize } from '../../attacks/pgd';
 import { attackLabel } from '../../attacks/types';
 import { UsageError } from '../../contract/errors';
 
@@ -27,12 +26,12 @@ test('defaults follow the published protocols', (t) => {
   // 2.5 eps / steps (travel 2.5 eps, enough to cross the ball's diameter from a random start), at least eps / 30.
   t.true(Math.abs(pgd.stepSizeAt(0.3) - (2.5 * 0.3) / 40) < 1e-12);
   t.true(Math.abs((createAttack({ name: 'pgd', params: { steps: 100 } }, 'linf') as PgdAttack).stepSizeAt(0.3) - 0.01) < 1e-12);
-  for (const steps of [1, 10, 40, 75, 100, 1000]) t.true(steps * pgdDefaultRelStepSize('linf', steps) >= 2, `travel at ${steps} steps`);
+  for (const steps of [1, 10, 40, 75, 100, 1000]) t.true(steps * pgdStepSize('linf', 1, steps) >= 2, `travel at ${steps} steps`);
   // recorded settings equal what runs: without a random start, restarts would repeat one run
   t.is((createAttack({ name: 'pgd', params: { randomStart: false, restarts: 5 } }, 'linf') as PgdAttack).settings.restarts, 1);
   t.is((createAttack({ name: 'pgd', params: { restarts: 5 } }, 'linf') as PgdAttack).settings.restarts, 5);
   t.is(createAttack({ name: 'apgd-ce', params: { randomStart: false, restarts: 3 } }, 'linf').settings.restarts, 1);
-  t.is(pgdDefaultRelStepSize('l2', 40), 2.5 / 40);
+  t.is(pgdStepSize('l2', 1, 40), 2.5 / 40);
   t.deepEqual(attackDefaults('apgd-ce'), { steps: 100, restarts: 1, alpha: 0.75, rho: 0.75, randomStart: true });
   t.deepEqual(attackDefaults('noise'), { draws: 20 });
   t.is(createAttack({ name: 'apgd' }, 'l2').name, 'apgd-ce');
