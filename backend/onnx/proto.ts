@@ -61,10 +61,19 @@ export class GraphBuilder {
   readonly outputs: GraphIO[] = [];
   private counter = 0;
 
-  constructor(readonly name: string) {}
+  /** `prefix` starts every generated name (the differentiator's names then never collide with an imported graph's). */
+  constructor(
+    readonly name: string,
+    private readonly prefix = '',
+  ) {}
 
   fresh(hint = 't'): string {
-    return `${hint}_${this.counter++}`;
+    return `${this.prefix}${hint}_${this.counter++}`;
+  }
+
+  /** The nodes and initializers added so far (the differentiator appends them to an imported graph). */
+  parts(): { nodes: onnx.INodeProto[]; initializers: onnx.ITensorProto[] } {
+    return { nodes: this.nodes, initializers: this.initializers };
   }
 
   input(name: string, type: ElemType, shape: Dim[]): string {
