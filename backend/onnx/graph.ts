@@ -83,7 +83,7 @@ function decodeAttr(a: onnx.IAttributeProto, where: string): IrAttr | undefined 
   }
 }
 
-function valueOf(v: onnx.IValueInfoProto): IrValue {
+function irValue(v: onnx.IValueInfoProto): IrValue {
   const t = v.type?.tensorType;
   return {
     name: v.name ?? '',
@@ -119,8 +119,8 @@ export function parseModel(bytes: Uint8Array): OnnxIr {
   });
   const initializers = new Map<string, onnx.ITensorProto>();
   for (const t of g.initializer ?? []) initializers.set(t.name ?? '', t);
-  const inputs = (g.input ?? []).filter((v) => !initializers.has(v.name ?? '')).map(valueOf);
-  const outputs = (g.output ?? []).map(valueOf);
+  const inputs = (g.input ?? []).filter((v) => !initializers.has(v.name ?? '')).map(irValue);
+  const outputs = (g.output ?? []).map(irValue);
   return { nodes, initializers, inputs, outputs, opset, irVersion: num(m.irVersion as number) };
 }
 

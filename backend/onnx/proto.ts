@@ -35,13 +35,14 @@ function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
   return { name, type: T.FLOAT, f: v.float };
 }
 
-function valueInfo(name: string, type: ElemType, shape: Dim[]): onnx.IValueInfoProto {
+/** `shape` null: the rank is left unknown (onnxruntime infers it). */
+function valueInfo(name: string, type: ElemType, shape: Dim[] | null): onnx.IValueInfoProto {
   return {
     name,
     type: {
       tensorType: {
         elemType: ELEM[type],
-        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        shape: shape ? { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } : undefined,
       },
     },
   };
@@ -50,7 +51,7 @@ function valueInfo(name: string, type: ElemType, shape: Dim[]): onnx.IValueInfoP
 export interface GraphIO {
   name: string;
   type: ElemType;
-  shape: Dim[];
+  shape: Dim[] | null;
 }
 
 /** Builds one graph; value names are generated unique ("t12") unless given. */
@@ -82,7 +83,7 @@ export class GraphBuilder {
   }
 
   /** Marks `value` as a graph output named `name` (an Identity node when the names differ). */
-  output(value: string, name: string, type: ElemType, shape: Dim[]): void {
+  output(value: string, name: string, type: ElemType, shape: Dim[] | null): void {
     if (value !== name) this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: this.fresh('out') });
     this.outputs.push({ name, type, shape });
   }
@@ -134,13 +135,13 @@ export class GraphBuilder {
   }
 
   /** The serialized ModelProto. */
-  encode(docString = ''): Uint8Array {
+  encode(docString = '', opset = OPSET): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'vicinal',
       producerVersion: '1',
       docString,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: opset }],
       graph: {
         name: this.name,
         node: this.nodes,

@@ -178,7 +178,10 @@ function probe(ir: OnnxIr, nodes: IrNode[], inputShapes: Record<string, number[]
   for (const name of names) {
     const [a, c] = [runs[0][name], runs[1][name]];
     if (a.dims.length !== c.dims.length) throw new OnnxModelError(`the rank of "${name}" depends on the batch size`);
-    shapes.set(name, a.dims.map((d, i) => (d === c.dims[i] ? d : null)));
+    shapes.set(
+      name,
+      a.dims.map((d, i) => (d === c.dims[i] ? d : null)),
+    );
     if (elemOf(a.data) === FLOAT) floats.add(name);
   }
   for (const v of ir.inputs) {
@@ -205,7 +208,8 @@ function resolveInputShapes(ir: OnnxIr, given: Record<string, number[]> = {}): R
       continue;
     }
     const dims = v.dims?.slice(1);
-    if (!dims || !dims.every((d): d is number => typeof d === 'number')) throw new OnnxModelError(`graph input "${v.name}" has symbolic dims beyond the batch ([${(v.dims ?? []).map((d) => d ?? '?').join(', ')}]); give its shape`);
+    if (!dims?.every((d): d is number => typeof d === 'number'))
+      throw new OnnxModelError(`graph input "${v.name}" has symbolic dims beyond the batch ([${(v.dims ?? []).map((d) => d ?? '?').join(', ')}]); give its shape`);
     out[v.name] = dims;
   }
   return out;
@@ -224,7 +228,12 @@ function encodeIr(ir: OnnxIr, extraNodes: onnx.INodeProto[], extraInits: onnx.IT
       input: [
         ...ir.inputs.map((v) => ({
           name: v.name,
-          type: { tensorType: { elemType: FLOAT, shape: { dim: (v.dims ?? []).map((d, i) => (i === 0 ? { dimParam: 'batch' } : typeof d === 'number' ? { dimValue: d } : { dimParam: String(d ?? `d${i}`) })) } } },
+          type: {
+            tensorType: {
+              elemType: FLOAT,
+              shape: { dim: (v.dims ?? []).map((d, i) => (i === 0 ? { dimParam: 'batch' } : typeof d === 'number' ? { dimValue: d } : { dimParam: String(d ?? `d${i}`) })) },
+            },
+          },
         })),
         ...extraInputs,
       ],
@@ -292,7 +301,8 @@ export function differentiate(ir: OnnxIr, options: DifferentiateOptions): Differ
     extraInputs.push({ name: seed, type: { tensorType: { elemType: FLOAT, shape: { dim: dimsProto(outShape) } } } });
     add(output, seed);
   } else {
-    if (outShape.length !== 2 || outShape[1] === null) throw new OnnxModelError(`the output "${output}" is not [batch, classes] (shape [${outShape.map((d) => d ?? 'batch')}]), so it has no cross-entropy`);
+    if (outShape.length !== 2 || outShape[1] === null)
+      throw new OnnxModelError(`the output "${output}" is not [batch, classes] (shape [${outShape.map((d) => d ?? 'batch')}]), so it has no cross-entropy`);
     seed = 'labels';
     extraInputs.push({ name: seed, type: { tensorType: { elemType: INT64, shape: { dim: [{ dimParam: 'batch' }] } } } });
     const p = b.op('Softmax', [output], { axis: 1 });

@@ -253,6 +253,18 @@ const binary = (da: (c: Ctx, g: string, a: string, b: string, y: string) => stri
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
+/**
+ * sigmoid(x) from e = exp(-|x|), exact to float32 at every x: onnxruntime's
+ * Sigmoid is an approximation that returns 0 below about -17 (9.4e-14 at
+ * -30 in tfjs and torch), so gradients taken from its output would be 0
+ * there.
+ */
+const exactSigmoid = (c: Ctx, x: string) => {
+  const e = op(c, 'Exp', [op(c, 'Neg', [op(c, 'Abs', [x])])]);
+  const onePlus = op(c, 'Add', [c.scalar(1), e]);
+  return op(c, 'Where', [op(c, 'GreaterOrEqual', [x, c.scalar(0)]), op(c, 'Reciprocal', [onePlus]), op(c, 'Div', [e, onePlus])]);
+};
+
 /** Max/average pool output geometry and the ConvTranspose adjoint of a window sum, shared by the pool rules. */
 function poolSetup(c: Ctx) {
   const [x] = c.node.inputs;
@@ -316,12 +328,12 @@ const batchNorm: GradRule = {
   },
 };
 
-const normAxis = (c: Ctx, axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+const normAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 
 const concat: GradRule = {
   backward: (c) => {
     const rank = c.shape(c.node.outputs[0]).length;
-    const axis = normAxis(c, c.int('axis', 0), rank);
+    const axis = normAxis(c.int('axis', 0), rank);
     const sizes = c.node.inputs.map((v) => op(c, 'Slice', [op(c, 'Shape', [v]), c.b.int64([axis]), c.b.int64([axis + 1])]));
     const split = op(c, 'Concat', sizes, { axis: 0 });
     return c.b.node('Split', [g0(c), split], { axis }, c.node.inputs.length);
@@ -370,7 +382,7 @@ const reduce = (mean: boolean): GradRule => ({
     if (!axesInput && !attrAxes.length && c.int('noop_with_empty_axes', 0) === 1) return [g0(c)];
     let g = g0(c);
     // Unsqueeze (opset 13) takes the reduced axes as they are, in any order; with no axes every dim was reduced and Expand restores it.
-    const axes = axesInput || (attrAxes.length ? c.b.int64(attrAxes.map((a) => normAxis(c, a, rank))) : null);
+    const axes = axesInput || (attrAxes.length ? c.b.int64(attrAxes.map((a) => normAxis(a, rank))) : null);
     if (c.int('keepdims', 1) === 0 && axes) g = op(c, 'Unsqueeze', [g, axes]);
     g = op(c, 'Expand', [g, op(c, 'Shape', [x])]);
     if (mean) g = op(c, 'Div', [g, op(c, 'Cast', [op(c, 'Div', [op(c, 'Size', [x]), op(c, 'Size', [y])])], { to: 1 })]);
@@ -405,9 +417,13 @@ export const RULES: Record<string, GradRule> = {
       return [op(c, 'Where', [op(c, 'Greater', [x, c.scalar(0)]), g, op(c, 'Mul', [g, c.scalar(c.float('alpha', 0.01))])])];
     },
   },
-  Sigmoid: unary((c, _x, y) => op(c, 'Mul', [y, op(c, 'Sub', [c.scalar(1), y])])),
+  // s (1 - s) as tfjs and torch compute it (0 where s rounds to 1), from an exact s.
+  Sigmoid: unary((c, x) => {
+    const s = exactSigmoid(c, x);
+    return op(c, 'Mul', [s, op(c, 'Sub', [c.scalar(1), s])]);
+  }),
   Tanh: unary((c, _x, y) => op(c, 'Sub', [c.scalar(1), op(c, 'Mul', [y, y])])),
-  Softplus: unary((c, x) => op(c, 'Sigmoid', [x])),
+  Softplus: unary((c, x) => exactSigmoid(c, x)),
   Exp: unary((_c, _x, y) => y),
   Log: { backward: (c) => [op(c, 'Div', [g0(c), c.node.inputs[0]])] },
   Sqrt: { backward: (c) => [op(c, 'Div', [g0(c), op(c, 'Mul', [c.scalar(2), c.node.outputs[0]])])] },
