@@ -54,6 +54,8 @@ export interface DifferentiateOptions {
   seed: 'cotangent' | 'ce';
   /** per-example shapes (batch left out) for inputs whose declared dims are not all static */
   inputShapes?: Record<string, number[]>;
+  /** graph inputs without a batch dimension (e.g. weights fed as inputs), with their full shapes */
+  fixedInputs?: Record<string, number[]>;
 }
 
 export interface DifferentiatedModel {
@@ -142,12 +144,12 @@ interface Probe {
 const elemOf = (d: OrtData | ArrayLike<unknown>): number => (d instanceof Float32Array ? FLOAT : d instanceof BigInt64Array ? INT64 : d instanceof Uint8Array ? BOOL : -1);
 
 /** Runs the forward at batch sizes 2 and 3 with every value exposed; shapes and float-ness of each value. */
-function probe(ir: OnnxIr, nodes: IrNode[], inputShapes: Record<string, number[]>): Probe {
+function probe(ir: OnnxIr, nodes: IrNode[], inputShapes: Record<string, number[]>, fixed: Record<string, number[]>): Probe {
   const names = [...new Set(nodes.flatMap((n) => n.outputs.filter((o) => o)))];
   const probeIr: OnnxIr = { ...ir, nodes, outputs: names.map((name) => ({ name })) };
   let session: SyncSession;
   try {
-    session = new SyncSession(encodeIr(probeIr, [], []));
+    session = new SyncSession(encodeIr(probeIr, [], [], [], undefined, fixed));
   } catch (e) {
     throw new OnnxModelError(`onnxruntime cannot load the graph: ${(e as Error).message.split('\n')[0]}`);
   }
@@ -161,7 +163,7 @@ function probe(ir: OnnxIr, nodes: IrNode[], inputShapes: Record<string, number[]
     for (const batch of [2, 3]) {
       const feeds: Record<string, [OrtData, readonly number[]]> = {};
       for (const name of session.inputNames) {
-        const dims = [batch, ...inputShapes[name]];
+        const dims = fixed[name] ?? [batch, ...inputShapes[name]];
         const data = new Float32Array(dims.reduce((a, c) => a * c, 1));
         for (let i = 0; i < data.length; i++) data[i] = rand();
         feeds[name] = [data, dims];
@@ -185,7 +187,7 @@ function probe(ir: OnnxIr, nodes: IrNode[], inputShapes: Record<string, number[]
     if (elemOf(a.data) === FLOAT) floats.add(name);
   }
   for (const v of ir.inputs) {
-    shapes.set(v.name, [null, ...inputShapes[v.name]]);
+    shapes.set(v.name, fixed[v.name] ?? [null, ...inputShapes[v.name]]);
     floats.add(v.name);
   }
   for (const [name, t] of ir.initializers) {
@@ -199,9 +201,10 @@ function probe(ir: OnnxIr, nodes: IrNode[], inputShapes: Record<string, number[]
 }
 
 /** The forward's float inputs with their per-example shapes: given, else declared (first dim the batch). */
-function resolveInputShapes(ir: OnnxIr, given: Record<string, number[]> = {}): Record<string, number[]> {
+function resolveInputShapes(ir: OnnxIr, given: Record<string, number[]> = {}, fixed: Record<string, number[]> = {}): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const v of ir.inputs) {
+    if (fixed[v.name]) continue;
     if (v.elemType !== undefined && v.elemType !== FLOAT) throw new OnnxModelError(`graph input "${v.name}" has element type ${v.elemType}; only float32 inputs are supported`);
     if (given[v.name]) {
       out[v.name] = given[v.name];
@@ -215,7 +218,14 @@ function resolveInputShapes(ir: OnnxIr, given: Record<string, number[]> = {}): R
   return out;
 }
 
-function encodeIr(ir: OnnxIr, extraNodes: onnx.INodeProto[], extraInits: onnx.ITensorProto[], extraInputs: onnx.IValueInfoProto[] = [], outputs?: onnx.IValueInfoProto[]): Uint8Array {
+function encodeIr(
+  ir: OnnxIr,
+  extraNodes: onnx.INodeProto[],
+  extraInits: onnx.ITensorProto[],
+  extraInputs: onnx.IValueInfoProto[] = [],
+  outputs?: onnx.IValueInfoProto[],
+  fixed: Record<string, number[]> = {},
+): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: Math.max(ir.irVersion, 8),
     producerName: 'vicinal',
@@ -231,7 +241,11 @@ function encodeIr(ir: OnnxIr, extraNodes: onnx.INodeProto[], extraInits: onnx.IT
           type: {
             tensorType: {
               elemType: FLOAT,
-              shape: { dim: (v.dims ?? []).map((d, i) => (i === 0 ? { dimParam: 'batch' } : typeof d === 'number' ? { dimValue: d } : { dimParam: String(d ?? `d${i}`) })) },
+              shape: {
+                dim: fixed[v.name]
+                  ? fixed[v.name].map((d) => ({ dimValue: d }))
+                  : (v.dims ?? []).map((d, i) => (i === 0 ? { dimParam: 'batch' } : typeof d === 'number' ? { dimValue: d } : { dimParam: String(d ?? `d${i}`) })),
+              },
             },
           },
         })),
@@ -245,13 +259,14 @@ function encodeIr(ir: OnnxIr, extraNodes: onnx.INodeProto[], extraInits: onnx.IT
 
 /** Builds the forward + backward model of `ir` (see the module comment). */
 export function differentiate(ir: OnnxIr, options: DifferentiateOptions): DifferentiatedModel {
-  const inputShapes = resolveInputShapes(ir, options.inputShapes);
+  const fixed = options.fixedInputs ?? {};
+  const inputShapes = resolveInputShapes(ir, options.inputShapes, fixed);
   const output = options.output ?? ir.outputs[0]?.name;
   if (!output || !ir.outputs.some((o) => o.name === output)) throw new OnnxModelError(`the graph has no output "${output}"`);
   const sorted = topoSort(ir);
   // Rules may rewrite their forward node (e.g. MaxPool also returns its argmax).
   const nodes = sorted.map((n) => RULES[n.opType]?.prepare?.(n) ?? n);
-  const { shapes, floats } = probe(ir, nodes, inputShapes);
+  const { shapes, floats } = probe(ir, nodes, inputShapes, fixed);
   for (const w of options.wrt) {
     if (!shapes.has(w) || (!ir.initializers.has(w) && !ir.inputs.some((v) => v.name === w))) throw new OnnxModelError(`"${w}" is not a graph input or initializer`);
     if (!floats.has(w)) throw new OnnxModelError(`"${w}" is not a float32 tensor`);
@@ -386,6 +401,6 @@ export function differentiate(ir: OnnxIr, options: DifferentiateOptions): Differ
     outputs.push({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: dimsProto(shapeOf(w)) } } } });
   }
   const { nodes: extra, initializers } = b.parts();
-  const model = encodeIr({ ...ir, nodes }, extra, initializers, extraInputs, outputs);
+  const model = encodeIr({ ...ir, nodes }, extra, initializers, extraInputs, outputs, fixed);
   return { model, inputs: ir.inputs.map((v) => v.name), seed, output, gradients, forwardNodes: nodes.length, backwardNodes: extra.length };
 }
