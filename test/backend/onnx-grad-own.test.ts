@@ -56,6 +56,17 @@ for (const [name, spec, shape] of CASES) {
         const want = back.run({ ...res, ...weights, dlogits: [dy, [n, 10]] });
         const got = both.run({ x: [x, [n, ...shape]], ...weights, dy: [dy, [n, 10]] });
         t.true(rel(got.logits.data as Float32Array, s.logits.data as Float32Array) <= 1e-6, 'logits');
+        // The split form (save graph, then backward graph) gives the same gradients as the combined graph.
+        const splitSave = new SyncSession(d.split.save);
+        const splitBack = new SyncSession(d.split.backward);
+        const saved = splitSave.run({ x: [x, [n, ...shape]], ...weights });
+        const residualFeeds: Record<string, [OrtData, number[]]> = {};
+        for (const r of d.split.residuals) residualFeeds[r] = [saved[r].data, saved[r].dims];
+        const splitOut = splitBack.run({ ...residualFeeds, x: [x, [n, ...shape]], ...weights, dy: [dy, [n, 10]] });
+        splitSave.dispose();
+        splitBack.dispose();
+        t.deepEqual(Array.from(saved.logits.data as Float32Array), Array.from(got.logits.data as Float32Array));
+        for (const g of Object.values(d.gradients)) t.true(rel(splitOut[g].data as Float32Array, got[g].data as Float32Array) <= 1e-6, `split ${g}`);
         if (mode === 'input') t.true(rel(got[d.gradients.x].data as Float32Array, want.dx.data as Float32Array) <= 1e-5, 'dx');
         else
           compiled.weights.forEach((w, i) => {

@@ -72,6 +72,14 @@ export interface DifferentiatedModel {
   /** node count of the forward and of the added backward (for reports) */
   forwardNodes: number;
   backwardNodes: number;
+  /**
+   * The same computation as two graphs, for a caller that needs the output
+   * before the seed is known (a tfjs op: logits first, dy later): `save`
+   * runs the forward and also returns the `residuals` (the forward values
+   * the backward reads); `backward` takes the residuals, the forward's
+   * inputs it reads (`backwardInputs`), the seed, and returns the gradients.
+   */
+  split: { save: Uint8Array; backward: Uint8Array; residuals: string[]; backwardInputs: string[] };
 }
 
 /** What a rule sees of its node and the graph. */
@@ -139,6 +147,8 @@ function topoSort(ir: OnnxIr): IrNode[] {
 interface Probe {
   shapes: Map<string, ProbedDim[]>;
   floats: Set<string>;
+  /** ONNX element type of each node output */
+  elem: Map<string, number>;
 }
 
 const elemOf = (d: OrtData | ArrayLike<unknown>): number => (d instanceof Float32Array ? FLOAT : d instanceof BigInt64Array ? INT64 : d instanceof Uint8Array ? BOOL : -1);
@@ -177,6 +187,7 @@ function probe(ir: OnnxIr, nodes: IrNode[], inputShapes: Record<string, number[]
   }
   const shapes = new Map<string, ProbedDim[]>();
   const floats = new Set<string>();
+  const elem = new Map<string, number>();
   for (const name of names) {
     const [a, c] = [runs[0][name], runs[1][name]];
     if (a.dims.length !== c.dims.length) throw new OnnxModelError(`the rank of "${name}" depends on the batch size`);
@@ -184,6 +195,7 @@ function probe(ir: OnnxIr, nodes: IrNode[], inputShapes: Record<string, number[]
       name,
       a.dims.map((d, i) => (d === c.dims[i] ? d : null)),
     );
+    elem.set(name, elemOf(a.data));
     if (elemOf(a.data) === FLOAT) floats.add(name);
   }
   for (const v of ir.inputs) {
@@ -197,7 +209,7 @@ function probe(ir: OnnxIr, nodes: IrNode[], inputShapes: Record<string, number[]
     );
     if (t.dataType === FLOAT) floats.add(name);
   }
-  return { shapes, floats };
+  return { shapes, floats, elem };
 }
 
 /** The forward's float inputs with their per-example shapes: given, else declared (first dim the batch). */
@@ -266,7 +278,7 @@ export function differentiate(ir: OnnxIr, options: DifferentiateOptions): Differ
   const sorted = topoSort(ir);
   // Rules may rewrite their forward node (e.g. MaxPool also returns its argmax).
   const nodes = sorted.map((n) => RULES[n.opType]?.prepare?.(n) ?? n);
-  const { shapes, floats } = probe(ir, nodes, inputShapes, fixed);
+  const { shapes, floats, elem } = probe(ir, nodes, inputShapes, fixed);
   for (const w of options.wrt) {
     if (!shapes.has(w) || (!ir.initializers.has(w) && !ir.inputs.some((v) => v.name === w))) throw new OnnxModelError(`"${w}" is not a graph input or initializer`);
     if (!floats.has(w)) throw new OnnxModelError(`"${w}" is not a float32 tensor`);
@@ -402,5 +414,79 @@ export function differentiate(ir: OnnxIr, options: DifferentiateOptions): Differ
   }
   const { nodes: extra, initializers } = b.parts();
   const model = encodeIr({ ...ir, nodes }, extra, initializers, extraInputs, outputs, fixed);
-  return { model, inputs: ir.inputs.map((v) => v.name), seed, output, gradients, forwardNodes: nodes.length, backwardNodes: extra.length };
+  const split = splitAtResiduals(ir, nodes, extra, initializers, extraInputs, outputs, fixed, output, (v) => ({
+    name: v,
+    type: { tensorType: { elemType: elem.get(v) ?? FLOAT, shape: { dim: shapeOf(v).map((d, j) => (d === null ? { dimParam: `${v}_d${j}` } : { dimValue: d })) } } },
+  }));
+  return { model, inputs: ir.inputs.map((v) => v.name), seed, output, gradients, forwardNodes: nodes.length, backwardNodes: extra.length, split };
+}
+
+/** Seed-independent backward ops run in the save graph: masks (bool, a quarter of their float input) and shapes (a few int64). */
+const SAVE_SIDE_OPS = new Set(['Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'Equal', 'And', 'Or', 'Not', 'Shape', 'Size']);
+
+/** Splits forward + backward into a save graph (forward, also returning the values the backward reads) and a backward graph. */
+function splitAtResiduals(
+  ir: OnnxIr,
+  nodes: IrNode[],
+  backward: onnx.INodeProto[],
+  backwardInits: onnx.ITensorProto[],
+  seedInputs: onnx.IValueInfoProto[],
+  gradOutputs: onnx.IValueInfoProto[],
+  fixed: Record<string, number[]>,
+  output: string,
+  info: (v: string) => onnx.IValueInfoProto,
+): DifferentiatedModel['split'] {
+  const produced = new Set(nodes.flatMap((n) => n.outputs));
+  // Comparisons and shapes that do not depend on the seed (relu and clip masks) run in the save graph,
+  // so the residual is their bool or int64 output, not the float tensor they are computed from.
+  const seeded = new Set(seedInputs.map((v) => v.name ?? ''));
+  const initNames = new Set([...ir.initializers.keys(), ...backwardInits.map((t) => t.name ?? '')]);
+  const available = (v: string) => !v || produced.has(v) || initNames.has(v) || ir.inputs.some((i) => i.name === v);
+  const moved: onnx.INodeProto[] = [];
+  const kept: onnx.INodeProto[] = [];
+  const movedOut = new Set<string>();
+  for (const n of backward) {
+    const ins = n.input ?? [];
+    if (ins.some((v) => seeded.has(v))) for (const o of n.output ?? []) seeded.add(o);
+    else if (SAVE_SIDE_OPS.has(n.opType ?? '') && ins.every((v) => available(v) || movedOut.has(v))) {
+      moved.push(n);
+      for (const o of n.output ?? []) movedOut.add(o);
+      continue;
+    }
+    kept.push(n);
+  }
+  const reads = new Set(kept.flatMap((n) => n.input ?? []));
+  for (const o of gradOutputs.slice(1)) reads.add(o.name ?? '');
+  const residuals = [...reads].filter((v) => v && (produced.has(v) || movedOut.has(v)));
+  const backwardInputs = ir.inputs.map((v) => v.name).filter((v) => reads.has(v));
+  const movedReads = new Set(moved.flatMap((n) => n.input ?? []));
+  const save = encodeIr(
+    { ...ir, nodes },
+    moved,
+    backwardInits.filter((t) => movedReads.has(t.name ?? '')),
+    [],
+    [{ name: output }, ...residuals.filter((r) => r !== output).map((r) => ({ name: r }))],
+    fixed,
+  );
+  const inits = [...[...ir.initializers.values()].filter((t) => reads.has(t.name ?? '')), ...backwardInits.filter((t) => reads.has(t.name ?? ''))];
+  const movedType = new Map(moved.flatMap((n) => (n.output ?? []).map((o) => [o, n.opType === 'Shape' || n.opType === 'Size' ? INT64 : BOOL] as const)));
+  const residualInfo = (v: string): onnx.IValueInfoProto => (movedOut.has(v) ? { name: v, type: { tensorType: { elemType: movedType.get(v) } } } : info(v));
+  const inputInfo = (v: string) => {
+    const dims = fixed[v] ?? null;
+    return dims ? { name: v, type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } } : info(v);
+  };
+  const model = onnx.ModelProto.create({
+    irVersion: Math.max(ir.irVersion, 8),
+    producerName: 'vicinal',
+    producerVersion: '1',
+    opsetImport: [{ domain: '', version: Math.max(ir.opset, 17) }],
+    graph: {
+      name: 'backward',
+      node: kept,
+      initializer: inits,
+      input: [...residuals.map(residualInfo), ...backwardInputs.map(inputInfo), ...seedInputs],
+      output: gradOutputs.slice(1),
+    },
+  });
+  return { save, backward: onnx.ModelProto.encode(model).finish(), residuals, backwardInputs };
 }

@@ -22,11 +22,6 @@ const unary = (factor: (c: Ctx, x: string, y: string) => string): GradRule => ({
   backward: (c) => [op(c, 'Mul', [g0(c), factor(c, c.node.inputs[0], c.node.outputs[0])])],
 });
 
-/** Masks the cotangent: dx = where(mask, g, 0). */
-const masked = (mask: (c: Ctx, x: string) => string): GradRule => ({
-  backward: (c) => [op(c, 'Where', [mask(c, c.node.inputs[0]), g0(c), c.scalar(0)])],
-});
-
 /** dx = g reshaped to x's shape (Flatten, Reshape, Squeeze, Unsqueeze). */
 const reshapeBack: GradRule = { backward: (c) => [op(c, 'Reshape', [g0(c), op(c, 'Shape', [c.node.inputs[0]])])] };
 /** dx = g (Identity, inference Dropout). */
@@ -155,12 +150,28 @@ const conv: GradRule = {
     const a = windowAttrs(c, x, y, c.ints('kernel_shape', wShape.slice(2)));
     const r = a.inSp.length;
     const out: (string | null)[] = [null, null, null];
+    const cin = c.staticDims(x, 1)[0];
     if (c.needs[0]) {
-      const adj = adjointPads(a.inSp, a.outSp, a.k, a.s, a.d, a.pads);
-      out[0] = op(c, 'ConvTranspose', [g, w], { strides: a.s, dilations: a.d, pads: adj.pads, output_padding: adj.outputPadding, group: groups });
+      const unit = (v: number[]) => v.every((e) => e === 1);
+      if (groups === 1 && unit(a.s) && unit(a.d) && cin >= 8) {
+        // Stride 1: dx is a plain convolution of g with the kernel flipped in space and its channel axes
+        // swapped, padded by k - 1 - pad. onnxruntime runs it in its blocked (NCHWc) Conv, faster than
+        // ConvTranspose when dx has 8 or more channels (measured in compile.ts for the engine's CNN).
+        const flipped = op(c, 'Slice', [
+          op(c, 'Transpose', [w], { perm: [1, 0, ...range(2, r + 2)] }),
+          c.b.int64(new Array(r).fill(-1)),
+          c.b.int64(a.k.map((k) => -(k + 1))),
+          c.b.int64(range(2, r + 2)),
+          c.b.int64(new Array(r).fill(-1)),
+        ]);
+        const pads = [...a.k.map((k, i) => k - 1 - a.pads[i]), ...a.k.map((k, i) => k - 1 - a.pads[r + i])];
+        out[0] = op(c, 'Conv', [g, flipped], { pads });
+      } else {
+        const adj = adjointPads(a.inSp, a.outSp, a.k, a.s, a.d, a.pads);
+        out[0] = op(c, 'ConvTranspose', [g, w], { strides: a.s, dilations: a.d, pads: adj.pads, output_padding: adj.outputPadding, group: groups });
+      }
     }
     if (c.needs[1]) {
-      const cin = c.staticDims(x, 1)[0];
       out[1] = batchCorrelation(c, x, g, groups, cin, a.inSp, a.outSp, a.d, a.s, a.pads, a.k);
     }
     if (bias && c.needs[2]) out[2] = channelSum(c, g, r + 2);
@@ -279,8 +290,14 @@ const maxPool: GradRule = {
   backward: (c) => {
     const x = c.node.inputs[0];
     if (c.int('storage_order', 0) !== 0) c.refuse('storage_order 1');
-    // The argmax indices are flat over the whole NCHW input (batch and channel included).
     const shape = op(c, 'Shape', [x]);
+    const k = c.ints('kernel_shape', []);
+    const r = k.length;
+    const s = c.ints('strides', new Array(r).fill(1));
+    const plain = c.ints('pads', []).every((p) => p === 0) && c.ints('dilations', []).every((d) => d === 1) && c.int('ceil_mode', 0) === 0 && c.str('auto_pad', 'NOTSET') === 'NOTSET';
+    // Windows that do not overlap: every input position is some window's argmax at most once, and MaxUnpool puts g back.
+    if (plain && s.every((v, i) => v >= k[i])) return [op(c, 'MaxUnpool', [g0(c), c.node.outputs[1], shape], { kernel_shape: k, strides: s })];
+    // Otherwise scatter-add. The argmax indices are flat over the whole NCHW input (batch and channel included).
     const zeros = op(c, 'Expand', [c.scalar(0), op(c, 'Reshape', [op(c, 'Size', [x]), c.b.int64([1])])]);
     const flat = op(c, 'ScatterElements', [zeros, op(c, 'Reshape', [c.node.outputs[1], c.b.int64([-1])]), op(c, 'Reshape', [g0(c), c.b.int64([-1])])], { axis: 0, reduction: 'add' });
     return [op(c, 'Reshape', [flat, shape])];
@@ -409,7 +426,8 @@ export const RULES: Record<string, GradRule> = {
     (c, g, _a, b, y) => op(c, 'Neg', [op(c, 'Div', [op(c, 'Mul', [g, y]), b])]),
   ),
   Neg: { backward: (c) => [op(c, 'Neg', [g0(c)])] },
-  Relu: masked((c, x) => op(c, 'Greater', [x, c.scalar(0)])),
+  // y > 0 exactly where x > 0; reading y (not x) keeps Conv/Gemm + Relu fusable when the graph is split at residuals.
+  Relu: { backward: (c) => [op(c, 'Where', [op(c, 'Greater', [c.node.outputs[0], c.scalar(0)]), g0(c), c.scalar(0)])] },
   LeakyRelu: {
     backward: (c) => {
       const x = c.node.inputs[0];
