@@ -28,6 +28,9 @@ import { GraphBuilder } from '../proto';
 import { OrtData, SyncSession } from '../runtime';
 import { BOOL, FLOAT, INT64, IrNode, nodeProto, OnnxIr, OnnxModelError } from '../graph';
 import { RULES } from './rules';
+import type { ProbedDim, RuleContext } from './types';
+
+export type { GradRule, ProbedDim, RuleContext } from './types';
 
 /** An active op the registry has no rule for (or a rule cannot take the node's settings). */
 export class UnsupportedOpError extends Error {
@@ -36,9 +39,6 @@ export class UnsupportedOpError extends Error {
     this.name = 'UnsupportedOpError';
   }
 }
-
-/** A probed dim: its size, or null where it depends on the batch size. */
-export type ProbedDim = number | null;
 
 export interface DifferentiateOptions {
   /** graph inputs or initializers to differentiate with respect to */
@@ -80,39 +80,6 @@ export interface DifferentiatedModel {
    * inputs it reads (`backwardInputs`), the seed, and returns the gradients.
    */
   split: { save: Uint8Array; backward: Uint8Array; residuals: string[]; backwardInputs: string[] };
-}
-
-/** What a rule sees of its node and the graph. */
-export interface RuleContext {
-  readonly node: IrNode;
-  /** emits backward nodes (names never collide with the forward's) */
-  readonly b: GraphBuilder;
-  /** the cotangent of each output (null where the output does not reach the loss) */
-  readonly gy: (string | null)[];
-  /** which inputs need a gradient */
-  readonly needs: boolean[];
-  /** the probed shape of a forward value */
-  shape(value: string): ProbedDim[];
-  /** a static dim of a forward value (a one-line error naming the node where it depends on the batch) */
-  staticDims(value: string, from?: number): number[];
-  /** an integer attribute, ints attribute, float attribute or string attribute, else `def` */
-  int(name: string, def: number): number;
-  ints(name: string, def: number[]): number[];
-  float(name: string, def: number): number;
-  str(name: string, def: string): string;
-  /** a float32 scalar constant */
-  scalar(v: number): string;
-  /** sums `g` (a value of shape `from`) down to the broadcast input `x` */
-  unbroadcast(g: string, from: ProbedDim[], x: string): string;
-  /** throws UnsupportedOpError naming the node */
-  refuse(why: string): never;
-}
-
-/** A gradient rule: one gradient value per input (null where it has none or none is needed). */
-export interface GradRule {
-  /** rewrites the forward node before the graph is built (e.g. MaxPool also returning its argmax) */
-  prepare?: (node: IrNode) => IrNode;
-  backward: (ctx: RuleContext) => (string | null)[];
 }
 
 const PREFIX = 'vgrad/';

@@ -9,7 +9,7 @@
  * refuses the model if such an input needs one).
  */
 import { IrNode, nodeProto } from '../graph';
-import type { GradRule, ProbedDim, RuleContext } from './differentiate';
+import type { GradRule, ProbedDim, RuleContext } from './types';
 
 type Ctx = RuleContext;
 
