@@ -200,6 +200,13 @@ const CASES: Case[] = [
     tf: (v) => tf.add(nchw(tf.conv2d(nhwc(v.x) as tf.Tensor4D, hwio(v.w) as tf.Tensor4D, 1, 'same')), bias4(v.bias)),
   },
   {
+    name: 'Conv stride 1, 8 input channels, asymmetric pads (the flipped-kernel Conv path for dx)',
+    x: [2, 8, 5, 6],
+    params: { w: [3, 8, 3, 2], bias: [3] },
+    build: (b, v) => b.op('Conv', [v.x, v.w, v.bias], attrs({ pads: [2, 0, 1, 1] })),
+    fd: 'linear',
+  },
+  {
     name: 'Conv stride 2 SAME_UPPER',
     x: [2, 2, 7, 7],
     params: { w: [3, 2, 3, 3] },
