@@ -387,6 +387,44 @@ const CASES: Case[] = [
     fd: 0.01,
   },
   {
+    // The pool rule applies the relu's mask at the pooled size and skips the relu's own rule.
+    name: 'Relu then MaxPool, 2x2 and 3x3 overlapping (relu mask at the pooled size)',
+    x: [2, 2, 6, 6],
+    values: 'distinct',
+    build: (b, v) => {
+      const r = b.op('Relu', [b.op('Add', [v.x, b.float32([0.0125], [])])]);
+      const p2 = b.op('MaxPool', [r], attrs({ kernel_shape: [2, 2], strides: [2, 2] }));
+      const r2 = b.op('Relu', [b.op('Sub', [v.x, b.float32([0.2125], [])])]);
+      const p3 = b.op('MaxPool', [r2], attrs({ kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }));
+      return b.op('Concat', [p2, p3], attrs({ axis: 1 }));
+    },
+    fd: 0.01,
+    tf: (v) =>
+      tf.concat(
+        [
+          nchw(tf.maxPool(nhwc(tf.relu(tf.add(v.x, 0.0125))) as tf.Tensor4D, 2, 2, 'valid')),
+          nchw(
+            tf.maxPool(
+              tf.pad(
+                nhwc(tf.relu(tf.sub(v.x, 0.2125))),
+                [
+                  [0, 0],
+                  [1, 1],
+                  [1, 1],
+                  [0, 0],
+                ],
+                -1e9,
+              ) as tf.Tensor4D,
+              3,
+              2,
+              'valid',
+            ),
+          ),
+        ],
+        1,
+      ),
+  },
+  {
     name: 'AveragePool 2x2 stride 2',
     x: [2, 3, 6, 6],
     build: (b, v) => b.op('AveragePool', [v.x], attrs({ kernel_shape: [2, 2], strides: [2, 2] })),

@@ -314,11 +314,23 @@ export function differentiate(ir: OnnxIr, options: DifferentiateOptions): Differ
     return g;
   };
 
+  const producers = new Map<string, IrNode>();
+  const consumers = new Map<string, IrNode[]>();
+  for (const n of nodes) {
+    for (const o of n.outputs) producers.set(o, n);
+    for (const v of n.inputs) consumers.set(v, [...(consumers.get(v) ?? []), n]);
+  }
+  const endpoints = new Set([...ir.outputs.map((o) => o.name), ...options.wrt]);
+  const bypassed = new Set<IrNode>();
   for (let i = nodes.length - 1; i >= 0; i--) {
     const node = nodes[i];
     if (!node.outputs.some((o) => active.has(o))) continue;
     const gy = node.outputs.map((o) => (o && active.has(o) ? total(o) : null));
     if (gy.every((g) => g === null)) continue;
+    if (bypassed.has(node)) {
+      add(node.inputs[0], gy[0] as string);
+      continue;
+    }
     const needs = node.inputs.map((v) => v !== '' && active.has(v));
     if (!needs.some((x) => x)) continue;
     const rule = RULES[node.opType];
@@ -356,6 +368,12 @@ export function differentiate(ir: OnnxIr, options: DifferentiateOptions): Differ
       scalar,
       unbroadcast,
       refuse,
+      producer: (v) => producers.get(v),
+      consumers: (v) => consumers.get(v) ?? [],
+      isEndpoint: (v) => endpoints.has(v),
+      bypass: (n) => {
+        bypassed.add(n);
+      },
     };
     const grads = rule.backward(ctx);
     node.inputs.forEach((v, j) => {

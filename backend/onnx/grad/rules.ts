@@ -291,15 +291,23 @@ const maxPool: GradRule = {
     const x = c.node.inputs[0];
     if (c.int('storage_order', 0) !== 0) c.refuse('storage_order 1');
     const shape = op(c, 'Shape', [x]);
+    let g = g0(c);
+    // A relu read only by this pool: its mask is applied here at the pooled size (pooled > 0 exactly where the
+    // relu passed the window's max, the only place g goes back to), and the relu's own rule is skipped.
+    const relu = c.producer(x);
+    if (relu?.opType === 'Relu' && c.consumers(x).length === 1 && !c.isEndpoint(x) && c.needs[0]) {
+      g = op(c, 'Where', [op(c, 'Greater', [c.node.outputs[0], c.scalar(0)]), g, c.scalar(0)]);
+      c.bypass(relu);
+    }
     const k = c.ints('kernel_shape', []);
     const r = k.length;
     const s = c.ints('strides', new Array(r).fill(1));
     const plain = c.ints('pads', []).every((p) => p === 0) && c.ints('dilations', []).every((d) => d === 1) && c.int('ceil_mode', 0) === 0 && c.str('auto_pad', 'NOTSET') === 'NOTSET';
     // Windows that do not overlap: every input position is some window's argmax at most once, and MaxUnpool puts g back.
-    if (plain && s.every((v, i) => v >= k[i])) return [op(c, 'MaxUnpool', [g0(c), c.node.outputs[1], shape], { kernel_shape: k, strides: s })];
+    if (plain && s.every((v, i) => v >= k[i])) return [op(c, 'MaxUnpool', [g, c.node.outputs[1], shape], { kernel_shape: k, strides: s })];
     // Otherwise scatter-add. The argmax indices are flat over the whole NCHW input (batch and channel included).
     const zeros = op(c, 'Expand', [c.scalar(0), op(c, 'Reshape', [op(c, 'Size', [x]), c.b.int64([1])])]);
-    const flat = op(c, 'ScatterElements', [zeros, op(c, 'Reshape', [c.node.outputs[1], c.b.int64([-1])]), op(c, 'Reshape', [g0(c), c.b.int64([-1])])], { axis: 0, reduction: 'add' });
+    const flat = op(c, 'ScatterElements', [zeros, op(c, 'Reshape', [c.node.outputs[1], c.b.int64([-1])]), op(c, 'Reshape', [g, c.b.int64([-1])])], { axis: 0, reduction: 'add' });
     return [op(c, 'Reshape', [flat, shape])];
   },
 };

@@ -29,6 +29,16 @@ export interface RuleContext {
   unbroadcast(g: string, from: ProbedDim[], x: string): string;
   /** throws UnsupportedOpError naming the node */
   refuse(why: string): never;
+  /** the node producing a value (undefined for inputs and initializers) and the nodes reading it */
+  producer(value: string): IrNode | undefined;
+  consumers(value: string): IrNode[];
+  /** whether a value is a graph output or a wrt value (its cotangent has other sources than its consumers) */
+  isEndpoint(value: string): boolean;
+  /**
+   * Lets an earlier node's gradient pass through unchanged (output 0 to input 0): for a rule that has
+   * already applied that node's effect, e.g. a relu's mask applied at a max pool's pooled size.
+   */
+  bypass(node: IrNode): void;
 }
 
 /** A gradient rule: one gradient value per input (null where it has none or none is needed). */
