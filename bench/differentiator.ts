@@ -6,7 +6,7 @@
  * inputs; attack mode with the weights baked in (the engine's steady state),
  * train mode with the weights as inputs.
  *
- *   npm run build --silent && node dist/bench/differentiator.js [batch ...] [--max-time s]
+ *   npm run build --silent && node dist/bench/differentiator.js [mlp|cnn ...] [batch ...] [--max-time s]
  */
 import * as tf from '@tensorflow/tfjs';
 import Benchmark from 'benchmark';
@@ -84,7 +84,8 @@ async function main(): Promise<void> {
     '| model | mode | batch | hand-written: save + backward, ms (±%, n) | differentiated: save + backward | ratio | differentiated: one graph | ratio |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const [name, spec] of Object.entries(SPECS)) {
+  const only = args.filter((a) => a in SPECS);
+  for (const [name, spec] of Object.entries(SPECS).filter(([k]) => !only.length || only.includes(k))) {
     const model = buildModel(spec, [28, 28, 1], 10, 1);
     const c = compileModel(model as unknown as LayersModelLike);
     const weights = c.weights.map((w) => Float32Array.from(model.layers[w.layerIndex].getWeights()[w.weightIndex].dataSync() as Float32Array));
