@@ -67,6 +67,27 @@ for (const [name, spec, shape] of CASES) {
         splitBack.dispose();
         t.deepEqual(Array.from(saved.logits.data as Float32Array), Array.from(got.logits.data as Float32Array));
         for (const g of Object.values(d.gradients)) t.true(rel(splitOut[g].data as Float32Array, got[g].data as Float32Array) <= 1e-6, `split ${g}`);
+        if (mode === 'input') {
+          // Weights baked in as initializers (the engine's attack mode): constant residuals are folded into the backward graph.
+          const baked = differentiateCompiled(
+            compiled,
+            mode,
+            compiled.weights.map((w) => weights[w.name][0] as Float32Array),
+          );
+          const bs = new SyncSession(baked.split.save);
+          const bb = new SyncSession(baked.split.backward);
+          const o = bs.run({ x: [x, [n, ...shape]] });
+          const rf: Record<string, [OrtData, number[]]> = {};
+          for (const r of baked.split.residuals) rf[r] = [o[r].data, o[r].dims];
+          t.false(
+            baked.split.residuals.some((r) => (o[r].data as Float32Array).length === compiled.weights.find((w) => w.shape.length === 4)?.shape.reduce((p, q) => p * q, 1)),
+            'no kernel-sized residual',
+          );
+          const bo = bb.run({ ...rf, x: [x, [n, ...shape]], dy: [dy, [n, 10]] });
+          bs.dispose();
+          bb.dispose();
+          t.true(rel(bo[baked.gradients.x].data as Float32Array, want.dx.data as Float32Array) <= 1e-5, 'baked split dx');
+        }
         if (mode === 'input') t.true(rel(got[d.gradients.x].data as Float32Array, want.dx.data as Float32Array) <= 1e-5, 'dx');
         else
           compiled.weights.forEach((w, i) => {

@@ -440,9 +440,30 @@ function splitAtResiduals(
     }
     kept.push(n);
   }
+  // Forward values computed from initializers alone (e.g. a baked kernel's transpose) are recomputed in the
+  // backward graph, where onnxruntime folds them once, instead of being copied out and back on every call.
+  const constant = new Set<string>();
+  const constNodes: IrNode[] = [];
+  for (const n of nodes) {
+    if (n.inputs.length > 0 && n.inputs.every((v) => !v || ir.initializers.has(v) || constant.has(v))) {
+      for (const o of n.outputs) constant.add(o);
+      constNodes.push(n);
+    }
+  }
   const reads = new Set(kept.flatMap((n) => n.input ?? []));
   for (const o of gradOutputs.slice(1)) reads.add(o.name ?? '');
-  const residuals = [...reads].filter((v) => v && (produced.has(v) || movedOut.has(v)));
+  const needConst = new Set<string>();
+  const pending = [...reads].filter((v) => constant.has(v));
+  while (pending.length) {
+    const v = pending.pop() as string;
+    if (needConst.has(v)) continue;
+    needConst.add(v);
+    const p = constNodes.find((n) => n.outputs.includes(v));
+    for (const i of p?.inputs ?? []) if (constant.has(i)) pending.push(i);
+  }
+  const foldNodes = constNodes.filter((n) => n.outputs.some((o) => needConst.has(o)));
+  for (const n of foldNodes) for (const i of n.inputs) reads.add(i);
+  const residuals = [...reads].filter((v) => v && !constant.has(v) && (produced.has(v) || movedOut.has(v)));
   const backwardInputs = ir.inputs.map((v) => v.name).filter((v) => reads.has(v));
   const movedReads = new Set(moved.flatMap((n) => n.input ?? []));
   const save = encodeIr(
@@ -467,7 +488,7 @@ function splitAtResiduals(
     opsetImport: [{ domain: '', version: Math.max(ir.opset, 17) }],
     graph: {
       name: 'backward',
-      node: kept,
+      node: [...foldNodes.map(nodeProto), ...kept],
       initializer: inits,
       input: [...residuals.map(residualInfo), ...backwardInputs.map(inputInfo), ...seedInputs],
       output: gradOutputs.slice(1),
