@@ -15,7 +15,10 @@
  * mode); they stay in JS memory in the op's closure, never as tfjs tensors,
  * and are released with the tape. The backward graph takes them, the
  * weights and dLogits, and returns dx (attacks, probes) or the weight
- * gradients (training).
+ * gradients (training). Both come from the graph differentiator
+ * (grad/own-model.ts) applied to the compiler's forward graph: the split of
+ * its forward + backward at the residuals. A save run remembers whether it
+ * ran the baked graphs, and its backward runs their pair.
  *
  * Weights are read from the model's variables at each call, but only copied
  * when a variable's data changed (an optimizer step or setWeights assigns new
