@@ -49,6 +49,12 @@ const SYSTEM_PACKAGES = [
     why: 'the scale-out test runs a study as a job array on a single-node Slurm it starts (slurmctld, slurmd, sbatch)',
   },
   {
+    package: 'python3-torch',
+    provides: '/usr/lib/python3/dist-packages/torch/__init__.py',
+    tests: ['test/backend/onnx-pytorch-fixtures.test.ts'],
+    why: 'scripts/make-onnx-fixtures.py exports the PyTorch reference models of the ONNX differentiator; the test regenerates them and compares with the committed ones (the fixtures themselves need no torch)',
+  },
+  {
     package: 'munge',
     provides: '/usr/sbin/munged',
     tests: ['test/suite/slurm.test.ts'],

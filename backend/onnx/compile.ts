@@ -1,40 +1,26 @@
 /**
  * Compiles a TF.js Layers model (a chain of Dense, Conv2D, MaxPooling2D,
- * Flatten, ReLU / Activation relu|linear, Dropout) into ONNX graphs:
- *
- *  - forward:        x, weights -> logits
- *  - save (mode):    x, weights -> logits + the residuals the backward needs
- *  - backward(mode): residuals, weights, dLogits -> dx (mode "input") or
- *                    every weight gradient (mode "train")
+ * Flatten, ReLU / Activation relu|linear, Dropout) into its ONNX forward
+ * graph: x, weights -> logits. Its gradients come from the graph
+ * differentiator (grad/, via grad/own-model.ts), which splits forward +
+ * backward into a "save" graph (logits and residuals) and a "backward" graph
+ * (dx in mode "input", every weight gradient in mode "train"); there is no
+ * hand-written backward.
  *
  * Weights are graph INPUTS in TF.js's own layout (dense kernel [in, out],
  * conv kernel [kh, kw, cin, cout]), so the same graphs serve attacks and
  * training, and TF.js variables and optimizers stay as they are; the graph
- * transposes conv kernels to ONNX's [cout, cin, kh, kw] itself and returns
- * their gradients in TF.js layout.
+ * transposes conv kernels to ONNX's [cout, cin, kh, kw] itself (and the
+ * differentiated graph returns their gradients in TF.js layout).
  *
  * Layout is handled here and only here: TF.js activations are NHWC, ONNX's
  * Conv and MaxPool are NCHW. The compiler tracks the layout of the running
  * activation and inserts a Transpose only where an op needs the other one:
  * before the first Conv/MaxPool (NHWC -> NCHW) and before Flatten (back to
  * NHWC, because TF.js flattens NHWC and the dense kernel after it expects
- * that order). The backward pass mirrors every Transpose and Reshape.
- *
- * Backward rules (all batch sizes: the batch dimension is symbolic):
- *  dense    dx = dz W^T (Gemm transB), dW = x^T dz (Gemm transA), db = sum_0 dz
- *  relu     dz = where(y > 0, dy, 0) (the forward saves the mask as bool; a
- *           conv relu feeding a max pool is masked at the pooled size instead)
- *  conv     dx = Conv(dz, W flipped in space, channels swapped) padded by
- *           k - 1 - pad at stride 1, else ConvTranspose(dz, W) with the
- *           forward's strides and pads and the output padding that restores
- *           the input size; dW = Conv of the
- *           batch-transposed input with the batch-transposed dz, dilated by
- *           the stride (then sliced to the kernel size); db = sum_{0,2,3} dz
- *  maxpool  dx = dy put back at the forward's argmax indices (MaxPool's
- *           second output): MaxUnpool when windows do not overlap, else
- *           ScatterElements with reduction "add" so overlapping windows add up
+ * that order).
  */
-import { Dim, GraphBuilder } from './proto';
+import { GraphBuilder } from './proto';
 
 export type Mode = 'input' | 'train';
 
@@ -107,23 +93,15 @@ export interface WeightSlot {
   weightIndex: number;
 }
 
-export interface ResidualSlot {
-  name: string;
-  type: 'float32' | 'int64' | 'bool';
-  shape: Dim[];
-}
-
 export interface CompiledModel {
   modelName: string;
   /** per-example TF.js input shape, e.g. [28, 28, 1] */
   inputShape: number[];
   numClasses: number;
   weights: WeightSlot[];
+  /** the forward graph: inputs x [batch, ...inputShape] and the weights, output logits */
   forward(): GraphBuilder;
-  save(mode: Mode): GraphBuilder;
-  backward(mode: Mode): GraphBuilder;
-  residuals(mode: Mode): ResidualSlot[];
-  /** names of the backward graph's outputs in mode "train", one per weight slot */
+  /** names of the engine's weight gradients in mode "train", one per weight slot */
   weightGradNames: string[];
 }
 
@@ -270,247 +248,45 @@ export function compileModel(model: LayersModelLike): CompiledModel {
   return makeCompiled(model.name, inputShape, numClasses, steps, weights);
 }
 
-/** Shape in the layout the graph holds it, batch first. */
-function layoutShape(shape: number[], layout: Layout): Dim[] {
-  if (layout === 'nchw') return ['batch', shape[2], shape[0], shape[1]];
-  return ['batch', ...shape];
-}
-
 function makeCompiled(modelName: string, inputShape: number[], numClasses: number, steps: Step[], weights: WeightSlot[]): CompiledModel {
   const weightGradNames = weights.map((w) => `d_${w.name}`);
-  /**
-   * Conv steps with a relu whose output goes straight into a max pool. Their
-   * relu mask is applied to the pooled gradient instead, before unpooling:
-   * the unpooled gradient is nonzero only at a window's argmax, where the
-   * relu output is the window's max, so mask(argmax) = (pooled output > 0).
-   * Exact, and a quarter of the mask work and residual size for 2x2 pools.
-   */
-  const pooledMask = new Set(steps.flatMap((st, i) => (st.kind === 'conv' && st.relu && steps[i + 1]?.kind === 'pool' ? [i] : [])));
-
-  /**
-   * The forward pass. `keep(key, value, type, shape)` is called for every
-   * value the backward may need (`in<i>`: input of a weighted step i, `mask<i>`,
-   * `idx<i>`); the save graphs turn the ones their mode needs into outputs.
-   */
-  const emitForward = (b: GraphBuilder, keep: (key: string, value: () => string, type: ResidualSlot['type'], shape: Dim[]) => void, save: boolean): string => {
-    let v = b.input('x', 'float32', ['batch', ...inputShape]);
-    for (const w of weights) b.input(w.name, 'float32', w.shape);
-    let act: Act = { layout: inputShape.length === 3 ? 'nhwc' : 'flat', shape: [...inputShape] };
-    steps.forEach((st, i) => {
-      switch (st.kind) {
-        case 'toNCHW':
-          v = b.op('Transpose', [v], { perm: [0, 3, 1, 2] });
-          act = { layout: 'nchw', shape: act.shape };
-          return;
-        case 'toNHWC':
-          v = b.op('Transpose', [v], { perm: [0, 2, 3, 1] });
-          act = { layout: 'nhwc', shape: act.shape };
-          return;
-        case 'flatten':
-          v = b.op('Flatten', [v], { axis: 1 });
-          act = { layout: 'flat', shape: [st.from.reduce((a, c) => a * c, 1)] };
-          return;
-        case 'dense': {
-          {
-            const xin = v;
-            keep(`in${i}`, () => xin, 'float32', ['batch', st.inF]);
-          }
-          const ins = [v, weights[st.kernel].name, ...(st.bias !== null ? [weights[st.bias].name] : [])];
-          v = b.op('Gemm', ins);
-          act = { layout: 'flat', shape: [st.outF] };
-          if (st.relu) {
-            const y = (v = b.op('Relu', [v]));
-            keep(`mask${i}`, () => b.op('Greater', [y, zero(b)]), 'bool', ['batch', st.outF]);
-          }
-          return;
-        }
-        case 'conv': {
-          {
-            const xin = v;
-            keep(`in${i}`, () => xin, 'float32', layoutShape(st.inHWC, 'nchw'));
-          }
-          const wt = b.op('Transpose', [weights[st.kernel].name], { perm: [3, 2, 0, 1] });
-          const ins = [v, wt, ...(st.bias !== null ? [weights[st.bias].name] : [])];
-          v = b.op('Conv', ins, { kernel_shape: st.k, strides: st.strides, pads: st.pads, dilations: [1, 1], group: 1 });
-          act = { layout: 'nchw', shape: st.outHWC };
-          if (st.relu) {
-            const y = (v = b.op('Relu', [v]));
-            if (!pooledMask.has(i)) keep(`mask${i}`, () => b.op('Greater', [y, zero(b)]), 'bool', layoutShape(st.outHWC, 'nchw'));
-          }
-          return;
-        }
-        case 'pool': {
-          // MaxPool with its argmax output is ~4x slower than without (ORT): only the save graphs ask for it.
-          const attrs = { kernel_shape: st.k, strides: st.strides, pads: st.pads };
-          if (save) {
-            const [y, idx] = b.node('MaxPool', [v], { ...attrs, storage_order: 0 }, 2);
-            keep(`idx${i}`, () => idx, 'int64', layoutShape(st.outHWC, 'nchw'));
-            if (pooledMask.has(i - 1)) keep(`pmask${i}`, () => b.op('Greater', [y, zero(b)]), 'bool', layoutShape(st.outHWC, 'nchw'));
-            v = y;
-          } else v = b.op('MaxPool', [v], attrs);
-          act = { layout: 'nchw', shape: st.outHWC };
-          return;
-        }
-        case 'relu': {
-          const y = (v = b.op('Relu', [v]));
-          keep(`mask${i}`, () => b.op('Greater', [y, zero(b)]), 'bool', layoutShape(st.shape, st.layout));
-          return;
-        }
-      }
-    });
-    return v;
-  };
-
-  /** Which residual keys a mode's backward reads. */
-  const needed = (mode: Mode, key: string): boolean => key.startsWith('mask') || key.startsWith('pmask') || key.startsWith('idx') || (mode === 'train' && key.startsWith('in'));
-
-  const residuals = (mode: Mode): ResidualSlot[] => {
-    const out: ResidualSlot[] = [];
-    emitForward(
-      new GraphBuilder('probe'),
-      (key, _v, type, shape) => {
-        if (needed(mode, key)) out.push({ name: `r_${key}`, type, shape });
-      },
-      true,
-    );
-    return out;
-  };
 
   const forward = (): GraphBuilder => {
     const b = new GraphBuilder(`${modelName}_forward`);
-    const logits = emitForward(b, () => undefined, false);
-    b.output(logits, 'logits', 'float32', ['batch', numClasses]);
-    return b;
-  };
-
-  const save = (mode: Mode): GraphBuilder => {
-    const b = new GraphBuilder(`${modelName}_save_${mode}`);
-    const outs: [string, ResidualSlot][] = [];
-    const logits = emitForward(
-      b,
-      (key, v, type, shape) => {
-        if (needed(mode, key)) outs.push([v(), { name: `r_${key}`, type, shape }]);
-      },
-      true,
-    );
-    b.output(logits, 'logits', 'float32', ['batch', numClasses]);
-    for (const [v, r] of outs) b.output(v, r.name, r.type, r.shape);
-    return b;
-  };
-
-  const backward = (mode: Mode): GraphBuilder => {
-    const b = new GraphBuilder(`${modelName}_backward_${mode}`);
-    const res = new Map<string, string>();
-    for (const r of residuals(mode)) res.set(r.name.slice(2), b.input(r.name, r.type, r.shape));
+    let v = b.input('x', 'float32', ['batch', ...inputShape]);
     for (const w of weights) b.input(w.name, 'float32', w.shape);
-    let g = b.input('dlogits', 'float32', ['batch', numClasses]);
-    const grads = new Map<number, string>();
-    // In train mode nothing below the first weighted step needs a gradient.
-    const firstWeighted = steps.findIndex((s) => s.kind === 'dense' || s.kind === 'conv');
-    for (let i = steps.length - 1; i >= 0; i--) {
-      const st = steps[i];
-      if (mode === 'train' && i < firstWeighted) break;
-      const lastNeeded = mode === 'train' && i === firstWeighted;
+    for (const st of steps) {
       switch (st.kind) {
         case 'toNCHW':
-          g = b.op('Transpose', [g], { perm: [0, 2, 3, 1] });
+          v = b.op('Transpose', [v], { perm: [0, 3, 1, 2] });
           break;
         case 'toNHWC':
-          g = b.op('Transpose', [g], { perm: [0, 3, 1, 2] });
+          v = b.op('Transpose', [v], { perm: [0, 2, 3, 1] });
           break;
         case 'flatten':
-          g = b.op('Reshape', [g, b.int64([-1, ...st.from])]);
+          v = b.op('Flatten', [v], { axis: 1 });
+          break;
+        case 'dense':
+          v = b.op('Gemm', [v, weights[st.kernel].name, ...(st.bias !== null ? [weights[st.bias].name] : [])]);
+          if (st.relu) v = b.op('Relu', [v]);
+          break;
+        case 'conv': {
+          const wt = b.op('Transpose', [weights[st.kernel].name], { perm: [3, 2, 0, 1] });
+          v = b.op('Conv', [v, wt, ...(st.bias !== null ? [weights[st.bias].name] : [])], { kernel_shape: st.k, strides: st.strides, pads: st.pads, dilations: [1, 1], group: 1 });
+          if (st.relu) v = b.op('Relu', [v]);
+          break;
+        }
+        case 'pool':
+          v = b.op('MaxPool', [v], { kernel_shape: st.k, strides: st.strides, pads: st.pads });
           break;
         case 'relu':
-          g = b.op('Where', [res.get(`mask${i}`) as string, g, zero(b)]);
+          v = b.op('Relu', [v]);
           break;
-        case 'dense': {
-          if (st.relu) g = b.op('Where', [res.get(`mask${i}`) as string, g, zero(b)]);
-          if (mode === 'train') {
-            grads.set(st.kernel, b.op('Gemm', [res.get(`in${i}`) as string, g], { transA: 1 }));
-            if (st.bias !== null) grads.set(st.bias, b.op('ReduceSum', [g, b.int64([0])], { keepdims: 0 }));
-          }
-          if (!lastNeeded) g = b.op('Gemm', [g, weights[st.kernel].name], { transB: 1 });
-          break;
-        }
-        case 'conv': {
-          if (st.relu && !pooledMask.has(i)) g = b.op('Where', [res.get(`mask${i}`) as string, g, zero(b)]);
-          if (mode === 'train') {
-            // dW[co, ci, i, j] = sum_{b,p,q} dz[b, co, p, q] x_pad[b, ci, p*s + i, q*s + j]:
-            // a convolution over the batch of x^T (ci, b, H, W) with dz^T (co, b, oh, ow) dilated by the stride.
-            const xT = b.op('Transpose', [res.get(`in${i}`) as string], { perm: [1, 0, 2, 3] });
-            const gT = b.op('Transpose', [g], { perm: [1, 0, 2, 3] });
-            let dw = b.op('Conv', [xT, gT], { strides: [1, 1], pads: st.pads, dilations: st.strides, group: 1 });
-            const [h, w] = st.inHWC;
-            const fullH = h + st.pads[0] + st.pads[2] - (st.outHWC[0] - 1) * st.strides[0];
-            const fullW = w + st.pads[1] + st.pads[3] - (st.outHWC[1] - 1) * st.strides[1];
-            if (fullH !== st.k[0] || fullW !== st.k[1]) dw = b.op('Slice', [dw, b.int64([0, 0]), b.int64(st.k), b.int64([2, 3])]);
-            grads.set(st.kernel, b.op('Transpose', [dw], { perm: [2, 3, 0, 1] }));
-            if (st.bias !== null) grads.set(st.bias, b.op('ReduceSum', [g, b.int64([0, 2, 3])], { keepdims: 0 }));
-          }
-          if (!lastNeeded && st.strides[0] === 1 && st.strides[1] === 1 && st.inHWC[2] >= 8) {
-            // Stride 1: dx is a plain convolution of dz with the kernel flipped in space and its
-            // channel axes swapped, padded by k - 1 - pad. ORT runs it in its blocked (NCHWc) Conv,
-            // faster than ConvTranspose when dx has 8 or more channels (measured on the profiles' CNN:
-            // 16 channels about 20% faster; 1 channel 6x slower); with baked weights the flip is folded.
-            const flipped = b.op('Slice', [
-              b.op('Transpose', [weights[st.kernel].name], { perm: [2, 3, 0, 1] }),
-              b.int64([-1, -1]),
-              b.int64([-(st.k[0] + 1), -(st.k[1] + 1)]),
-              b.int64([2, 3]),
-              b.int64([-1, -1]),
-            ]);
-            const [pt, pl, pb, pr] = st.pads;
-            g = b.op('Conv', [g, flipped], { kernel_shape: st.k, strides: [1, 1], pads: [st.k[0] - 1 - pt, st.k[1] - 1 - pl, st.k[0] - 1 - pb, st.k[1] - 1 - pr], dilations: [1, 1], group: 1 });
-          } else if (!lastNeeded) {
-            const wt = b.op('Transpose', [weights[st.kernel].name], { perm: [3, 2, 0, 1] });
-            g = b.op('ConvTranspose', [g, wt], {
-              kernel_shape: st.k,
-              strides: st.strides,
-              pads: st.pads,
-              output_padding: st.outputPadding,
-              dilations: [1, 1],
-              group: 1,
-            });
-          }
-          break;
-        }
-        case 'pool': {
-          const [h, w, c] = st.inHWC;
-          const idx = res.get(`idx${i}`) as string;
-          if (pooledMask.has(i - 1)) g = b.op('Where', [res.get(`pmask${i}`) as string, g, zero(b)]);
-          if (st.strides[0] >= st.k[0] && st.strides[1] >= st.k[1]) {
-            // Windows do not overlap: every input position is some window's argmax at most once.
-            const nc = b.op('Slice', [b.op('Shape', [g]), b.int64([0]), b.int64([2]), b.int64([0])]);
-            const outShape = b.op('Concat', [nc, b.int64([h, w])], { axis: 0 });
-            g = b.op('MaxUnpool', [g, idx, outShape], { kernel_shape: st.k, strides: st.strides, pads: st.pads });
-            break;
-          }
-          const n = b.op('Slice', [b.op('Shape', [g]), b.int64([0]), b.int64([1]), b.int64([0])]);
-          const total = b.op('Mul', [n, b.int64([c * h * w])]);
-          const zeros = b.op('ConstantOfShape', [total]);
-          const flatIdx = b.op('Reshape', [idx, b.int64([-1])]);
-          const flatG = b.op('Reshape', [g, b.int64([-1])]);
-          const scattered = b.op('ScatterElements', [zeros, flatIdx, flatG], { axis: 0, reduction: 'add' });
-          g = b.op('Reshape', [scattered, b.int64([-1, c, h, w])]);
-          break;
-        }
       }
     }
-    if (mode === 'input') b.output(g, 'dx', 'float32', ['batch', ...inputShape]);
-    else weights.forEach((w, wi) => b.output(grads.get(wi) as string, weightGradNames[wi], 'float32', w.shape));
+    b.output(v, 'logits', 'float32', ['batch', numClasses]);
     return b;
   };
 
-  return { modelName, inputShape, numClasses, weights, forward, save, backward, residuals, weightGradNames };
-}
-
-const zeroCache = new WeakMap<GraphBuilder, string>();
-function zero(b: GraphBuilder): string {
-  let z = zeroCache.get(b);
-  if (!z) {
-    z = b.float32([0], []);
-    zeroCache.set(b, z);
-  }
-  return z;
+  return { modelName, inputShape, numClasses, weights, forward, weightGradNames };
 }

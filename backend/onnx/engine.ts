@@ -15,7 +15,10 @@
  * mode); they stay in JS memory in the op's closure, never as tfjs tensors,
  * and are released with the tape. The backward graph takes them, the
  * weights and dLogits, and returns dx (attacks, probes) or the weight
- * gradients (training).
+ * gradients (training). Both come from the graph differentiator
+ * (grad/own-model.ts) applied to the compiler's forward graph: the split of
+ * its forward + backward at the residuals. A save run remembers whether it
+ * ran the baked graphs, and its backward runs their pair.
  *
  * Weights are read from the model's variables at each call, but only copied
  * when a variable's data changed (an optimizer step or setWeights assigns new
@@ -39,6 +42,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { compileModel, CompiledModel, LayersModelLike, Mode, UnsupportedModelError } from './compile';
+import type { DifferentiatedModel } from './grad/differentiate';
+import { differentiateCompiled } from './grad/own-model';
 import { OrtData, SyncSession } from './runtime';
 
 interface EngineInternals {
@@ -64,6 +69,12 @@ export function onnxEngineEnabled(): boolean {
 }
 
 type Residuals = Record<string, [OrtData, readonly number[]]>;
+
+/** What a save run keeps for its backward: the residual feeds, and whether they came from the baked graphs (the backward must be their pair). */
+export interface Saved {
+  feeds: Residuals;
+  baked: boolean;
+}
 
 /** Attack-mode calls with unchanged weights after which the attack-mode graphs get the weights baked in. */
 export const BAKE_AFTER = 8;
@@ -91,15 +102,34 @@ export class OnnxModel {
     this.cache = this.compiled.weights.map(() => ({ dataId: null, data: null }));
   }
 
-  private graph(key: 'forward' | `save-${Mode}` | `backward-${Mode}`) {
-    return key === 'forward' ? this.compiled.forward() : key.startsWith('save') ? this.compiled.save(key.slice(5) as Mode) : this.compiled.backward(key.slice(9) as Mode);
+  /** The differentiated forward graph of `mode` (save + backward split); `baked`: with the current weight copies as initializers. */
+  private readonly diffs = new Map<string, DifferentiatedModel>();
+  private diff(mode: Mode, baked: boolean): DifferentiatedModel {
+    const key = `${mode}-${baked}`;
+    let d = this.diffs.get(key);
+    if (!d) {
+      d = differentiateCompiled(this.compiled, mode, baked ? this.cache.map((c) => c.data as Float32Array) : undefined);
+      this.diffs.set(key, d);
+    }
+    return d;
+  }
+
+  /** The graph bytes of a session: the compiler's forward, or the differentiator's save/backward graphs. */
+  private graph(key: 'forward' | `save-${Mode}` | `backward-${Mode}`, baked: boolean): Uint8Array {
+    if (key === 'forward') {
+      const g = this.compiled.forward();
+      if (baked) this.compiled.weights.forEach((w, i) => (g.consumes(w.name) ? g.bake(w.name, this.cache[i].data as Float32Array, w.shape) : undefined));
+      return g.encode();
+    }
+    const split = this.diff((key.startsWith('save') ? key.slice(5) : key.slice(9)) as Mode, baked).split;
+    return key.startsWith('save') ? split.save : split.backward;
   }
 
   private session(key: 'forward' | `save-${Mode}` | `backward-${Mode}`): SyncSession {
     if (this.disposed) throw new Error(`onnx engine: model "${this.compiled.modelName}" was released`);
     let s = this.sessions.get(key);
     if (!s) {
-      s = new SyncSession(this.graph(key).encode());
+      s = new SyncSession(this.graph(key, false));
       this.sessions.set(key, s);
     }
     return s;
@@ -110,20 +140,14 @@ export class OnnxModel {
     if (this.disposed) throw new Error(`onnx engine: model "${this.compiled.modelName}" was released`);
     let s = this.sessions.get(`baked-${key}`);
     if (!s) {
-      const g = this.graph(key);
-      const inputs = new Set(g.inputs.map((v) => v.name));
-      // a weight the graph does not read (biases in the dx backward) stays an (ignored) input:
-      // baked, ORT would warn about an unused initializer on every session
-      this.compiled.weights.forEach((w, i) => {
-        if (inputs.has(w.name) && g.consumes(w.name)) g.bake(w.name, this.cache[i].data as Float32Array, w.shape);
-      });
-      s = new SyncSession(g.encode());
+      s = new SyncSession(this.graph(key, true));
       this.sessions.set(`baked-${key}`, s);
     }
     return s;
   }
 
   private dropBaked(): void {
+    this.diffs.delete('input-true');
     for (const k of [...this.sessions.keys()]) {
       if (!k.startsWith('baked-')) continue;
       this.sessions.get(k)?.dispose();
@@ -175,14 +199,14 @@ export class OnnxModel {
   }
 
   /** The session and weight feeds of a call: attack-mode graphs may have the weights baked in. */
-  private pick(key: 'forward' | `save-${Mode}` | `backward-${Mode}`): { session: SyncSession; feeds: Residuals } {
+  private pick(key: 'forward' | `save-${Mode}`): { session: SyncSession; feeds: Residuals; baked: boolean } {
     this.runs++;
-    if (key === 'forward' || key === 'save-input' || key === 'backward-input') {
+    if (key === 'forward' || key === 'save-input') {
       const r = this.attackSession(key);
       if (r.baked) this.bakedRuns++;
       return r;
     }
-    return { session: this.session(key), feeds: this.weightFeeds() };
+    return { session: this.session(key), feeds: this.weightFeeds(), baked: false };
   }
 
   forward(x: Float32Array, n: number): Float32Array {
@@ -191,21 +215,31 @@ export class OnnxModel {
     return out.logits.data as Float32Array;
   }
 
-  /** Forward that also returns the residuals of `mode`'s backward. */
-  forwardSave(x: Float32Array, n: number, mode: Mode): { logits: Float32Array; residuals: Residuals } {
-    const { session, feeds } = this.pick(`save-${mode}`);
-    const out = session.run({ x: [x, [n, ...this.compiled.inputShape]], ...feeds });
+  /** Forward that also returns what `mode`'s backward reads (the differentiator's residuals, and x where the backward reads it). */
+  forwardSave(x: Float32Array, n: number, mode: Mode): { logits: Float32Array; residuals: Saved } {
+    const { session, feeds, baked } = this.pick(`save-${mode}`);
+    const dims = [n, ...this.compiled.inputShape];
+    const out = session.run({ x: [x, dims], ...feeds });
+    const split = this.diff(mode, baked).split;
     const residuals: Residuals = {};
-    for (const r of this.compiled.residuals(mode)) residuals[r.name] = [out[r.name].data, out[r.name].dims];
-    return { logits: out.logits.data as Float32Array, residuals };
+    for (const r of split.residuals) residuals[r] = [out[r].data, out[r].dims];
+    if (split.backwardInputs.includes('x')) residuals.x = [x, dims];
+    return { logits: out.logits.data as Float32Array, residuals: { feeds: residuals, baked } };
   }
 
-  /** dx (mode input) or the weight gradients (mode train, keyed d_w<i>). */
-  backward(residuals: Residuals, dlogits: Float32Array, n: number, mode: Mode): Record<string, Float32Array> {
-    const { session, feeds } = this.pick(`backward-${mode}`);
-    const out = session.run({ ...residuals, ...feeds, dlogits: [dlogits, [n, this.compiled.numClasses]] });
+  /** dx (mode input) or the weight gradients (mode train, keyed d_w<i>), from the backward graph paired with the save run. */
+  backward(saved: Saved, dlogits: Float32Array, n: number, mode: Mode): Record<string, Float32Array> {
+    this.runs++;
+    const feeds = this.weightFeeds();
+    const session = saved.baked ? this.bakedSession(`backward-${mode}` as AttackKey) : this.session(`backward-${mode}`);
+    if (saved.baked) this.bakedRuns++;
+    const d = this.diff(mode, saved.baked);
+    const out = session.run({ ...saved.feeds, ...feeds, [d.seed]: [dlogits, [n, this.compiled.numClasses]] });
+    if (mode === 'input') return { dx: out[d.gradients.x].data as Float32Array };
     const r: Record<string, Float32Array> = {};
-    for (const [k, v] of Object.entries(out)) r[k] = v.data as Float32Array;
+    this.compiled.weights.forEach((w, i) => {
+      r[this.compiled.weightGradNames[i]] = out[d.gradients[w.name]].data as Float32Array;
+    });
     return r;
   }
 
@@ -290,7 +324,7 @@ export function engineClassifier(model: LayersModelLike): (x: tf.Tensor) => tf.T
   const k = m.compiled.numClasses;
   return (x: tf.Tensor): tf.Tensor2D => {
     const taping = tapeRecording();
-    let residuals: Residuals | null = null;
+    let residuals: Saved | null = null;
     let n = 0;
     return internals().runKernelFunc({
       inputs: { x },
@@ -332,7 +366,7 @@ export function engineTrainClassifier(model: LayersModelLike): (x: tf.Tensor) =>
     const vars = m.weightVariables();
     const inputs: Record<string, tf.Tensor> = { x };
     vars.forEach((v, i) => (inputs[m.compiled.weights[i].name] = v));
-    let residuals: Residuals | null = null;
+    let residuals: Saved | null = null;
     let n = 0;
     let grads: Record<string, Float32Array> | null = null;
     return internals().runKernelFunc({

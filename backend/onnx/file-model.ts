@@ -1,14 +1,18 @@
 /**
  * A classifier read from a .onnx file (one input, one output: logits or
- * probabilities), run synchronously through onnxruntime (runtime.ts). The
- * file holds no gradients, so the classifier is forward-only: a backward pass
- * through it throws OnnxGradientError, and only attacks that query outputs
- * (score-based, baseline noise, transfer) can attack it.
+ * probabilities), run synchronously through onnxruntime (runtime.ts).
+ * `onnxClassifier` is forward-only: a backward pass through it throws
+ * OnnxGradientError, and only attacks that query outputs (score-based,
+ * baseline noise, transfer) can attack it. `onnxGradientClassifier` also
+ * has input gradients: the graph differentiator (grad/) builds the file's
+ * backward once, and tfjs's dy flows through it.
  */
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import type { Classifier } from '../../contract/classifier';
 import { UsageError } from '../../contract/errors';
+import { OnnxModelError, parseModel } from './graph';
+import { DifferentiatedModel, differentiate, UnsupportedOpError } from './grad/differentiate';
 import { OrtValueMetadata, SyncSession } from './runtime';
 
 const FLOAT32 = 1;
@@ -31,12 +35,16 @@ const show = (dims: readonly (number | null)[]) => `[${dims.map((d) => (d === nu
 
 export interface OnnxFileModel {
   file: string;
+  /** the file's bytes (the differentiator reads them) */
+  bytes: Uint8Array;
   inputName: string;
   outputName: string;
   /** Declared input shape including the batch dimension (null: symbolic). */
   inputDims: (number | null)[];
   outputDims: (number | null)[];
   session: SyncSession;
+  /** disposes `session` with the model (the gradient classifier's differentiated graph) */
+  retain(session: SyncSession): void;
   dispose(): void;
 }
 
@@ -67,14 +75,22 @@ export function loadOnnxFile(file: string): OnnxFileModel {
   const outputDims = declared(om);
   if (!inputDims || inputDims.length < 2) fail(`input "${im.name}" has no batch and feature dimensions declared`);
   if (outputDims?.length !== 2) fail(`output "${om.name}" must be [batch, classes], declared ${outputDims ? show(outputDims) : 'without a shape'}`);
+  const retained: SyncSession[] = [];
   return {
     file,
+    bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     inputName: im.name,
     outputName: om.name,
     inputDims: inputDims as (number | null)[],
     outputDims: outputDims as (number | null)[],
     session,
-    dispose: () => session.dispose(),
+    retain: (s) => {
+      retained.push(s);
+    },
+    dispose: () => {
+      session.dispose();
+      for (const s of retained.splice(0)) s.dispose();
+    },
   };
 }
 
@@ -107,6 +123,33 @@ export function onnxInputLayout(model: OnnxFileModel, inputShape: readonly numbe
  * Its gradient throws OnnxGradientError.
  */
 export function onnxClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string): Classifier {
+  return fileClassifier(model, inputShape, numClasses, datasetName, false);
+}
+
+/**
+ * The classifier of an .onnx file with input gradients: as onnxClassifier,
+ * and its backward runs the file's graph differentiated (grad/) with tfjs's
+ * dLogits as the seed, returning dx in TF.js layout. Every op on the path
+ * from the input to the output needs a gradient rule; otherwise this throws
+ * a UsageError naming the file, the node and the op. Gradients of the
+ * output whatever it is (logits or probabilities): the attack's loss is
+ * tfjs code on top, as for every other classifier.
+ */
+export function onnxGradientClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string): Classifier {
+  return fileClassifier(model, inputShape, numClasses, datasetName, true);
+}
+
+/** The differentiated graph of a file, for per-example input shape `shape` (graph layout); UsageError naming the file if it cannot be built. */
+export function differentiateFile(model: OnnxFileModel, shape: number[]): DifferentiatedModel {
+  try {
+    return differentiate(parseModel(model.bytes), { wrt: [model.inputName], output: model.outputName, seed: 'cotangent', inputShapes: { [model.inputName]: shape } });
+  } catch (e) {
+    if (e instanceof UnsupportedOpError || e instanceof OnnxModelError) throw new UsageError(`${model.file}: no input gradients: ${e.message}`);
+    throw e;
+  }
+}
+
+function fileClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string, withGradient: boolean): Classifier {
   const layout = onnxInputLayout(model, inputShape, datasetName);
   const k = model.outputDims[1];
   if (k !== null && k !== numClasses) throw new UsageError(`the .onnx model ${model.file} has ${k} outputs, dataset ${datasetName} has ${numClasses} classes`);
@@ -125,26 +168,75 @@ export function onnxClassifier(model: OnnxFileModel, inputShape: readonly number
     if (!(out.data instanceof Float32Array)) throw new UsageError(`the .onnx model ${model.file} returned a non-float32 output`);
     return out.data;
   };
-  const forward = (x: tf.Tensor): tf.Tensor2D => {
-    const n = x.shape[0];
+  /** x in graph layout, as a flat copy */
+  const graphData = (x: tf.Tensor): Float32Array => {
     const laid = layout === 'nchw' ? tf.tidy(() => tf.transpose(x, [0, 3, 1, 2])) : x;
     const data = Float32Array.from(laid.dataSync() as Float32Array);
     if (laid !== x) laid.dispose();
-    if (fixedBatch === null || fixedBatch === n) return tf.tensor2d(runRows(data, n), [n, numClasses]);
-    const out = new Float32Array(n * numClasses);
-    for (let s = 0; s < n; s += fixedBatch) {
-      const chunk = new Float32Array(fixedBatch * d);
-      chunk.set(data.subarray(s * d, Math.min(n, s + fixedBatch) * d));
-      const z = runRows(chunk, fixedBatch);
-      out.set(z.subarray(0, (Math.min(n, s + fixedBatch) - s) * numClasses), s * numClasses);
-    }
-    return tf.tensor2d(out, [n, numClasses]);
+    return data;
   };
-  const withGrad = tf.customGrad(((x: tf.Tensor) => ({
-    value: forward(x),
-    gradFunc: (): tf.Tensor => {
-      throw new OnnxGradientError(model.file);
-    },
-  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  /** Runs `rows` over the batch in chunks of the graph's fixed batch size (the last one zero-padded), or at once. */
+  const chunked = (n: number, width: number, inputs: [Float32Array, number][], rows: (chunk: Float32Array[], b: number) => Float32Array): Float32Array => {
+    if (fixedBatch === null || fixedBatch === n)
+      return rows(
+        inputs.map(([a]) => a),
+        n,
+      );
+    const out = new Float32Array(n * width);
+    for (let s = 0; s < n; s += fixedBatch) {
+      const end = Math.min(n, s + fixedBatch);
+      const chunk = inputs.map(([a, w]) => {
+        const c = new Float32Array(fixedBatch * w);
+        c.set(a.subarray(s * w, end * w));
+        return c;
+      });
+      out.set(rows(chunk, fixedBatch).subarray(0, (end - s) * width), s * width);
+    }
+    return out;
+  };
+  const forward = (x: tf.Tensor): tf.Tensor2D => {
+    const n = x.shape[0];
+    return tf.tensor2d(
+      chunked(n, numClasses, [[graphData(x), d]], ([c], b) => runRows(c, b)),
+      [n, numClasses],
+    );
+  };
+  let backward: ((x: tf.Tensor, dy: tf.Tensor) => tf.Tensor) | null = null;
+  if (withGradient) {
+    const grad = differentiateFile(model, graphShape(1).slice(1));
+    const session = new SyncSession(grad.model);
+    model.retain(session);
+    const gradName = grad.gradients[model.inputName];
+    backward = (x, dy) => {
+      const n = x.shape[0];
+      const dyData = Float32Array.from(dy.dataSync() as Float32Array);
+      const dx = chunked(
+        n,
+        d,
+        [
+          [graphData(x), d],
+          [dyData, numClasses],
+        ],
+        ([xc, dyc], b) => {
+          const out = session.run({ [model.inputName]: [xc, graphShape(b)], [grad.seed]: [dyc, [b, numClasses]] })[gradName];
+          return out.data as Float32Array;
+        },
+      );
+      return tf.tidy(() => {
+        const g = tf.tensor(dx, graphShape(n));
+        return layout === 'nchw' ? tf.transpose(g, [0, 2, 3, 1]) : tf.reshape(g, [n, ...inputShape]);
+      });
+    };
+  }
+  const withGrad = tf.customGrad(((x: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+    save([x]);
+    return {
+      value: forward(x),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => {
+        if (!backward) throw new OnnxGradientError(model.file);
+        return backward(saved[0], dy);
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return (x) => withGrad(x) as tf.Tensor2D;
 }

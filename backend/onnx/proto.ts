@@ -35,13 +35,14 @@ function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
   return { name, type: T.FLOAT, f: v.float };
 }
 
-function valueInfo(name: string, type: ElemType, shape: Dim[]): onnx.IValueInfoProto {
+/** `shape` null: the rank is left unknown (onnxruntime infers it). */
+function valueInfo(name: string, type: ElemType, shape: Dim[] | null): onnx.IValueInfoProto {
   return {
     name,
     type: {
       tensorType: {
         elemType: ELEM[type],
-        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        shape: shape ? { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } : undefined,
       },
     },
   };
@@ -50,7 +51,7 @@ function valueInfo(name: string, type: ElemType, shape: Dim[]): onnx.IValueInfoP
 export interface GraphIO {
   name: string;
   type: ElemType;
-  shape: Dim[];
+  shape: Dim[] | null;
 }
 
 /** Builds one graph; value names are generated unique ("t12") unless given. */
@@ -61,10 +62,19 @@ export class GraphBuilder {
   readonly outputs: GraphIO[] = [];
   private counter = 0;
 
-  constructor(readonly name: string) {}
+  /** `prefix` starts every generated name (the differentiator's names then never collide with an imported graph's). */
+  constructor(
+    readonly name: string,
+    private readonly prefix = '',
+  ) {}
 
   fresh(hint = 't'): string {
-    return `${hint}_${this.counter++}`;
+    return `${this.prefix}${hint}_${this.counter++}`;
+  }
+
+  /** The nodes and initializers added so far (the differentiator appends them to an imported graph). */
+  parts(): { nodes: onnx.INodeProto[]; initializers: onnx.ITensorProto[] } {
+    return { nodes: this.nodes, initializers: this.initializers };
   }
 
   input(name: string, type: ElemType, shape: Dim[]): string {
@@ -73,7 +83,7 @@ export class GraphBuilder {
   }
 
   /** Marks `value` as a graph output named `name` (an Identity node when the names differ). */
-  output(value: string, name: string, type: ElemType, shape: Dim[]): void {
+  output(value: string, name: string, type: ElemType, shape: Dim[] | null): void {
     if (value !== name) this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: this.fresh('out') });
     this.outputs.push({ name, type, shape });
   }
@@ -125,13 +135,13 @@ export class GraphBuilder {
   }
 
   /** The serialized ModelProto. */
-  encode(docString = ''): Uint8Array {
+  encode(docString = '', opset = OPSET): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'vicinal',
       producerVersion: '1',
       docString,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: opset }],
       graph: {
         name: this.name,
         node: this.nodes,
