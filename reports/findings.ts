@@ -93,7 +93,7 @@ export interface GroupFindings {
   flagLine: string;
 }
 
-/** Checks that make every robust accuracy of a model suspect, whatever ε their message names. */
+/** Checks that make every robust accuracy of a model suspect, whatever ε they name. */
 const EVERY_EPS = new Set(['large-eps-not-zero', 'zero-gradients', 'nan-gradients', 'outputs-probabilities', 'nondeterministic', 'batch-dependence', 'out-of-ball']);
 /** Checks that qualify clean accuracy. */
 const CLEAN_CHECKS = new Set(['nondeterministic', 'batch-dependence']);
