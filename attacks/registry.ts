@@ -153,8 +153,8 @@ function checkParam(attack: string, field: string, v: unknown, r: ParamRule): vo
 /**
  * Builds an attack from a spec. `norm` is the evaluation's threat model;
  * `params.norm` overrides it. The defaults (published protocols) are the
- * descriptors' (docs/notes/descriptors.md lists them; attackTableMarkdown
- * renders that table).
+ * descriptors' (docs/attacks.md lists them in the table attackTableMarkdown
+ * renders).
  */
 export function createAttack(spec: AttackSpec, norm: Norm = 'linf'): Attack {
   return buildAttack(resolveAttackParams(spec, norm));
@@ -192,8 +192,8 @@ function showValue(v: unknown): string {
 }
 
 /**
- * The attack table of docs/notes/descriptors.md, rendered from the
- * descriptors (a test checks that the doc holds exactly this table): name,
+ * The attack table of docs/attacks.md, rendered from the descriptors (a
+ * test checks that the doc holds exactly this table): name, summary,
  * family, norms, defaults (at the first norm), cost at the defaults for 10
  * classes, loss, and the logit-scale facts.
  */
@@ -207,11 +207,11 @@ export function attackTableMarkdown(classes = 10): string {
     const c = d.cost(p, classes);
     const cost = [c.gradient ? `${c.gradient} gradient` : '', c.forward ? `${c.forward} forward` : ''].filter((x) => x).join(' + ');
     const params = Object.keys(d.params).join(', ');
-    return `| ${d.name} | ${d.family} | ${d.norms.join(', ')} | ${params} | ${defaults || '-'} | ${cost} | ${d.loss(p) ?? '-'} | ${d.scaleInvariant(p) ? 'yes' : 'no'} | ${d.argmaxOnly ? 'yes' : 'no'} |`;
+    return `| ${d.name} | ${d.summary} | ${d.family} | ${d.norms.join(', ')} | ${params} | ${defaults || '-'} | ${cost} | ${d.loss(p) ?? '-'} | ${d.scaleInvariant(p) ? 'yes' : 'no'} | ${d.argmaxOnly ? 'yes' : 'no'} |`;
   });
   return [
-    '| attack | family | norms | params | defaults | passes per example (10 classes) | loss | scale-invariant | argmax-only |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| attack | what | family | norms | params | defaults | passes per example (10 classes) | loss | scale-invariant | argmax-only |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');
 }

@@ -90,6 +90,15 @@ export interface SanityFlag {
   /** "error" fails the job; "warning" is reported. */
   severity: 'error' | 'warning';
   message: string;
+  /**
+   * The threat model the flag is about, set by every check that compares
+   * results at one norm and ε (the same double as the results' keys, so
+   * reports/findings.ts matches it exactly). Absent for checks about the model
+   * as a whole, and in results written before flags carried it (a flag
+   * without ε qualifies every ε).
+   */
+  norm?: Norm;
+  eps?: number;
 }
 
 export interface EvalJobResult {

@@ -180,6 +180,8 @@ export function confidenceConfound(f: Classifier, eps: number, configured: Confi
       flags.push({
         check: 'logit-scale-dependence',
         severity: 'warning',
+        norm: configured[idx[0]].norm,
+        eps,
         message: `at ${configured[idx[0]].norm} eps ${eps} the worst case over ${idx.map((i) => configured[i].name).join(', ')} changes with the scale of the logits, which changes no prediction (${show}): the evaluation depends on logit scale, so a model with large logits would look robust`,
       });
     }
@@ -198,6 +200,8 @@ export function confidenceConfound(f: Classifier, eps: number, configured: Confi
       flags.push({
         check: 'ce-saturation',
         severity: 'warning',
+        norm: a.norm,
+        eps,
         message: `at ${a.norm} eps ${eps} ${a.name} (cross-entropy) leaves ${pct(ce)} robust accuracy, ${label} (same budget, scale-invariant loss) ${pct(inv)}: CE attack weakened by the model's confidence`,
       });
     }

@@ -8,6 +8,7 @@ import { UsageError } from '../contract/errors';
 import { attackNormKey } from '../contract/keys';
 import { Norm, validateNorm } from '../contract/norms';
 import { Dataset, inputSize } from '../data/types';
+import { EVAL_DEFAULTS } from './defaults';
 import { ProbeConfig, VicinalSource } from './probes';
 import { DEFAULT_TOLERANCES, SanityTolerances } from './sanity';
 
@@ -106,14 +107,8 @@ export interface EvalOptions {
   onProgress?: (p: EvalProgress) => void;
 }
 
-/**
- * Defaults. 500 examples (as suite/config.ts) give a standard error of at
- * most 2.2 points on a robust accuracy; batches of 250 keep the wasm backend
- * near its throughput (500 is ~15% faster, 100 ~35% slower, for PGD on the
- * MNIST MLP). 200 probe and sanity points bound the extra cost of the
- * probes and checks to a few PGD-40 runs.
- */
-export const EVAL_DEFAULTS = { norm: 'linf' as Norm, nExamples: 500, batchSize: 250, probePoints: 200, sanityExamples: 200 };
+/** The defaults (eval/defaults.ts), exported here for the study schema and the cost model. */
+export { EVAL_DEFAULTS };
 
 /** The settings with every default filled in: the one place EvalSettings defaults are applied (study configs and evaluateModel both call it). */
 export function withEvalDefaults<T extends EvalSettingsInput>(s: T): T & EvalSettings {

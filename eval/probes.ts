@@ -23,6 +23,7 @@ import { distribution } from './distribution';
 import { project, rowNorm, steepestDirection } from '../attacks/types';
 import { Norm } from '../contract/norms';
 import { ballKey, probeKey } from '../contract/keys';
+import { EVAL_DEFAULTS } from './defaults';
 
 export type DualNorm = 'l1' | 'l2';
 
@@ -73,7 +74,7 @@ export interface GradientNormRows {
  * Per example: loss and the L1 / L2 / L-infinity norms of its input
  * gradient, at the given points (row-major, `inputShape` per row).
  */
-export function gradientNorms(f: Classifier, x: Float32Array, inputShape: number[], targets: ProbeTargets, numClasses: number, batchSize = 250): GradientNormRows {
+export function gradientNorms(f: Classifier, x: Float32Array, inputShape: number[], targets: ProbeTargets, numClasses: number, batchSize = EVAL_DEFAULTS.batchSize): GradientNormRows {
   const d = inputSize(inputShape);
   const n = x.length / d;
   checkTargets(targets, n, numClasses);
@@ -158,7 +159,7 @@ export function localLipschitz(
   if (!Number.isInteger(steps) || steps < 0) throw new Error(`probes: lipschitz steps must be an integer >= 0, got ${steps}`);
   const relStepSize = options.relStepSize ?? 2.5 / Math.max(1, steps);
   const fdRadius = options.fdRadius ?? 1e-3 * (bounds.hi - bounds.lo) * Math.sqrt(d);
-  const batchSize = options.batchSize ?? 250;
+  const batchSize = options.batchSize ?? EVAL_DEFAULTS.batchSize;
   const dual = dualNorm(norm);
   let method: HessianMethod = options.method === 'finite-difference' ? 'finite-difference' : 'double-backprop';
   let agreement = NaN;
@@ -262,7 +263,17 @@ export interface FirstOrderRows {
  * with the one FGSM (linf) / FGM (l2) at radius eps actually achieves.
  * measured << predicted means the loss is far from linear on the scale eps.
  */
-export function firstOrderCheck(f: Classifier, x: Float32Array, y: Int32Array, inputShape: number[], numClasses: number, bounds: Bounds, eps: number, norm: Norm, batchSize = 250): FirstOrderRows {
+export function firstOrderCheck(
+  f: Classifier,
+  x: Float32Array,
+  y: Int32Array,
+  inputShape: number[],
+  numClasses: number,
+  bounds: Bounds,
+  eps: number,
+  norm: Norm,
+  batchSize = EVAL_DEFAULTS.batchSize,
+): FirstOrderRows {
   const d = inputSize(inputShape);
   const dual = dualNorm(norm);
   const [predicted, predictedStep, measured] = batched(y.length, batchSize, 3, (s, e) => {
@@ -293,7 +304,7 @@ export interface MarginRows {
 }
 
 /** Logit margins and first-order margins (one backward pass per class). */
-export function margins(f: Classifier, x: Float32Array, y: Int32Array, inputShape: number[], numClasses: number, norm: Norm, batchSize = 250): MarginRows {
+export function margins(f: Classifier, x: Float32Array, y: Int32Array, inputShape: number[], numClasses: number, norm: Norm, batchSize = EVAL_DEFAULTS.batchSize): MarginRows {
   const d = inputSize(inputShape);
   const dual = dualNorm(norm);
   const [logit, firstOrder, closest] = batched(y.length, batchSize, 3, (s, e) => {
@@ -337,7 +348,7 @@ export type VicinalSource = { x: Float32Array; targets: ProbeTargets } | { draw:
 export interface ProbeConfig {
   /** Default true. */
   enabled?: boolean;
-  /** Points per set (train, test, vicinal). Default 200. */
+  /** Points per set (train, test, vicinal). Default EVAL_DEFAULTS.probePoints (200). */
   nPoints?: number;
   /** Vicinal draws per anchor training point when a `draw` source is given. Default 4 (nPoints / 4 anchors). */
   vicinalPerPoint?: number;
@@ -384,9 +395,9 @@ export function runProbes(
   config: ProbeConfig,
   rng: Rng,
   vicinal?: VicinalSource,
-  batchSize = 250,
+  batchSize = EVAL_DEFAULTS.batchSize,
 ): ProbeOutput {
-  const nPoints = config.nPoints ?? 200;
+  const nPoints = config.nPoints ?? EVAL_DEFAULTS.probePoints;
   if (!Number.isInteger(nPoints) || nPoints < 1) throw new Error(`probes: nPoints must be an integer >= 1, got ${nPoints}`);
   const k = dataset.numClasses;
   const shape = dataset.inputShape;

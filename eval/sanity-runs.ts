@@ -181,7 +181,7 @@ export function runSanity(
       reran: evaluated ? [smallRun] : [`${single.name}, batches of ${Math.min(bs, m)}`, smallRun],
       reused: evaluated ? [`${single.name}, batches of ${bs}`] : [],
     });
-    flags.push(...checkOutcomeBatchIndependence(whole, small.success, label, tol.batchOutcomes));
+    flags.push(...checkOutcomeBatchIndependence(whole, small.success, label, { norm: c.norm, eps: midEps }, tol.batchOutcomes));
   }
   flags.push(...checkMonotone(summaries, cleanAccuracy, tol.accuracy));
   flags.push(...checkIterativeVsSingleStep(summaries, tol.accuracy));

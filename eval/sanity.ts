@@ -51,6 +51,8 @@ export function checkInBall(xAdv: tf.Tensor, x: tf.Tensor, eps: number, norm: No
     flags.push({
       check: 'out-of-ball',
       severity: 'error',
+      norm,
+      eps,
       message: `${attack} at ${norm} eps ${eps}: adversarial examples outside the ball (excess ${v.ball}) or the bounds (excess ${v.bounds})${v.nonFinite ? ' or not finite' : ''}`,
     });
   }
@@ -82,6 +84,8 @@ export function checkMonotone(summaries: AttackSummary[], cleanAccuracy: number,
         flags.push({
           check: 'non-monotone',
           severity: 'warning',
+          norm: s.norm,
+          eps: s.eps,
           message: `${key}: robust accuracy rises from ${pct(prev.acc)} (${prev.label}) to ${pct(s.robustAccuracy)} at eps ${s.eps}; a larger ball cannot make the model more robust, so the attack is failing to converge`,
         });
       }
@@ -107,6 +111,8 @@ export function checkIterativeVsSingleStep(summaries: AttackSummary[], tol = DEF
           flags.push({
             check: 'gradient-masking',
             severity: 'warning',
+            norm: it.norm,
+            eps: it.eps,
             message: `${key}: iterative ${it.attack} leaves ${pct(it.robustAccuracy)} robust accuracy, more than single-step ${one.attack} (${pct(one.robustAccuracy)}); possible gradient masking, or the iterative attack is too weak (step size too small to cross the ball from its random start, too few steps or restarts)`,
           });
         }
@@ -128,6 +134,8 @@ export function checkNoiseWeaker(summaries: AttackSummary[], tol = DEFAULT_TOLER
         flags.push({
           check: 'noise-stronger',
           severity: 'warning',
+          norm: wb.norm,
+          eps: wb.eps,
           message: `${key}: random noise leaves ${pct(noise.robustAccuracy)} robust accuracy, less than white-box ${wb.attack} (${pct(wb.robustAccuracy)}); gradients are likely masked or the attack is broken`,
         });
       }
@@ -150,6 +158,8 @@ export function checkLargeEps(accuracy: number, n: number, eps: number, norm: No
     {
       check: 'large-eps-not-zero',
       severity: 'warning',
+      norm,
+      eps,
       message: `${attack} at ${norm} eps ${eps} (the ball holds the whole input box) leaves ${survivors} of ${n} examples (${pct(accuracy)}) correctly classified; it should break all of them, so the attack is not working (gradient masking, a saturated loss, or too few steps)`,
     },
   ];
@@ -187,6 +197,8 @@ export function checkStepsDoubling(accuracy: number, doubledAccuracy: number, n:
       {
         check: 'steps-not-converged',
         severity: 'warning',
+        norm,
+        eps,
         message: `pgd at ${norm} eps ${eps}: ${2 * steps} steps lower robust accuracy from ${pct(accuracy)} (${steps} steps) to ${pct(doubledAccuracy)} (tolerance ${pct(tol)}); the attack has not converged, robust accuracy is overestimated`,
       },
     ];
@@ -196,6 +208,8 @@ export function checkStepsDoubling(accuracy: number, doubledAccuracy: number, n:
       {
         check: 'steps-unstable',
         severity: 'warning',
+        norm,
+        eps,
         message: `pgd at ${norm} eps ${eps}: ${2 * steps} steps raise robust accuracy from ${pct(accuracy)} (${steps} steps) to ${pct(doubledAccuracy)} (tolerance ${pct(tol)}); the attack's outcome depends on its random start more than the tolerance allows`,
       },
     ];
@@ -266,8 +280,8 @@ export function checkBatchIndependence(f: Classifier, x: Float32Array, inputShap
   ];
 }
 
-/** Attack outcomes (per-example success) must not depend on the batch size beyond a small share. */
-export function checkOutcomeBatchIndependence(a: Uint8Array, b: Uint8Array, attack: string, tol = DEFAULT_TOLERANCES.batchOutcomes): SanityFlag[] {
+/** Attack outcomes (per-example success) at `at` must not depend on the batch size beyond a small share. */
+export function checkOutcomeBatchIndependence(a: Uint8Array, b: Uint8Array, attack: string, at: { norm: Norm; eps: number }, tol = DEFAULT_TOLERANCES.batchOutcomes): SanityFlag[] {
   let diff = 0;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff++;
   if (a.length === 0 || diff / a.length <= tol) return [];
@@ -275,6 +289,8 @@ export function checkOutcomeBatchIndependence(a: Uint8Array, b: Uint8Array, atta
     {
       check: 'batch-dependence',
       severity: 'warning',
+      norm: at.norm,
+      eps: at.eps,
       message: `${attack}: ${diff} of ${a.length} outcomes (${pct(diff / a.length)}) change with the batch size (tolerance ${pct(tol)})`,
     },
   ];

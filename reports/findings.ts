@@ -19,7 +19,8 @@
  * qualifies the comparisons it undermines, and the comparison's sentence says
  * so ("qualified: <check> on <scheme> seed <s>"): flags about the attack at
  * one ε (gradient masking, noise stronger, steps not converged, ...) qualify
- * the worst case at that ε (every ε when the message names none); flags that
+ * the worst case at that ε (the flag's own norm and ε fields, compared
+ * exactly; every ε when the flag has none); flags that
  * make every attack suspect (large ε not reaching 0%, zero or NaN gradients,
  * probability outputs, non-determinism, batch dependence) qualify every ε;
  * gradient flags qualify the gradient-norm comparison; non-determinism and
@@ -92,41 +93,26 @@ export interface GroupFindings {
   flagLine: string;
 }
 
-/** Checks that make every robust accuracy of a model suspect, whatever ε their message names. */
+/** Checks that make every robust accuracy of a model suspect, whatever ε they name. */
 const EVERY_EPS = new Set(['large-eps-not-zero', 'zero-gradients', 'nan-gradients', 'outputs-probabilities', 'nondeterministic', 'batch-dependence', 'out-of-ball']);
 /** Checks that qualify clean accuracy. */
 const CLEAN_CHECKS = new Set(['nondeterministic', 'batch-dependence']);
 /** Checks that qualify a gradient-norm comparison. */
 const GRADIENT_CHECKS = new Set(['zero-gradients', 'nan-gradients', 'outputs-probabilities', 'nondeterministic']);
 
-const NUM = String.raw`(\d+(?:\.\d+)?(?:e-?\d+)?)`;
-
 /**
- * The norm and ε a flag's message is about, as eval/sanity.ts and
- * eval/confidence.ts write them: "linf:0.1: ...", "pgd at linf eps 0.05: ...",
- * "pgd@linf: ... rises from 30% (eps 0.1) to 50% at eps 0.2" (the ε after
- * "at"); null where the message names none.
+ * Whether a flag undermines a comparison of this metric (at this norm and ε
+ * for the worst case). A flag's own norm and ε (set by the check that raised
+ * it) are compared exactly: both come from the same double the study
+ * configured. A flag without ε (a check about the whole model, or a result
+ * written before flags carried their scope) qualifies every ε.
  */
-export function flagScope(message: string): { norm: string | null; eps: number | null } {
-  for (const re of [new RegExp(String.raw`\b(linf|l2):${NUM}`), new RegExp(String.raw`\b(linf|l2) eps ${NUM}`)]) {
-    const m = re.exec(message);
-    if (m) return { norm: m[1], eps: Number(m[2]) };
-  }
-  const norm = /@(linf|l2)\b/.exec(message)?.[1] ?? null;
-  const m = new RegExp(String.raw`\bat eps ${NUM}`).exec(message) ?? new RegExp(String.raw`\beps ${NUM}`).exec(message);
-  return { norm, eps: m ? Number(m[1]) : null };
-}
-
-const sameEps = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
-
-/** Whether a flag undermines a comparison of this metric (at this norm and ε for the worst case). */
-export function flagQualifies(flag: Pick<FlagRecord, 'check' | 'message'>, metric: FindingMetric, norm: string | null, eps: number | null): boolean {
+export function flagQualifies(flag: Pick<FlagRecord, 'check' | 'norm' | 'eps'>, metric: FindingMetric, norm: string | null, eps: number | null): boolean {
   if (metric === 'clean') return CLEAN_CHECKS.has(flag.check);
   if (metric === 'gradient') return GRADIENT_CHECKS.has(flag.check);
   if (EVERY_EPS.has(flag.check)) return true;
-  const scope = flagScope(flag.message);
-  if (scope.eps === null || eps === null) return true;
-  return sameEps(scope.eps, eps) && (scope.norm === null || norm === null || scope.norm === norm);
+  if (flag.eps === undefined || eps === null) return true;
+  return flag.eps === eps && (flag.norm === undefined || norm === null || flag.norm === norm);
 }
 
 /** The gradient-norm probe column of a group: the median norm at test points dual to the worst case's norm. */

@@ -13,6 +13,7 @@
  * the methods. Series elements carry data-series="<scheme>"; axis labels
  * carry data-axis.
  */
+import { epsText, parseBallKey } from '../contract/keys';
 import type { AdversarialGrid } from './adversarial-grid';
 import type { Figures2D, VicinityPanel } from './figures2d';
 import { GroupFindings, findingColumns, findingsContext, flagWhereText, runFindings, summarizeFlags } from './findings';
@@ -121,8 +122,8 @@ const LOCATION_COLORS: Record<string, string> = { train: '#0072B2', test: '#D55E
 /** Legend text of a probe location: "at test points", "linf ε=0.3", "margin-first-order". */
 function locationLabel(loc: string, family: string): string {
   if (loc === 'train' || loc === 'test' || loc === 'vicinal') return `at ${loc} points`;
-  const m = /^(linf|l2):(.+)$/.exec(loc);
-  if (m) return `${m[1] === 'l2' ? 'ℓ2' : 'ℓ∞'} ε=${m[2]}`;
+  const ball = parseBallKey(loc);
+  if (ball) return `${ball.norm === 'l2' ? 'ℓ2' : ball.norm === 'linf' ? 'ℓ∞' : ball.norm} ε=${epsText(ball.eps)}`;
   return loc || family;
 }
 

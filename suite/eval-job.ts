@@ -1,14 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { evaluateModelDetailed } from '../eval/evaluate';
 import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../eval/adversarial-examples';
-import { EvalConfig } from '../eval/config';
 import { Rng } from '../data/rng';
 import { loadModel } from '../models/io';
 import { asClassifier } from '../models/predict';
 import { Classifier } from '../contract/classifier';
 import { createScheme } from '../models/schemes';
 import { datasetFor, JobContext } from './job-context';
-import { EvalJob } from './job-spec';
+import { EvalJob, evalConfigOfSpec } from './job-spec';
 import { EvalJobResult, TrainJobResult } from '../contract/results';
 import { adversarialFile, modelDir, readResult, writeFileAtomic } from '../contract/run-folder';
 
@@ -35,15 +34,7 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
     }
     const scheme = createScheme(spec.scheme.name, spec.scheme.params, dataset, new Rng(spec.seed).fork('scheme'));
     const f = asClassifier(model);
-    // The spec's settings block is the evaluation's (one type, defaulted when the study was loaded).
-    const config: EvalConfig = {
-      ...spec.eval,
-      attacks: spec.attacks,
-      probes: spec.probes,
-      // The source scheme's own job has no source model: no transfer attack.
-      transfer: spec.transfer && spec.transfer.sourceTrainJobIds.length > 0 ? [{ source: spec.transfer.source, attack: spec.transfer.attack }] : [],
-    };
-    const details = evaluateModelDetailed(f, dataset, config, new Rng(spec.seed).fork('eval'), {
+    const details = evaluateModelDetailed(f, dataset, evalConfigOfSpec(spec), new Rng(spec.seed).fork('eval'), {
       sources,
       vicinal: { draw: (point, n, rng) => scheme.vicinity(point, n, rng, f), size: scheme.trainingSet.n },
       onProgress: (p) => ctx.progress(`${p.stage} ${p.detail}`, p.total > 0 ? p.done / p.total : 0),

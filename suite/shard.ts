@@ -166,7 +166,7 @@ function attackPasses(a: AttackSpec, norm: Norm, classes: number): number {
 
 function archOf(spec: SpecLike): ArchKey {
   const a = spec.model?.arch;
-  // ResNets are convolutions: the CNN's rate (calibrated on the small CNN, not on a ResNet; docs/notes/cifar.md).
+  // ResNets are convolutions: the CNN's rate (calibrated on the small CNN, not on a ResNet; docs/profiles.md, the cifar profiles).
   if (a === 'resnet' || a === 'preact-resnet') return 'cnn';
   return a === 'cnn' || a === 'linear' ? a : 'mlp';
 }

@@ -1,7 +1,7 @@
 /**
  * CIFAR-10 and CIFAR-100 (Krizhevsky 2009) from the official binary
  * versions, which no package registry ships: the user downloads and extracts
- * them once (docs/notes/cifar.md).
+ * them once (docs/datasets.md, CIFAR-10 and CIFAR-100).
  *
  *   cifar-10-batches-bin/   data_batch_1.bin ... data_batch_5.bin, test_batch.bin:
  *                           10,000 records each of 1 label byte + 3,072 pixel bytes

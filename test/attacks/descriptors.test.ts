@@ -164,8 +164,8 @@ test('the PGD step rule is one function: the registry, pgdPerturb and adversaria
   t.deepEqual(offenders, []);
 });
 
-test('docs/notes/descriptors.md holds exactly the attack table the descriptors render', (t) => {
-  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'notes', 'descriptors.md'), 'utf8');
+test('docs/attacks.md holds exactly the attack table the descriptors render', (t) => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'attacks.md'), 'utf8');
   const table = attackTableMarkdown();
   t.true(doc.includes(`\n${table}\n`), 'regenerate the table: node -e "console.log(require(\'./dist/attacks/registry\').attackTableMarkdown())"');
   // one row per registered attack

@@ -57,6 +57,14 @@ test('on logits x100 under CE-PGD alone both confound flags fire', (t) => {
       .join('\n'),
   );
   t.deepEqual(checksOf(r.flags).sort(), ['ce-saturation', 'logit-scale-dependence']);
+  // each carries the norm and the ε it was checked at, the very double of the configured list
+  const eps = r.flags.filter((x) => checksOf([x]).length).map((x) => x.eps);
+  t.is(new Set(eps).size, 1);
+  t.true((base.eps as number[]).includes(eps[0] as number));
+  for (const x of r.flags.filter((y) => checksOf([y]).length)) {
+    t.is(x.norm, 'linf');
+    t.true(x.message.includes(`linf eps ${x.eps} `), x.message);
+  }
 });
 
 test('on the same model under the autoattack preset neither flag fires', (t) => {

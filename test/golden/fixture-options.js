@@ -13,6 +13,6 @@ module.exports = () => ({
   eps: [0.05, 0.1, 0.2, 0.3],
   diverged: [{ scheme: 'label-smoothing', seed: 2 }],
   evalFailed: [{ group: 'mnist/mlp-256x256', scheme: 'mixup(alpha=1)', seed: 1 }],
-  flags: [{ scheme: 'mixup(alpha=1)', seed: 1, flag: { check: 'gradient-masking', severity: 'warning', message: 'FGSM stronger than PGD at eps 0.1' } }],
+  flags: [{ scheme: 'mixup(alpha=1)', seed: 1, flag: { check: 'gradient-masking', severity: 'warning', norm: 'linf', eps: 0.1, message: 'FGSM stronger than PGD at eps 0.1' } }],
   wallSeconds: 123.5,
 });

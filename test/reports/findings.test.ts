@@ -1,8 +1,8 @@
 import test from 'ava';
 import * as path from 'path';
 import { SanityFlag } from '../../contract/results';
-import { checkIterativeVsSingleStep, checkLargeEps, checkMonotone, checkNoiseWeaker, checkStepsDoubling } from '../../eval/sanity';
-import { Finding, flagQualifies, flagScope, groupFindings, runFindings, summarizeFlags } from '../../reports/findings';
+import { checkGradients, checkIterativeVsSingleStep, checkLargeEps, checkMonotone, checkNoiseWeaker, checkOutcomeBatchIndependence, checkStepsDoubling } from '../../eval/sanity';
+import { Finding, flagQualifies, groupFindings, runFindings, summarizeFlags } from '../../reports/findings';
 import { wrapText } from '../../reports/format';
 import { renderJson } from '../../reports/json';
 import { RunSummary, summarizeRun } from '../../reports/summary';
@@ -14,40 +14,50 @@ test.after.always(cleanupFixtures);
 const golden = () => (require(path.join(__dirname, '..', '..', '..', 'test', 'golden', 'fixture-options.js')) as () => FixtureOptions)();
 const MNIST = [{ group: 'mnist/mlp-32', dataset: { name: 'mnist', seed: 0, nTrain: 800, nTest: 200 }, model: { arch: 'mlp', hidden: [32] } }];
 
-const flag = (check: string, message: string): SanityFlag => ({ check, severity: 'warning', message });
+const flag = (check: string, message: string, at?: { norm: 'linf' | 'l2'; eps: number }): SanityFlag => ({ check, severity: 'warning', message, ...at });
 
 /** Parses "+15.0 [+7.6, +22.4], significant" style numbers (typographic minus) into points. */
 const num = (s: string) => Number(s.replace('−', '-'));
 
-test('flag scope: the norm and ε read from the messages eval/sanity.ts writes', (t) => {
+test("flag scope: every check that compares results at one ε sets the flag's norm and ε to that same double", (t) => {
   const s = (norm: 'linf' | 'l2', eps: number, acc: number) => ({ attack: 'pgd', norm, eps, settings: {}, n: 500, robustAccuracy: acc, meanLoss: 1 });
+  const scope = (f: SanityFlag) => ({ norm: f.norm, eps: f.eps });
   const masking = checkIterativeVsSingleStep([{ ...s('linf', 0.1, 0.6) }, { ...s('linf', 0.1, 0.3), attack: 'fgsm' }]);
   t.is(masking[0].check, 'gradient-masking');
-  t.deepEqual(flagScope(masking[0].message), { norm: 'linf', eps: 0.1 });
+  t.deepEqual(scope(masking[0]), { norm: 'linf', eps: 0.1 });
   const noise = checkNoiseWeaker([{ ...s('l2', 0.5, 0.1), attack: 'noise' }, s('l2', 0.5, 0.6)]);
   t.is(noise[0].check, 'noise-stronger');
-  t.deepEqual(flagScope(noise[0].message), { norm: 'l2', eps: 0.5 });
+  t.deepEqual(scope(noise[0]), { norm: 'l2', eps: 0.5 });
   const steps = checkStepsDoubling(0.5, 0.4, 500, 40, 0.05, 'linf');
   t.is(steps[0].check, 'steps-not-converged');
-  t.deepEqual(flagScope(steps[0].message), { norm: 'linf', eps: 0.05 });
+  t.deepEqual(scope(steps[0]), { norm: 'linf', eps: 0.05 });
+  t.deepEqual(scope(checkStepsDoubling(0.4, 0.5, 500, 40, 0.3, 'l2')[0]), { norm: 'l2', eps: 0.3 }, 'steps-unstable');
   const mono = checkMonotone([s('linf', 0.1, 0.3), s('linf', 0.2, 0.5)], 0.9);
   t.is(mono[0].check, 'non-monotone');
-  t.deepEqual(flagScope(mono[0].message), { norm: 'linf', eps: 0.2 });
-  const large = checkLargeEps(0.3, 500, 6, 'linf', 'pgd');
-  t.deepEqual(flagScope(large[0].message), { norm: 'linf', eps: 6 });
-  // eval/confidence.ts writes "at <norm> eps <eps> ..."
-  t.deepEqual(flagScope('at linf eps 0.3 pgd (cross-entropy) leaves 40.0% robust accuracy'), { norm: 'linf', eps: 0.3 });
-  t.deepEqual(flagScope('120 of 500 examples (24.0%) have an exactly zero input gradient'), { norm: null, eps: null });
+  t.deepEqual(scope(mono[0]), { norm: 'linf', eps: 0.2 });
+  t.deepEqual(scope(checkLargeEps(0.3, 500, 6, 'linf', 'pgd')[0]), { norm: 'linf', eps: 6 });
+  const outcomes = checkOutcomeBatchIndependence(Uint8Array.of(1, 0, 1, 0), Uint8Array.of(0, 1, 1, 0), 'fgsm', { norm: 'linf', eps: 0.1 });
+  t.deepEqual(scope(outcomes[0]), { norm: 'linf', eps: 0.1 });
+  // ε that prints long and sums that are not the literal: the flag holds the double itself, not its text
+  const third = 1 / 3;
+  const sum = 0.1 + 0.2;
+  t.is(checkMonotone([s('linf', 0.05, 0.3), s('linf', third, 0.5)], 0.9)[0].eps, third);
+  const f = checkIterativeVsSingleStep([{ ...s('linf', sum, 0.6) }, { ...s('linf', sum, 0.3), attack: 'fgsm' }])[0];
+  t.is(f.eps, sum);
+  t.true(flagQualifies(f, 'worst', 'linf', sum));
+  t.false(flagQualifies(f, 'worst', 'linf', 0.3), '0.1 + 0.2 is another radius than 0.3: exact identity, no tolerance');
+  // a check about the model as a whole carries no scope
+  t.deepEqual(scope(checkGradients(Float32Array.of(0, 0, 1))[0]), { norm: undefined, eps: undefined });
 });
 
 test('which comparisons a flag qualifies: ε-specific checks at their ε, attack-breaking checks at every ε, gradient and clean checks', (t) => {
-  const masking = flag('gradient-masking', 'linf:0.1: iterative pgd leaves 60.0% robust accuracy, more than single-step fgsm (30.0%)');
+  const masking = flag('gradient-masking', 'linf:0.1: iterative pgd leaves 60.0% robust accuracy, more than single-step fgsm (30.0%)', { norm: 'linf', eps: 0.1 });
   t.true(flagQualifies(masking, 'worst', 'linf', 0.1));
   t.false(flagQualifies(masking, 'worst', 'linf', 0.2));
   t.false(flagQualifies(masking, 'worst', 'l2', 0.1), 'another norm');
   t.false(flagQualifies(masking, 'clean', null, null));
   t.false(flagQualifies(masking, 'gradient', null, null));
-  const large = flag('large-eps-not-zero', 'pgd at linf eps 6 (the ball holds the whole input box) leaves 3 of 500 examples');
+  const large = flag('large-eps-not-zero', 'pgd at linf eps 6 (the ball holds the whole input box) leaves 3 of 500 examples', { norm: 'linf', eps: 6 });
   for (const e of [0.05, 0.1, 0.3]) t.true(flagQualifies(large, 'worst', 'linf', e), 'every ε despite naming eps 6');
   const zero = flag('zero-gradients', '120 of 500 examples (24.0%) have an exactly zero input gradient');
   t.true(flagQualifies(zero, 'worst', 'linf', 0.3));
@@ -57,6 +67,10 @@ test('which comparisons a flag qualifies: ε-specific checks at their ε, attack
   for (const m of ['clean', 'worst', 'gradient'] as const) t.true(flagQualifies(nondet, m, 'linf', 0.1), m);
   // An unknown check naming no ε is taken to concern every ε of the robust accuracy.
   t.true(flagQualifies(flag('something-new', 'odd'), 'worst', 'linf', 0.2));
+  // The message is prose: a flag without ε fields (a result written before flags carried them) qualifies every ε, whatever its text says.
+  t.true(flagQualifies(flag('gradient-masking', 'linf:0.1: iterative pgd leaves 60.0% robust accuracy'), 'worst', 'linf', 0.2));
+  // A flag with ε but no norm qualifies that ε at every norm.
+  t.true(flagQualifies({ check: 'gradient-masking', eps: 0.1 }, 'worst', 'l2', 0.1));
 });
 
 test('findings read the summary: one per scheme × (clean, worst case at every ε, gradient norm), numbers and verdicts equal to the cells', (t) => {
@@ -145,8 +159,8 @@ test('flags on erm qualify every scheme; attack-breaking flags qualify every ε;
       seeds: [0, 1],
       eps: [0.1, 0.2],
       flags: [
-        { scheme: 'erm', seed: 0, flag: flag('steps-not-converged', 'pgd at linf eps 0.2: 80 steps lower robust accuracy from 10.0% (40 steps) to 5.0%') },
-        { scheme: 'erm', seed: 1, flag: flag('steps-not-converged', 'pgd at linf eps 0.2: 80 steps lower robust accuracy from 11.0% (40 steps) to 6.0%') },
+        { scheme: 'erm', seed: 0, flag: flag('steps-not-converged', 'pgd at linf eps 0.2: 80 steps lower robust accuracy from 10.0% (40 steps) to 5.0%', { norm: 'linf', eps: 0.2 }) },
+        { scheme: 'erm', seed: 1, flag: flag('steps-not-converged', 'pgd at linf eps 0.2: 80 steps lower robust accuracy from 11.0% (40 steps) to 6.0%', { norm: 'linf', eps: 0.2 }) },
         { scheme: 'mixup-asym', seed: 1, flag: flag('zero-gradients', '300 of 500 examples (60.0%) have an exactly zero input gradient') },
       ],
     }),

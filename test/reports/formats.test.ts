@@ -133,8 +133,8 @@ test('markdown: sanity flags summarised per check, every flag listed, and the qu
       makeRun({
         seeds: [0, 1],
         flags: [
-          { scheme: 'erm', seed: 0, flag: { check: 'non-monotone', severity: 'warning', message: 'pgd@linf: robust accuracy rises | odd at eps 0.2' } },
-          { scheme: 'mixup', seed: 1, flag: { check: 'non-monotone', severity: 'warning', message: 'pgd@linf: again at eps 0.2' } },
+          { scheme: 'erm', seed: 0, flag: { check: 'non-monotone', severity: 'warning', norm: 'linf', eps: 0.2, message: 'pgd@linf: robust accuracy rises | odd at eps 0.2' } },
+          { scheme: 'mixup', seed: 1, flag: { check: 'non-monotone', severity: 'warning', norm: 'linf', eps: 0.2, message: 'pgd@linf: again at eps 0.2' } },
         ],
       }),
     ),

@@ -69,19 +69,19 @@ test.before(async () => {
         group: 'moons/mlp-8',
         scheme: 'mixup-asym',
         seed: 1,
-        flag: { check: 'gradient-masking', severity: 'warning', message: 'linf:0.1: iterative pgd leaves 60.0% robust accuracy, more than single-step fgsm (50.0%)' },
+        flag: { check: 'gradient-masking', severity: 'warning', norm: 'linf', eps: 0.1, message: 'linf:0.1: iterative pgd leaves 60.0% robust accuracy, more than single-step fgsm (50.0%)' },
       },
       {
         group: 'mnist/mlp-32',
         scheme: 'erm',
         seed: 0,
-        flag: { check: 'steps-not-converged', severity: 'warning', message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 40.0% (40 steps) to 35.0%' },
+        flag: { check: 'steps-not-converged', severity: 'warning', norm: 'linf', eps: 0.1, message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 40.0% (40 steps) to 35.0%' },
       },
       {
         group: 'mnist/mlp-32',
         scheme: 'erm',
         seed: 1,
-        flag: { check: 'steps-not-converged', severity: 'warning', message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 41.0% (40 steps) to 36.0%' },
+        flag: { check: 'steps-not-converged', severity: 'warning', norm: 'linf', eps: 0.1, message: 'pgd at linf eps 0.1: 80 steps lower robust accuracy from 41.0% (40 steps) to 36.0%' },
       },
     ],
   });

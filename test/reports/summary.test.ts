@@ -240,7 +240,7 @@ test('header: backend, gpu, tfjs, seeds, attack settings, sizes, wall time, flag
     makeRun({
       seeds: [3, 1],
       wallSeconds: 321,
-      flags: [{ scheme: 'mixup', seed: 1, flag: { check: 'gradient-masking', severity: 'warning', message: 'FGSM stronger than PGD at eps 0.1' } }],
+      flags: [{ scheme: 'mixup', seed: 1, flag: { check: 'gradient-masking', severity: 'warning', norm: 'linf', eps: 0.1, message: 'FGSM stronger than PGD at eps 0.1' } }],
     }),
   );
   t.is(s.header.backend, 'wasm');

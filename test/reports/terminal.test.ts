@@ -28,6 +28,8 @@ function realistic(o: Partial<FixtureOptions> = {}): FixtureOptions {
           flag: {
             check: 'steps-not-converged',
             severity: 'warning',
+            norm: 'linf',
+            eps: 0.05,
             message: 'pgd at linf eps 0.05: 80 steps lower robust accuracy from 71.2% (40 steps) to 64.0% (tolerance 2.0%); the attack has not converged, robust accuracy is overestimated',
           },
         });

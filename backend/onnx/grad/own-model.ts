@@ -4,7 +4,7 @@
  * differentiated with respect to x (attacks) or the weights (training). Used
  * by the test that checks it against the hand-written backward and by the
  * side-by-side benchmark; the engine itself still runs the hand-written
- * backward (see docs/notes/differentiator.md for the measured speeds).
+ * backward (see docs/engine.md, the ONNX graph differentiator, for the measured speeds).
  */
 import type { CompiledModel, Mode } from '../compile';
 import { parseModel } from '../graph';
