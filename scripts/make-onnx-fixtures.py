@@ -180,6 +180,20 @@ def make(name, cls, out_dir, seed):
         f.write('\n')
 
 
+FIXED_BATCH = 3
+
+
+def make_fixed_batch(name, cls, out_dir, seed):
+    """<name>-batch3.onnx: the same model (same seed, so the same weights as <name>.onnx) exported with its batch fixed at 3 (no dynamic axes); its fixture's batch of 8 runs in chunks, the last one padded."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = cls()
+    randomise_batchnorm(model, gen)
+    model.eval()
+    x = torch.rand(FIXED_BATCH, 3, 8, 8, generator=gen)
+    torch.onnx.export(model, x, os.path.join(out_dir, f'{name}-batch{FIXED_BATCH}.onnx'), input_names=['x'], output_names=['logits'], opset_version=13)
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', 'test', 'backend', 'fixtures', 'onnx')
     os.makedirs(out_dir, exist_ok=True)
@@ -188,6 +202,8 @@ def main():
     for i, (name, (cls, _)) in enumerate(MODELS.items()):
         make(name, cls, out_dir, seed=100 + i)
         print(f'wrote {name}.onnx and {name}.json')
+    make_fixed_batch('resnet-block', ResNetBlock, out_dir, seed=100)
+    print(f'wrote resnet-block-batch{FIXED_BATCH}.onnx')
 
 
 if __name__ == '__main__':

@@ -114,7 +114,9 @@ export function onnxInputLayout(model: OnnxFileModel, inputShape: readonly numbe
     const [h, w, c] = inputShape;
     const dims = given === 'same' ? [...inputShape] : given === 'flatten' ? [inputShape.reduce((a, b) => a * b, 1)] : inputShape.length === 3 ? [c, h, w] : null;
     if (dims && fits(dims)) return given;
-    throw new UsageError(`the .onnx model ${model.file} takes inputs of shape ${show(want)} (batch left out), dataset ${datasetName} has [${inputShape.join(', ')}], which does not fit layout ${LAYOUT_NAMES[given]}`);
+    throw new UsageError(
+      `the .onnx model ${model.file} takes inputs of shape ${show(want)} (batch left out), dataset ${datasetName} has [${inputShape.join(', ')}], which does not fit layout ${LAYOUT_NAMES[given]}`,
+    );
   }
   if (fits(inputShape)) return 'same';
   if (inputShape.length === 3) {

@@ -206,7 +206,8 @@ function onnxModel(m: OnnxFileModel, o: OnnxInputOptions): AttackedModel {
         ['mean', o.mean],
         ['std', o.std],
       ] as const) {
-        if (v && v.length !== 1 && v.length !== channels) throw new UsageError(`option --${name} takes 1 or ${channels} values (one per channel of [${dataset.inputShape.join(', ')}]), got ${v.length}`);
+        if (v && v.length !== 1 && v.length !== channels)
+          throw new UsageError(`option --${name} takes 1 or ${channels} values (one per channel of [${dataset.inputShape.join(', ')}]), got ${v.length}`);
       }
       // Gradients where the graph has them; a graph outside the rules is refused (one line naming the node and the op) only when gradients are needed.
       let base: Classifier;
