@@ -9,7 +9,10 @@ import { Classifier } from '../contract/classifier';
 import { createScheme } from '../models/schemes';
 import { datasetFor, JobContext } from './job-context';
 import { EvalJob } from './job-spec';
-import { EvalJobResult, TrainJobResult } from '../contract/results';
+import { EvalJobResult, ModelIdentity, TrainJobResult } from '../contract/results';
+import { importedClassifier, loadOnnxFile } from '../backend/onnx/file-model';
+import type { Dataset } from '../data/types';
+import { importedInput, OnnxModelEntry } from './config';
 import { adversarialFile, modelDir, readResult, writeFileAtomic } from '../contract/run-folder';
 
 /**
@@ -21,10 +24,8 @@ import { adversarialFile, modelDir, readResult, writeFileAtomic } from '../contr
 export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
   const spec = job.spec;
   const t0 = Date.now();
-  const trained = readResult(ctx.runDir, spec.trainJobId) as TrainJobResult | null;
-  if (trained?.status !== 'ok') throw new Error(`model ${spec.trainJobId} is not trained (${trained?.status ?? 'missing'})`);
   const dataset = datasetFor(ctx, spec.dataset);
-  const { model } = await loadModel(modelDir(ctx.runDir, spec.trainJobId));
+  const attacked = spec.trainJobId === null ? importedModel(spec, dataset) : await trainedModel(ctx, spec.trainJobId);
   const sourceModels: tf.LayersModel[] = [];
   try {
     const sources: Record<string, Classifier> = {};
@@ -34,7 +35,7 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       sources[spec.transfer?.source as string] = asClassifier(m);
     }
     const scheme = createScheme(spec.scheme.name, spec.scheme.params, dataset, new Rng(spec.seed).fork('scheme'));
-    const f = asClassifier(model);
+    const f = attacked.classifier;
     // The spec's settings block is the evaluation's (one type, defaulted when the study was loaded).
     const config: EvalConfig = {
       ...spec.eval,
@@ -56,7 +57,7 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       kind: 'eval',
       jobId: job.id,
       trainJobId: spec.trainJobId,
-      identity: trained.identity,
+      identity: attacked.identity,
       status: 'ok',
       ...core,
       wallSeconds: (Date.now() - t0) / 1000,
@@ -64,7 +65,45 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       env: ctx.env,
     };
   } finally {
-    model.dispose();
+    attacked.dispose();
     for (const m of sourceModels) m.dispose();
+  }
+}
+
+/** The model an eval job attacks: its classifier, its identity, and how to free it. */
+interface AttackedModel {
+  classifier: Classifier;
+  identity: ModelIdentity;
+  dispose(): void;
+}
+
+async function trainedModel(ctx: JobContext, trainJobId: string): Promise<AttackedModel> {
+  const trained = readResult(ctx.runDir, trainJobId) as TrainJobResult | null;
+  if (trained?.status !== 'ok') throw new Error(`model ${trainJobId} is not trained (${trained?.status ?? 'missing'})`);
+  const { model } = await loadModel(modelDir(ctx.runDir, trainJobId));
+  return { classifier: asClassifier(model), identity: trained.identity, dispose: () => model.dispose() };
+}
+
+/**
+ * A study's imported .onnx model: the file must still be the one planned
+ * (its SHA-256 is in the job id); gradients through the differentiated graph.
+ */
+function importedModel(spec: EvalJob['spec'], dataset: Dataset): AttackedModel {
+  const entry = spec.model as OnnxModelEntry;
+  const file = loadOnnxFile(entry.onnx);
+  try {
+    const made = importedClassifier(file, dataset.inputShape, dataset.numClasses, dataset.name, importedInput(entry), true);
+    if (made.settings.sha256 !== entry.sha256) throw new Error(`${entry.onnx} changed since the study was planned (SHA-256 ${made.settings.sha256}, planned ${entry.sha256}); plan the study again`);
+    const identity: ModelIdentity = {
+      dataset: spec.dataset as unknown as Record<string, number | string>,
+      model: { onnx: entry.onnx, ...made.settings },
+      scheme: { name: 'imported', settings: {} },
+      train: {},
+      seed: spec.seed,
+    };
+    return { classifier: made.classifier, identity, dispose: () => file.dispose() };
+  } catch (e) {
+    file.dispose();
+    throw e;
   }
 }

@@ -272,3 +272,55 @@ export function withInputNormalisation(f: Classifier, mean: readonly number[], s
 export function fileSha256(model: OnnxFileModel): string {
   return crypto.createHash('sha256').update(model.bytes).digest('hex');
 }
+
+/** --layout / a study entry's `layout`, as users name it: the graph's input is NCHW, NHWC (the dataset's own [h, w, c]) or flat. */
+export const LAYOUT_BY_NAME: Record<string, OnnxLayout> = { nchw: 'nchw', nhwc: 'same', flat: 'flatten' };
+
+/** How an imported file's input is read: layout (default: from the declared shape), and the normalisation the graph expects. */
+export interface ImportedInput {
+  layout?: OnnxLayout;
+  mean?: readonly number[];
+  std?: readonly number[];
+}
+
+/**
+ * The classifier of an imported .onnx file on a dataset's pixel-space inputs:
+ * with input gradients where every op has a gradient rule; otherwise, when
+ * `needsGradients` is false, forward-only (`gradientFree`), else the
+ * differentiator's one-line UsageError naming the node and the op. `settings`
+ * is what results record: SHA-256, layout, mean, std, whether gradients exist.
+ */
+export function importedClassifier(
+  m: OnnxFileModel,
+  inputShape: readonly number[],
+  numClasses: number,
+  datasetName: string,
+  input: ImportedInput,
+  needsGradients: boolean,
+): { classifier: Classifier; gradientFree: boolean; settings: Record<string, unknown> } {
+  const channels = inputShape[inputShape.length - 1];
+  for (const [name, v] of [
+    ['mean', input.mean],
+    ['std', input.std],
+  ] as const) {
+    if (v && v.length !== 1 && v.length !== channels) throw new UsageError(`${name} takes 1 or ${channels} values (one per channel of [${inputShape.join(', ')}]), got ${v.length}`);
+  }
+  let base: Classifier;
+  let gradientFree = false;
+  try {
+    base = onnxGradientClassifier(m, inputShape, numClasses, datasetName, input.layout);
+  } catch (e) {
+    if (needsGradients || !(e instanceof UsageError) || !/no input gradients/.test(e.message)) throw e;
+    base = onnxClassifier(m, inputShape, numClasses, datasetName, input.layout);
+    gradientFree = true;
+  }
+  const settings = {
+    sha256: fileSha256(m),
+    layout: LAYOUT_NAMES[onnxInputLayout(m, inputShape, datasetName, input.layout)],
+    mean: input.mean ? [...input.mean] : null,
+    std: input.std ? [...input.std] : null,
+    gradients: !gradientFree,
+  };
+  const classifier = input.mean || input.std ? withInputNormalisation(base, input.mean ?? [0], input.std ?? [1]) : base;
+  return { classifier, gradientFree, settings };
+}

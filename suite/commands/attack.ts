@@ -3,8 +3,8 @@ import * as path from 'path';
 import { evaluateModelDetailed, EvalCore } from '../../eval/evaluate';
 import { EvalConfig } from '../../eval/config';
 import { perExampleColumns, perExampleRows, toCsv } from '../../eval/export';
-import { ATTACK_NAMES, AttackSpec, attackFamily, validateEpsList } from '../../attacks/registry';
-import { fileSha256, LAYOUT_NAMES, loadOnnxFile, onnxInputLayout, OnnxFileModel, OnnxLayout, onnxClassifier, onnxGradientClassifier, withInputNormalisation } from '../../backend/onnx/file-model';
+import { ATTACK_NAMES, AttackSpec, needsGradients, validateEpsList } from '../../attacks/registry';
+import { importedClassifier, LAYOUT_BY_NAME, loadOnnxFile, OnnxFileModel, OnnxLayout } from '../../backend/onnx/file-model';
 import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../../eval/adversarial-examples';
 import { type AttackStageLog, attackLabel } from '../../attacks/types';
 import { Norm, validateNorm } from '../../contract/norms';
@@ -192,8 +192,7 @@ function onnxDatasetShape(dims: (number | null)[], layout: OnnxLayout | undefine
 
 function onnxModel(m: OnnxFileModel, o: OnnxInputOptions): AttackedModel {
   const hwc = onnxDatasetShape(m.inputDims.slice(1), o.layout);
-  const sha256 = fileSha256(m);
-  const settings: Record<string, unknown> = { sha256, layout: null, mean: o.mean ?? null, std: o.std ?? null };
+  const settings: Record<string, unknown> = {};
   return {
     kind: 'onnx',
     metadata: {},
@@ -201,28 +200,16 @@ function onnxModel(m: OnnxFileModel, o: OnnxInputOptions): AttackedModel {
     inputShape: hwc.map((d) => (d === null ? undefined : d)),
     numClasses: m.outputDims[1],
     classifierFor: (dataset, needsGradients) => {
-      const channels = dataset.inputShape[dataset.inputShape.length - 1];
-      for (const [name, v] of [
-        ['mean', o.mean],
-        ['std', o.std],
-      ] as const) {
-        if (v && v.length !== 1 && v.length !== channels)
-          throw new UsageError(`option --${name} takes 1 or ${channels} values (one per channel of [${dataset.inputShape.join(', ')}]), got ${v.length}`);
-      }
-      // Gradients where the graph has them; a graph outside the rules is refused (one line naming the node and the op) only when gradients are needed.
-      let base: Classifier;
-      let gradientFree = false;
+      let made: ReturnType<typeof importedClassifier>;
       try {
-        base = onnxGradientClassifier(m, dataset.inputShape, dataset.numClasses, dataset.name, o.layout);
+        made = importedClassifier(m, dataset.inputShape, dataset.numClasses, dataset.name, o, needsGradients);
       } catch (e) {
-        if (needsGradients || !(e instanceof UsageError) || !/no input gradients/.test(e.message)) throw e;
-        base = onnxClassifier(m, dataset.inputShape, dataset.numClasses, dataset.name, o.layout);
-        gradientFree = true;
+        // The per-channel counts are the flags' (--mean, --std).
+        if (e instanceof UsageError && /^(mean|std) takes/.test(e.message)) throw new UsageError(`option --${e.message}`);
+        throw e;
       }
-      settings.layout = LAYOUT_NAMES[onnxInputLayout(m, dataset.inputShape, dataset.name, o.layout)];
-      settings.gradients = !gradientFree;
-      const classifier = o.mean || o.std ? withInputNormalisation(base, o.mean ?? [0], o.std ?? [1]) : base;
-      return { classifier, gradientFree };
+      Object.assign(settings, made.settings);
+      return { classifier: made.classifier, gradientFree: made.gradientFree };
     },
     settings,
     dispose: () => m.dispose(),
@@ -308,8 +295,6 @@ function parseAttackOptions(flags: ParsedFlags, positional: string[]): AttackOpt
   };
 }
 
-const LAYOUT_FLAG: Record<string, OnnxLayout> = { nchw: 'nchw', nhwc: 'same', flat: 'flatten' };
-
 /** --layout, --mean, --std: only for a .onnx model; std > 0. */
 export function parseOnnxInputOptions(flags: ParsedFlags, isOnnx: boolean): OnnxInputOptions {
   const layoutText = stringFlag(flags, 'layout');
@@ -318,9 +303,9 @@ export function parseOnnxInputOptions(flags: ParsedFlags, isOnnx: boolean): Onnx
   if (!isOnnx) {
     for (const name of ['layout', 'mean', 'std']) if (flags[name] !== undefined) throw new UsageError(`option --${name} is for a .onnx model (--model FILE.onnx)`);
   }
-  if (layoutText !== undefined && !(layoutText in LAYOUT_FLAG)) throw new UsageError(`invalid --layout "${layoutText}"; allowed: ${Object.keys(LAYOUT_FLAG).join(', ')}`);
+  if (layoutText !== undefined && !(layoutText in LAYOUT_BY_NAME)) throw new UsageError(`invalid --layout "${layoutText}"; allowed: ${Object.keys(LAYOUT_BY_NAME).join(', ')}`);
   if (std?.some((v) => !(v > 0))) throw new UsageError(`option --std takes positive values, got ${std.join(',')}`);
-  return { layout: layoutText === undefined ? undefined : LAYOUT_FLAG[layoutText], mean, std };
+  return { layout: layoutText === undefined ? undefined : LAYOUT_BY_NAME[layoutText], mean, std };
 }
 
 /** --bounds lo,hi: two numbers, lo < hi. */
@@ -479,8 +464,8 @@ export const command: Command = {
     try {
       const dataset = loadTargetDataset(attacked, o);
       // A .onnx file's shapes are checked against the dataset here (one-line UsageErrors naming both).
-      const needsGradients = o.probes || o.attackNames.some((a) => attackFamily(a) !== 'score-based' && attackFamily(a) !== 'baseline');
-      const { classifier: base, gradientFree } = attacked.classifierFor(dataset, needsGradients);
+      const gradientsNeeded = o.probes || o.attackNames.some(needsGradients);
+      const { classifier: base, gradientFree } = attacked.classifierFor(dataset, gradientsNeeded);
       if (dataset.test.n === 0) throw new UsageError(`dataset ${dataset.name} has no test examples`);
       if (o.probes && dataset.train.n === 0) throw new UsageError('option --probes needs training points; the data have no train file (give a JSON spec with "train")');
       await refuseDefectiveBackend();
