@@ -331,7 +331,8 @@ function extract(col: Column, ev: EvalJobResult | null): Extracted | 'n/a' {
 
 /** A seed's status in any column: the training job's when not ok, else the eval job's (every column comes from the eval). */
 function combinedStatus(row: SeedJobs): SeedStatus {
-  return row.trainStatus !== 'ok' ? row.trainStatus : row.evalStatus;
+  // An imported model has no train job: its evaluation alone.
+  return row.trainJobId !== null && row.trainStatus !== 'ok' ? row.trainStatus : row.evalStatus;
 }
 
 function aggregateStatus(statuses: SeedStatus[]): { status: CellStatus; note?: string } {
