@@ -42,7 +42,8 @@ const DATA_FORMS = `${DATASET_NAMES.filter((d) => d !== 'files').join(', ')}, FO
  * test-only file data ({ name: files, test }); or a JSON spec ({"name": ...}).
  */
 export function parseDataFlag(text: string): DatasetSpec {
-  const t = text.trim();
+  // files:FORMAT:FILE or files:FILE is the same as FORMAT:FILE or FILE (the dataset's name spelled out).
+  const t = text.trim().replace(/^files:(?=.)/, '');
   if (t.startsWith('{')) {
     let spec: unknown;
     try {
