@@ -68,7 +68,8 @@ const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 const preds = (r: { examples: Record<string, number>[] }, key: string) => r.examples.map((e) => e[key]);
 
 test.serial("fgsm on the PyTorch ResNet block: per-example predictions equal PyTorch's FGSM, dynamic and fixed batch; autoattack at 0.031 is no weaker", async (t) => {
-  const data = `npz:${writeData('resnet.npz', nhwc())}`;
+  // The issue's form: files:FORMAT:FILE.
+  const data = `files:npz:${writeData('resnet.npz', nhwc())}`;
   const out = path.join(dir, 'fgsm.json');
   const a = await attack(['--model', RESNET, '--data', data, '--attack', 'fgsm', '--eps', String(fx.fgsm.eps), '--n', String(N), '--out', out]);
   t.is(a.code, 0, a.text);
