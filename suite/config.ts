@@ -69,7 +69,7 @@ const archModelSpec = z
  */
 const onnxModelSpec = z
   .object({
-    /** The .onnx file: one float32 input, one [batch, classes] output (logits or probabilities are not told apart here: give logits). */
+    /** The .onnx file: one float32 input, one [batch, classes] output (logits, or probabilities: attacked through their log). */
     onnx: z.string().min(1),
     /** nchw | nhwc | flat; default read from the graph's declared input shape. */
     layout: z.enum(['nchw', 'nhwc', 'flat']).optional(),

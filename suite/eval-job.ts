@@ -3,15 +3,15 @@ import { evaluateModelDetailed } from '../eval/evaluate';
 import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../eval/adversarial-examples';
 import { EvalConfig } from '../eval/config';
 import { Rng } from '../data/rng';
-import { loadModel } from '../models/io';
-import { asClassifier } from '../models/predict';
+import { loadModel, logOfProbabilities, looksLikeProbabilities } from '../models/io';
+import { asClassifier, predictLogits } from '../models/predict';
 import { Classifier } from '../contract/classifier';
 import { createScheme } from '../models/schemes';
 import { datasetFor, JobContext } from './job-context';
 import { EvalJob } from './job-spec';
 import { EvalJobResult, ModelIdentity, TrainJobResult } from '../contract/results';
 import { importedClassifier, loadOnnxFile } from '../backend/onnx/file-model';
-import type { Dataset } from '../data/types';
+import { type Dataset, inputSize } from '../data/types';
 import { importedInput, OnnxModelEntry } from './config';
 import { adversarialFile, modelDir, readResult, writeFileAtomic } from '../contract/run-folder';
 
@@ -94,14 +94,18 @@ function importedModel(spec: EvalJob['spec'], dataset: Dataset): AttackedModel {
   try {
     const made = importedClassifier(file, dataset.inputShape, dataset.numClasses, dataset.name, importedInput(entry), true);
     if (made.settings.sha256 !== entry.sha256) throw new Error(`${entry.onnx} changed since the study was planned (SHA-256 ${made.settings.sha256}, planned ${entry.sha256}); plan the study again`);
+    // As `vicinal attack` reads outputs: rows that are >= 0 and sum to 1 on the first test examples are probabilities, attacked through their log.
+    const n = Math.min(100, dataset.test.n);
+    const probabilities = looksLikeProbabilities(predictLogits(made.classifier, dataset.test.x.subarray(0, n * inputSize(dataset.inputShape)), dataset.inputShape), dataset.numClasses);
+    const classifier = probabilities ? logOfProbabilities(made.classifier) : made.classifier;
     const identity: ModelIdentity = {
       dataset: spec.dataset as unknown as Record<string, number | string>,
-      model: { onnx: entry.onnx, ...made.settings },
+      model: { onnx: entry.onnx, ...made.settings, output: probabilities ? 'probabilities' : 'logits' },
       scheme: { name: 'imported', settings: {} },
       train: {},
       seed: spec.seed,
     };
-    return { classifier: made.classifier, identity, dispose: () => file.dispose() };
+    return { classifier, identity, dispose: () => file.dispose() };
   } catch (e) {
     file.dispose();
     throw e;

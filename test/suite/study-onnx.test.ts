@@ -96,6 +96,7 @@ test.serial('a study of exported models: eval-only jobs keyed by the file hash; 
   t.is(result.trainJobId, null);
   t.is(result.identity.model.onnx, 'resnet-trained.onnx');
   t.regex(result.identity.model.sha256, /^[0-9a-f]{64}$/);
+  t.is(result.identity.model.output, 'logits');
 });
 
 test.serial('a study model with an op outside the gradient rules is refused before anything is written: one line, exit 2', (t) => {
