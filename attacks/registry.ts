@@ -69,6 +69,12 @@ export function attackFamily(name: string): AttackFamily {
   return attackDescriptor(name).family;
 }
 
+/** Whether an attack needs the model's input gradients (every family but score-based and baseline). */
+export function needsGradients(name: string): boolean {
+  const family = attackFamily(name);
+  return family !== 'score-based' && family !== 'baseline';
+}
+
 /** The parameters an attack accepts besides `norm` (for help texts and tests). */
 export function attackParamNames(name: string): string[] {
   return Object.keys(attackDescriptor(name).params);

@@ -104,7 +104,8 @@ export interface SanityFlag {
 export interface EvalJobResult {
   kind: 'eval';
   jobId: string;
-  trainJobId: string;
+  /** null: an imported model (a study's .onnx entry), evaluated without a train job. */
+  trainJobId: string | null;
   identity: ModelIdentity;
   status: JobStatus;
   error?: string;
@@ -163,7 +164,7 @@ export interface JobSpecBase {
   scheme?: { name: string; params: Record<string, unknown> };
   train?: object;
   /** Eval jobs: the model attacked. */
-  trainJobId?: string;
+  trainJobId?: string | null;
   seed: number;
 }
 

@@ -331,7 +331,8 @@ function extract(col: Column, ev: EvalJobResult | null): Extracted | 'n/a' {
 
 /** A seed's status in any column: the training job's when not ok, else the eval job's (every column comes from the eval). */
 function combinedStatus(row: SeedJobs): SeedStatus {
-  return row.trainStatus !== 'ok' ? row.trainStatus : row.evalStatus;
+  // An imported model has no train job: its evaluation alone.
+  return row.trainJobId !== null && row.trainStatus !== 'ok' ? row.trainStatus : row.evalStatus;
 }
 
 function aggregateStatus(statuses: SeedStatus[]): { status: CellStatus; note?: string } {
@@ -388,7 +389,8 @@ function collectGroups(manifest: RunManifest): GroupJobs[] {
     if (!g.schemes.includes(j.schemeLabel)) g.schemes.push(j.schemeLabel);
     if (!g.seeds.includes(j.seed)) g.seeds.push(j.seed);
     if (j.kind === 'train') g.train.set(`${j.schemeLabel}|${j.seed}`, j);
-    else if (j.trainJobId) g.eval.set(j.trainJobId, j);
+    // An imported model's eval job has no train job: keyed by its (scheme label, seed).
+    else g.eval.set(j.trainJobId ?? `${j.schemeLabel}|${j.seed}`, j);
   }
   for (const g of groups.values()) {
     g.seeds.sort((a, b) => a - b);
@@ -435,15 +437,16 @@ interface SeedResults {
 
 function seedResults(gj: GroupJobs, scheme: string, seed: number, results: LoadedRun['results']): SeedResults {
   const tj = gj.train.get(`${scheme}|${seed}`);
-  const ej = tj ? gj.eval.get(tj.id) : undefined;
+  const ej = gj.eval.get(tj ? tj.id : `${scheme}|${seed}`);
   const tr = tj ? (results.get(tj.id) ?? null) : null;
   const ev = ej ? (results.get(ej.id) ?? null) : null;
   const train = tr && tr.kind === 'train' ? tr : null;
   const evr = ev && ev.kind === 'eval' ? ev : null;
   const trainStatus: SeedStatus = !tj ? 'n/a' : train ? train.status : 'missing';
   const evalStatus: SeedStatus = !ej ? (tj ? 'missing' : 'n/a') : evr ? evr.status : 'missing';
-  const status: SeedStatus = trainStatus !== 'ok' ? trainStatus : evalStatus;
-  const error = train?.status !== 'ok' ? train?.error : evr?.status !== 'ok' ? evr?.error : undefined;
+  // Without a train job (an imported model) the evaluation alone decides.
+  const status: SeedStatus = tj && trainStatus !== 'ok' ? trainStatus : evalStatus;
+  const error = tj && train?.status !== 'ok' ? train?.error : evr?.status !== 'ok' ? evr?.error : undefined;
   const jobs: SeedJobs = {
     seed,
     trainJobId: tj?.id ?? null,

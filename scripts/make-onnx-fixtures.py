@@ -180,6 +180,58 @@ def make(name, cls, out_dir, seed):
         f.write('\n')
 
 
+FIXED_BATCH = 3
+TRAINED_N = 8
+
+
+def train_resnet(seed):
+    """A ResNetBlock trained (300 full-batch Adam steps) to tell which of 5 directions the centred channel means point in, so FGSM at EPS flips some of its predictions (the random fixtures predict one class everywhere)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = ResNetBlock()
+    w = torch.randn(5, 3, generator=gen)
+    x = torch.rand(256 + TRAINED_N, 3, 8, 8, generator=gen)
+    y = ((x.mean((2, 3)) - 0.5) @ w.T).argmax(1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    for _ in range(300):
+        opt.zero_grad()
+        F.cross_entropy(model(x[:256]), y[:256]).backward()
+        opt.step()
+    model.eval()
+    return model, x[256:], y[256:]
+
+
+def make_trained(name, out_dir, seed):
+    """<name>.onnx/.json as make() writes them, for the trained ResNetBlock on TRAINED_N held-out inputs; and <name>-batch3.onnx, the same model exported with its batch fixed at 3 (no dynamic axes)."""
+    model, x, labels = train_resnet(seed)
+    xg = x.clone().requires_grad_(True)
+    logits = model(xg)
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, labels, reduction='sum'), xg)
+    adv = torch.clamp(x + EPS * grad.sign(), 0, 1)
+    with torch.no_grad():
+        adv_pred = model(adv).argmax(1)
+    common = {'input_names': ['x'], 'output_names': ['logits'], 'opset_version': 13}
+    torch.onnx.export(model, x, os.path.join(out_dir, f'{name}.onnx'), dynamic_axes={'x': {0: 'batch'}, 'logits': {0: 'batch'}}, **common)
+    torch.onnx.export(model, x[:FIXED_BATCH], os.path.join(out_dir, f'{name}-batch{FIXED_BATCH}.onnx'), **common)
+    data = {
+        'model': name,
+        'description': train_resnet.__doc__,
+        'torch': torch.__version__,
+        'seed': seed,
+        'inputShape': list(x.shape[1:]),
+        'x': x.flatten().tolist(),
+        'labels': labels.tolist(),
+        'logits': logits.detach().flatten().tolist(),
+        'loss': 'cross_entropy(logits, labels, reduction="sum")',
+        'gradient': grad.flatten().tolist(),
+        'fgsm': {'eps': EPS, 'predictions': adv_pred.tolist()},
+    }
+    with open(os.path.join(out_dir, f'{name}.json'), 'w') as f:
+        json.dump(data, f, separators=(',', ':'))
+        f.write('\n')
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', 'test', 'backend', 'fixtures', 'onnx')
     os.makedirs(out_dir, exist_ok=True)
@@ -188,6 +240,8 @@ def main():
     for i, (name, (cls, _)) in enumerate(MODELS.items()):
         make(name, cls, out_dir, seed=100 + i)
         print(f'wrote {name}.onnx and {name}.json')
+    make_trained('resnet-trained', out_dir, seed=200)
+    print(f'wrote resnet-trained.onnx, resnet-trained-batch{FIXED_BATCH}.onnx and resnet-trained.json')
 
 
 if __name__ == '__main__':

@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import YAML from 'yaml';
@@ -10,6 +11,7 @@ import { EVAL_DEFAULTS, EvalSettings, withEvalDefaults } from '../eval/config';
 import { AUGMENTS } from '../models/augment';
 import { ARCH_NAMES } from '../models/build';
 import { LR_SCHEDULES } from '../models/schedule';
+import { ImportedInput, LAYOUT_BY_NAME } from '../backend/onnx/file-model';
 
 const params = z.record(z.string(), z.unknown());
 
@@ -47,7 +49,7 @@ const datasetSpec = z
   })
   .transform((spec) => spec as DatasetSpec);
 
-const modelSpec = z
+const archModelSpec = z
   .object({
     arch: z.enum(ARCH_NAMES),
     hidden: z.array(z.number().int().positive()).optional(),
@@ -59,6 +61,33 @@ const modelSpec = z
     width: z.number().int().positive().optional(),
   })
   .strict();
+
+/**
+ * An imported model: a .onnx classifier file (path relative to the working
+ * directory), evaluated like a trained model (no train job). Input layout
+ * and normalisation as `vicinal attack --model FILE.onnx` reads them.
+ */
+const onnxModelSpec = z
+  .object({
+    /** The .onnx file: one float32 input, one [batch, classes] output (logits, or probabilities: attacked through their log). */
+    onnx: z.string().min(1),
+    /** nchw | nhwc | flat; default read from the graph's declared input shape. */
+    layout: z.enum(['nchw', 'nhwc', 'flat']).optional(),
+    /** Per-channel mean and std the graph expects its input normalised with: it is fed (x - mean) / std. */
+    mean: z.array(z.number()).min(1).optional(),
+    std: z.array(z.number().positive()).min(1).optional(),
+  })
+  .strict();
+
+const modelSpec = z.union([archModelSpec, onnxModelSpec]);
+
+/** A study's imported model entry, with the file's SHA-256 added when the study is loaded (job ids hash it). */
+export type OnnxModelEntry = z.infer<typeof onnxModelSpec> & { sha256?: string };
+/** How an imported entry's input is read (layout names as `vicinal attack --layout`). */
+export function importedInput(m: OnnxModelEntry): ImportedInput {
+  return { layout: m.layout === undefined ? undefined : LAYOUT_BY_NAME[m.layout], mean: m.mean, std: m.std };
+}
+export const isOnnxModel = <T extends object>(m: T): m is Extract<T, { onnx: string }> => 'onnx' in m;
 
 const trainSpec = z
   .object({
@@ -177,9 +206,21 @@ function resolveStudy(config: StudyConfig, source: string): StudyConfig {
     } catch (e) {
       throw new UsageError(`${source}: experiments[${i}].dataset: ${(e as Error).message}`);
     }
-    return dataset === ex.dataset ? ex : { ...ex, dataset };
+    const models = ex.models.map((m, j) => (isOnnxModel(m) ? { ...m, sha256: onnxFileSha256(m.onnx, `${source}: experiments[${i}].models[${j}].onnx`) } : m));
+    return { ...ex, dataset, models };
   });
   return { ...config, experiments };
+}
+
+/** The SHA-256 of an imported model file; a missing file is a UsageError naming the field. */
+function onnxFileSha256(file: string, field: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`${field}: cannot read ${file}: ${(e as Error).message}`);
+  }
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 function valueAt(raw: unknown, p: (string | number)[]): unknown {

@@ -2,13 +2,16 @@ import * as tf from '@tensorflow/tfjs';
 import { evaluateModelDetailed } from '../eval/evaluate';
 import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../eval/adversarial-examples';
 import { Rng } from '../data/rng';
-import { loadModel } from '../models/io';
-import { asClassifier } from '../models/predict';
+import { loadModel, logOfProbabilities, looksLikeProbabilities } from '../models/io';
+import { asClassifier, predictLogits } from '../models/predict';
 import { Classifier } from '../contract/classifier';
 import { createScheme } from '../models/schemes';
 import { datasetFor, JobContext } from './job-context';
 import { EvalJob, evalConfigOfSpec } from './job-spec';
-import { EvalJobResult, TrainJobResult } from '../contract/results';
+import { EvalJobResult, ModelIdentity, TrainJobResult } from '../contract/results';
+import { importedClassifier, loadOnnxFile } from '../backend/onnx/file-model';
+import { type Dataset, inputSize } from '../data/types';
+import { importedInput, OnnxModelEntry } from './config';
 import { adversarialFile, modelDir, readResult, writeFileAtomic } from '../contract/run-folder';
 
 /**
@@ -20,10 +23,8 @@ import { adversarialFile, modelDir, readResult, writeFileAtomic } from '../contr
 export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
   const spec = job.spec;
   const t0 = Date.now();
-  const trained = readResult(ctx.runDir, spec.trainJobId) as TrainJobResult | null;
-  if (trained?.status !== 'ok') throw new Error(`model ${spec.trainJobId} is not trained (${trained?.status ?? 'missing'})`);
   const dataset = datasetFor(ctx, spec.dataset);
-  const { model } = await loadModel(modelDir(ctx.runDir, spec.trainJobId));
+  const attacked = spec.trainJobId === null ? importedModel(spec, dataset) : await trainedModel(ctx, spec.trainJobId);
   const sourceModels: tf.LayersModel[] = [];
   try {
     const sources: Record<string, Classifier> = {};
@@ -33,7 +34,7 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       sources[spec.transfer?.source as string] = asClassifier(m);
     }
     const scheme = createScheme(spec.scheme.name, spec.scheme.params, dataset, new Rng(spec.seed).fork('scheme'));
-    const f = asClassifier(model);
+    const f = attacked.classifier;
     const details = evaluateModelDetailed(f, dataset, evalConfigOfSpec(spec), new Rng(spec.seed).fork('eval'), {
       sources,
       vicinal: { draw: (point, n, rng) => scheme.vicinity(point, n, rng, f), size: scheme.trainingSet.n },
@@ -47,7 +48,7 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       kind: 'eval',
       jobId: job.id,
       trainJobId: spec.trainJobId,
-      identity: trained.identity,
+      identity: attacked.identity,
       status: 'ok',
       ...core,
       wallSeconds: (Date.now() - t0) / 1000,
@@ -55,7 +56,49 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       env: ctx.env,
     };
   } finally {
-    model.dispose();
+    attacked.dispose();
     for (const m of sourceModels) m.dispose();
+  }
+}
+
+/** The model an eval job attacks: its classifier, its identity, and how to free it. */
+interface AttackedModel {
+  classifier: Classifier;
+  identity: ModelIdentity;
+  dispose(): void;
+}
+
+async function trainedModel(ctx: JobContext, trainJobId: string): Promise<AttackedModel> {
+  const trained = readResult(ctx.runDir, trainJobId) as TrainJobResult | null;
+  if (trained?.status !== 'ok') throw new Error(`model ${trainJobId} is not trained (${trained?.status ?? 'missing'})`);
+  const { model } = await loadModel(modelDir(ctx.runDir, trainJobId));
+  return { classifier: asClassifier(model), identity: trained.identity, dispose: () => model.dispose() };
+}
+
+/**
+ * A study's imported .onnx model: the file must still be the one planned
+ * (its SHA-256 is in the job id); gradients through the differentiated graph.
+ */
+function importedModel(spec: EvalJob['spec'], dataset: Dataset): AttackedModel {
+  const entry = spec.model as OnnxModelEntry;
+  const file = loadOnnxFile(entry.onnx);
+  try {
+    const made = importedClassifier(file, dataset.inputShape, dataset.numClasses, dataset.name, importedInput(entry), true);
+    if (made.settings.sha256 !== entry.sha256) throw new Error(`${entry.onnx} changed since the study was planned (SHA-256 ${made.settings.sha256}, planned ${entry.sha256}); plan the study again`);
+    // As `vicinal attack` reads outputs: rows that are >= 0 and sum to 1 on the first test examples are probabilities, attacked through their log.
+    const n = Math.min(100, dataset.test.n);
+    const probabilities = looksLikeProbabilities(predictLogits(made.classifier, dataset.test.x.subarray(0, n * inputSize(dataset.inputShape)), dataset.inputShape), dataset.numClasses);
+    const classifier = probabilities ? logOfProbabilities(made.classifier) : made.classifier;
+    const identity: ModelIdentity = {
+      dataset: spec.dataset as unknown as Record<string, number | string>,
+      model: { onnx: entry.onnx, ...made.settings, output: probabilities ? 'probabilities' : 'logits' },
+      scheme: { name: 'imported', settings: {} },
+      train: {},
+      seed: spec.seed,
+    };
+    return { classifier, identity, dispose: () => file.dispose() };
+  } catch (e) {
+    file.dispose();
+    throw e;
   }
 }

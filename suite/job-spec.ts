@@ -8,6 +8,7 @@ import type { DatasetSpec } from '../data/registry';
 import type { EvalConfig, EvalSettings, TransferSpec } from '../eval/config';
 import type { ModelSpec } from '../models/build';
 import type { TrainConfig } from '../models/train';
+import type { OnnxModelEntry } from './config';
 
 interface SpecCommon extends JobSpecBase {
   format: number;
@@ -37,7 +38,10 @@ export interface TrainSpec extends SpecCommon {
  * runs the checks at their defaults.
  */
 export interface EvalSpec extends SpecCommon {
-  trainJobId: string;
+  /** The train job whose model is attacked; null for an imported model (`model`). */
+  trainJobId: string | null;
+  /** An imported model (a study's `{ onnx: FILE }` entry, with the file's SHA-256): evaluated without a train job. */
+  model?: OnnxModelEntry;
   /** The evaluation's settings, defaulted (eval/config.ts: one type with EvalConfig's). */
   eval: EvalSettings;
   attacks: EvalConfig['attacks'];
@@ -62,7 +66,8 @@ export interface TrainJob extends PlannedJob<TrainSpec> {
 
 export interface EvalJob extends PlannedJob<EvalSpec> {
   kind: 'eval';
-  trainJobId: string;
+  /** Absent for an imported model's evaluation. */
+  trainJobId?: string;
 }
 
 export type Job = TrainJob | EvalJob;

@@ -33,7 +33,7 @@ export function failedResult(job: Job, message: string, env: Environment): JobRe
   return {
     kind: 'eval',
     jobId: job.id,
-    trainJobId: job.trainJobId,
+    trainJobId: job.trainJobId ?? null,
     identity,
     status: 'failed',
     error: message,

@@ -1,6 +1,6 @@
-import { ExperimentConfig, StudyConfig, SchemeEntry } from './config';
+import { ExperimentConfig, isOnnxModel, OnnxModelEntry, StudyConfig, SchemeEntry } from './config';
 import { hashId } from './hash';
-import { EvalSpec, Job, TrainSpec } from './job-spec';
+import { EvalJob, EvalSpec, Job, TrainSpec } from './job-spec';
 
 /**
  * Bumped whenever a change alters what a job computes, so stale cached results are not reused.
@@ -56,6 +56,10 @@ export function planStudy(study: StudyConfig, backendName: string): Job[] {
   const jobs: Job[] = [];
   for (const ex of study.experiments) {
     for (const model of ex.models) {
+      if (isOnnxModel(model)) {
+        jobs.push(...importedModelJobs(study, ex, model, backendName));
+        continue;
+      }
       const group = `${ex.dataset.name}/${modelLabel(model)}`;
       const trainIds = new Map<string, string>();
       for (const seed of study.seeds) {
@@ -119,6 +123,36 @@ export function planStudy(study: StudyConfig, backendName: string): Job[] {
     }
   }
   return jobs;
+}
+
+/** The group of a study's imported models on a dataset: their rows sit side by side in one report table. */
+export const importedGroup = (datasetName: string) => `${datasetName}/onnx`;
+
+/**
+ * An imported model's jobs: one eval job per seed (the attacks' seed), no
+ * train job. The id hashes the file's SHA-256, so a changed file is a new job.
+ * The probes' vicinal points are erm's (the training points themselves): the
+ * model's own training scheme is not known.
+ */
+function importedModelJobs(study: StudyConfig, ex: ExperimentConfig, model: OnnxModelEntry, backendName: string): EvalJob[] {
+  const group = importedGroup(ex.dataset.name);
+  const label = `onnx:${model.onnx}`;
+  return study.seeds.map((seed) => {
+    const spec: EvalSpec = {
+      format: RESULT_FORMAT,
+      backend: backendName,
+      trainJobId: null,
+      model,
+      dataset: ex.dataset,
+      scheme: { name: 'erm', params: {} },
+      eval: ex.eval.saveAdversarial ? ex.eval : withoutSaveAdversarial(ex.eval),
+      attacks: ex.attacks ?? study.attacks,
+      probes: study.probes,
+      transfer: null,
+      seed,
+    };
+    return { id: hashId({ kind: 'eval', ...spec }), kind: 'eval', label: `${group}/${label}/seed${seed}/eval`, group, schemeLabel: label, seed, dependsOn: [], spec };
+  });
 }
 
 function withoutSaveAdversarial(e: ExperimentConfig['eval']): EvalSpec['eval'] {

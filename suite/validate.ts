@@ -5,7 +5,10 @@ import { compileModel, LayersModelLike, UnsupportedModelError } from '../backend
 import { buildModel, ModelSpec } from '../models/build';
 import { RESNET_DEFAULTS, resnetDepthProblem } from '../models/resnet';
 import { createScheme } from '../models/schemes';
-import { StudyConfig } from './config';
+import { importedInput, isOnnxModel, OnnxModelEntry, StudyConfig } from './config';
+import { importedClassifier, loadOnnxFile, OnnxFileModel } from '../backend/onnx/file-model';
+import { needsGradients } from '../attacks/registry';
+import type { Dataset } from '../data/types';
 import { UsageError } from '../contract/errors';
 import { expandSchemes, modelLabel } from './plan';
 
@@ -32,6 +35,28 @@ function refuseOutsideEngine(m: ModelSpec, inputShape: number[], numClasses: num
   }
 }
 
+/**
+ * An imported model loads, takes the dataset's inputs and classes, and (when
+ * an attack or the probes need them) has input gradients: a UsageError naming
+ * the field otherwise, before anything is written.
+ */
+function checkImportedModel(m: OnnxModelEntry, stand: Dataset, field: string, gradients: boolean): void {
+  let file: OnnxFileModel;
+  try {
+    file = loadOnnxFile(m.onnx);
+  } catch (e) {
+    throw new UsageError(`${field}.onnx: ${(e as Error).message}`);
+  }
+  try {
+    importedClassifier(file, stand.inputShape, stand.numClasses, stand.name, importedInput(m), gradients);
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`${field}: ${e.message}`);
+    throw e;
+  } finally {
+    file.dispose();
+  }
+}
+
 /** Architectures that take [h, w, c] images. */
 const IMAGE_ARCHS: readonly string[] = ['cnn', 'resnet', 'preact-resnet'];
 
@@ -47,7 +72,11 @@ export function validateStudyNames(study: StudyConfig, backendName?: string): vo
         throw new UsageError(`transfer.source "${study.transfer.source}" is not a scheme of this study; allowed: ${schemes.map((s) => s.label).join(', ')}`);
       }
     }
-    for (const m of ex.models) {
+    for (const [j, m] of ex.models.entries()) {
+      if (isOnnxModel(m)) {
+        checkImportedModel(m, stand, `experiments[${i}].models[${j}]`, (ex.attacks ?? study.attacks).some((a) => needsGradients(a.name)) || study.probes);
+        continue;
+      }
       if (IMAGE_ARCHS.includes(m.arch) && stand.inputShape.length !== 3) {
         throw new UsageError(`experiments[${i}]: model arch "${m.arch}" needs image inputs; dataset "${ex.dataset.name}" has shape [${stand.inputShape.join(', ')}]`);
       }

@@ -7,6 +7,7 @@
  * has input gradients: the graph differentiator (grad/) builds the file's
  * backward once, and tfjs's dy flows through it.
  */
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import type { Classifier } from '../../contract/classifier';
@@ -97,14 +98,26 @@ export function loadOnnxFile(file: string): OnnxFileModel {
 /** How dataset inputs (TF.js layout [N, ...inputShape]) become the graph's input: as they are, flattened, or NHWC -> NCHW. */
 export type OnnxLayout = 'same' | 'flatten' | 'nchw';
 
+/** The layouts as the CLI names them (--layout): the graph's input is NCHW, NHWC (the dataset's own [h, w, c]) or flat. */
+export const LAYOUT_NAMES: Record<OnnxLayout, string> = { nchw: 'nchw', same: 'nhwc', flatten: 'flat' };
+
 /**
  * The layout that maps dataset inputs of `inputShape` onto the declared
  * input (batch dimension left out). A symbolic dim matches anything. A
  * mismatch is a one-line UsageError naming both shapes.
  */
-export function onnxInputLayout(model: OnnxFileModel, inputShape: readonly number[], datasetName: string): OnnxLayout {
+export function onnxInputLayout(model: OnnxFileModel, inputShape: readonly number[], datasetName: string, given?: OnnxLayout): OnnxLayout {
   const want = model.inputDims.slice(1);
   const fits = (dims: readonly number[]) => dims.length === want.length && dims.every((d, i) => want[i] === null || want[i] === d);
+  if (given) {
+    // A layout the caller names (e.g. NCHW where C == H, so both read fit) is checked, not guessed.
+    const [h, w, c] = inputShape;
+    const dims = given === 'same' ? [...inputShape] : given === 'flatten' ? [inputShape.reduce((a, b) => a * b, 1)] : inputShape.length === 3 ? [c, h, w] : null;
+    if (dims && fits(dims)) return given;
+    throw new UsageError(
+      `the .onnx model ${model.file} takes inputs of shape ${show(want)} (batch left out), dataset ${datasetName} has [${inputShape.join(', ')}], which does not fit layout ${LAYOUT_NAMES[given]}`,
+    );
+  }
   if (fits(inputShape)) return 'same';
   if (inputShape.length === 3) {
     const [h, w, c] = inputShape;
@@ -122,8 +135,8 @@ export function onnxInputLayout(model: OnnxFileModel, inputShape: readonly numbe
  * with a fixed batch size runs in chunks of that size (the last one padded).
  * Its gradient throws OnnxGradientError.
  */
-export function onnxClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string): Classifier {
-  return fileClassifier(model, inputShape, numClasses, datasetName, false);
+export function onnxClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string, layout?: OnnxLayout): Classifier {
+  return fileClassifier(model, inputShape, numClasses, datasetName, false, layout);
 }
 
 /**
@@ -135,8 +148,8 @@ export function onnxClassifier(model: OnnxFileModel, inputShape: readonly number
  * output whatever it is (logits or probabilities): the attack's loss is
  * tfjs code on top, as for every other classifier.
  */
-export function onnxGradientClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string): Classifier {
-  return fileClassifier(model, inputShape, numClasses, datasetName, true);
+export function onnxGradientClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string, layout?: OnnxLayout): Classifier {
+  return fileClassifier(model, inputShape, numClasses, datasetName, true, layout);
 }
 
 /** The differentiated graph of a file, for per-example input shape `shape` (graph layout); UsageError naming the file if it cannot be built. */
@@ -149,8 +162,8 @@ export function differentiateFile(model: OnnxFileModel, shape: number[]): Differ
   }
 }
 
-function fileClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string, withGradient: boolean): Classifier {
-  const layout = onnxInputLayout(model, inputShape, datasetName);
+function fileClassifier(model: OnnxFileModel, inputShape: readonly number[], numClasses: number, datasetName: string, withGradient: boolean, given?: OnnxLayout): Classifier {
+  const layout = onnxInputLayout(model, inputShape, datasetName, given);
   const k = model.outputDims[1];
   if (k !== null && k !== numClasses) throw new UsageError(`the .onnx model ${model.file} has ${k} outputs, dataset ${datasetName} has ${numClasses} classes`);
   const d = inputShape.reduce((a, b) => a * b, 1);
@@ -239,4 +252,75 @@ function fileClassifier(model: OnnxFileModel, inputShape: readonly number[], num
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return (x) => withGrad(x) as tf.Tensor2D;
+}
+
+/**
+ * A classifier of pixel-space inputs for a graph that expects them
+ * normalised per channel (the last axis, TF.js layout): f((x - mean) / std).
+ * The normalisation is tfjs ops ahead of the graph, so attacks work in pixel
+ * space and tf.grad carries the exact gradient (1 / std per channel) back.
+ */
+export function withInputNormalisation(f: Classifier, mean: readonly number[], std: readonly number[]): Classifier {
+  const m = tf.tensor1d(Float32Array.from(mean));
+  const s = tf.tensor1d(Float32Array.from(std));
+  tf.keep(m);
+  tf.keep(s);
+  return (x) => tf.tidy(() => f(tf.div(tf.sub(x, m), s)));
+}
+
+/** The SHA-256 of a model file's bytes (hex), recorded with results and used in job ids. */
+export function fileSha256(model: OnnxFileModel): string {
+  return crypto.createHash('sha256').update(model.bytes).digest('hex');
+}
+
+/** --layout / a study entry's `layout`, as users name it: the graph's input is NCHW, NHWC (the dataset's own [h, w, c]) or flat. */
+export const LAYOUT_BY_NAME: Record<string, OnnxLayout> = { nchw: 'nchw', nhwc: 'same', flat: 'flatten' };
+
+/** How an imported file's input is read: layout (default: from the declared shape), and the normalisation the graph expects. */
+export interface ImportedInput {
+  layout?: OnnxLayout;
+  mean?: readonly number[];
+  std?: readonly number[];
+}
+
+/**
+ * The classifier of an imported .onnx file on a dataset's pixel-space inputs:
+ * with input gradients where every op has a gradient rule; otherwise, when
+ * `needsGradients` is false, forward-only (`gradientFree`), else the
+ * differentiator's one-line UsageError naming the node and the op. `settings`
+ * is what results record: SHA-256, layout, mean, std, whether gradients exist.
+ */
+export function importedClassifier(
+  m: OnnxFileModel,
+  inputShape: readonly number[],
+  numClasses: number,
+  datasetName: string,
+  input: ImportedInput,
+  needsGradients: boolean,
+): { classifier: Classifier; gradientFree: boolean; settings: Record<string, unknown> } {
+  const channels = inputShape[inputShape.length - 1];
+  for (const [name, v] of [
+    ['mean', input.mean],
+    ['std', input.std],
+  ] as const) {
+    if (v && v.length !== 1 && v.length !== channels) throw new UsageError(`${name} takes 1 or ${channels} values (one per channel of [${inputShape.join(', ')}]), got ${v.length}`);
+  }
+  let base: Classifier;
+  let gradientFree = false;
+  try {
+    base = onnxGradientClassifier(m, inputShape, numClasses, datasetName, input.layout);
+  } catch (e) {
+    if (needsGradients || !(e instanceof UsageError) || !/no input gradients/.test(e.message)) throw e;
+    base = onnxClassifier(m, inputShape, numClasses, datasetName, input.layout);
+    gradientFree = true;
+  }
+  const settings = {
+    sha256: fileSha256(m),
+    layout: LAYOUT_NAMES[onnxInputLayout(m, inputShape, datasetName, input.layout)],
+    mean: input.mean ? [...input.mean] : null,
+    std: input.std ? [...input.std] : null,
+    gradients: !gradientFree,
+  };
+  const classifier = input.mean || input.std ? withInputNormalisation(base, input.mean ?? [0], input.std ?? [1]) : base;
+  return { classifier, gradientFree, settings };
 }

@@ -3,15 +3,15 @@ import * as path from 'path';
 import { evaluateModelDetailed, EvalCore } from '../../eval/evaluate';
 import { EvalConfig } from '../../eval/config';
 import { perExampleColumns, perExampleRows, toCsv } from '../../eval/export';
-import { ATTACK_NAMES, AttackSpec, attackFamily, validateEpsList } from '../../attacks/registry';
-import { loadOnnxFile, onnxClassifier, OnnxFileModel } from '../../backend/onnx/file-model';
+import { ATTACK_NAMES, AttackSpec, needsGradients, validateEpsList } from '../../attacks/registry';
+import { importedClassifier, LAYOUT_BY_NAME, loadOnnxFile, OnnxFileModel, OnnxLayout } from '../../backend/onnx/file-model';
 import { adversarialArrays, adversarialExamplesOf, npzBytes } from '../../eval/adversarial-examples';
 import { type AttackStageLog, attackLabel } from '../../attacks/types';
 import { Norm, validateNorm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
 import { DATASET_NAMES, DatasetSpec, datasetSpecFromSettings, defaultAttackEps, defaultEpsHelp, isDatasetName, loadDataset } from '../../data/registry';
 import { FILE_FORMATS, FileFormat, formatFromName } from '../../data/datasets/files';
-import { Dataset } from '../../data/types';
+import { Bounds, Dataset } from '../../data/types';
 import { loadForeignModel, logOfProbabilities, looksLikeProbabilities } from '../../models/io';
 import { asClassifier, predictLogits } from '../../models/predict';
 import type { Classifier } from '../../contract/classifier';
@@ -42,7 +42,8 @@ const DATA_FORMS = `${DATASET_NAMES.filter((d) => d !== 'files').join(', ')}, FO
  * test-only file data ({ name: files, test }); or a JSON spec ({"name": ...}).
  */
 export function parseDataFlag(text: string): DatasetSpec {
-  const t = text.trim();
+  // files:FORMAT:FILE or files:FILE is the same as FORMAT:FILE or FILE (the dataset's name spelled out).
+  const t = text.trim().replace(/^files:(?=.)/, '');
   if (t.startsWith('{')) {
     let spec: unknown;
     try {
@@ -148,17 +149,7 @@ function readOutputs(f: Classifier, softmaxLayer: string | null, dataset: Datase
   return { kind: 'logits', softmaxLayer: null, note: null };
 }
 
-/** Attacks a .onnx file cannot take: those that need input gradients (single-step, iterative, composite). */
-export function refuseGradientAttacks(attackNames: string[], file: string): void {
-  for (const name of attackNames) {
-    const family = attackFamily(name);
-    if (family === 'single-step' || family === 'iterative' || family === 'composite') {
-      throw new UsageError(`attack "${name}" needs input gradients, which a .onnx file does not provide (${path.basename(file)}); use square or noise, or a TF.js Layers model`);
-    }
-  }
-}
-
-/** A model as the command uses it: a TF.js Layers model or a forward-only .onnx file. */
+/** A model as the command uses it: a TF.js Layers model or a .onnx file. */
 interface AttackedModel {
   kind: 'tfjs' | 'onnx';
   metadata: Record<string, unknown>;
@@ -166,7 +157,10 @@ interface AttackedModel {
   /** Input shape without the batch dimension (TF.js layout; an NCHW .onnx input is given as HWC); undefined where not fixed. */
   inputShape: (number | undefined)[];
   numClasses: number | null;
-  classifierFor(dataset: Dataset): Classifier;
+  /** The classifier on the dataset's inputs; gradientFree where it has no input gradients (a .onnx file's forward only). */
+  classifierFor(dataset: Dataset, needsGradients: boolean): { classifier: Classifier; gradientFree: boolean };
+  /** What the results record about the file: its SHA-256, layout, normalisation (.onnx only). */
+  settings: Record<string, unknown>;
   dispose(): void;
 }
 
@@ -178,23 +172,47 @@ function tfjsModel(model: LayersModel, metadata: Record<string, unknown>, softma
     softmaxLayer,
     inputShape: (model.inputs[0].shape ?? []).slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : undefined)),
     numClasses: typeof classes === 'number' ? classes : null,
-    classifierFor: () => asClassifier(model),
+    classifierFor: () => ({ classifier: asClassifier(model), gradientFree: false }),
+    settings: {},
     dispose: () => model.dispose(),
   };
 }
 
-function onnxModel(m: OnnxFileModel): AttackedModel {
-  const dims = m.inputDims.slice(1);
-  // [c, h, w] with 1 or 3 channels reads as NCHW: the TF.js layout of the same images is [h, w, c].
-  const nchw = dims.length === 3 && (dims[0] === 1 || dims[0] === 3) && dims[1] !== null && dims[1] > 4 && dims[2] !== null && dims[2] > 4;
-  const hwc = nchw ? [dims[1], dims[2], dims[0]] : dims;
+/** How an .onnx file's input is read: --layout, --mean/--std (the graph expects (x - mean) / std of pixel-space x). */
+export interface OnnxInputOptions {
+  layout: OnnxLayout | undefined;
+  mean: number[] | undefined;
+  std: number[] | undefined;
+}
+
+/** The dataset-layout shape of a graph input [c, h, w], [h, w, c] or flat (batch left out): NCHW when --layout says so, or when it reads as images with 1 or 3 channels first. */
+function onnxDatasetShape(dims: (number | null)[], layout: OnnxLayout | undefined): (number | null)[] {
+  const nchw = layout === 'nchw' || (layout === undefined && dims.length === 3 && (dims[0] === 1 || dims[0] === 3) && dims[1] !== null && dims[1] > 4 && dims[2] !== null && dims[2] > 4);
+  return nchw && dims.length === 3 ? [dims[1], dims[2], dims[0]] : dims;
+}
+
+function onnxModel(m: OnnxFileModel, o: OnnxInputOptions): AttackedModel {
+  const hwc = onnxDatasetShape(m.inputDims.slice(1), o.layout);
+  const settings: Record<string, unknown> = {};
   return {
     kind: 'onnx',
     metadata: {},
     softmaxLayer: null,
     inputShape: hwc.map((d) => (d === null ? undefined : d)),
     numClasses: m.outputDims[1],
-    classifierFor: (dataset) => onnxClassifier(m, dataset.inputShape, dataset.numClasses, dataset.name),
+    classifierFor: (dataset, needsGradients) => {
+      let made: ReturnType<typeof importedClassifier>;
+      try {
+        made = importedClassifier(m, dataset.inputShape, dataset.numClasses, dataset.name, o, needsGradients);
+      } catch (e) {
+        // The per-channel counts are the flags' (--mean, --std).
+        if (e instanceof UsageError && /^(mean|std) takes/.test(e.message)) throw new UsageError(`option --${e.message}`);
+        throw e;
+      }
+      Object.assign(settings, made.settings);
+      return { classifier: made.classifier, gradientFree: made.gradientFree };
+    },
+    settings,
     dispose: () => m.dispose(),
   };
 }
@@ -208,6 +226,9 @@ function stringFlag(flags: ParsedFlags, name: string): string | undefined {
 interface AttackOptions {
   modelDir: string;
   isOnnx: boolean;
+  onnx: OnnxInputOptions;
+  /** --bounds, or undefined for the dataset's */
+  bounds: Bounds | undefined;
   backendName: ReturnType<typeof parseBackendFlag>;
   norm: Norm;
   out: string | undefined;
@@ -250,14 +271,14 @@ function parseAttackOptions(flags: ParsedFlags, positional: string[]): AttackOpt
   const saveAdv = stringFlag(flags, 'save-adv');
   if (saveAdv !== undefined && !saveAdv.toLowerCase().endsWith('.npz')) throw new UsageError(`option --save-adv writes a NumPy .npz file; give a name ending in .npz, got "${saveAdv}"`);
   const isOnnx = modelDir.toLowerCase().endsWith('.onnx');
-  if (isOnnx) {
-    refuseGradientAttacks(attackNames, modelDir);
-    if (flags.probes) throw new UsageError(`option --probes needs input gradients, which a .onnx file does not provide (${path.basename(modelDir)})`);
-  }
+  const onnx = parseOnnxInputOptions(flags, isOnnx);
+  const bounds = parseBoundsFlag(flags.bounds as number[] | undefined);
   const dataFlag = stringFlag(flags, 'data');
   return {
     modelDir,
     isOnnx,
+    onnx,
+    bounds,
     backendName,
     norm,
     out,
@@ -275,9 +296,29 @@ function parseAttackOptions(flags: ParsedFlags, positional: string[]): AttackOpt
   };
 }
 
+/** --layout, --mean, --std: only for a .onnx model; std > 0. */
+export function parseOnnxInputOptions(flags: ParsedFlags, isOnnx: boolean): OnnxInputOptions {
+  const layoutText = stringFlag(flags, 'layout');
+  const mean = flags.mean as number[] | undefined;
+  const std = flags.std as number[] | undefined;
+  if (!isOnnx) {
+    for (const name of ['layout', 'mean', 'std']) if (flags[name] !== undefined) throw new UsageError(`option --${name} is for a .onnx model (--model FILE.onnx)`);
+  }
+  if (layoutText !== undefined && !(layoutText in LAYOUT_BY_NAME)) throw new UsageError(`invalid --layout "${layoutText}"; allowed: ${Object.keys(LAYOUT_BY_NAME).join(', ')}`);
+  if (std?.some((v) => !(v > 0))) throw new UsageError(`option --std takes positive values, got ${std.join(',')}`);
+  return { layout: layoutText === undefined ? undefined : LAYOUT_BY_NAME[layoutText], mean, std };
+}
+
+/** --bounds lo,hi: two numbers, lo < hi. */
+export function parseBoundsFlag(v: number[] | undefined): Bounds | undefined {
+  if (v === undefined) return undefined;
+  if (v.length !== 2 || !(v[0] < v[1])) throw new UsageError(`option --bounds takes lo,hi with lo < hi (e.g. 0,1 or 0,255), got ${v.join(',')}`);
+  return { lo: v[0], hi: v[1] };
+}
+
 /** Reads the model: a .onnx file, or a TF.js Layers model (a load failure is a UsageError naming the folder). */
-async function loadAttackedModel(modelDir: string, isOnnx: boolean): Promise<AttackedModel> {
-  if (isOnnx) return onnxModel(loadOnnxFile(modelDir));
+async function loadAttackedModel(modelDir: string, isOnnx: boolean, onnx: OnnxInputOptions): Promise<AttackedModel> {
+  if (isOnnx) return onnxModel(loadOnnxFile(modelDir), onnx);
   let loaded: Awaited<ReturnType<typeof loadForeignModel>>;
   try {
     loaded = await loadForeignModel(modelDir);
@@ -325,6 +366,7 @@ function loadTargetDataset(attacked: AttackedModel, o: AttackOptions): Dataset {
     if (!(e instanceof UsageError)) throw e;
     throw new UsageError(`${e.message}${shapeFromModel && /: shape mismatch: inputShape \[/.test(e.message) ? " (inputShape is the model's)" : ''}`);
   }
+  if (o.bounds) dataset = { ...dataset, bounds: o.bounds };
   if (attacked.kind === 'tfjs') {
     if (attacked.inputShape.join(',') !== dataset.inputShape.join(',')) {
       throw new UsageError(`the model takes inputs of shape [${attacked.inputShape.join(', ')}], dataset ${dataset.name} has [${dataset.inputShape.join(', ')}]`);
@@ -383,12 +425,16 @@ export const command: Command = {
     name: 'attack',
     summary: 'attack a saved model and write per-example results, a summary and sanity flags',
     usage:
-      'vicinal attack --model DIR|model.json|FILE.onnx [--data D|FORMAT:FILE] [--attack A[,B]] [--eps 0.1,0.2,0.3] [--n N] [--norm linf|l2] [--out FILE] [--format json|csv] [--save-adv FILE.npz] [--backend auto|wasm|cpu] [--seed S]',
+      'vicinal attack --model DIR|model.json|FILE.onnx [--data D|FORMAT:FILE] [--attack A[,B]] [--eps 0.1,0.2,0.3] [--n N] [--norm linf|l2] [--layout nchw|nhwc|flat] [--bounds lo,hi] [--mean m,m,m --std s,s,s] [--out FILE] [--format json|csv] [--save-adv FILE.npz] [--backend auto|wasm|cpu] [--seed S]',
     flags: {
       model: {
         kind: 'string',
-        help: "a TF.js Layers model: its folder or its model.json (vicinal's, or the TF.js converter's from Keras: Sequential or Functional, sharded weights; Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU/linear/softmax, BatchNormalization, Add, GlobalAveragePooling2D); or a .onnx classifier (one input, one output: logits or probabilities; score-based and noise attacks only, it gives no gradients)",
+        help: "a TF.js Layers model: its folder or its model.json (vicinal's, or the TF.js converter's from Keras: Sequential or Functional, sharded weights; Dense, Conv2D, MaxPooling2D, Flatten, Dropout, ReLU/linear/softmax, BatchNormalization, Add, GlobalAveragePooling2D); or a .onnx classifier (one input, one output: logits or probabilities; every attack and the probes, through its differentiated graph; a graph with an op outside the gradient rules takes score-based and noise attacks only)",
       },
+      layout: { kind: 'string', help: "a .onnx model's input layout: nchw (transposed from the dataset's [h, w, c]), nhwc (as is) or flat; default read from the graph's declared input shape" },
+      bounds: { kind: 'numbers', help: "valid input range lo,hi the attacks clip to (pixel space); default the dataset's" },
+      mean: { kind: 'numbers', help: 'a .onnx model that expects normalised input: per-channel means (comma list); the attacks work in pixel space and feed (x - mean) / std' },
+      std: { kind: 'numbers', help: 'per-channel standard deviations for --mean (comma list, > 0)' },
       data: { kind: 'string', help: `dataset: ${DATA_FORMS}; default: the one stored with the model; a name takes its settings from the model when they match` },
       attack: { kind: 'strings', help: `attacks: ${ATTACK_NAMES.join('|')}; default fgsm,pgd (linf), fgm,pgd (l2)` },
       eps: {
@@ -415,11 +461,12 @@ export const command: Command = {
     const o = parseAttackOptions(flags, positional);
     // The backend is verified after the model and the data are read, so bad input fails in a fraction of a second.
     const backend = await initBackend(o.backendName);
-    const attacked = await loadAttackedModel(o.modelDir, o.isOnnx);
+    const attacked = await loadAttackedModel(o.modelDir, o.isOnnx, o.onnx);
     try {
       const dataset = loadTargetDataset(attacked, o);
       // A .onnx file's shapes are checked against the dataset here (one-line UsageErrors naming both).
-      const base = attacked.classifierFor(dataset);
+      const gradientsNeeded = o.probes || o.attackNames.some(needsGradients);
+      const { classifier: base, gradientFree } = attacked.classifierFor(dataset, gradientsNeeded);
       if (dataset.test.n === 0) throw new UsageError(`dataset ${dataset.name} has no test examples`);
       if (o.probes && dataset.train.n === 0) throw new UsageError('option --probes needs training points; the data have no train file (give a JSON spec with "train")');
       await refuseDefectiveBackend();
@@ -428,12 +475,13 @@ export const command: Command = {
       const t0 = Date.now();
       const details = evaluateModelDetailed(classifier, dataset, evalConfigOf(o, dataset), new Rng(o.seed), {
         keepAdversarial: o.saveAdv !== undefined ? o.n : 0,
-        gradientFree: attacked.kind === 'onnx',
+        gradientFree,
       });
       const header = {
         kind: 'attack-results',
         model: path.resolve(o.modelDir),
         modelFormat: attacked.kind,
+        ...(attacked.kind === 'onnx' ? { onnx: attacked.settings } : {}),
         dataset: dataset.settings,
         output: reading,
         config: details.config,

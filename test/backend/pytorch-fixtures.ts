@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 export const FIXTURES = path.join(__dirname, '..', '..', '..', 'test', 'backend', 'fixtures', 'onnx');
-export const NAMES = ['resnet-block', 'batchnorm-node', 'depthwise-separable', 'activations', 'normalised-input'];
+export const NAMES = ['resnet-block', 'batchnorm-node', 'depthwise-separable', 'activations', 'normalised-input', 'resnet-trained'];
 
 /** One fixture's JSON: inputs, labels, PyTorch's logits, input gradient of the summed cross-entropy, FGSM predictions. */
 export interface Fixture {
