@@ -9,11 +9,15 @@ thread per worker process) and at batch 128:
   train-step   one SGD step (momentum 0.9, weight decay 5e-4) in train mode (BatchNorm
                batch statistics), reported as images/s
 
-and, with --export FILE, writes the eval-mode model to ONNX (opset 13, dynamic batch).
+and, with --export FILE, writes the eval-mode model to ONNX (opset 13, dynamic batch); with
+--reference FILE, a correctness reference for that export (and exits without timing): 4 seeded
+inputs x [4, 3, 32, 32] in [0, 1], labels, the logits and the input gradient of the cross-entropy
+summed over the batch, as base64 little-endian float32 (the committed bench/models/resnet20.json).
 
-  /usr/bin/python3 bench/pytorch/resnet20.py [--threads 1] [--batch 128] [--reps 10] [--export F.onnx] [--json OUT]
+  /usr/bin/python3 bench/pytorch/resnet20.py [--threads 1] [--batch 128] [--reps 10] [--export F.onnx] [--reference F.json] [--json OUT]
 """
 import argparse
+import base64
 import json
 import time
 
@@ -70,6 +74,19 @@ def timed(fn, reps):
     return {"median_ms": 1000 * times[len(times) // 2], "min_ms": 1000 * times[0], "reps": reps}
 
 
+def write_reference(model, file):
+    g = torch.Generator().manual_seed(1)
+    xr = torch.rand(4, 3, 32, 32, generator=g).requires_grad_(True)
+    yr = torch.randint(0, 10, (4,), generator=g)
+    logits = model(xr)
+    F.cross_entropy(logits, yr, reduction="sum").backward()
+    b64 = lambda t: base64.b64encode(t.detach().contiguous().numpy().astype("<f4").tobytes()).decode()
+    ref = {"torch": torch.__version__, "shape": [4, 3, 32, 32], "labels": yr.tolist(), "x": b64(xr), "logits": b64(logits), "grad": b64(xr.grad)}
+    with open(file, "w") as f:
+        json.dump(ref, f)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
@@ -77,6 +94,7 @@ def main():
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--export")
     ap.add_argument("--json")
+    ap.add_argument("--reference")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -89,6 +107,9 @@ def main():
     if a.export:
         torch.onnx.export(model, x[:1], a.export, opset_version=13, input_names=["x"], output_names=["logits"],
                           dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+    if a.reference:
+        write_reference(model, a.reference)
+        return
 
     def input_grad():
         xr = x.clone().requires_grad_(True)
