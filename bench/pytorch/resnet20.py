@@ -14,7 +14,7 @@ and, with --export FILE, writes the eval-mode model to ONNX (opset 13, dynamic b
 inputs x [4, 3, 32, 32] in [0, 1], labels, the logits and the input gradient of the cross-entropy
 summed over the batch, as base64 little-endian float32 (the committed bench/models/resnet20.json).
 
-  /usr/bin/python3 bench/pytorch/resnet20.py [--threads 1] [--batch 128] [--reps 10] [--export F.onnx] [--reference F.json] [--json OUT]
+  /usr/bin/python3 bench/pytorch/resnet20.py [--threads 1] [--batch 128] [--reps 10] [--export F.onnx] [--reference F.json] [--no-train] [--json OUT]
 """
 import argparse
 import base64
@@ -95,6 +95,7 @@ def main():
     ap.add_argument("--export")
     ap.add_argument("--json")
     ap.add_argument("--reference")
+    ap.add_argument("--no-train", action="store_true", help="skip the train-step timing")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -142,7 +143,7 @@ def main():
         F.cross_entropy(model(x), y).backward()
         opt.step()
 
-    r_train = timed(train_step, a.reps)
+    r_train = None if a.no_train else timed(train_step, a.reps)
     out = {
         "torch": torch.__version__,
         "threads": a.threads,
@@ -151,7 +152,7 @@ def main():
         "input_grad": r_grad,
         "pgd10": r_pgd,
         "train_step": r_train,
-        "train_images_per_s": a.batch / (r_train["median_ms"] / 1000),
+        "train_images_per_s": a.batch / (r_train["median_ms"] / 1000) if r_train else None,
     }
     text = json.dumps(out, indent=1)
     if a.json:
