@@ -30,6 +30,9 @@ test('bench measures every implementation (naive, vicinal wasm, onnx engine) of 
     t.is(round.pytorch === null, ir.pytorchSkipped !== null);
     if (round.pytorch) t.is(round.ratio.pgd10, round.engine.pgd10.medianMs / round.pytorch.pgd10.medianMs);
   }
+  const fastest = (side: 'engine' | 'pytorch') => Math.min(...ir.rounds.map((x: Record<string, { inputGrad: { minMs: number } }>) => x[side].inputGrad.minMs));
+  if (!ir.pytorchSkipped) t.is(ir.bestRatio.inputGrad, fastest('engine') / fastest('pytorch'));
+  else t.is(ir.bestRatio, null);
   t.regex(formatImportedResnet(r.importedResnet as ImportedResnetResult), ir.pytorchSkipped ? /pytorch skipped/ : /engine \/ pytorch/);
   // Switching to the naive kernels and back must leave the backend correct.
   const report = await checkGradients();
