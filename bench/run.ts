@@ -27,6 +27,7 @@ import { loadOrt } from '../backend/onnx/runtime';
 import { BackendChoice, BackendInfo } from '../contract/results';
 import { describeEnvironment } from '../backend/environment';
 import { writeJsonAtomic } from '../contract/run-folder';
+import { ImportedResnetOptions, ImportedResnetResult, runImportedResnet } from './imported-resnet';
 
 export interface BenchFigure {
   task: string;
@@ -49,6 +50,8 @@ export interface BenchOptions {
   maxTime: number;
   e2e: boolean;
   out: string;
+  /** The exported ResNet-20 vs PyTorch (bench/imported-resnet.ts), with these settings over its defaults; absent or false: skipped. */
+  importedResnet?: Partial<ImportedResnetOptions> | false;
 }
 
 const MODEL_SPECS: Record<string, ModelSpec> = { mlp: { arch: 'mlp', hidden: [256, 256] }, cnn: { arch: 'cnn', filters: [16, 32] } };
@@ -136,7 +139,9 @@ export function onnxLeakCheck(): Record<string, number> {
   };
 }
 
-export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[]; ceiling: { shape: string; gflops: number }[]; e2e: Record<string, number>[]; backend: BackendInfo }> {
+export async function runBench(
+  o: BenchOptions,
+): Promise<{ figures: BenchFigure[]; ceiling: { shape: string; gflops: number }[]; e2e: Record<string, number>[]; backend: BackendInfo; importedResnet: ImportedResnetResult | null }> {
   const backend = await initBackend(o.backend);
   const figures: BenchFigure[] = [];
   // Under the onnx engine the tfjs ops run on a host backend (wasm here): the
@@ -294,9 +299,10 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
       process.stderr.write(`  quick profile, ${workers} worker(s): ${seconds.toFixed(1)} s\n`);
     }
   }
-  const result = { figures, ceiling, e2e, backend, trainGflops: extra, onnxLeak, env: describeEnvironment(backend), settings: o, date: new Date().toISOString() };
+  const importedResnet = onnx && o.importedResnet ? runImportedResnet(o.importedResnet) : null;
+  const result = { figures, ceiling, e2e, backend, trainGflops: extra, onnxLeak, importedResnet, env: describeEnvironment(backend), settings: o, date: new Date().toISOString() };
   writeJsonAtomic(o.out, result);
-  return { figures, ceiling, e2e, backend };
+  return { figures, ceiling, e2e, backend, importedResnet };
 }
 
 export function formatBench(figures: BenchFigure[]): string {

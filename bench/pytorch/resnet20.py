@@ -9,11 +9,15 @@ thread per worker process) and at batch 128:
   train-step   one SGD step (momentum 0.9, weight decay 5e-4) in train mode (BatchNorm
                batch statistics), reported as images/s
 
-and, with --export FILE, writes the eval-mode model to ONNX (opset 13, dynamic batch).
+and, with --export FILE, writes the eval-mode model to ONNX (opset 13, dynamic batch); with
+--reference FILE, a correctness reference for that export (and exits without timing): 4 seeded
+inputs x [4, 3, 32, 32] in [0, 1], labels, the logits and the input gradient of the cross-entropy
+summed over the batch, as base64 little-endian float32 (the committed bench/models/resnet20.json).
 
-  /usr/bin/python3 bench/pytorch/resnet20.py [--threads 1] [--batch 128] [--reps 10] [--export F.onnx] [--json OUT]
+  /usr/bin/python3 bench/pytorch/resnet20.py [--threads 1] [--batch 128] [--reps 10] [--export F.onnx] [--reference F.json] [--no-train] [--json OUT]
 """
 import argparse
+import base64
 import json
 import time
 
@@ -70,6 +74,19 @@ def timed(fn, reps):
     return {"median_ms": 1000 * times[len(times) // 2], "min_ms": 1000 * times[0], "reps": reps}
 
 
+def write_reference(model, file):
+    g = torch.Generator().manual_seed(1)
+    xr = torch.rand(4, 3, 32, 32, generator=g).requires_grad_(True)
+    yr = torch.randint(0, 10, (4,), generator=g)
+    logits = model(xr)
+    F.cross_entropy(logits, yr, reduction="sum").backward()
+    b64 = lambda t: base64.b64encode(t.detach().contiguous().numpy().astype("<f4").tobytes()).decode()
+    ref = {"torch": torch.__version__, "shape": [4, 3, 32, 32], "labels": yr.tolist(), "x": b64(xr), "logits": b64(logits), "grad": b64(xr.grad)}
+    with open(file, "w") as f:
+        json.dump(ref, f)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
@@ -77,6 +94,8 @@ def main():
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--export")
     ap.add_argument("--json")
+    ap.add_argument("--reference")
+    ap.add_argument("--no-train", action="store_true", help="skip the train-step timing")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -89,6 +108,9 @@ def main():
     if a.export:
         torch.onnx.export(model, x[:1], a.export, opset_version=13, input_names=["x"], output_names=["logits"],
                           dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+    if a.reference:
+        write_reference(model, a.reference)
+        return
 
     def input_grad():
         xr = x.clone().requires_grad_(True)
@@ -121,7 +143,7 @@ def main():
         F.cross_entropy(model(x), y).backward()
         opt.step()
 
-    r_train = timed(train_step, a.reps)
+    r_train = None if a.no_train else timed(train_step, a.reps)
     out = {
         "torch": torch.__version__,
         "threads": a.threads,
@@ -130,7 +152,7 @@ def main():
         "input_grad": r_grad,
         "pgd10": r_pgd,
         "train_step": r_train,
-        "train_images_per_s": a.batch / (r_train["median_ms"] / 1000),
+        "train_images_per_s": a.batch / (r_train["median_ms"] / 1000) if r_train else None,
     }
     text = json.dumps(out, indent=1)
     if a.json:
