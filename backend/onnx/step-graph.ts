@@ -32,12 +32,22 @@ import { OrtData } from './runtime';
 /** The losses a step graph can ascend. */
 export type StepLoss = 'ce';
 
+/**
+ * What one call does. "pgd": evaluate at x, then step from x along that
+ * gradient (outputs x_next, loss, logits). "eval": evaluate at x (outputs
+ * loss, logits, grad). "apgd": APGD's momentum step from x along the given
+ * gradient g, then evaluate at the new point (outputs x_next and its loss,
+ * logits and grad).
+ */
+export type StepKind = 'pgd' | 'eval' | 'apgd';
+
 export interface StepSpec {
   norm: Norm;
   loss: StepLoss;
+  kind: StepKind;
 }
 
-/** One iteration's inputs; arrays are row-major float32 of the shapes in the module comment. */
+/** One PGD iteration's inputs; arrays are row-major float32 of the shapes in the module comment. */
 export interface StepInputs {
   x: Float32Array;
   x0: Float32Array;
@@ -51,10 +61,23 @@ export interface StepInputs {
   hi: number;
 }
 
+/** One APGD iteration's inputs: the PGD ones plus the previous iterate, the gradient at x and the momentum weight `a` (z's; x - xPrev gets 1 - a). */
+export interface MomentumInputs extends StepInputs {
+  xPrev: Float32Array;
+  g: Float32Array;
+  a: number;
+}
+
 export interface StepOutputs {
   xNext: Float32Array;
   loss: Float32Array;
   logits: Float32Array;
+}
+
+export interface EvalOutputs {
+  loss: Float32Array;
+  logits: Float32Array;
+  grad: Float32Array;
 }
 
 let enabled = true;
@@ -98,6 +121,9 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
   const logits = d.output;
   if (logits !== 'logits') throw new Error(`step graph: expected the forward's output "logits", got "${logits}"`);
   const grad = d.gradients.x;
+  // APGD evaluates the point its step makes: the network reads that instead of the input x.
+  const evalAt = spec.kind === 'apgd' ? 'vstep/x_eval' : 'x';
+  const network = ir.nodes.map((n) => (evalAt === 'x' ? n : { ...n, inputs: n.inputs.map((v) => (v === 'x' ? evalAt : v)) }));
 
   // The loss and its seed, right after the forward (the backward reads dy).
   const seedNodes: IrNode[] = [];
@@ -109,92 +135,110 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
   const dCe = op(seedNodes, 'Sub', [op(seedNodes, 'Mul', [op(seedNodes, 'Softmax', [logits], { axis: 1 }), tSum]), 't']);
   op(seedNodes, 'Mul', [dCe, 'dir'], {}, 'dy');
 
-  // The step and the projection (attacks/types.ts steepestDirection and project, in the same float32 ops).
-  const stepNodes: IrNode[] = [];
+  // attacks/types.ts steepestDirection and project, in the same float32 ops.
   const axes = int64Const(rowAxes);
   const tiny = floatConst(1e-12);
-  let direction: string;
-  if (spec.norm === 'linf') direction = op(stepNodes, 'Sign', [grad]);
-  else {
-    const n = op(stepNodes, 'Sqrt', [op(stepNodes, 'ReduceSum', [op(stepNodes, 'Mul', [grad, grad]), axes], { keepdims: 1 })]);
-    direction = op(stepNodes, 'Div', [grad, op(stepNodes, 'Max', [n, tiny])]);
+  const rowNorm = (list: IrNode[], v: string) => op(list, 'Sqrt', [op(list, 'ReduceSum', [op(list, 'Mul', [v, v]), axes], { keepdims: 1 })]);
+  const steepest = (list: IrNode[], g: string) => (spec.norm === 'linf' ? op(list, 'Sign', [g]) : op(list, 'Div', [g, op(list, 'Max', [rowNorm(list, g), tiny])]));
+  const project = (list: IrNode[], v: string, out?: string) => {
+    let delta = op(list, 'Sub', [v, 'x0']);
+    if (spec.norm === 'linf') delta = op(list, 'Min', [op(list, 'Max', [delta, op(list, 'Neg', ['eps'])]), 'eps']);
+    else {
+      const scale = op(list, 'Min', [floatConst(1), op(list, 'Div', ['eps', op(list, 'Max', [rowNorm(list, delta), tiny])])]);
+      delta = op(list, 'Mul', [delta, scale]);
+    }
+    return op(list, 'Min', [op(list, 'Max', [op(list, 'Add', ['x0', delta]), 'lo']), 'hi'], {}, out);
+  };
+  const before: IrNode[] = [];
+  const after: IrNode[] = [];
+  if (spec.kind === 'pgd') project(after, op(after, 'Add', ['x', op(after, 'Mul', [steepest(after, grad), 'step'])]), 'x_next');
+  if (spec.kind === 'apgd') {
+    // z = P(x + step dir(g)); x_next = P(x + a (z - x) + (1 - a)(x - x_prev)) (apgd.ts apgdRun)
+    const z = project(before, op(before, 'Add', ['x', op(before, 'Mul', [steepest(before, 'g'), 'step'])]));
+    const blend = op(before, 'Add', [op(before, 'Mul', [op(before, 'Sub', [z, 'x']), 'a']), op(before, 'Mul', [op(before, 'Sub', ['x', 'x_prev']), 'b'])]);
+    project(before, op(before, 'Add', ['x', blend]), evalAt);
+    op(after, 'Identity', [evalAt], {}, 'x_next');
   }
-  const moved = op(stepNodes, 'Add', ['x', op(stepNodes, 'Mul', [direction, 'step'])]);
-  let delta = op(stepNodes, 'Sub', [moved, 'x0']);
-  if (spec.norm === 'linf') delta = op(stepNodes, 'Min', [op(stepNodes, 'Max', [delta, op(stepNodes, 'Neg', ['eps'])]), 'eps']);
-  else {
-    const n = op(stepNodes, 'Sqrt', [op(stepNodes, 'ReduceSum', [op(stepNodes, 'Mul', [delta, delta]), axes], { keepdims: 1 })]);
-    const scale = op(stepNodes, 'Min', [floatConst(1), op(stepNodes, 'Div', ['eps', op(stepNodes, 'Max', [n, tiny])])]);
-    delta = op(stepNodes, 'Mul', [delta, scale]);
-  }
-  op(stepNodes, 'Min', [op(stepNodes, 'Max', [op(stepNodes, 'Add', ['x0', delta]), 'lo']), 'hi'], {}, 'x_next');
 
-  const firstBackward = ir.nodes.findIndex((n) => n.name.startsWith('vgrad/'));
-  const cut = firstBackward < 0 ? ir.nodes.length : firstBackward;
-  const nodes = [...ir.nodes.slice(0, cut), ...seedNodes, ...ir.nodes.slice(cut), ...stepNodes];
+  const firstBackward = network.findIndex((n) => n.name.startsWith('vgrad/'));
+  const cut = firstBackward < 0 ? network.length : firstBackward;
+  const nodes = [...before, ...network.slice(0, cut), ...seedNodes, ...network.slice(cut), ...after];
   for (const t of inits) ir.initializers.set(t.name as string, t);
-  const batchDims = (per: (number | string)[]) => ['batch', ...per];
-  const xDims = batchDims(m.compiled.inputShape);
+  const xDims = ['batch', ...m.compiled.inputShape];
   const k = m.compiled.numClasses;
   const scalar = (name: string) => ({ name, elemType: FLOAT, dims: [] });
-  return encodeModel(
-    {
-      ...ir,
-      nodes,
-      inputs: [
-        { name: 'x', elemType: FLOAT, dims: xDims },
-        { name: 'x0', elemType: FLOAT, dims: xDims },
-        { name: 't', elemType: FLOAT, dims: ['batch', k] },
-        { name: 'step', elemType: FLOAT, dims: ['batch', ...rowAxes.map(() => 1)] },
-        scalar('dir'),
-        scalar('eps'),
-        scalar('lo'),
-        scalar('hi'),
-      ],
-      outputs: [
-        { name: 'x_next', elemType: FLOAT, dims: xDims },
-        { name: 'loss', elemType: FLOAT, dims: ['batch'] },
-        { name: logits, elemType: FLOAT, dims: ['batch', k] },
-      ],
-    },
-    `step-${spec.norm}-${spec.loss}`,
-  );
+  const xLike = (name: string) => ({ name, elemType: FLOAT, dims: xDims });
+  const inputs = [xLike('x'), { name: 't', elemType: FLOAT, dims: ['batch', k] }, scalar('dir')];
+  if (spec.kind !== 'eval') inputs.push(xLike('x0'), { name: 'step', elemType: FLOAT, dims: ['batch', ...rowAxes.map(() => 1)] }, scalar('eps'), scalar('lo'), scalar('hi'));
+  if (spec.kind === 'apgd') inputs.push(xLike('x_prev'), xLike('g'), scalar('a'), scalar('b'));
+  const outputs = [
+    { name: 'loss', elemType: FLOAT, dims: ['batch'] },
+    { name: logits, elemType: FLOAT, dims: ['batch', k] },
+  ];
+  if (spec.kind !== 'pgd') outputs.push({ name: grad, elemType: FLOAT, dims: xDims });
+  if (spec.kind !== 'eval') outputs.push(xLike('x_next'));
+  return encodeModel({ ...ir, nodes, inputs, outputs }, `step-${spec.kind}-${spec.norm}-${spec.loss}`);
 }
 
-/** Runs attack iterations of `m` through its step graph (built on first use and after any weight change). */
+/** Runs attack iterations of `m` through its step graphs (each built on first use and after any weight change). */
 export class Stepper {
   constructor(
     readonly model: OnnxModel,
-    readonly spec: StepSpec,
+    readonly norm: Norm,
+    readonly loss: StepLoss,
   ) {}
 
-  step(inp: StepInputs): StepOutputs {
+  private run(kind: StepKind, feeds: Record<string, [OrtData, readonly number[]]>) {
     const m = this.model;
     m.weightFeeds();
-    const prefix = `step-${this.spec.norm}-${this.spec.loss}-`;
-    const session = m.ownedSession(`${prefix}v${m.weightsVersion}`, prefix, () => buildStepGraph(m, this.spec));
-    const shape = m.compiled.inputShape;
-    const n = inp.step.length;
-    const xDims = [n, ...shape];
-    const scalar = (v: number): [OrtData, readonly number[]] => [Float32Array.of(v), []];
+    const prefix = `step-${kind}-${this.norm}-${this.loss}-`;
+    const session = m.ownedSession(`${prefix}v${m.weightsVersion}`, prefix, () => buildStepGraph(m, { norm: this.norm, loss: this.loss, kind }));
     m.runs++;
     m.bakedRuns++;
-    const out = session.run({
-      x: [inp.x, xDims],
-      x0: [inp.x0, xDims],
-      t: [inp.t, [n, m.compiled.numClasses]],
-      step: [inp.step, [n, ...shape.map(() => 1)]],
-      dir: scalar(inp.dir),
-      eps: scalar(inp.eps),
-      lo: scalar(inp.lo),
-      hi: scalar(inp.hi),
-    });
+    return session.run(feeds);
+  }
+
+  private feeds(inp: Partial<MomentumInputs> & { x: Float32Array; t: Float32Array; dir: 1 | -1 }, n: number): Record<string, [OrtData, readonly number[]]> {
+    const shape = this.model.compiled.inputShape;
+    const xDims = [n, ...shape];
+    const scalar = (v: number): [OrtData, readonly number[]] => [Float32Array.of(v), []];
+    const f: Record<string, [OrtData, readonly number[]]> = { x: [inp.x, xDims], t: [inp.t, [n, this.model.compiled.numClasses]], dir: scalar(inp.dir) };
+    if (inp.x0) f.x0 = [inp.x0, xDims];
+    if (inp.step) f.step = [inp.step, [n, ...shape.map(() => 1)]];
+    if (inp.eps !== undefined) f.eps = scalar(inp.eps);
+    if (inp.lo !== undefined) f.lo = scalar(inp.lo);
+    if (inp.hi !== undefined) f.hi = scalar(inp.hi);
+    if (inp.xPrev) f.x_prev = [inp.xPrev, xDims];
+    if (inp.g) f.g = [inp.g, xDims];
+    if (inp.a !== undefined) {
+      f.a = scalar(inp.a);
+      f.b = scalar(1 - inp.a);
+    }
+    return f;
+  }
+
+  /** PGD: loss and logits at x, and x_next = P(x + step dir(grad)). */
+  step(inp: StepInputs): StepOutputs {
+    const out = this.run('pgd', this.feeds(inp, inp.step.length));
     return { xNext: out.x_next.data as Float32Array, loss: out.loss.data as Float32Array, logits: out.logits.data as Float32Array };
+  }
+
+  /** Loss, logits and the loss's input gradient at x. */
+  evaluate(x: Float32Array, t: Float32Array, dir: 1 | -1): EvalOutputs {
+    const n = t.length / this.model.compiled.numClasses;
+    const out = this.run('eval', this.feeds({ x, t, dir }, n));
+    return { loss: out.loss.data as Float32Array, logits: out.logits.data as Float32Array, grad: out.grad_x.data as Float32Array };
+  }
+
+  /** APGD: x_next = P(x + a (z - x) + (1 - a)(x - xPrev)) with z = P(x + step dir(g)), then loss, logits and gradient at x_next. */
+  momentum(inp: MomentumInputs): StepOutputs & { grad: Float32Array } {
+    const out = this.run('apgd', this.feeds(inp, inp.step.length));
+    return { xNext: out.x_next.data as Float32Array, loss: out.loss.data as Float32Array, logits: out.logits.data as Float32Array, grad: out.grad_x.data as Float32Array };
   }
 }
 
 /** A stepper for `m`, or null where the step graph does not apply (disabled, or a loss it does not have). */
 export function stepperFor(m: OnnxModel | undefined, spec: { norm: Norm; loss: string }): Stepper | null {
   if (!enabled || !m || spec.loss !== 'ce') return null;
-  return new Stepper(m, { norm: spec.norm, loss: 'ce' });
+  return new Stepper(m, spec.norm, 'ce');
 }

@@ -46,7 +46,7 @@ for (const [arch, spec] of SPECS) {
       const x = tf.clipByValue(tf.add(x0, tf.randomUniform([n, 28, 28, 1], -eps / 40, eps / 40, 'float32', 6)), 0, 1);
       const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32'), 10).toFloat() as tf.Tensor2D;
       const step = Float32Array.from([0.01, 0.02, 0.03, 0.01, 0.02, 0.05].map((s) => (norm === 'linf' ? s : 20 * s)));
-      const stepper = new Stepper(engineModelOf(engineClassifier(like(model))) as NonNullable<ReturnType<typeof engineModelOf>>, { norm, loss: 'ce' });
+      const stepper = new Stepper(engineModelOf(engineClassifier(like(model))) as NonNullable<ReturnType<typeof engineModelOf>>, norm, 'ce');
       for (const dir of [1, -1] as const) {
         const out = stepper.step({ x: x.dataSync() as Float32Array, x0: x0.dataSync() as Float32Array, t: y.dataSync() as Float32Array, step, dir, eps, lo: 0, hi: 1 });
         const ref = await onCpu(() =>
@@ -80,6 +80,43 @@ for (const [arch, spec] of SPECS) {
         // the result lies in the ball and the bounds
         const x0d = x0.dataSync();
         t.true(out.xNext.every((v, i) => v >= 0 && v <= 1 && (norm === 'l2' || Math.abs(v - x0d[i]) <= eps + 1e-6)));
+
+        // APGD: the momentum step from a given gradient, then loss, logits and gradient at the new point; and a plain evaluation
+        const g = tf.randomNormal([n, 28, 28, 1], 0, 1, 'float32', 8);
+        const xPrev = tf.clipByValue(tf.add(x0, tf.randomUniform([n, 28, 28, 1], -eps / 40, eps / 40, 'float32', 9)), 0, 1);
+        const a = 0.75;
+        const mo = stepper.momentum({
+          x: x.dataSync() as Float32Array,
+          xPrev: xPrev.dataSync() as Float32Array,
+          g: g.dataSync() as Float32Array,
+          step,
+          a,
+          x0: x0.dataSync() as Float32Array,
+          t: y.dataSync() as Float32Array,
+          dir,
+          eps,
+          lo: 0,
+          hi: 1,
+        });
+        const ev = stepper.evaluate(x.dataSync() as Float32Array, y.dataSync() as Float32Array, dir);
+        const refMo = await onCpu(() =>
+          tf.tidy(() => {
+            const objective = (xi: tf.Tensor) => tf.mul(crossEntropyPerExample(model.apply(xi) as tf.Tensor2D, y), dir);
+            const z = project(tf.add(x, tf.mul(steepestDirection(g, norm), tf.tensor(step, [n, 1, 1, 1]))), x0, eps, norm, bounds);
+            const xn = project(tf.add(x, tf.add(tf.mul(tf.sub(z, x), a), tf.mul(tf.sub(x, xPrev), 1 - a))), x0, eps, norm, bounds);
+            const gradAt = (xi: tf.Tensor) =>
+              tf
+                .grad((v: tf.Tensor) => tf.sum(objective(v)))(xi)
+                .dataSync() as Float32Array;
+            return { xNext: xn.dataSync() as Float32Array, loss: objective(xn).dataSync() as Float32Array, grad: gradAt(xn), gradAtX: gradAt(x) };
+          }),
+        );
+        t.true(maxRel(mo.xNext, refMo.xNext) <= 1e-4, `momentum x_next ${maxRel(mo.xNext, refMo.xNext)}`);
+        t.true(maxRel(mo.loss, refMo.loss) <= 1e-4, `momentum loss ${maxRel(mo.loss, refMo.loss)}`);
+        t.true(maxRel(mo.grad, refMo.grad) <= 1e-4, `momentum grad ${maxRel(mo.grad, refMo.grad)}`);
+        t.true(maxRel(ev.grad, refMo.gradAtX) <= 1e-4, `eval grad ${maxRel(ev.grad, refMo.gradAtX)}`);
+        t.true(maxRel(ev.loss, ref.loss) <= 1e-4 && maxRel(ev.logits, ref.logits) <= 1e-4, 'eval loss and logits');
+        tf.dispose([g, xPrev]);
       }
       releaseOnnxModel(like(model));
       tf.dispose([x0, x, y]);
@@ -88,7 +125,7 @@ for (const [arch, spec] of SPECS) {
   }
 }
 
-test.serial('PGD (CE, linf and l2, untargeted and targeted) through the step graph gives the per-example outcomes of the tfjs-tape path on a trained MNIST MLP and CNN', async (t) => {
+test.serial('PGD and APGD-CE (linf and l2, untargeted and targeted) through the step graph give the per-example outcomes of the tfjs-tape path on a trained MNIST MLP and CNN', async (t) => {
   const dataset = loadDataset({ name: 'mnist' });
   const N = 200;
   const xs = dataset.test.x.subarray(0, N * 784);
@@ -101,35 +138,45 @@ test.serial('PGD (CE, linf and l2, untargeted and targeted) through the step gra
     const model = buildModel(spec, dataset.inputShape, dataset.numClasses, 0);
     trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: 1, seed: 0, evalEveryEpoch: false });
     const f = engineClassifier(like(model));
-    for (const norm of ['linf', 'l2'] as Norm[]) {
-      for (const targeted of [false, true]) {
-        const eps = norm === 'linf' ? 0.1 : 1.5;
-        const run = (fast: boolean) => {
-          setStepGraphEnabled(fast);
-          try {
-            const x = tf.tensor(xs, [N, 28, 28, 1]);
-            const out = createAttack({ name: 'pgd', params: { steps: 10, restarts: 2 } }, norm).run(f, x, y, dataset.bounds, eps, new Rng(11), targeted ? { targets } : {});
-            const adv = out.xAdv.dataSync() as Float32Array;
-            out.xAdv.dispose();
-            x.dispose();
-            return { success: out.success, adv };
-          } finally {
-            setStepGraphEnabled(true);
-          }
-        };
-        const before = engineModelOf(f)?.runs ?? 0;
-        const fast = run(true);
-        const slow = run(false);
-        const agree = fast.success.filter((s, i) => s === slow.success[i]).length;
-        const rate = (s: Uint8Array) => s.reduce((a, v) => a + v, 0);
-        t.log(
-          `${arch} ${norm}${targeted ? ' targeted' : ''}: success ${rate(fast.success)} (step graph) vs ${rate(slow.success)} (tape) of ${N}, ${agree} agree, max |dx| ${maxRel(fast.adv, slow.adv).toExponential(1)}`,
-        );
-        t.is(agree, N, `${arch} ${norm} targeted=${targeted}: per-example outcomes differ`);
-        t.true(rate(fast.success) > 0, 'the attack succeeds somewhere (the comparison is not vacuous)');
-        t.true((engineModelOf(f)?.runs ?? 0) > before, 'the engine ran');
+    for (const [name, params] of [
+      ['pgd', { steps: 10 }],
+      ['apgd-ce', { steps: 20 }],
+    ] as [string, Record<string, unknown>][])
+      for (const norm of ['linf', 'l2'] as Norm[]) {
+        for (const targeted of [false, true]) {
+          const eps = norm === 'linf' ? 0.1 : 1.5;
+          const run = (fast: boolean) => {
+            setStepGraphEnabled(fast);
+            try {
+              const x = tf.tensor(xs, [N, 28, 28, 1]);
+              const out = createAttack({ name, params }, norm).run(f, x, y, dataset.bounds, eps, new Rng(11), targeted ? { targets } : {});
+              const adv = out.xAdv.dataSync() as Float32Array;
+              out.xAdv.dispose();
+              x.dispose();
+              return { success: out.success, adv };
+            } finally {
+              setStepGraphEnabled(true);
+            }
+          };
+          const runs = () => engineModelOf(f)?.runs ?? 0;
+          const r0 = runs();
+          const fast = run(true);
+          const r1 = runs();
+          const slow = run(false);
+          const r2 = runs();
+          const agree = fast.success.filter((s, i) => s === slow.success[i]).length;
+          const rate = (s: Uint8Array) => s.reduce((a, v) => a + v, 0);
+          t.log(
+            `${name} ${arch} ${norm}${targeted ? ' targeted' : ''}: engine calls ${r1 - r0} vs ${r2 - r1}, success ${rate(fast.success)} (step graph) vs ${rate(slow.success)} (tape) of ${N}, ${agree} agree, max |dx| ${maxRel(fast.adv, slow.adv).toExponential(1)}`,
+          );
+          t.is(agree, N, `${name} ${arch} ${norm} targeted=${targeted}: per-example outcomes differ`);
+          t.true(rate(fast.success) > 0, 'the attack succeeds somewhere (the comparison is not vacuous)');
+          // one engine call per iteration (plus the start's evaluation, the call check and the final scoring), against two (forward-save and backward)
+          const steps = params.steps as number;
+          t.true(r1 - r0 <= steps + 3, `${r1 - r0} engine calls through the step graph for ${steps} iterations`);
+          t.true(r2 - r1 >= 2 * steps, `${r2 - r1} engine calls on the tape path`);
+        }
       }
-    }
     releaseOnnxModel(like(model));
     model.dispose();
   }
