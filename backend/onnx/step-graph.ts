@@ -17,7 +17,8 @@
  * untargeted: ascend the label's loss; -1 targeted: descend the target's).
  *
  * Graph inputs: x and x0 [n, ...inputShape], t [n, classes], step [n, 1, ...]
- * (per-example step size), dir, eps, lo, hi (float32 scalars). Outputs:
+ * (per-example step size), dir, eps, lo, hi (float32 scalars); APGD adds x_prev
+ * and g (like x) and the momentum weights a and b = 1 - a (per row, like step). Outputs:
  * x_next (shaped like x), loss [n] (the objective at x, dir included) and
  * logits [n, classes] at x. The weights are baked in (one session per weight
  * version, kept with the model's sessions).
@@ -135,19 +136,21 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
   const dCe = op(seedNodes, 'Sub', [op(seedNodes, 'Mul', [op(seedNodes, 'Softmax', [logits], { axis: 1 }), tSum]), 't']);
   op(seedNodes, 'Mul', [dCe, 'dir'], {}, 'dy');
 
-  // attacks/types.ts steepestDirection and project, in the same float32 ops.
+  // attacks/types.ts steepestDirection and project, in the same float32 ops. Clip (max, then min) is
+  // tf.clipByValue; a rank-0 operand of a large elementwise op is avoided (onnxruntime 1.30's CPU
+  // kernels broadcast it ~15x slower than a same-shape or per-row [n, 1, ...] one).
   const axes = int64Const(rowAxes);
   const tiny = floatConst(1e-12);
   const rowNorm = (list: IrNode[], v: string) => op(list, 'Sqrt', [op(list, 'ReduceSum', [op(list, 'Mul', [v, v]), axes], { keepdims: 1 })]);
   const steepest = (list: IrNode[], g: string) => (spec.norm === 'linf' ? op(list, 'Sign', [g]) : op(list, 'Div', [g, op(list, 'Max', [rowNorm(list, g), tiny])]));
   const project = (list: IrNode[], v: string, out?: string) => {
     let delta = op(list, 'Sub', [v, 'x0']);
-    if (spec.norm === 'linf') delta = op(list, 'Min', [op(list, 'Max', [delta, op(list, 'Neg', ['eps'])]), 'eps']);
+    if (spec.norm === 'linf') delta = op(list, 'Clip', [delta, op(list, 'Neg', ['eps']), 'eps']);
     else {
       const scale = op(list, 'Min', [floatConst(1), op(list, 'Div', ['eps', op(list, 'Max', [rowNorm(list, delta), tiny])])]);
       delta = op(list, 'Mul', [delta, scale]);
     }
-    return op(list, 'Min', [op(list, 'Max', [op(list, 'Add', ['x0', delta]), 'lo']), 'hi'], {}, out);
+    return op(list, 'Clip', [op(list, 'Add', ['x0', delta]), 'lo', 'hi'], {}, out);
   };
   const before: IrNode[] = [];
   const after: IrNode[] = [];
@@ -168,9 +171,10 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
   const k = m.compiled.numClasses;
   const scalar = (name: string) => ({ name, elemType: FLOAT, dims: [] });
   const xLike = (name: string) => ({ name, elemType: FLOAT, dims: xDims });
+  const perRow = (name: string) => ({ name, elemType: FLOAT, dims: ['batch', ...rowAxes.map(() => 1)] });
   const inputs = [xLike('x'), { name: 't', elemType: FLOAT, dims: ['batch', k] }, scalar('dir')];
-  if (spec.kind !== 'eval') inputs.push(xLike('x0'), { name: 'step', elemType: FLOAT, dims: ['batch', ...rowAxes.map(() => 1)] }, scalar('eps'), scalar('lo'), scalar('hi'));
-  if (spec.kind === 'apgd') inputs.push(xLike('x_prev'), xLike('g'), scalar('a'), scalar('b'));
+  if (spec.kind !== 'eval') inputs.push(xLike('x0'), perRow('step'), scalar('eps'), scalar('lo'), scalar('hi'));
+  if (spec.kind === 'apgd') inputs.push(xLike('x_prev'), xLike('g'), perRow('a'), perRow('b'));
   const outputs = [
     { name: 'loss', elemType: FLOAT, dims: ['batch'] },
     { name: logits, elemType: FLOAT, dims: ['batch', k] },
@@ -201,18 +205,19 @@ export class Stepper {
   private feeds(inp: Partial<MomentumInputs> & { x: Float32Array; t: Float32Array; dir: 1 | -1 }, n: number): Record<string, [OrtData, readonly number[]]> {
     const shape = this.model.compiled.inputShape;
     const xDims = [n, ...shape];
+    const rowDims = [n, ...shape.map(() => 1)];
     const scalar = (v: number): [OrtData, readonly number[]] => [Float32Array.of(v), []];
     const f: Record<string, [OrtData, readonly number[]]> = { x: [inp.x, xDims], t: [inp.t, [n, this.model.compiled.numClasses]], dir: scalar(inp.dir) };
     if (inp.x0) f.x0 = [inp.x0, xDims];
-    if (inp.step) f.step = [inp.step, [n, ...shape.map(() => 1)]];
+    if (inp.step) f.step = [inp.step, rowDims];
     if (inp.eps !== undefined) f.eps = scalar(inp.eps);
     if (inp.lo !== undefined) f.lo = scalar(inp.lo);
     if (inp.hi !== undefined) f.hi = scalar(inp.hi);
     if (inp.xPrev) f.x_prev = [inp.xPrev, xDims];
     if (inp.g) f.g = [inp.g, xDims];
     if (inp.a !== undefined) {
-      f.a = scalar(inp.a);
-      f.b = scalar(1 - inp.a);
+      f.a = [new Float32Array(n).fill(inp.a), rowDims];
+      f.b = [new Float32Array(n).fill(1 - inp.a), rowDims];
     }
     return f;
   }
