@@ -114,7 +114,7 @@ export class ApgdAttack extends BaseAttack {
 
   protected perturb(ctx: AttackContext): tf.Tensor {
     const restarts = this.settings.randomStart ? this.settings.restarts : 1;
-    const stepper = ctx.loss === 'ce' ? stepperFor(engineModelOf(ctx.f), { norm: this.norm, loss: 'ce' }) : null;
+    const stepper = stepperFor(engineModelOf(ctx.f), { norm: this.norm, loss: ctx.loss });
     return worstOfCandidates(restarts, () => (stepper ? apgdRunStepGraph(ctx, this.settings, stepper) : apgdRun(ctx, this.settings)));
   }
 }

@@ -29,9 +29,12 @@ export interface PgdConfig {
    */
   objective?: (logits: tf.Tensor2D) => tf.Tensor1D;
   /**
-   * The attack loss `objective` computes (attackObjective's, the direction
-   * included). With "ce" (or no objective) an engine classifier runs each
-   * iteration as one step graph (backend/onnx/step-graph.ts).
+   * The attack loss that `objective` computes (attackObjective's, the
+   * direction included; without `objective`, "ce" of `targets`). When set, an
+   * engine classifier runs each iteration as one step graph
+   * (backend/onnx/step-graph.ts) where that loss has one. The attacks set it;
+   * adversarial training does not: its weights change every batch, and a
+   * step graph has them baked in (rebuilt on each change).
    */
   loss?: AttackLoss;
 }
@@ -74,7 +77,7 @@ export function pgdPerturb(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D, bo
   if (!Number.isFinite(cfg.eps) || cfg.eps < 0) throw new Error(`pgd: eps must be a finite number >= 0, got ${cfg.eps}`);
   const sign = cfg.objective ? 1 : cfg.targeted ? -1 : 1;
   const objective = cfg.objective;
-  const stepper = objective === undefined || cfg.loss === 'ce' ? stepperFor(engineModelOf(f), { norm: cfg.norm, loss: 'ce' }) : null;
+  const stepper = cfg.loss ? stepperFor(engineModelOf(f), { norm: cfg.norm, loss: cfg.loss }) : null;
   if (stepper) return pgdStepGraph(stepper, x, targets, bounds, cfg, rng, steps, stepSize, cfg.targeted ? -1 : 1);
   return tf.tidy(() => {
     let xAdv = cfg.randomStart === false ? x.clone() : project(randomInBall(x, cfg.eps, cfg.norm, rng), x, cfg.eps, cfg.norm, bounds);

@@ -91,7 +91,7 @@ async function main(): Promise<void> {
           steps: 40,
           run: () => {
             setStepGraphEnabled(false);
-            const a = pgdPerturb(f, x, y, bounds, { norm: 'linf', eps, steps: 40 }, new Rng(3));
+            const a = pgdPerturb(f, x, y, bounds, { norm: 'linf', eps, steps: 40, loss: 'ce' }, new Rng(3));
             setStepGraphEnabled(true);
             a.dataSync();
             a.dispose();
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
         'pgd-40 step graph': {
           steps: 40,
           run: () => {
-            const a = pgdPerturb(f, x, y, bounds, { norm: 'linf', eps, steps: 40 }, new Rng(3));
+            const a = pgdPerturb(f, x, y, bounds, { norm: 'linf', eps, steps: 40, loss: 'ce' }, new Rng(3));
             a.dataSync();
             a.dispose();
           },

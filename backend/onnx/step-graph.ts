@@ -13,8 +13,10 @@
  * float rounding (the loss's d/dlogits is computed here as
  * dir * (softmax(z) * sum(t) - t)).
  *
- * Losses: "ce", the cross-entropy of the one-hot rows `t`, times `dir` (+1
- * untargeted: ascend the label's loss; -1 targeted: descend the target's).
+ * Losses: the objective is dir * L(z, t) with t one-hot rows: "ce", the
+ * cross-entropy, and "margin", max_{j != c} z_j - z_c (c the row's class);
+ * dir +1 untargeted (ascend the label's loss), -1 targeted (descend the
+ * target's), as attackObjective. DLR has no step graph yet.
  *
  * Graph inputs: x and x0 [n, ...inputShape], t [n, classes], step [n, 1, ...]
  * (per-example step size), dir, eps, lo, hi (float32 scalars); APGD adds x_prev
@@ -30,8 +32,9 @@ import { encodeModel, FLOAT, IrNode, parseModel } from './graph';
 import { differentiateCompiled } from './grad/own-model';
 import { OrtData } from './runtime';
 
-/** The losses a step graph can ascend. */
-export type StepLoss = 'ce';
+/** The losses a step graph can ascend (attacks/losses.ts; DLR is not here yet). */
+export const STEP_LOSSES = ['ce', 'margin'] as const;
+export type StepLoss = (typeof STEP_LOSSES)[number];
 
 /**
  * What one call does. "pgd": evaluate at x, then step from x along that
@@ -126,15 +129,29 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
   const evalAt = spec.kind === 'apgd' ? 'vstep/x_eval' : 'x';
   const network = ir.nodes.map((n) => (evalAt === 'x' ? n : { ...n, inputs: n.inputs.map((v) => (v === 'x' ? evalAt : v)) }));
 
-  // The loss and its seed, right after the forward (the backward reads dy).
+  // The loss and its seed, right after the forward (the backward reads dy): objective = dir * L(z, t).
   const seedNodes: IrNode[] = [];
   const axis1 = int64Const([1]);
-  const lsm = op(seedNodes, 'LogSoftmax', [logits], { axis: 1 });
-  const ce = op(seedNodes, 'Neg', [op(seedNodes, 'ReduceSum', [op(seedNodes, 'Mul', ['t', lsm]), axis1], { keepdims: 0 })]);
-  op(seedNodes, 'Mul', [ce, 'dir'], {}, 'loss');
-  const tSum = op(seedNodes, 'ReduceSum', ['t', axis1], { keepdims: 1 });
-  const dCe = op(seedNodes, 'Sub', [op(seedNodes, 'Mul', [op(seedNodes, 'Softmax', [logits], { axis: 1 }), tSum]), 't']);
-  op(seedNodes, 'Mul', [dCe, 'dir'], {}, 'dy');
+  if (spec.loss === 'ce') {
+    // L = -sum t log softmax(z); dL/dz = softmax(z) sum(t) - t
+    const lsm = op(seedNodes, 'LogSoftmax', [logits], { axis: 1 });
+    const ce = op(seedNodes, 'Neg', [op(seedNodes, 'ReduceSum', [op(seedNodes, 'Mul', ['t', lsm]), axis1], { keepdims: 0 })]);
+    op(seedNodes, 'Mul', [ce, 'dir'], {}, 'loss');
+    const tSum = op(seedNodes, 'ReduceSum', ['t', axis1], { keepdims: 1 });
+    const dCe = op(seedNodes, 'Sub', [op(seedNodes, 'Mul', [op(seedNodes, 'Softmax', [logits], { axis: 1 }), tSum]), 't']);
+    op(seedNodes, 'Mul', [dCe, 'dir'], {}, 'dy');
+  } else {
+    // L = max_{j != c} z_j - z_c (c the class of row t); dL/dz = [z_j equals that max] - t, every tied
+    // maximum getting the gradient as tf.max's does (losses.ts marginLoss).
+    const own = op(seedNodes, 'Cast', ['t'], { to: onnx.TensorProto.DataType.BOOL });
+    const masked = op(seedNodes, 'Where', [own, floatConst(Number.NEGATIVE_INFINITY), logits]);
+    const other = op(seedNodes, 'ReduceMax', [masked], { axes: [1], keepdims: 1 }); // opset 17: axes an attribute
+    const zc = op(seedNodes, 'ReduceSum', [op(seedNodes, 'Mul', [logits, 't']), axis1], { keepdims: 0 });
+    const margin = op(seedNodes, 'Sub', [op(seedNodes, 'Squeeze', [other, axis1]), zc]);
+    op(seedNodes, 'Mul', [margin, 'dir'], {}, 'loss');
+    const atMax = op(seedNodes, 'Cast', [op(seedNodes, 'Equal', [masked, other])], { to: FLOAT });
+    op(seedNodes, 'Mul', [op(seedNodes, 'Sub', [atMax, 't']), 'dir'], {}, 'dy');
+  }
 
   // attacks/types.ts steepestDirection and project, in the same float32 ops. Clip (max, then min) is
   // tf.clipByValue; a rank-0 operand of a large elementwise op is avoided (onnxruntime 1.30's CPU
@@ -244,6 +261,6 @@ export class Stepper {
 
 /** A stepper for `m`, or null where the step graph does not apply (disabled, or a loss it does not have). */
 export function stepperFor(m: OnnxModel | undefined, spec: { norm: Norm; loss: string }): Stepper | null {
-  if (!enabled || !m || spec.loss !== 'ce') return null;
-  return new Stepper(m, spec.norm, 'ce');
+  if (!enabled || !m || !(STEP_LOSSES as readonly string[]).includes(spec.loss)) return null;
+  return new Stepper(m, spec.norm, spec.loss as StepLoss);
 }
