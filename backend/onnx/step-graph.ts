@@ -201,6 +201,15 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
   return encodeModel({ ...ir, nodes, inputs, outputs }, `step-${spec.kind}-${spec.norm}-${spec.loss}`);
 }
 
+/**
+ * The data as a Float32Array (ORT reads anything else as another element
+ * type): a float32 tfjs tensor's dataSync can hand back an Int32Array, e.g. a
+ * one-hot made on the wasm backend and cast to float32.
+ */
+function asFloat32(d: Float32Array): Float32Array {
+  return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
+}
+
 /** Runs attack iterations of `m` through its step graphs (each built on first use and after any weight change). */
 export class Stepper {
   constructor(
@@ -224,14 +233,14 @@ export class Stepper {
     const xDims = [n, ...shape];
     const rowDims = [n, ...shape.map(() => 1)];
     const scalar = (v: number): [OrtData, readonly number[]] => [Float32Array.of(v), []];
-    const f: Record<string, [OrtData, readonly number[]]> = { x: [inp.x, xDims], t: [inp.t, [n, this.model.compiled.numClasses]], dir: scalar(inp.dir) };
-    if (inp.x0) f.x0 = [inp.x0, xDims];
-    if (inp.step) f.step = [inp.step, rowDims];
+    const f: Record<string, [OrtData, readonly number[]]> = { x: [asFloat32(inp.x), xDims], t: [asFloat32(inp.t), [n, this.model.compiled.numClasses]], dir: scalar(inp.dir) };
+    if (inp.x0) f.x0 = [asFloat32(inp.x0), xDims];
+    if (inp.step) f.step = [asFloat32(inp.step), rowDims];
     if (inp.eps !== undefined) f.eps = scalar(inp.eps);
     if (inp.lo !== undefined) f.lo = scalar(inp.lo);
     if (inp.hi !== undefined) f.hi = scalar(inp.hi);
-    if (inp.xPrev) f.x_prev = [inp.xPrev, xDims];
-    if (inp.g) f.g = [inp.g, xDims];
+    if (inp.xPrev) f.x_prev = [asFloat32(inp.xPrev), xDims];
+    if (inp.g) f.g = [asFloat32(inp.g), xDims];
     if (inp.a !== undefined) {
       f.a = [new Float32Array(n).fill(inp.a), rowDims];
       f.b = [new Float32Array(n).fill(1 - inp.a), rowDims];
