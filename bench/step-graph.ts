@@ -10,6 +10,15 @@
  * median over rounds is reported.
  *
  *   npm run build --silent && node dist/bench/step-graph.js [--rounds 3] [--batches 128,512] [--models mlp,cnn] [--out FILE]
+ *
+ * With --outcomes it instead checks "no weaker evaluation": the quick
+ * profile's eval attacks (fgsm, pgd, apgd-ce, apgd-dlr; eps 0.05-0.3; 500
+ * test digits; probes and sanity off) on an ERM MNIST MLP 256-256 trained
+ * --epochs, once through the step graph and once through the tape path on
+ * the same engine, same seeds; prints each attack's robust accuracy both
+ * ways and the per-example agreement.
+ *
+ *   node dist/bench/step-graph.js --outcomes [--epochs 3]
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
@@ -24,6 +33,11 @@ import { setStepGraphEnabled, stepperFor } from '../backend/onnx/step-graph';
 import { initBackend } from '../backend/select';
 import { Rng } from '../data/rng';
 import { buildModel, ModelSpec } from '../models/build';
+import { loadDataset } from '../data/registry';
+import { evaluateModelDetailed } from '../eval/evaluate';
+import { asClassifier } from '../models/predict';
+import { erm } from '../models/schemes/erm';
+import { trainModel } from '../models/train';
 
 const SPECS: Record<string, ModelSpec> = { mlp: { arch: 'mlp', hidden: [256, 256] }, cnn: { arch: 'cnn', filters: [16, 32] } };
 
@@ -40,7 +54,47 @@ function timeMs(fn: () => void): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+/** The --outcomes check (see the module comment). */
+function outcomes(): void {
+  const dataset = loadDataset({ name: 'mnist' });
+  const model = buildModel(SPECS.mlp, dataset.inputShape, dataset.numClasses, 0);
+  trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: Number(arg('epochs', '3')), seed: 0, evalEveryEpoch: false });
+  const f = asClassifier(model);
+  const run = (on: boolean) => {
+    setStepGraphEnabled(on);
+    const t0 = Date.now();
+    const r = evaluateModelDetailed(
+      f,
+      dataset,
+      { attacks: ['fgsm', 'pgd', 'apgd-ce', 'apgd-dlr'].map((name) => ({ name })), eps: [0.05, 0.1, 0.2, 0.3], nExamples: 500, probes: { enabled: false }, sanity: { enabled: false } },
+      new Rng(1),
+    );
+    setStepGraphEnabled(true);
+    return { r, seconds: (Date.now() - t0) / 1000 };
+  };
+  const fast = run(true);
+  const slow = run(false);
+  console.log(`attack seconds: step graph ${fast.seconds.toFixed(1)}, tape ${slow.seconds.toFixed(1)}`);
+  const slowRows = new Map(slow.r.perExample.attacks.map((p) => [p.key, p]));
+  const slowAcc = new Map(slow.r.result.attacks.map((a) => [`${a.attack}@${a.norm}:${a.eps}`, a.robustAccuracy]));
+  for (const p of fast.r.perExample.attacks) {
+    const q = slowRows.get(p.key);
+    const agree = q ? p.correct.filter((v, j) => v === q.correct[j]).length : NaN;
+    const acc = (c: Uint8Array) => (100 * c.reduce((a, v) => a + v, 0)) / c.length;
+    console.log(
+      `${p.key.padEnd(22)} robust ${acc(p.correct).toFixed(1)}% (step graph) vs ${q ? acc(q.correct).toFixed(1) : '-'}% (tape, summary ${(100 * (slowAcc.get(p.key) ?? NaN)).toFixed(1)}%); ${agree}/${p.correct.length} examples agree`,
+    );
+  }
+  model.dispose();
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--outcomes')) {
+    const info = await initBackend('onnx');
+    if (info.name !== 'onnx') throw new Error(`step-graph bench: needs the onnx engine, got ${info.name}`);
+    outcomes();
+    return;
+  }
   const rounds = Number(arg('rounds', '3'));
   const batches = arg('batches', '128,512').split(',').map(Number);
   const models = arg('models', 'mlp,cnn').split(',');
