@@ -114,7 +114,7 @@ export class ApgdAttack extends BaseAttack {
 
   protected perturb(ctx: AttackContext): tf.Tensor {
     const restarts = this.settings.randomStart ? this.settings.restarts : 1;
-    const stepper = stepperFor(engineModelOf(ctx.f), { norm: this.norm, loss: ctx.loss });
+    const stepper = stepperFor(engineModelOf(ctx.f), { norm: this.norm, loss: ctx.loss, targeted: ctx.targetClasses !== null });
     return worstOfCandidates(restarts, () => (stepper ? apgdRunStepGraph(ctx, this.settings, stepper) : apgdRun(ctx, this.settings)));
   }
 }

@@ -23,7 +23,7 @@ export class FgsmAttack extends BaseAttack {
 
   protected perturb(ctx: AttackContext): tf.Tensor {
     // On an engine classifier the step is one step-graph call (its output already projected; BaseAttack projects again).
-    const stepper = stepperFor(engineModelOf(ctx.f), { norm: 'linf', loss: ctx.loss });
+    const stepper = stepperFor(engineModelOf(ctx.f), { norm: 'linf', loss: ctx.loss, targeted: ctx.targetClasses !== null });
     if (stepper) {
       const x = ctx.x.dataSync() as Float32Array;
       const step = new Float32Array(ctx.x.shape[0]).fill(ctx.eps);

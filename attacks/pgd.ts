@@ -77,7 +77,7 @@ export function pgdPerturb(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D, bo
   if (!Number.isFinite(cfg.eps) || cfg.eps < 0) throw new Error(`pgd: eps must be a finite number >= 0, got ${cfg.eps}`);
   const sign = cfg.objective ? 1 : cfg.targeted ? -1 : 1;
   const objective = cfg.objective;
-  const stepper = cfg.loss ? stepperFor(engineModelOf(f), { norm: cfg.norm, loss: cfg.loss }) : null;
+  const stepper = cfg.loss ? stepperFor(engineModelOf(f), { norm: cfg.norm, loss: cfg.loss, targeted: cfg.targeted === true }) : null;
   if (stepper) return pgdStepGraph(stepper, x, targets, bounds, cfg, rng, steps, stepSize, cfg.targeted ? -1 : 1);
   return tf.tidy(() => {
     let xAdv = cfg.randomStart === false ? x.clone() : project(randomInBall(x, cfg.eps, cfg.norm, rng), x, cfg.eps, cfg.norm, bounds);

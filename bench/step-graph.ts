@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   for (const arch of models) {
     const model = buildModel(SPECS[arch], [28, 28, 1], 10, 0);
     const f = engineClassifier(model as unknown as LayersModelLike);
-    const stepper = stepperFor(engineModelOf(f), { norm: 'linf', loss: 'ce' });
+    const stepper = stepperFor(engineModelOf(f), { norm: 'linf', loss: 'ce', targeted: false });
     if (!stepper) throw new Error('step-graph bench: no stepper for the engine classifier');
     for (const batch of batches) {
       const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 1);

@@ -14,9 +14,10 @@
  * dir * (softmax(z) * sum(t) - t)).
  *
  * Losses: the objective is dir * L(z, t) with t one-hot rows: "ce", the
- * cross-entropy, and "margin", max_{j != c} z_j - z_c (c the row's class);
- * dir +1 untargeted (ascend the label's loss), -1 targeted (descend the
- * target's), as attackObjective. DLR has no step graph yet.
+ * cross-entropy, "margin", max_{j != c} z_j - z_c (c the row's class), and
+ * "dlr" (untargeted only); dir +1 untargeted (ascend the label's loss), -1
+ * targeted (descend the target's), as attackObjective. The targeted DLR
+ * (APGD-T) has no step graph.
  *
  * Graph inputs: x and x0 [n, ...inputShape], t [n, classes], step [n, 1, ...]
  * (per-example step size), dir, eps, lo, hi (float32 scalars); APGD adds x_prev
@@ -32,8 +33,8 @@ import { encodeModel, FLOAT, IrNode, parseModel } from './graph';
 import { differentiateCompiled } from './grad/own-model';
 import { OrtData } from './runtime';
 
-/** The losses a step graph can ascend (attacks/losses.ts; DLR is not here yet). */
-export const STEP_LOSSES = ['ce', 'margin'] as const;
+/** The losses a step graph can ascend (attacks/losses.ts); "dlr" untargeted only (the targeted DLR also needs the label). */
+export const STEP_LOSSES = ['ce', 'margin', 'dlr'] as const;
 export type StepLoss = (typeof STEP_LOSSES)[number];
 
 /**
@@ -141,16 +142,45 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
     const dCe = op(seedNodes, 'Sub', [op(seedNodes, 'Mul', [op(seedNodes, 'Softmax', [logits], { axis: 1 }), tSum]), 't']);
     op(seedNodes, 'Mul', [dCe, 'dir'], {}, 'dy');
   } else {
-    // L = max_{j != c} z_j - z_c (c the class of row t); dL/dz = [z_j equals that max] - t, every tied
-    // maximum getting the gradient as tf.max's does (losses.ts marginLoss).
+    // margin = max_{j != c} z_j - z_c (c the class of row t); dmargin/dz = [z_j equals that max] - t, every
+    // tied maximum getting the gradient as tf.max's does (losses.ts marginLoss).
     const own = op(seedNodes, 'Cast', ['t'], { to: onnx.TensorProto.DataType.BOOL });
-    const masked = op(seedNodes, 'Where', [own, floatConst(Number.NEGATIVE_INFINITY), logits]);
+    const minusInf = floatConst(Number.NEGATIVE_INFINITY);
+    const masked = op(seedNodes, 'Where', [own, minusInf, logits]);
     const other = op(seedNodes, 'ReduceMax', [masked], { axes: [1], keepdims: 1 }); // opset 17: axes an attribute
     const zc = op(seedNodes, 'ReduceSum', [op(seedNodes, 'Mul', [logits, 't']), axis1], { keepdims: 0 });
     const margin = op(seedNodes, 'Sub', [op(seedNodes, 'Squeeze', [other, axis1]), zc]);
-    op(seedNodes, 'Mul', [margin, 'dir'], {}, 'loss');
-    const atMax = op(seedNodes, 'Cast', [op(seedNodes, 'Equal', [masked, other])], { to: FLOAT });
-    op(seedNodes, 'Mul', [op(seedNodes, 'Sub', [atMax, 't']), 'dir'], {}, 'dy');
+    const dMargin = op(seedNodes, 'Sub', [op(seedNodes, 'Cast', [op(seedNodes, 'Equal', [masked, other])], { to: FLOAT }), 't']);
+    const k = m.compiled.numClasses;
+    if (spec.loss === 'margin' || k < 3) {
+      // DLR with fewer than three classes is the margin (losses.ts dlrLoss)
+      op(seedNodes, 'Mul', [margin, 'dir'], {}, 'loss');
+      op(seedNodes, 'Mul', [dMargin, 'dir'], {}, 'dy');
+    } else {
+      // DLR = margin / (z_pi1 - z_pi3 + 1e-12), pi the classes by logit, largest first, each picked by the
+      // first maximum with the larger ones masked out (losses.ts largestLogits: one logit per rank gets the gradient)
+      const classes = int64Const(Array.from({ length: k }, (_, i) => i));
+      const classRow = op(seedNodes, 'Reshape', [classes, int64Const([1, k])]);
+      let taken = '';
+      const picks: string[] = [];
+      for (let r = 0; r < 3; r++) {
+        const from = taken ? op(seedNodes, 'Where', [taken, minusInf, logits]) : logits;
+        const idx = op(seedNodes, 'ArgMax', [from], { axis: 1, keepdims: 1, select_last_index: 0 });
+        const pick = op(seedNodes, 'Equal', [classRow, idx]);
+        picks.push(op(seedNodes, 'Cast', [pick], { to: FLOAT }));
+        taken = taken ? op(seedNodes, 'Or', [taken, pick]) : pick;
+      }
+      const zOf = (pick: string) => op(seedNodes, 'ReduceSum', [op(seedNodes, 'Mul', [logits, pick]), axis1], { keepdims: 0 });
+      const denom = op(seedNodes, 'Add', [op(seedNodes, 'Sub', [zOf(picks[0]), zOf(picks[2])]), floatConst(1e-12)]);
+      const dlr = op(seedNodes, 'Div', [margin, denom]);
+      op(seedNodes, 'Mul', [dlr, 'dir'], {}, 'loss');
+      // d(m/D) = dm / D - (m / D^2) dD, dD/dz = e_pi1 - e_pi3
+      const unsq = (v: string) => op(seedNodes, 'Unsqueeze', [v, axis1]);
+      const fromMargin = op(seedNodes, 'Div', [dMargin, unsq(denom)]);
+      const dDenom = op(seedNodes, 'Sub', [picks[0], picks[2]]);
+      const fromDenom = op(seedNodes, 'Mul', [dDenom, unsq(op(seedNodes, 'Div', [margin, op(seedNodes, 'Mul', [denom, denom])]))]);
+      op(seedNodes, 'Mul', [op(seedNodes, 'Sub', [fromMargin, fromDenom]), 'dir'], {}, 'dy');
+    }
   }
 
   // attacks/types.ts steepestDirection and project, in the same float32 ops. Clip (max, then min) is
@@ -269,7 +299,8 @@ export class Stepper {
 }
 
 /** A stepper for `m`, or null where the step graph does not apply (disabled, or a loss it does not have). */
-export function stepperFor(m: OnnxModel | undefined, spec: { norm: Norm; loss: string }): Stepper | null {
+export function stepperFor(m: OnnxModel | undefined, spec: { norm: Norm; loss: string; targeted: boolean }): Stepper | null {
   if (!enabled || !m || !(STEP_LOSSES as readonly string[]).includes(spec.loss)) return null;
+  if (spec.loss === 'dlr' && spec.targeted) return null;
   return new Stepper(m, spec.norm, spec.loss as StepLoss);
 }

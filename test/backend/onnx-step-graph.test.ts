@@ -13,7 +13,7 @@ import { maxRel } from '../../backend/onnx/check';
 import { setStepGraphEnabled, STEP_LOSSES, Stepper } from '../../backend/onnx/step-graph';
 import { createAttack } from '../../attacks/registry';
 import { project, steepestDirection } from '../../attacks/types';
-import { crossEntropyPerExample, marginLoss } from '../../attacks/losses';
+import { crossEntropyPerExample, dlrLoss, marginLoss } from '../../attacks/losses';
 import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { buildModel, ModelSpec } from '../../models/build';
@@ -48,8 +48,8 @@ for (const [arch, spec] of SPECS) {
         const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32'), 10).toFloat() as tf.Tensor2D;
         const step = Float32Array.from([0.01, 0.02, 0.03, 0.01, 0.02, 0.05].map((s) => (norm === 'linf' ? s : 20 * s)));
         const stepper = new Stepper(engineModelOf(engineClassifier(like(model))) as NonNullable<ReturnType<typeof engineModelOf>>, norm, loss);
-        // attackObjective's forms: dir * CE of the row's class, dir * margin of the row's class
-        const lossOf = (z: tf.Tensor2D, dir: number) => tf.mul(loss === 'ce' ? crossEntropyPerExample(z, y) : marginLoss(z, tf.argMax(y, -1) as tf.Tensor1D), dir);
+        // attackObjective's forms: dir * (CE, margin or DLR) of the row's class
+        const lossOf = (z: tf.Tensor2D, dir: number) => tf.mul(loss === 'ce' ? crossEntropyPerExample(z, y) : (loss === 'margin' ? marginLoss : dlrLoss)(z, tf.argMax(y, -1) as tf.Tensor1D), dir);
         for (const dir of [1, -1] as const) {
           const out = stepper.step({ x: x.dataSync() as Float32Array, x0: x0.dataSync() as Float32Array, t: y.dataSync() as Float32Array, step, dir, eps, lo: 0, hi: 1 });
           const ref = await onCpu(() =>
@@ -69,12 +69,16 @@ for (const [arch, spec] of SPECS) {
           t.true(maxRel(out.logits, ref.logits) <= 1e-4, `logits ${maxRel(out.logits, ref.logits)}`);
           if (norm === 'l2') t.true(maxRel(out.xNext, ref.xNext) <= 1e-4, `x_next ${maxRel(out.xNext, ref.xNext)}`);
           else {
-            // sign(g) may differ only where g is at float rounding of zero
-            const gMax = ref.g.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+            // sign(g) may differ only where g is at float rounding of zero (relative to its row: DLR's rows differ in scale)
+            const d = ref.g.length / n;
+            const rowMax = Array.from({ length: n }, (_, r) => ref.g.subarray(r * d, (r + 1) * d).reduce((a, v) => Math.max(a, Math.abs(v)), 0));
             let bad = 0;
             let tiny = 0;
             for (let i = 0; i < ref.xNext.length; i++) {
-              if (Math.abs(ref.g[i]) <= 1e-5 * gMax) tiny++;
+              // an exactly-zero row (DLR is constant where the label ranks third) must stay put here too
+              if (rowMax[Math.floor(i / d)] === 0) {
+                if (out.xNext[i] !== ref.xNext[i]) bad++;
+              } else if (Math.abs(ref.g[i]) <= 1e-5 * rowMax[Math.floor(i / d)]) tiny++;
               else if (Math.abs(out.xNext[i] - ref.xNext[i]) > 1e-4) bad++;
             }
             t.is(bad, 0, 'x_next equals the reference wherever the gradient is clearly nonzero');
@@ -129,61 +133,66 @@ for (const [arch, spec] of SPECS) {
   }
 }
 
-test.serial('FGSM, PGD and APGD-CE (linf and l2, untargeted and targeted) through the step graph give the per-example outcomes of the tfjs-tape path on a trained MNIST MLP and CNN', async (t) => {
-  const dataset = loadDataset({ name: 'mnist' });
-  const N = 200;
-  const xs = dataset.test.x.subarray(0, N * 784);
-  const y = dataset.test.y.slice(0, N);
-  const targets = Int32Array.from(y, (v) => (v + 1) % 10);
-  for (const [arch, spec] of [
-    ['mlp', { arch: 'mlp', hidden: [64, 64] }],
-    ['cnn', { arch: 'cnn', filters: [4, 8] }],
-  ] as [string, ModelSpec][]) {
-    const model = buildModel(spec, dataset.inputShape, dataset.numClasses, 0);
-    trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: 1, seed: 0, evalEveryEpoch: false });
-    const f = engineClassifier(like(model));
-    for (const [name, params] of [
-      ['fgsm', {}],
-      ['pgd', { steps: 10 }],
-      ['pgd', { steps: 10, loss: 'margin' }],
-      ['apgd-ce', { steps: 20 }],
-    ] as [string, Record<string, unknown>][])
-      for (const norm of (name === 'fgsm' ? ['linf'] : ['linf', 'l2']) as Norm[]) {
-        for (const targeted of [false, true]) {
-          const eps = norm === 'linf' ? 0.1 : 1.5;
-          const run = (fast: boolean) => {
-            setStepGraphEnabled(fast);
-            try {
-              const x = tf.tensor(xs, [N, 28, 28, 1]);
-              const out = createAttack({ name, params }, norm).run(f, x, y, dataset.bounds, eps, new Rng(11), targeted ? { targets } : {});
-              const adv = out.xAdv.dataSync() as Float32Array;
-              out.xAdv.dispose();
-              x.dispose();
-              return { success: out.success, adv };
-            } finally {
-              setStepGraphEnabled(true);
-            }
-          };
-          const runs = () => engineModelOf(f)?.runs ?? 0;
-          const r0 = runs();
-          const fast = run(true);
-          const r1 = runs();
-          const slow = run(false);
-          const r2 = runs();
-          const agree = fast.success.filter((s, i) => s === slow.success[i]).length;
-          const rate = (s: Uint8Array) => s.reduce((a, v) => a + v, 0);
-          t.log(
-            `${name}${params.loss ? ` ${params.loss}` : ''} ${arch} ${norm}${targeted ? ' targeted' : ''}: engine calls ${r1 - r0} vs ${r2 - r1}, success ${rate(fast.success)} (step graph) vs ${rate(slow.success)} (tape) of ${N}, ${agree} agree, max |dx| ${maxRel(fast.adv, slow.adv).toExponential(1)}`,
-          );
-          t.is(agree, N, `${name} ${arch} ${norm} targeted=${targeted}: per-example outcomes differ`);
-          t.true(rate(fast.success) > 0, 'the attack succeeds somewhere (the comparison is not vacuous)');
-          // one engine call per iteration (plus the start's evaluation, the call check and the final scoring), against two (forward-save and backward)
-          const steps = (params.steps as number | undefined) ?? 1;
-          t.true(r1 - r0 <= steps + 3, `${r1 - r0} engine calls through the step graph for ${steps} iterations`);
-          t.true(r2 - r1 >= 2 * steps, `${r2 - r1} engine calls on the tape path`);
+test.serial(
+  'FGSM, PGD (ce, margin), APGD-CE and APGD-DLR (linf and l2, untargeted and targeted) through the step graph give the per-example outcomes of the tfjs-tape path on a trained MNIST MLP and CNN',
+  async (t) => {
+    const dataset = loadDataset({ name: 'mnist' });
+    const N = 200;
+    const xs = dataset.test.x.subarray(0, N * 784);
+    const y = dataset.test.y.slice(0, N);
+    const targets = Int32Array.from(y, (v) => (v + 1) % 10);
+    for (const [arch, spec] of [
+      ['mlp', { arch: 'mlp', hidden: [64, 64] }],
+      ['cnn', { arch: 'cnn', filters: [4, 8] }],
+    ] as [string, ModelSpec][]) {
+      const model = buildModel(spec, dataset.inputShape, dataset.numClasses, 0);
+      trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: 1, seed: 0, evalEveryEpoch: false });
+      const f = engineClassifier(like(model));
+      for (const [name, params] of [
+        ['fgsm', {}],
+        ['pgd', { steps: 10 }],
+        ['pgd', { steps: 10, loss: 'margin' }],
+        ['apgd-ce', { steps: 20 }],
+        ['apgd-dlr', { steps: 20 }],
+      ] as [string, Record<string, unknown>][])
+        for (const norm of (name === 'fgsm' ? ['linf'] : ['linf', 'l2']) as Norm[]) {
+          // the targeted DLR has no step graph
+          for (const targeted of name === 'apgd-dlr' ? [false] : [false, true]) {
+            const eps = norm === 'linf' ? 0.1 : 1.5;
+            const run = (fast: boolean) => {
+              setStepGraphEnabled(fast);
+              try {
+                const x = tf.tensor(xs, [N, 28, 28, 1]);
+                const out = createAttack({ name, params }, norm).run(f, x, y, dataset.bounds, eps, new Rng(11), targeted ? { targets } : {});
+                const adv = out.xAdv.dataSync() as Float32Array;
+                out.xAdv.dispose();
+                x.dispose();
+                return { success: out.success, adv };
+              } finally {
+                setStepGraphEnabled(true);
+              }
+            };
+            const runs = () => engineModelOf(f)?.runs ?? 0;
+            const r0 = runs();
+            const fast = run(true);
+            const r1 = runs();
+            const slow = run(false);
+            const r2 = runs();
+            const agree = fast.success.filter((s, i) => s === slow.success[i]).length;
+            const rate = (s: Uint8Array) => s.reduce((a, v) => a + v, 0);
+            t.log(
+              `${name}${params.loss ? ` ${params.loss}` : ''} ${arch} ${norm}${targeted ? ' targeted' : ''}: engine calls ${r1 - r0} vs ${r2 - r1}, success ${rate(fast.success)} (step graph) vs ${rate(slow.success)} (tape) of ${N}, ${agree} agree, max |dx| ${maxRel(fast.adv, slow.adv).toExponential(1)}`,
+            );
+            t.is(agree, N, `${name} ${arch} ${norm} targeted=${targeted}: per-example outcomes differ`);
+            t.true(rate(fast.success) > 0, 'the attack succeeds somewhere (the comparison is not vacuous)');
+            // one engine call per iteration (plus the start's evaluation, the call check and the final scoring), against two (forward-save and backward)
+            const steps = (params.steps as number | undefined) ?? 1;
+            t.true(r1 - r0 <= steps + 3, `${r1 - r0} engine calls through the step graph for ${steps} iterations`);
+            t.true(r2 - r1 >= 2 * steps, `${r2 - r1} engine calls on the tape path`);
+          }
         }
-      }
-    releaseOnnxModel(like(model));
-    model.dispose();
-  }
-});
+      releaseOnnxModel(like(model));
+      model.dispose();
+    }
+  },
+);
