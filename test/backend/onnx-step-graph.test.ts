@@ -125,7 +125,10 @@ for (const [arch, spec] of SPECS) {
           t.true(maxRel(ev.loss, ref.loss) <= 1e-4 && maxRel(ev.logits, ref.logits) <= 1e-4, 'eval loss and logits');
           tf.dispose([g, xPrev]);
         }
+        // the three step graphs (pgd, eval, apgd) are sessions of the model: releasing it closes them
+        t.is(stepper.model.sessionCount, 3);
         releaseOnnxModel(like(model));
+        t.is(stepper.model.sessionCount, 0);
         tf.dispose([x0, x, y]);
         model.dispose();
       });
