@@ -115,7 +115,7 @@ export class ApgdAttack extends BaseAttack {
   protected perturb(ctx: AttackContext): tf.Tensor {
     const restarts = this.settings.randomStart ? this.settings.restarts : 1;
     const stepper = stepperFor(engineModelOf(ctx.f), { norm: this.norm, loss: ctx.loss, targeted: ctx.targetClasses !== null });
-    return worstOfCandidates(restarts, () => (stepper ? apgdRunStepGraph(ctx, this.settings, stepper) : apgdRun(ctx, this.settings)));
+    return worstOfCandidates(restarts, () => (stepper ? apgdRunStepGraph(apgdStepProblem(ctx), this.settings, stepper) : apgdRun(ctx, this.settings)));
   }
 }
 
@@ -239,29 +239,56 @@ export function apgdRun(p: ApgdProblem, settings: ApgdRunSettings, stopWhenAllFo
  * arrays instead of tfjs ops. The last call's evaluation doubles as the
  * scoring of the last iterate.
  */
-export function apgdRunStepGraph(ctx: AttackContext, settings: ApgdRunSettings, stepper: Stepper, stopWhenAllFound = true): Candidate {
-  const { x, eps, bounds } = ctx;
+export interface ApgdStepProblem {
+  x: tf.Tensor;
+  eps: number;
+  bounds: Bounds;
+  rng: Rng;
+  numClasses: number;
+  /** the loss's one-hot rows (step-graph.ts: the label, or the target) */
+  t: Float32Array;
+  /** the label's one-hot rows, for the targeted DLR */
+  u?: Float32Array;
+  dir: 1 | -1;
+  /** per row the class whose prediction is success (`targeted`) or whose loss is (otherwise) */
+  goal: Int32Array;
+  targeted: boolean;
+}
+
+/** An attack's batch as an ApgdStepProblem (its loss's rows and success rule). */
+export function apgdStepProblem(ctx: AttackContext): ApgdStepProblem {
+  return {
+    x: ctx.x,
+    eps: ctx.eps,
+    bounds: ctx.bounds,
+    rng: ctx.rng,
+    numClasses: ctx.numClasses,
+    t: ctx.lossTargets.dataSync() as Float32Array,
+    dir: ctx.direction,
+    goal: ctx.targetClasses ? (ctx.targetClasses.dataSync() as Int32Array) : ctx.y,
+    targeted: ctx.targetClasses !== null,
+  };
+}
+
+export function apgdRunStepGraph(p: ApgdStepProblem, settings: ApgdRunSettings, stepper: Stepper, stopWhenAllFound = true): Candidate {
+  const { x, eps, bounds, t, u, dir, goal, targeted } = p;
   const { norm, steps, alpha } = settings;
   const checkpoints = new Set(apgdCheckpoints(steps).filter((w) => w > 0));
   const n = x.shape[0];
   const d = x.size / n;
-  const k = ctx.numClasses;
-  const start = settings.randomStart ? tf.tidy(() => project(randomInBall(x, eps, norm, ctx.rng), x, eps, norm, bounds)) : x.clone();
+  const k = p.numClasses;
+  const start = settings.randomStart ? tf.tidy(() => project(randomInBall(x, eps, norm, p.rng), x, eps, norm, bounds)) : x.clone();
   let xk: Float32Array = (start.dataSync() as Float32Array).slice();
   start.dispose();
   const x0 = x.dataSync() as Float32Array;
-  const t = ctx.lossTargets.dataSync() as Float32Array;
-  const dir = ctx.direction;
-  const goal = ctx.targetClasses ? (ctx.targetClasses.dataSync() as Int32Array) : ctx.y;
-  const targeted = ctx.targetClasses !== null;
-  // ctx.succeeded on a row of logits: argMax (first of equal maxima, as tf.argMax) is the target / is not the label
+  // the attack's succeeded on a row of logits: argMax (first of equal maxima, as tf.argMax) is the target / is not the label
   const succeeded = (logits: Float32Array, i: number): boolean => {
     let best = 0;
     for (let c = 1; c < k; c++) if (logits[i * k + c] > logits[i * k + best]) best = c;
     return targeted ? best === goal[i] : best !== goal[i];
   };
   const copyRow = (from: Float32Array, to: Float32Array, i: number) => to.set(from.subarray(i * d, (i + 1) * d), i * d);
-  const e0 = stepper.evaluate(xk, t, dir);
+  const e0 = stepper.evaluate(xk, t, dir, u);
   let xPrev: Float32Array = xk.slice();
   let grad: Float32Array = e0.grad;
   let obj: Float32Array = e0.loss;
@@ -277,7 +304,7 @@ export function apgdRunStepGraph(ctx: AttackContext, settings: ApgdRunSettings, 
   let last: { loss: Float32Array; logits: Float32Array } | null = null;
   let lastCheck = 0;
   for (let s = 0; s < steps; s++) {
-    const r = stepper.momentum({ x: xk, xPrev, g: grad, step: eta, a: s === 0 ? 1 : alpha, x0, t, dir, eps, lo: bounds.lo, hi: bounds.hi });
+    const r = stepper.momentum({ x: xk, xPrev, g: grad, step: eta, a: s === 0 ? 1 : alpha, x0, t, u, dir, eps, lo: bounds.lo, hi: bounds.hi });
     xPrev = xk;
     xk = r.xNext;
     last = r;
@@ -317,7 +344,7 @@ export function apgdRunStepGraph(ctx: AttackContext, settings: ApgdRunSettings, 
     if (stopWhenAllFound && iter % APGD_STOP_CHECK_EVERY === 0 && found.every((v) => v === 1)) break;
   }
   // The last iterate is scored and can still be the best.
-  const score = last ?? stepper.evaluate(xk, t, dir);
+  const score = last ?? stepper.evaluate(xk, t, dir, u);
   const xOut = new Float32Array(n * d);
   for (let i = 0; i < n; i++) {
     if (score.loss[i] > objBest[i]) {

@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
-import { apgdRun, apgdRunStepGraph, APGD_DEFAULTS } from '../attacks/apgd';
+import { apgdRun, apgdRunStepGraph, apgdStepProblem, APGD_DEFAULTS } from '../attacks/apgd';
 import { AttackContext } from '../attacks/base';
 import { lossInputGradient } from '../attacks/gradients';
 import { attackObjective } from '../attacks/losses';
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
         'apgd-ce-100 step graph': {
           steps: 100,
           run: () => {
-            const c = apgdRunStepGraph({ ...ctx, rng: new Rng(3) }, apgdSettings, stepper, false);
+            const c = apgdRunStepGraph(apgdStepProblem({ ...ctx, rng: new Rng(3) }), apgdSettings, stepper, false);
             c.x.dataSync();
             tf.dispose([c.x, c.objective, c.success]);
           },

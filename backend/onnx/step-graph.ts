@@ -33,8 +33,8 @@ import { encodeModel, FLOAT, IrNode, parseModel } from './graph';
 import { differentiateCompiled } from './grad/own-model';
 import { OrtData } from './runtime';
 
-/** The losses a step graph can ascend (attacks/losses.ts); "dlr" untargeted only (the targeted DLR also needs the label). */
-export const STEP_LOSSES = ['ce', 'margin', 'dlr'] as const;
+/** The losses a step graph can ascend (attacks/losses.ts); "dlr" untargeted only; "dlr-targeted" is APGD-T's (t the target, u the label). */
+export const STEP_LOSSES = ['ce', 'margin', 'dlr', 'dlr-targeted'] as const;
 export type StepLoss = (typeof STEP_LOSSES)[number];
 
 /**
@@ -58,6 +58,8 @@ export interface StepInputs {
   x0: Float32Array;
   /** one-hot rows [n, classes] */
   t: Float32Array;
+  /** the label's one-hot rows, for "dlr-targeted" only */
+  u?: Float32Array;
   /** per-example step size [n] */
   step: Float32Array;
   dir: 1 | -1;
@@ -130,6 +132,23 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
   const evalAt = spec.kind === 'apgd' ? 'vstep/x_eval' : 'x';
   const network = ir.nodes.map((n) => (evalAt === 'x' ? n : { ...n, inputs: n.inputs.map((v) => (v === 'x' ? evalAt : v)) }));
 
+  /** One-hot float rows of the r largest logits, largest first (losses.ts largestLogits: first maximum, larger ones masked). */
+  const rankPicks = (list: IrNode[], r: number): string[] => {
+    const k = m.compiled.numClasses;
+    const classRow = op(list, 'Reshape', [int64Const(Array.from({ length: k }, (_, i) => i)), int64Const([1, k])]);
+    const minusInf = floatConst(Number.NEGATIVE_INFINITY);
+    let taken = '';
+    const picks: string[] = [];
+    for (let i = 0; i < r; i++) {
+      const from = taken ? op(list, 'Where', [taken, minusInf, logits]) : logits;
+      const idx = op(list, 'ArgMax', [from], { axis: 1, keepdims: 1, select_last_index: 0 });
+      const pick = op(list, 'Equal', [classRow, idx]);
+      picks.push(op(list, 'Cast', [pick], { to: FLOAT }));
+      taken = taken ? op(list, 'Or', [taken, pick]) : pick;
+    }
+    return picks;
+  };
+
   // The loss and its seed, right after the forward (the backward reads dy): objective = dir * L(z, t).
   const seedNodes: IrNode[] = [];
   const axis1 = int64Const([1]);
@@ -141,6 +160,28 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
     const tSum = op(seedNodes, 'ReduceSum', ['t', axis1], { keepdims: 1 });
     const dCe = op(seedNodes, 'Sub', [op(seedNodes, 'Mul', [op(seedNodes, 'Softmax', [logits], { axis: 1 }), tSum]), 't']);
     op(seedNodes, 'Mul', [dCe, 'dir'], {}, 'dy');
+  } else if (spec.loss === 'dlr-targeted') {
+    // (z_t - z_u) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12) (losses.ts dlrTargetedLoss; pi4 = pi3 with three
+    // classes, the plain difference with two), by the quotient rule as for "dlr"
+    const k = m.compiled.numClasses;
+    const zOf = (pick: string) => op(seedNodes, 'ReduceSum', [op(seedNodes, 'Mul', [logits, pick]), axis1], { keepdims: 0 });
+    const diff = op(seedNodes, 'Sub', [zOf('t'), zOf('u')]);
+    const dDiff = op(seedNodes, 'Sub', ['t', 'u']);
+    if (k < 3) {
+      op(seedNodes, 'Mul', [diff, 'dir'], {}, 'loss');
+      op(seedNodes, 'Mul', [dDiff, 'dir'], {}, 'dy');
+    } else {
+      const picks = rankPicks(seedNodes, Math.min(4, k));
+      while (picks.length < 4) picks.push(picks[picks.length - 1]);
+      const half = floatConst(0.5);
+      const denom = op(seedNodes, 'Add', [op(seedNodes, 'Sub', [zOf(picks[0]), op(seedNodes, 'Mul', [op(seedNodes, 'Add', [zOf(picks[2]), zOf(picks[3])]), half])]), floatConst(1e-12)]);
+      op(seedNodes, 'Mul', [op(seedNodes, 'Div', [diff, denom]), 'dir'], {}, 'loss');
+      const unsq = (v: string) => op(seedNodes, 'Unsqueeze', [v, axis1]);
+      const dDenom = op(seedNodes, 'Sub', [picks[0], op(seedNodes, 'Mul', [op(seedNodes, 'Add', [picks[2], picks[3]]), half])]);
+      const fromDiff = op(seedNodes, 'Div', [dDiff, unsq(denom)]);
+      const fromDenom = op(seedNodes, 'Mul', [dDenom, unsq(op(seedNodes, 'Div', [diff, op(seedNodes, 'Mul', [denom, denom])]))]);
+      op(seedNodes, 'Mul', [op(seedNodes, 'Sub', [fromDiff, fromDenom]), 'dir'], {}, 'dy');
+    }
   } else {
     // margin = max_{j != c} z_j - z_c (c the class of row t); dmargin/dz = [z_j equals that max] - t, every
     // tied maximum getting the gradient as tf.max's does (losses.ts marginLoss).
@@ -159,17 +200,7 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
     } else {
       // DLR = margin / (z_pi1 - z_pi3 + 1e-12), pi the classes by logit, largest first, each picked by the
       // first maximum with the larger ones masked out (losses.ts largestLogits: one logit per rank gets the gradient)
-      const classes = int64Const(Array.from({ length: k }, (_, i) => i));
-      const classRow = op(seedNodes, 'Reshape', [classes, int64Const([1, k])]);
-      let taken = '';
-      const picks: string[] = [];
-      for (let r = 0; r < 3; r++) {
-        const from = taken ? op(seedNodes, 'Where', [taken, minusInf, logits]) : logits;
-        const idx = op(seedNodes, 'ArgMax', [from], { axis: 1, keepdims: 1, select_last_index: 0 });
-        const pick = op(seedNodes, 'Equal', [classRow, idx]);
-        picks.push(op(seedNodes, 'Cast', [pick], { to: FLOAT }));
-        taken = taken ? op(seedNodes, 'Or', [taken, pick]) : pick;
-      }
+      const picks = rankPicks(seedNodes, 3);
       const zOf = (pick: string) => op(seedNodes, 'ReduceSum', [op(seedNodes, 'Mul', [logits, pick]), axis1], { keepdims: 0 });
       const denom = op(seedNodes, 'Add', [op(seedNodes, 'Sub', [zOf(picks[0]), zOf(picks[2])]), floatConst(1e-12)]);
       const dlr = op(seedNodes, 'Div', [margin, denom]);
@@ -220,6 +251,7 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
   const xLike = (name: string) => ({ name, elemType: FLOAT, dims: xDims });
   const perRow = (name: string) => ({ name, elemType: FLOAT, dims: ['batch', ...rowAxes.map(() => 1)] });
   const inputs = [xLike('x'), { name: 't', elemType: FLOAT, dims: ['batch', k] }, scalar('dir')];
+  if (spec.loss === 'dlr-targeted') inputs.push({ name: 'u', elemType: FLOAT, dims: ['batch', k] });
   if (spec.kind !== 'eval') inputs.push(xLike('x0'), perRow('step'), scalar('eps'), scalar('lo'), scalar('hi'));
   if (spec.kind === 'apgd') inputs.push(xLike('x_prev'), xLike('g'), perRow('a'), perRow('b'));
   const outputs = [
@@ -265,6 +297,7 @@ export class Stepper {
     const scalar = (v: number): [OrtData, readonly number[]] => [Float32Array.of(v), []];
     const f: Record<string, [OrtData, readonly number[]]> = { x: [asFloat32(inp.x), xDims], t: [asFloat32(inp.t), [n, this.model.compiled.numClasses]], dir: scalar(inp.dir) };
     if (inp.x0) f.x0 = [asFloat32(inp.x0), xDims];
+    if (inp.u) f.u = [asFloat32(inp.u), [n, this.model.compiled.numClasses]];
     if (inp.step) f.step = [asFloat32(inp.step), rowDims];
     if (inp.eps !== undefined) f.eps = scalar(inp.eps);
     if (inp.lo !== undefined) f.lo = scalar(inp.lo);
@@ -285,9 +318,9 @@ export class Stepper {
   }
 
   /** Loss, logits and the loss's input gradient at x. */
-  evaluate(x: Float32Array, t: Float32Array, dir: 1 | -1): EvalOutputs {
+  evaluate(x: Float32Array, t: Float32Array, dir: 1 | -1, u?: Float32Array): EvalOutputs {
     const n = t.length / this.model.compiled.numClasses;
-    const out = this.run('eval', this.feeds({ x, t, dir }, n));
+    const out = this.run('eval', this.feeds({ x, t, dir, u }, n));
     return { loss: out.loss.data as Float32Array, logits: out.logits.data as Float32Array, grad: out.grad_x.data as Float32Array };
   }
 
@@ -301,6 +334,6 @@ export class Stepper {
 /** A stepper for `m`, or null where the step graph does not apply (disabled, or a loss it does not have). */
 export function stepperFor(m: OnnxModel | undefined, spec: { norm: Norm; loss: string; targeted: boolean }): Stepper | null {
   if (!enabled || !m || !(STEP_LOSSES as readonly string[]).includes(spec.loss)) return null;
-  if (spec.loss === 'dlr' && spec.targeted) return null;
+  if (spec.loss === 'dlr' && spec.targeted) return null; // the targeted DLR is "dlr-targeted"
   return new Stepper(m, spec.norm, spec.loss as StepLoss);
 }

@@ -13,7 +13,7 @@ import { maxRel } from '../../backend/onnx/check';
 import { setStepGraphEnabled, STEP_LOSSES, Stepper } from '../../backend/onnx/step-graph';
 import { createAttack } from '../../attacks/registry';
 import { project, steepestDirection } from '../../attacks/types';
-import { crossEntropyPerExample, dlrLoss, marginLoss } from '../../attacks/losses';
+import { crossEntropyPerExample, dlrLoss, dlrTargetedLoss, marginLoss } from '../../attacks/losses';
 import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { buildModel, ModelSpec } from '../../models/build';
@@ -49,9 +49,16 @@ for (const [arch, spec] of SPECS) {
         const step = Float32Array.from([0.01, 0.02, 0.03, 0.01, 0.02, 0.05].map((s) => (norm === 'linf' ? s : 20 * s)));
         const stepper = new Stepper(engineModelOf(engineClassifier(like(model))) as NonNullable<ReturnType<typeof engineModelOf>>, norm, loss);
         // attackObjective's forms: dir * (CE, margin or DLR) of the row's class
-        const lossOf = (z: tf.Tensor2D, dir: number) => tf.mul(loss === 'ce' ? crossEntropyPerExample(z, y) : (loss === 'margin' ? marginLoss : dlrLoss)(z, tf.argMax(y, -1) as tf.Tensor1D), dir);
+        // for the targeted DLR, y holds the targets and uClasses the labels
+        const uClasses = tf.tensor1d([3, 4, 5, 6, 7, 8], 'int32');
+        const u = loss === 'dlr-targeted' ? (tf.oneHot(uClasses, 10).toFloat().dataSync() as Float32Array) : undefined;
+        const lossOf = (z: tf.Tensor2D, dir: number) => {
+          const c = tf.argMax(y, -1) as tf.Tensor1D;
+          if (loss === 'dlr-targeted') return tf.mul(dlrTargetedLoss(z, uClasses, c), dir);
+          return tf.mul(loss === 'ce' ? crossEntropyPerExample(z, y) : (loss === 'margin' ? marginLoss : dlrLoss)(z, c), dir);
+        };
         for (const dir of [1, -1] as const) {
-          const out = stepper.step({ x: x.dataSync() as Float32Array, x0: x0.dataSync() as Float32Array, t: y.dataSync() as Float32Array, step, dir, eps, lo: 0, hi: 1 });
+          const out = stepper.step({ x: x.dataSync() as Float32Array, x0: x0.dataSync() as Float32Array, t: y.dataSync() as Float32Array, u, step, dir, eps, lo: 0, hi: 1 });
           const ref = await onCpu(() =>
             tf.tidy(() => {
               const objective = (xi: tf.Tensor) => lossOf(model.apply(xi) as tf.Tensor2D, dir);
@@ -100,12 +107,13 @@ for (const [arch, spec] of SPECS) {
             a,
             x0: x0.dataSync() as Float32Array,
             t: y.dataSync() as Float32Array,
+            u,
             dir,
             eps,
             lo: 0,
             hi: 1,
           });
-          const ev = stepper.evaluate(x.dataSync() as Float32Array, y.dataSync() as Float32Array, dir);
+          const ev = stepper.evaluate(x.dataSync() as Float32Array, y.dataSync() as Float32Array, dir, u);
           const refMo = await onCpu(() =>
             tf.tidy(() => {
               const objective = (xi: tf.Tensor) => lossOf(model.apply(xi) as tf.Tensor2D, dir);
@@ -129,7 +137,7 @@ for (const [arch, spec] of SPECS) {
         t.is(stepper.model.sessionCount, 3);
         releaseOnnxModel(like(model));
         t.is(stepper.model.sessionCount, 0);
-        tf.dispose([x0, x, y]);
+        tf.dispose([x0, x, y, uClasses]);
         model.dispose();
       });
     }
@@ -157,10 +165,11 @@ test.serial(
         ['pgd', { steps: 10, loss: 'margin' }],
         ['apgd-ce', { steps: 20 }],
         ['apgd-dlr', { steps: 20 }],
+        ['apgd-t', { steps: 10, targetClasses: 2 }],
       ] as [string, Record<string, unknown>][])
         for (const norm of (name === 'fgsm' ? ['linf'] : ['linf', 'l2']) as Norm[]) {
           // the targeted DLR has no step graph
-          for (const targeted of name === 'apgd-dlr' ? [false] : [false, true]) {
+          for (const targeted of name === 'apgd-dlr' || name === 'apgd-t' ? [false] : [false, true]) {
             const eps = norm === 'linf' ? 0.1 : 1.5;
             const run = (fast: boolean) => {
               setStepGraphEnabled(fast);
@@ -190,8 +199,9 @@ test.serial(
             t.true(rate(fast.success) > 0, 'the attack succeeds somewhere (the comparison is not vacuous)');
             // one engine call per iteration (plus the start's evaluation, the call check and the final scoring), against two (forward-save and backward)
             const steps = (params.steps as number | undefined) ?? 1;
-            t.true(r1 - r0 <= steps + 3, `${r1 - r0} engine calls through the step graph for ${steps} iterations`);
-            t.true(r2 - r1 >= 2 * steps, `${r2 - r1} engine calls on the tape path`);
+            const perTarget = (params.targetClasses as number | undefined) ?? 1; // apgd-t: one APGD run per target class
+            t.true(r1 - r0 <= perTarget * (steps + 1) + 3, `${r1 - r0} engine calls through the step graph for ${steps} iterations`);
+            t.true(r2 - r1 >= 2 * steps * perTarget, `${r2 - r1} engine calls on the tape path`);
           }
         }
       releaseOnnxModel(like(model));
