@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttackContext, BaseAttack, requireInt } from './base';
-import { APGD_DEFAULTS, APGD_PARAMS, ApgdRunSettings, apgdRun, validateApgdSettings } from './apgd';
+import { APGD_DEFAULTS, APGD_PARAMS, ApgdRunSettings, apgdRun, apgdRunStepGraph, validateApgdSettings } from './apgd';
+import { engineModelOf } from '../backend/onnx/engine';
+import { stepperFor } from '../backend/onnx/step-graph';
 import { runsOf } from './pgd';
 import { AttackDescriptor, attackCost, TARGET_CLASSES_RULE } from './types';
 import { dlrTargetedLoss } from './losses';
@@ -81,6 +83,13 @@ export class ApgdTargetedAttack extends BaseAttack {
     const best = new Float64Array(b).fill(-Infinity);
     const nTargets = Math.min(this.settings.targetClasses, k - 1);
     const runs = this.settings.randomStart ? this.settings.restarts : 1;
+    // On an engine classifier each APGD run goes through the step graph of the targeted DLR.
+    const stepper = stepperFor(engineModelOf(ctx.f), { norm: this.norm, loss: 'dlr-targeted', targeted: true });
+    const oneHot = (classes: Int32Array) => {
+      const h = new Float32Array(classes.length * k);
+      classes.forEach((c, i) => (h[i * k + c] = 1));
+      return h;
+    };
     for (let r = 0; r < nTargets; r++) {
       for (let rep = 0; rep < runs; rep++) {
         const rows: number[] = [];
@@ -99,18 +108,35 @@ export class ApgdTargetedAttack extends BaseAttack {
             Int32Array.from(rows, (row) => order[row][r]),
             'int32',
           );
-          const cand = apgdRun(
-            {
-              f: ctx.f,
-              x: xb,
-              eps: ctx.eps,
-              bounds: ctx.bounds,
-              rng: ctx.rng,
-              objective: (logits) => dlrTargetedLoss(logits, yb, tb),
-              succeeded: (logits) => tf.notEqual(tf.argMax(logits, -1), yb) as tf.Tensor1D,
-            },
-            this.settings,
-          );
+          const cand = stepper
+            ? apgdRunStepGraph(
+                {
+                  x: xb,
+                  eps: ctx.eps,
+                  bounds: ctx.bounds,
+                  rng: ctx.rng,
+                  numClasses: k,
+                  t: oneHot(Int32Array.from(rows, (row) => order[row][r])),
+                  u: oneHot(Int32Array.from(rows, (row) => y[row])),
+                  dir: 1,
+                  goal: Int32Array.from(rows, (row) => y[row]),
+                  targeted: false,
+                },
+                this.settings,
+                stepper,
+              )
+            : apgdRun(
+                {
+                  f: ctx.f,
+                  x: xb,
+                  eps: ctx.eps,
+                  bounds: ctx.bounds,
+                  rng: ctx.rng,
+                  objective: (logits) => dlrTargetedLoss(logits, yb, tb),
+                  succeeded: (logits) => tf.notEqual(tf.argMax(logits, -1), yb) as tf.Tensor1D,
+                },
+                this.settings,
+              );
           return [cand.x, tf.concat([cand.objective, tf.cast(cand.success, 'float32')])];
         });
         const xv = xs.dataSync() as Float32Array;

@@ -8,6 +8,8 @@ import { AttackLoss } from './losses';
 import { runsOf } from './pgd';
 import { AttackDescriptor, attackCost, ParamRule, perRow, project, randomInBall, RESTARTS_RULE, selectRows, steepestDirection, STEPS_RULE } from './types';
 import { Norm } from '../contract/norms';
+import { engineModelOf } from '../backend/onnx/engine';
+import { Stepper, stepperFor } from '../backend/onnx/step-graph';
 
 export interface ApgdSettings {
   norm: Norm;
@@ -112,7 +114,8 @@ export class ApgdAttack extends BaseAttack {
 
   protected perturb(ctx: AttackContext): tf.Tensor {
     const restarts = this.settings.randomStart ? this.settings.restarts : 1;
-    return worstOfCandidates(restarts, () => apgdRun(ctx, this.settings));
+    const stepper = stepperFor(engineModelOf(ctx.f), { norm: this.norm, loss: ctx.loss, targeted: ctx.targetClasses !== null });
+    return worstOfCandidates(restarts, () => (stepper ? apgdRunStepGraph(apgdStepProblem(ctx), this.settings, stepper) : apgdRun(ctx, this.settings)));
   }
 }
 
@@ -226,6 +229,135 @@ export function apgdRun(p: ApgdProblem, settings: ApgdRunSettings, stopWhenAllFo
   } finally {
     for (const t of Object.values(state)) t.dispose();
   }
+}
+
+/**
+ * apgdRun on the cross-entropy through the engine's step graph: the same
+ * algorithm, draws and float32 comparisons, with each iteration one engine
+ * call (APGD's momentum step, then loss, logits and gradient at the new
+ * point) and the checkpoint, step-size and per-row bookkeeping on typed
+ * arrays instead of tfjs ops. The last call's evaluation doubles as the
+ * scoring of the last iterate.
+ */
+export interface ApgdStepProblem {
+  x: tf.Tensor;
+  eps: number;
+  bounds: Bounds;
+  rng: Rng;
+  numClasses: number;
+  /** the loss's one-hot rows (step-graph.ts: the label, or the target) */
+  t: Float32Array;
+  /** the label's one-hot rows, for the targeted DLR */
+  u?: Float32Array;
+  dir: 1 | -1;
+  /** per row the class whose prediction is success (`targeted`) or whose loss is (otherwise) */
+  goal: Int32Array;
+  targeted: boolean;
+}
+
+/** An attack's batch as an ApgdStepProblem (its loss's rows and success rule). */
+export function apgdStepProblem(ctx: AttackContext): ApgdStepProblem {
+  return {
+    x: ctx.x,
+    eps: ctx.eps,
+    bounds: ctx.bounds,
+    rng: ctx.rng,
+    numClasses: ctx.numClasses,
+    t: ctx.lossTargets.dataSync() as Float32Array,
+    dir: ctx.direction,
+    goal: ctx.targetClasses ? (ctx.targetClasses.dataSync() as Int32Array) : ctx.y,
+    targeted: ctx.targetClasses !== null,
+  };
+}
+
+export function apgdRunStepGraph(p: ApgdStepProblem, settings: ApgdRunSettings, stepper: Stepper, stopWhenAllFound = true): Candidate {
+  const { x, eps, bounds, t, u, dir, goal, targeted } = p;
+  const { norm, steps, alpha } = settings;
+  const checkpoints = new Set(apgdCheckpoints(steps).filter((w) => w > 0));
+  const n = x.shape[0];
+  const d = x.size / n;
+  const k = p.numClasses;
+  const start = settings.randomStart ? tf.tidy(() => project(randomInBall(x, eps, norm, p.rng), x, eps, norm, bounds)) : x.clone();
+  let xk: Float32Array = (start.dataSync() as Float32Array).slice();
+  start.dispose();
+  const x0 = x.dataSync() as Float32Array;
+  // the attack's succeeded on a row of logits: argMax (first of equal maxima, as tf.argMax) is the target / is not the label
+  const succeeded = (logits: Float32Array, i: number): boolean => {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (logits[i * k + c] > logits[i * k + best]) best = c;
+    return targeted ? best === goal[i] : best !== goal[i];
+  };
+  const copyRow = (from: Float32Array, to: Float32Array, i: number) => to.set(from.subarray(i * d, (i + 1) * d), i * d);
+  const e0 = stepper.evaluate(xk, t, dir, u);
+  let xPrev: Float32Array = xk.slice();
+  let grad: Float32Array = e0.grad;
+  let obj: Float32Array = e0.loss;
+  const xBest = xk.slice();
+  const gradBest = grad.slice();
+  const objBest = obj.slice();
+  const xFound = xk.slice();
+  const found = Uint8Array.from({ length: n }, (_, i) => (succeeded(e0.logits, i) ? 1 : 0));
+  const eta = new Float32Array(n).fill(2 * eps);
+  const improved = new Float32Array(n);
+  let objBestLastCheck = obj.slice();
+  const reducedLastCheck = new Uint8Array(n);
+  let last: { loss: Float32Array; logits: Float32Array } | null = null;
+  let lastCheck = 0;
+  for (let s = 0; s < steps; s++) {
+    const r = stepper.momentum({ x: xk, xPrev, g: grad, step: eta, a: s === 0 ? 1 : alpha, x0, t, u, dir, eps, lo: bounds.lo, hi: bounds.hi });
+    xPrev = xk;
+    xk = r.xNext;
+    last = r;
+    const iter = s + 1;
+    if (iter === steps) break;
+    for (let i = 0; i < n; i++) {
+      if (r.loss[i] > obj[i]) improved[i]++;
+      if (r.loss[i] > objBest[i]) {
+        copyRow(xk, xBest, i);
+        copyRow(r.grad, gradBest, i);
+        objBest[i] = r.loss[i];
+      }
+      if (succeeded(r.logits, i) && !found[i]) {
+        copyRow(xk, xFound, i);
+        found[i] = 1;
+      }
+    }
+    obj = r.loss;
+    grad = r.grad;
+    if (checkpoints.has(iter)) {
+      const enough = Math.fround(settings.rho * (iter - lastCheck));
+      for (let i = 0; i < n; i++) {
+        const reduce = improved[i] < enough || (!reducedLastCheck[i] && objBest[i] <= objBestLastCheck[i]);
+        reducedLastCheck[i] = reduce ? 1 : 0;
+        if (!reduce) continue;
+        eta[i] = eta[i] / 2;
+        copyRow(xBest, xk, i);
+        copyRow(xBest, xPrev, i);
+        copyRow(gradBest, grad, i);
+        obj[i] = objBest[i];
+        last = null; // x_k changed: it needs scoring of its own
+      }
+      objBestLastCheck = objBest.slice();
+      improved.fill(0);
+      lastCheck = iter;
+    }
+    if (stopWhenAllFound && iter % APGD_STOP_CHECK_EVERY === 0 && found.every((v) => v === 1)) break;
+  }
+  // The last iterate is scored and can still be the best.
+  const score = last ?? stepper.evaluate(xk, t, dir, u);
+  const xOut = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    if (score.loss[i] > objBest[i]) {
+      copyRow(xk, xBest, i);
+      objBest[i] = score.loss[i];
+    }
+    if (succeeded(score.logits, i) && !found[i]) {
+      copyRow(xk, xFound, i);
+      found[i] = 1;
+    }
+    copyRow(found[i] ? xFound : xBest, xOut, i);
+  }
+  return { x: tf.tensor(xOut, x.shape), objective: tf.tensor1d(objBest), success: tf.tensor1d(found, 'bool') };
 }
 
 /** Parameters of the APGD attacks (apgd-ce, apgd-dlr; apgd-t adds targetClasses). */

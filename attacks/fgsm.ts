@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { AttackContext, BaseAttack, gradientStep } from './base';
 import { AttackLoss } from './losses';
 import { AttackDescriptor, attackCost, LOSS_RULE, lossParam, marginCounterpart } from './types';
+import { engineModelOf } from '../backend/onnx/engine';
+import { stepperFor } from '../backend/onnx/step-graph';
 
 /**
  * Fast Gradient Sign Method (Goodfellow et al. 2015), L-infinity:
@@ -20,6 +22,14 @@ export class FgsmAttack extends BaseAttack {
   }
 
   protected perturb(ctx: AttackContext): tf.Tensor {
+    // On an engine classifier the step is one step-graph call (its output already projected; BaseAttack projects again).
+    const stepper = stepperFor(engineModelOf(ctx.f), { norm: 'linf', loss: ctx.loss, targeted: ctx.targetClasses !== null });
+    if (stepper) {
+      const x = ctx.x.dataSync() as Float32Array;
+      const step = new Float32Array(ctx.x.shape[0]).fill(ctx.eps);
+      const t = ctx.lossTargets.dataSync() as Float32Array;
+      return tf.tensor(stepper.step({ x, x0: x, t, step, dir: ctx.direction, eps: ctx.eps, lo: ctx.bounds.lo, hi: ctx.bounds.hi }).xNext, ctx.x.shape);
+    }
     return gradientStep(ctx, ctx.x, ctx.eps);
   }
 }

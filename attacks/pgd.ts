@@ -7,6 +7,8 @@ import { logitsObjectiveAndGradient, lossInputGradient } from './gradients';
 import { AttackLoss } from './losses';
 import { AttackDescriptor, attackCost, LOSS_RULE, lossParam, marginCounterpart, project, randomInBall, RESTARTS_RULE, STEPS_RULE, steepestDirection } from './types';
 import { Norm } from '../contract/norms';
+import { engineModelOf } from '../backend/onnx/engine';
+import { Stepper, stepperFor } from '../backend/onnx/step-graph';
 
 /** Projected gradient descent settings (Madry et al. 2018). */
 export interface PgdConfig {
@@ -26,6 +28,15 @@ export interface PgdConfig {
    * `targets`, ascended (or descended when `targeted`).
    */
   objective?: (logits: tf.Tensor2D) => tf.Tensor1D;
+  /**
+   * The attack loss that `objective` computes (attackObjective's, the
+   * direction included; without `objective`, "ce" of `targets`). When set, an
+   * engine classifier runs each iteration as one step graph
+   * (backend/onnx/step-graph.ts) where that loss has one. The attacks set it;
+   * adversarial training does not: its weights change every batch, and a
+   * step graph has them baked in (rebuilt on each change).
+   */
+  loss?: AttackLoss;
 }
 
 /**
@@ -66,6 +77,8 @@ export function pgdPerturb(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D, bo
   if (!Number.isFinite(cfg.eps) || cfg.eps < 0) throw new Error(`pgd: eps must be a finite number >= 0, got ${cfg.eps}`);
   const sign = cfg.objective ? 1 : cfg.targeted ? -1 : 1;
   const objective = cfg.objective;
+  const stepper = cfg.loss ? stepperFor(engineModelOf(f), { norm: cfg.norm, loss: cfg.loss, targeted: cfg.targeted === true }) : null;
+  if (stepper) return pgdStepGraph(stepper, x, targets, bounds, cfg, rng, steps, stepSize, cfg.targeted ? -1 : 1);
   return tf.tidy(() => {
     let xAdv = cfg.randomStart === false ? x.clone() : project(randomInBall(x, cfg.eps, cfg.norm, rng), x, cfg.eps, cfg.norm, bounds);
     for (let i = 0; i < steps; i++) {
@@ -78,6 +91,22 @@ export function pgdPerturb(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D, bo
     }
     return xAdv;
   });
+}
+
+/**
+ * pgdPerturb through the engine's step graph: the same random start (tfjs,
+ * same rng draws), then every iteration is one engine call on typed arrays.
+ * `dir` is the cross-entropy's direction (+1 ascend the label's, -1 descend the target's).
+ */
+function pgdStepGraph(stepper: Stepper, x: tf.Tensor, targets: tf.Tensor2D, bounds: Bounds, cfg: PgdConfig, rng: Rng, steps: number, stepSize: number, dir: 1 | -1): tf.Tensor {
+  const start = cfg.randomStart === false ? x.clone() : tf.tidy(() => project(randomInBall(x, cfg.eps, cfg.norm, rng), x, cfg.eps, cfg.norm, bounds));
+  let xa = start.dataSync() as Float32Array;
+  start.dispose();
+  const x0 = x.dataSync() as Float32Array;
+  const t = targets.dataSync() as Float32Array;
+  const step = new Float32Array(x.shape[0]).fill(stepSize);
+  for (let i = 0; i < steps; i++) xa = stepper.step({ x: xa, x0, t, step, dir, eps: cfg.eps, lo: bounds.lo, hi: bounds.hi }).xNext;
+  return tf.tensor(xa, x.shape);
 }
 
 export interface PgdSettings {
@@ -132,6 +161,7 @@ export class PgdAttack extends BaseAttack {
       randomStart: this.settings.randomStart,
       targeted: ctx.direction < 0,
       objective: ctx.objective,
+      loss: ctx.loss,
     };
     const restarts = this.settings.randomStart ? this.settings.restarts : 1;
     if (restarts === 1) return pgdPerturb(ctx.f, ctx.x, ctx.lossTargets, ctx.bounds, cfg, ctx.rng);

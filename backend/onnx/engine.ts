@@ -257,6 +257,42 @@ export class OnnxModel {
   get sessionCount(): number {
     return this.sessions.size;
   }
+
+  /** Bumped whenever weightFeeds() found a variable with new data (call weightFeeds() first). */
+  get weightsVersion(): number {
+    return this.weightVersion;
+  }
+
+  /**
+   * A session of a graph built outside this class (the attack step graphs,
+   * step-graph.ts), kept with this model's sessions so that dispose() and the
+   * leak check cover it. `build` runs only when `key` has no session yet; a
+   * session whose key starts with `stalePrefix` but differs from `key` is
+   * released first (an older weight version's graph).
+   */
+  ownedSession(key: string, stalePrefix: string, build: () => Uint8Array): SyncSession {
+    if (this.disposed) throw new Error(`onnx engine: model "${this.compiled.modelName}" was released`);
+    const full = `owned-${key}`;
+    let s = this.sessions.get(full);
+    if (s) return s;
+    for (const k of [...this.sessions.keys()]) {
+      if (k.startsWith(`owned-${stalePrefix}`) && k !== full) {
+        this.sessions.get(k)?.dispose();
+        this.sessions.delete(k);
+      }
+    }
+    s = new SyncSession(build());
+    this.sessions.set(full, s);
+    return s;
+  }
+}
+
+/** The engine model behind each attack-mode classifier (what lets an attack ask for a step graph). */
+const classifierModels = new WeakMap<object, OnnxModel>();
+
+/** The engine model of an attack-mode classifier made by engineClassifier, else undefined (any other classifier). */
+export function engineModelOf(f: unknown): OnnxModel | undefined {
+  return typeof f === 'function' ? classifierModels.get(f) : undefined;
 }
 
 const models = new WeakMap<object, OnnxModel>();
@@ -322,7 +358,7 @@ function readInput(m: OnnxModel, x: tf.Tensor): { data: Float32Array; n: number 
 export function engineClassifier(model: LayersModelLike): (x: tf.Tensor) => tf.Tensor2D {
   const m = onnxModelFor(model);
   const k = m.compiled.numClasses;
-  return (x: tf.Tensor): tf.Tensor2D => {
+  const f = (x: tf.Tensor): tf.Tensor2D => {
     const taping = tapeRecording();
     let residuals: Saved | null = null;
     let n = 0;
@@ -346,6 +382,8 @@ export function engineClassifier(model: LayersModelLike): (x: tf.Tensor) => tf.T
       }),
     }) as tf.Tensor2D;
   };
+  classifierModels.set(f, m);
+  return f;
 }
 
 /**
