@@ -27,6 +27,7 @@ import { loadOrt } from '../backend/onnx/runtime';
 import { BackendChoice, BackendInfo } from '../contract/results';
 import { describeEnvironment } from '../backend/environment';
 import { writeJsonAtomic } from '../contract/run-folder';
+import { resnetTrainFigures } from './resnet-train';
 
 export interface BenchFigure {
   task: string;
@@ -44,7 +45,7 @@ export interface BenchFigure {
 export interface BenchOptions {
   backend: BackendChoice;
   batches: number[];
-  models: ('mlp' | 'cnn')[];
+  models: ('mlp' | 'cnn' | 'resnet20')[];
   /** Seconds per figure (benchmark.js maxTime). */
   maxTime: number;
   e2e: boolean;
@@ -160,6 +161,8 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
   };
   const extra: Record<string, number> = {};
   for (const arch of o.models) {
+    if (arch === 'resnet20') figures.push(...(onnx ? resnetTrainFigures(o.batches, (name, fn) => measure(name, fn, o.maxTime, 2)) : []));
+    if (arch === 'resnet20') continue;
     const model = buildModel(MODEL_SPECS[arch], [28, 28, 1], 10, 0);
     const f = asClassifier(model);
     const fe = onnx ? engineClassifier(model as unknown as LayersModelLike) : null;
@@ -267,7 +270,7 @@ export async function runBench(o: BenchOptions): Promise<{ figures: BenchFigure[
   }
   setImpl('vicinal');
   let onnxLeak: Record<string, number> | null = null;
-  if (onnx && o.models.length) {
+  if (onnx && o.models.some((m) => m !== 'resnet20')) {
     onnxLeak = onnxLeakCheck();
     process.stderr.write(
       `  onnx engine leak check (MLP b128 PGD): RSS ${onnxLeak.rssAfter10MB.toFixed(0)} MB after 10 steps, ${onnxLeak.rssAfter1000MB.toFixed(0)} MB after 1000; ` +

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/select';
 import type { LayersModelLike } from '../../backend/onnx/compile';
 import { engineClassifier, engineTrainClassifier, releaseOnnxModel } from '../../backend/onnx/engine';
+import { checkBatchIndependence } from '../../eval/sanity';
 import { buildModel, ModelSpec } from '../../models/build';
 
 /**
@@ -84,6 +85,8 @@ for (const [name, spec] of CASES) {
       alone.every((v, i) => Math.abs(v - inBatch[i]) <= 1e-6 * Math.max(1, Math.abs(v))),
       `alone ${Array.from(alone)} vs in batch ${Array.from(inBatch)}`,
     );
+    // The run's sanity check (logits in batches of n, n/3 and 1) flags nothing.
+    t.deepEqual(checkBatchIndependence(f, x.dataSync() as Float32Array, SHAPE), []);
     tf.dispose([x, dy, ref, got, dxRef, dx]);
     releaseOnnxModel(like);
     m.dispose();
