@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayersModelLike } from '../backend/onnx/compile';
 import { engineTrainClassifier, releaseOnnxModel } from '../backend/onnx/engine';
+import { initBackend } from '../backend/select';
 import { buildModel } from '../models/build';
 import { crossEntropy } from '../models/loss';
 
@@ -51,3 +52,33 @@ export function resnetTrainFigures(batches: number[], measure: (name: string, fn
   model.dispose();
   return figures;
 }
+
+/**
+ * `node dist/bench/resnet-train.js [--batch 128] [--reps 5]`: the same step timed as
+ * bench/pytorch/resnet20.py times PyTorch's (one warm-up, then `reps` calls; median and min),
+ * for an interleaved side-by-side on a shared machine.
+ */
+async function main(): Promise<void> {
+  const arg = (name: string, def: number) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : def;
+  };
+  const batch = arg('batch', 128);
+  const reps = arg('reps', 5);
+  await initBackend('onnx');
+  const times: number[] = [];
+  resnetTrainFigures([batch], (_name, fn) => {
+    fn(); // warm-up: session creation, first allocations
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      fn();
+      times.push(performance.now() - t0);
+    }
+    return { meanMs: times.reduce((a, b) => a + b, 0) / reps, rmePct: NaN, samples: reps };
+  });
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(reps / 2)];
+  console.log(JSON.stringify({ batch, reps, median_ms: median, min_ms: times[0], train_images_per_s: (batch * 1000) / median }));
+}
+
+if (require.main === module) void main();

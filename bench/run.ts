@@ -310,13 +310,15 @@ export function formatBench(figures: BenchFigure[]): string {
   const keys = [...new Set(figures.map((f) => `${f.task}|${f.model}|${f.batch}`))];
   for (const k of keys) {
     const [task, model, batch] = k.split('|');
-    const pick = (impl: string) => figures.find((f) => `${f.task}|${f.model}|${f.batch}` === k && f.impl === impl) as BenchFigure;
+    const pick = (impl: string) => figures.find((f) => `${f.task}|${f.model}|${f.batch}` === k && f.impl === impl);
     const n = pick('naive');
     const v = pick('vicinal');
-    const cell = (f: BenchFigure) => `${f.meanMs.toFixed(1)} (±${f.rmePct.toFixed(1)}, ${f.samples})`;
+    // A task measured on the engine alone (the ResNet-20 training step) has '-' in the tfjs columns.
+    const cell = (f?: BenchFigure) => (f ? `${f.meanMs.toFixed(1)} (±${f.rmePct.toFixed(1)}, ${f.samples})` : '-');
+    const ratio = (a?: BenchFigure, b?: BenchFigure) => (a && b ? `${(a.meanMs / b.meanMs).toFixed(2)}x` : '-');
     const e = withOnnx ? pick('onnx') : undefined;
-    const onnxCells = withOnnx ? (e ? [cell(e), `${(v.meanMs / e.meanMs).toFixed(2)}x`, `${(n.meanMs / e.meanMs).toFixed(2)}x`] : ['-', '-', '-']) : [];
-    rows.push([task, model, batch, cell(n), cell(v), v.examplesPerSec.toFixed(0), `${(n.meanMs / v.meanMs).toFixed(2)}x`, ...onnxCells]);
+    const onnxCells = withOnnx ? (e ? [cell(e), ratio(v, e), ratio(n, e)] : ['-', '-', '-']) : [];
+    rows.push([task, model, batch, cell(n), cell(v), v ? v.examplesPerSec.toFixed(0) : '-', ratio(n, v), ...onnxCells]);
   }
   return table(rows);
 }
