@@ -12,10 +12,10 @@
  * BatchNormalization has two forms. `forward('inference')` (attacks, probes,
  * evaluation, export) normalises with the moving statistics, so an example's
  * logits never depend on its batch. `forward('batch')` (training) normalises
- * with the batch's own mean and (biased) variance, written as plain ops
- * (ReduceMean, Sub, Mul, Sqrt, Div, Add) that the differentiator's existing
- * rules differentiate, and also outputs each layer's batch mean and variance
- * (`bnStats`) so the engine updates the moving statistics as tfjs does.
+ * with the batch's own mean and (biased) variance (ONNX BatchNormalization in
+ * training mode, differentiated by the training-mode case of grad/rules.ts's
+ * rule), and also outputs each layer's batch mean and variance (`bnStats`) so
+ * the engine updates the moving statistics as tfjs does.
  *
  * Weights are graph INPUTS in TF.js's own layout (dense kernel [in, out],
  * conv kernel [kh, kw, cin, cout]), so the same graphs serve attacks and
@@ -402,14 +402,13 @@ function makeCompiled(modelName: string, inputShape: number[], result: Val, step
             v = b.op('BatchNormalization', [at(st.in), gamma, beta, weights[bn.movingMean].name, weights[bn.movingVariance].name], { epsilon: { float: bn.epsilon } });
             break;
           }
-          // Training: the batch's mean and biased variance over every axis but the channel's (as tfjs's moments).
-          const axes = bn.rank === 4 ? [0, 2, 3] : [0];
-          const perChannel = (w: string) => (bn.rank === 4 ? b.op('Reshape', [w, b.int64([1, c, 1, 1])]) : w);
-          const mean = b.op('ReduceMean', [at(st.in)], { axes, keepdims: 1 });
-          const centred = b.op('Sub', [at(st.in), mean]);
-          const variance = b.op('ReduceMean', [b.op('Mul', [centred, centred])], { axes, keepdims: 1 });
-          const scale = b.op('Div', [perChannel(gamma), b.op('Sqrt', [b.op('Add', [variance, b.float32([bn.epsilon], [])])])]);
-          v = b.op('Add', [b.op('Mul', [centred, scale]), perChannel(beta)]);
+          // Training: ONNX's training-mode BatchNormalization normalises with the batch's mean and biased variance
+          // (as tfjs's moments); at momentum 0 its "running" outputs are exactly those batch statistics.
+          // Two distinct running-statistic inputs: onnxruntime updates them in place into the outputs, so one shared tensor would alias the mean and the variance.
+          const runMean = b.float32(new Float32Array(c), [c]);
+          const runVar = b.float32(new Float32Array(c).fill(1), [c]);
+          const [y, mean, variance] = b.node('BatchNormalization', [at(st.in), gamma, beta, runMean, runVar], { epsilon: { float: bn.epsilon }, momentum: { float: 0 }, training_mode: 1 }, 3);
+          v = y;
           statOutputs.push([mean, variance, c]);
           break;
         }
@@ -418,8 +417,8 @@ function makeCompiled(modelName: string, inputShape: number[], result: Val, step
     }
     b.output(at(result.id), 'logits', 'float32', ['batch', numClasses]);
     statOutputs.forEach(([mean, variance, c], i) => {
-      b.output(b.op('Reshape', [mean, b.int64([c])]), bnStats[i].mean, 'float32', [c]);
-      b.output(b.op('Reshape', [variance, b.int64([c])]), bnStats[i].variance, 'float32', [c]);
+      b.output(mean, bnStats[i].mean, 'float32', [c]);
+      b.output(variance, bnStats[i].variance, 'float32', [c]);
     });
     return b;
   };
