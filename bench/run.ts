@@ -28,6 +28,7 @@ import { BackendChoice, BackendInfo } from '../contract/results';
 import { describeEnvironment } from '../backend/environment';
 import { writeJsonAtomic } from '../contract/run-folder';
 import { ImportedResnetOptions, ImportedResnetResult, runImportedResnet } from './imported-resnet';
+import { resnetTrainFigures } from './resnet-train';
 
 export interface BenchFigure {
   task: string;
@@ -45,7 +46,7 @@ export interface BenchFigure {
 export interface BenchOptions {
   backend: BackendChoice;
   batches: number[];
-  models: ('mlp' | 'cnn')[];
+  models: ('mlp' | 'cnn' | 'resnet20')[];
   /** Seconds per figure (benchmark.js maxTime). */
   maxTime: number;
   e2e: boolean;
@@ -165,6 +166,8 @@ export async function runBench(
   };
   const extra: Record<string, number> = {};
   for (const arch of o.models) {
+    if (arch === 'resnet20') figures.push(...(onnx ? resnetTrainFigures(o.batches, (name, fn) => measure(name, fn, o.maxTime, 2)) : []));
+    if (arch === 'resnet20') continue;
     const model = buildModel(MODEL_SPECS[arch], [28, 28, 1], 10, 0);
     const f = asClassifier(model);
     const fe = onnx ? engineClassifier(model as unknown as LayersModelLike) : null;
@@ -272,7 +275,7 @@ export async function runBench(
   }
   setImpl('vicinal');
   let onnxLeak: Record<string, number> | null = null;
-  if (onnx && o.models.length) {
+  if (onnx && o.models.some((m) => m !== 'resnet20')) {
     onnxLeak = onnxLeakCheck();
     process.stderr.write(
       `  onnx engine leak check (MLP b128 PGD): RSS ${onnxLeak.rssAfter10MB.toFixed(0)} MB after 10 steps, ${onnxLeak.rssAfter1000MB.toFixed(0)} MB after 1000; ` +
@@ -313,13 +316,15 @@ export function formatBench(figures: BenchFigure[]): string {
   const keys = [...new Set(figures.map((f) => `${f.task}|${f.model}|${f.batch}`))];
   for (const k of keys) {
     const [task, model, batch] = k.split('|');
-    const pick = (impl: string) => figures.find((f) => `${f.task}|${f.model}|${f.batch}` === k && f.impl === impl) as BenchFigure;
+    const pick = (impl: string) => figures.find((f) => `${f.task}|${f.model}|${f.batch}` === k && f.impl === impl);
     const n = pick('naive');
     const v = pick('vicinal');
-    const cell = (f: BenchFigure) => `${f.meanMs.toFixed(1)} (±${f.rmePct.toFixed(1)}, ${f.samples})`;
+    // A task measured on the engine alone (the ResNet-20 training step) has '-' in the tfjs columns.
+    const cell = (f?: BenchFigure) => (f ? `${f.meanMs.toFixed(1)} (±${f.rmePct.toFixed(1)}, ${f.samples})` : '-');
+    const ratio = (a?: BenchFigure, b?: BenchFigure) => (a && b ? `${(a.meanMs / b.meanMs).toFixed(2)}x` : '-');
     const e = withOnnx ? pick('onnx') : undefined;
-    const onnxCells = withOnnx ? (e ? [cell(e), `${(v.meanMs / e.meanMs).toFixed(2)}x`, `${(n.meanMs / e.meanMs).toFixed(2)}x`] : ['-', '-', '-']) : [];
-    rows.push([task, model, batch, cell(n), cell(v), v.examplesPerSec.toFixed(0), `${(n.meanMs / v.meanMs).toFixed(2)}x`, ...onnxCells]);
+    const onnxCells = withOnnx ? (e ? [cell(e), ratio(v, e), ratio(n, e)] : ['-', '-', '-']) : [];
+    rows.push([task, model, batch, cell(n), cell(v), v ? v.examplesPerSec.toFixed(0) : '-', ratio(n, v), ...onnxCells]);
   }
   return table(rows);
 }

@@ -182,7 +182,8 @@ export function trainModel(model: tf.LayersModel, dataset: Dataset, scheme: Sche
             hits = tf.keep(tf.sum(tf.equal(tf.argMax(logits, -1), tf.argMax(batch.targets, -1)).toFloat()));
             return crossEntropy(logits, batch.targets);
           };
-          const loss = c.weightDecay > 0 ? decayedStep(optimizer, lossOf, trainable, c.weightDecay) : (optimizer.minimize(lossOf, true) as tf.Scalar);
+          // The model's trainable weights only: a frozen layer's tf.Variable is still marked trainable (option-A shortcuts).
+          const loss = c.weightDecay > 0 ? decayedStep(optimizer, lossOf, trainable, c.weightDecay) : (optimizer.minimize(lossOf, true, trainable) as tf.Scalar);
           return [tf.add(lossSum, tf.mul(loss, b)), tf.add(hitSum, hits as unknown as tf.Tensor)];
         });
         (hits as tf.Tensor | null)?.dispose();

@@ -198,6 +198,26 @@ export class OnnxModel {
     return this.compiled.weights.map((w) => this.model.layers[w.layerIndex].weights[w.weightIndex].read() as unknown as tf.Tensor);
   }
 
+  /**
+   * Moves each BatchNorm's moving mean and variance towards a training batch's statistics exactly as
+   * tfjs's BatchNormalization layer does in training mode (same ops, same order):
+   * moving <- moving - (moving - batch) * (1 - momentum).
+   */
+  updateMovingStatistics(stats: { mean: Float32Array; variance: Float32Array }[]): void {
+    tf.tidy(() => {
+      this.compiled.bns.forEach((bn, i) => {
+        const update = (slot: number, value: Float32Array) => {
+          const w = this.compiled.weights[slot];
+          const variable = this.model.layers[w.layerIndex].weights[w.weightIndex] as unknown as { read(): tf.Tensor; write(v: tf.Tensor): void };
+          const orig = variable.read();
+          variable.write(tf.sub(orig, tf.mul(tf.sub(orig, tf.tensor(value, orig.shape)), 1 - bn.momentum)));
+        };
+        update(bn.movingMean, stats[i].mean);
+        update(bn.movingVariance, stats[i].variance);
+      });
+    });
+  }
+
   /** The session and weight feeds of a call: attack-mode graphs may have the weights baked in. */
   private pick(key: 'forward' | `save-${Mode}`): { session: SyncSession; feeds: Residuals; baked: boolean } {
     this.runs++;
@@ -215,8 +235,11 @@ export class OnnxModel {
     return out.logits.data as Float32Array;
   }
 
-  /** Forward that also returns what `mode`'s backward reads (the differentiator's residuals, and x where the backward reads it). */
-  forwardSave(x: Float32Array, n: number, mode: Mode): { logits: Float32Array; residuals: Saved } {
+  /**
+   * Forward that also returns what `mode`'s backward reads (the differentiator's residuals, and x where the backward reads it);
+   * in mode "train", BatchNorm normalises with the batch's statistics and `bnStats` holds each BN layer's batch mean and variance.
+   */
+  forwardSave(x: Float32Array, n: number, mode: Mode): { logits: Float32Array; residuals: Saved; bnStats: { mean: Float32Array; variance: Float32Array }[] } {
     const { session, feeds, baked } = this.pick(`save-${mode}`);
     const dims = [n, ...this.compiled.inputShape];
     const out = session.run({ x: [x, dims], ...feeds });
@@ -224,7 +247,8 @@ export class OnnxModel {
     const residuals: Residuals = {};
     for (const r of split.residuals) residuals[r] = [out[r].data, out[r].dims];
     if (split.backwardInputs.includes('x')) residuals.x = [x, dims];
-    return { logits: out.logits.data as Float32Array, residuals: { feeds: residuals, baked } };
+    const bnStats = mode === 'train' ? this.compiled.bnStats.map((s) => ({ mean: out[s.mean].data as Float32Array, variance: out[s.variance].data as Float32Array })) : [];
+    return { logits: out.logits.data as Float32Array, residuals: { feeds: residuals, baked }, bnStats };
   }
 
   /** dx (mode input) or the weight gradients (mode train, keyed d_w<i>), from the backward graph paired with the save run. */
@@ -238,7 +262,7 @@ export class OnnxModel {
     if (mode === 'input') return { dx: out[d.gradients.x].data as Float32Array };
     const r: Record<string, Float32Array> = {};
     this.compiled.weights.forEach((w, i) => {
-      r[this.compiled.weightGradNames[i]] = out[d.gradients[w.name]].data as Float32Array;
+      if (w.trainable) r[this.compiled.weightGradNames[i]] = out[d.gradients[w.name]].data as Float32Array;
     });
     return r;
   }
@@ -403,18 +427,21 @@ export function engineTrainClassifier(model: LayersModelLike): (x: tf.Tensor) =>
     const taping = tapeRecording();
     const vars = m.weightVariables();
     const inputs: Record<string, tf.Tensor> = { x };
-    vars.forEach((v, i) => (inputs[m.compiled.weights[i].name] = v));
+    vars.forEach((v, i) => (m.compiled.weights[i].trainable ? (inputs[m.compiled.weights[i].name] = v) : undefined));
     let residuals: Saved | null = null;
     let n = 0;
     let grads: Record<string, Float32Array> | null = null;
-    return internals().runKernelFunc({
+    let bnStats: { mean: Float32Array; variance: Float32Array }[] = [];
+    const logits = internals().runKernelFunc({
       inputs,
       forwardFunc: () => {
         const r = readInput(m, x);
         n = r.n;
-        if (!taping) return tf.tensor2d(m.forward(r.data, n), [n, k]);
+        // Without BatchNorm the training forward is the inference one; with it, batch statistics (as tfjs's training: true).
+        if (!taping && m.compiled.bns.length === 0) return tf.tensor2d(m.forward(r.data, n), [n, k]);
         const s = m.forwardSave(r.data, n, 'train');
-        residuals = s.residuals;
+        residuals = taping ? s.residuals : null;
+        bnStats = s.bnStats;
         return tf.tensor2d(s.logits, [n, k]);
       },
       backwardsFunc: (dy: tf.Tensor) => {
@@ -424,6 +451,7 @@ export function engineTrainClassifier(model: LayersModelLike): (x: tf.Tensor) =>
           },
         };
         m.compiled.weights.forEach((w, i) => {
+          if (!w.trainable) return;
           fns[w.name] = () => {
             if (internals().state.gradientDepth > 0) throw secondOrderError();
             if (!grads) {
@@ -437,5 +465,8 @@ export function engineTrainClassifier(model: LayersModelLike): (x: tf.Tensor) =>
         return fns;
       },
     }) as tf.Tensor2D;
+    // After the op (as tfjs's layer updates them during its training forward): the next call reads the new moving statistics.
+    if (bnStats.length) m.updateMovingStatistics(bnStats);
+    return logits;
   };
 }

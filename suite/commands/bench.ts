@@ -13,7 +13,7 @@ export const command: Command = {
     usage: 'vicinal bench [options]',
     flags: {
       backend: backendFlagSpec(),
-      models: { kind: 'strings', help: 'models to measure: mlp,cnn', default: ['mlp', 'cnn'] },
+      models: { kind: 'strings', help: "models to measure: mlp,cnn; resnet20 (the engine's ResNet-20 training step only)", default: ['mlp', 'cnn'] },
       batches: { kind: 'numbers', help: 'batch sizes', default: [128, 512] },
       'max-time': { kind: 'number', help: 'seconds of sampling per figure (benchmark.js maxTime)', default: 2 },
       'resnet-rounds': { kind: 'number', help: 'engine/PyTorch alternations on the exported ResNet-20 (bench/models/resnet20.onnx, batch 128); 0 skips', default: 3 },
@@ -25,7 +25,7 @@ export const command: Command = {
   async main(flags) {
     const backend = parseBackendFlag(flags.backend);
     const models = flags.models as string[];
-    for (const m of models) if (m !== 'mlp' && m !== 'cnn') throw new UsageError(`unknown bench model "${m}"; allowed: mlp, cnn`);
+    for (const m of models) if (m !== 'mlp' && m !== 'cnn' && m !== 'resnet20') throw new UsageError(`unknown bench model "${m}"; allowed: mlp, cnn, resnet20`);
     const batches = flags.batches as number[];
     for (const b of batches) if (!Number.isInteger(b) || b < 1) throw new UsageError(`--batches must be integers >= 1, got ${b}`);
     const maxTime = Number(flags['max-time']);
@@ -35,7 +35,7 @@ export const command: Command = {
     if (!Number.isInteger(rounds) || rounds < 0) throw new UsageError(`--resnet-rounds must be an integer >= 0, got ${flags['resnet-rounds']}`);
     if (!Number.isInteger(reps) || reps < 1) throw new UsageError(`--resnet-reps must be an integer >= 1, got ${flags['resnet-reps']}`);
     const out = flags.out !== undefined ? String(flags.out) : path.join('runs', 'bench', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    const r = await runBench({ backend, models: models as ('mlp' | 'cnn')[], batches, maxTime, e2e: Boolean(flags.e2e), out, importedResnet: rounds > 0 && { rounds, reps } });
+    const r = await runBench({ backend, models: models as ('mlp' | 'cnn' | 'resnet20')[], batches, maxTime, e2e: Boolean(flags.e2e), out, importedResnet: rounds > 0 && { rounds, reps } });
     console.log(`backend ${r.backend.name} (tfjs ${r.backend.tfjsVersion}), ${os.cpus()[0]?.model}, node ${process.version}`);
     console.log(formatBench(r.figures));
     console.log(`matMul ceiling: ${r.ceiling.map((c) => `${c.shape} ${c.gflops.toFixed(1)} GFLOP/s`).join('; ')}`);

@@ -347,6 +347,21 @@ const CASES: Case[] = [
     tf: (v) => nchw(tf.batchNorm(nhwc(v.x), v.mean, tf.add(tf.mul(v.var, v.var), 0.5), v.bias, v.scale, 1e-3)),
   },
   {
+    // The engine's training BatchNorm: batch mean and biased variance (tfjs's moments); at momentum 0 the running outputs are those.
+    name: 'BatchNormalization (training mode, batch statistics) wrt x, scale and bias',
+    x: [3, 2, 3, 3],
+    params: { scale: [2], bias: [2] },
+    build: (b, v) => {
+      // distinct running statistics (onnxruntime updates them in place into the outputs)
+      return b.node('BatchNormalization', [v.x, v.scale, v.bias, b.float32([0, 0], [2]), b.float32([1, 1], [2])], attrs({ epsilon: { float: 1e-3 }, momentum: { float: 0 }, training_mode: 1 }), 3)[0];
+    },
+    fd: 1e-2,
+    tf: (v) => {
+      const m = tf.moments(nhwc(v.x), [0, 1, 2]);
+      return nchw(tf.batchNorm(nhwc(v.x), m.mean, m.variance, v.bias, v.scale, 1e-3));
+    },
+  },
+  {
     name: 'MaxPool 2x2 stride 2',
     x: [2, 3, 6, 6],
     values: 'distinct',

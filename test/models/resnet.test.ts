@@ -15,7 +15,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { compileModel, LayersModelLike, UnsupportedModelError } from '../../backend/onnx/compile';
+import { compileModel, LayersModelLike } from '../../backend/onnx/compile';
 import { initBackend } from '../../backend/select';
 import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
@@ -144,27 +144,30 @@ test.serial('vicinal attack on a saved ResNet (tfjs wasm): labels = its own pred
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('the onnx engine refuses ResNets in one line naming the layer (they train and are attacked on tfjs)', (t) => {
-  const m = buildModel({ arch: 'resnet', depth: 8, width: 2 }, [8, 8, 3], 4, 0);
-  const e = t.throws(() => compileModel(m as unknown as LayersModelLike), { instanceOf: UnsupportedModelError });
-  t.regex(e?.message ?? '', /^onnx engine: /);
-  t.false(e?.message.includes('\n'));
-  m.dispose();
+test("the onnx engine compiles ResNets: every BatchNorm layer, trainable slots exactly the model's trainable weights (the frozen option-A shortcut not among them)", (t) => {
+  for (const spec of [
+    { arch: 'resnet', depth: 8, width: 2 },
+    { arch: 'preact-resnet', depth: 18, width: 2 },
+  ] as const) {
+    const m = buildModel(spec, [8, 8, 3], 4, 0);
+    const c = compileModel(m as unknown as LayersModelLike);
+    t.is(c.bns.length, m.layers.filter((l) => l.getClassName() === 'BatchNormalization').length);
+    const trainable = c.weights.filter((w) => w.trainable).map((w) => m.layers[w.layerIndex].weights[w.weightIndex]);
+    t.deepEqual(trainable.map((w) => w.name).sort(), m.trainableWeights.map((w) => w.name).sort());
+    t.is(c.weights.length, m.weights.length);
+    m.dispose();
+  }
 });
 
-fmnist.serial('vicinal run with a ResNet on --backend onnx: one line naming the layer and the backends that take it, exit 2, nothing written', (t) => {
+fmnist.serial('vicinal run with a ResNet on --backend onnx: trains and attacks on the engine, exit 0', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-resnet-onnx-'));
   const cfg = path.join(dir, 'study.json');
   const experiment = { dataset: { name: 'fashion-mnist-32', nTrain: 64, nTest: 32 }, models: [{ arch: 'resnet', depth: 8, width: 2 }], eval: { eps: [0.03] } };
   fs.writeFileSync(cfg, JSON.stringify({ name: 'r', schemes: [{ name: 'erm' }], attacks: [{ name: 'fgsm' }], experiments: [experiment] }));
   const out = path.join(dir, 'run');
   const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'suite', 'cli.js'), 'run', cfg, '--out', out, '--backend', 'onnx', '--quiet'], { encoding: 'utf8' });
-  t.is(r.status, 2, r.stderr);
-  t.is(
-    r.stderr.trim(),
-    'vicinal: experiments[0]: model resnet8-w2 cannot run on the onnx engine (onnx engine: layer "bn0" (BatchNormalization) is not supported (supported: Dense, Conv2D, MaxPooling2D, Flatten, ReLU/Activation relu|linear, Dropout)); use --backend wasm, cpu, tfjs-node or tfjs-node-gpu',
-  );
-  t.false(fs.existsSync(out));
+  t.is(r.status, 0, r.stderr);
+  t.true(fs.existsSync(out));
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

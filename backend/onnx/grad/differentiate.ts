@@ -56,6 +56,8 @@ export interface DifferentiateOptions {
   inputShapes?: Record<string, number[]>;
   /** graph inputs without a batch dimension (e.g. weights fed as inputs), with their full shapes */
   fixedInputs?: Record<string, number[]>;
+  /** forward values the split's save graph also returns (e.g. a training BatchNorm's batch statistics) */
+  saveOutputs?: string[];
 }
 
 export interface DifferentiatedModel {
@@ -399,7 +401,7 @@ export function differentiate(ir: OnnxIr, options: DifferentiateOptions): Differ
   }
   const { nodes: extra, initializers } = b.parts();
   const model = encodeIr({ ...ir, nodes }, extra, initializers, extraInputs, outputs, fixed);
-  const split = splitAtResiduals(ir, nodes, extra, initializers, extraInputs, outputs, fixed, output, (v) => ({
+  const split = splitAtResiduals(ir, nodes, extra, initializers, extraInputs, outputs, fixed, output, options.saveOutputs ?? [], (v) => ({
     name: v,
     type: { tensorType: { elemType: elem.get(v) ?? FLOAT, shape: { dim: shapeOf(v).map((d, j) => (d === null ? { dimParam: `${v}_d${j}` } : { dimValue: d })) } } },
   }));
@@ -419,6 +421,7 @@ function splitAtResiduals(
   gradOutputs: onnx.IValueInfoProto[],
   fixed: Record<string, number[]>,
   output: string,
+  saveOutputs: string[],
   info: (v: string) => onnx.IValueInfoProto,
 ): DifferentiatedModel['split'] {
   const produced = new Set(nodes.flatMap((n) => n.outputs));
@@ -471,7 +474,7 @@ function splitAtResiduals(
     moved,
     backwardInits.filter((t) => movedReads.has(t.name ?? '')),
     [],
-    [{ name: output }, ...residuals.filter((r) => r !== output).map((r) => ({ name: r }))],
+    [{ name: output }, ...[...new Set([...residuals, ...saveOutputs])].filter((r) => r !== output).map((r) => ({ name: r }))],
     fixed,
   );
   const inits = [...[...ir.initializers.values()].filter((t) => reads.has(t.name ?? '')), ...backwardInits.filter((t) => reads.has(t.name ?? ''))];

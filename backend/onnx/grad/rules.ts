@@ -339,7 +339,8 @@ const globalAveragePool: GradRule = {
 
 const batchNorm: GradRule = {
   backward: (c) => {
-    if (c.int('training_mode', 0) !== 0 || c.node.outputs.filter((o) => o).length > 1) c.refuse('training mode (export the model in eval mode)');
+    if (c.int('training_mode', 0) !== 0) return batchNormTraining(c);
+    if (c.node.outputs.filter((o) => o).length > 1) c.refuse('running-statistics outputs outside training mode');
     const [x, scale, , mean, variance] = c.node.inputs;
     const rank = c.shape(x).length;
     const g = g0(c);
@@ -352,6 +353,38 @@ const batchNorm: GradRule = {
     return out;
   },
 };
+
+/**
+ * Training-mode BatchNormalization (batch statistics) at momentum 0, whose "running" outputs are then the batch
+ * mean and biased variance: y = scale * xhat + bias, xhat = (x - mean) * invStd. The fused closed form
+ * dx = scale * invStd * (g - mean(g) - xhat * mean(g * xhat)) (means over every axis but the channel's),
+ * dscale = sum(g * xhat), dbias = sum(g); the mean and variance inputs (the running statistics) get none.
+ */
+function batchNormTraining(c: Ctx): (string | null)[] {
+  if (c.float('momentum', 0.9) !== 0) c.refuse('training mode with momentum other than 0 (its batch statistics are not outputs)');
+  const [x, scale, , runMean, runVar] = c.node.inputs;
+  // onnxruntime updates the running statistics in place into the outputs: one tensor for both aliases the mean and the variance.
+  if (runMean === runVar) c.refuse('training mode with one tensor as both running mean and running variance');
+  const [, mean, variance] = c.node.outputs;
+  if (!mean || !variance) c.refuse('training mode without its mean and variance outputs');
+  if (c.needs[3] || c.needs[4]) c.refuse('a gradient for the running statistics');
+  const rank = c.shape(x).length;
+  const g = g0(c);
+  const perChannel = (v: string) => op(c, 'Reshape', [v, c.b.int64([-1, ...new Array(rank - 2).fill(1)])]);
+  const invStd = op(c, 'Reciprocal', [op(c, 'Sqrt', [op(c, 'Add', [variance, c.scalar(c.float('epsilon', 1e-5))])])]);
+  const xhat = op(c, 'Mul', [op(c, 'Sub', [x, perChannel(mean)]), perChannel(invStd)]);
+  const dbias = channelSum(c, g, rank);
+  const dscale = channelSum(c, op(c, 'Mul', [g, xhat]), rank);
+  const out: (string | null)[] = [null, c.needs[1] ? dscale : null, c.needs[2] ? dbias : null, null, null];
+  if (c.needs[0]) {
+    // examples per channel: size(x) / channels
+    const count = op(c, 'Cast', [op(c, 'Div', [op(c, 'Size', [x]), op(c, 'Size', [scale])])], { to: 1 });
+    const k = perChannel(op(c, 'Mul', [scale, invStd]));
+    const centred = op(c, 'Sub', [g, perChannel(op(c, 'Div', [dbias, count]))]);
+    out[0] = op(c, 'Mul', [op(c, 'Sub', [centred, op(c, 'Mul', [xhat, perChannel(op(c, 'Div', [dscale, count]))])]), k]);
+  }
+  return out;
+}
 
 const normAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 
