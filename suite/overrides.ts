@@ -142,9 +142,17 @@ export function applyOverrides(raw: unknown, items: string[]): unknown {
 export function loadStudyWithOverrides(nameOrFile: string, items: string[]): { config: StudyConfig; source: string; base: StudyConfig | null } {
   const { raw, source } = readStudyFile(nameOrFile);
   if (!items.length) return { config: validateStudy(raw, source), source, base: null };
-  const base = validateStudy(raw, source);
   const label = `${source} with --set ${items.join(' --set ')}`;
-  return { config: validateStudy(applyOverrides(raw, items), label), source: label, base };
+  const config = validateStudy(applyOverrides(raw, items), label);
+  // The study before the changes only serves --dry-run's list of changed jobs; a --set may be what
+  // makes the study runnable here (a stand-in for data this machine lacks), so it need not validate.
+  let base: StudyConfig | null = null;
+  try {
+    base = validateStudy(raw, source);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+  }
+  return { config, source: label, base };
 }
 
 /**
