@@ -139,3 +139,20 @@ test('CLI: run quick --set ... --dry-run prints the plan and the changed jobs; a
     t.regex(r.stderr[0], msg);
   }
 });
+
+test('a --set can make a study runnable here: cifar-quick without CIFAR files, its dataset swapped for the stand-in', (t) => {
+  const dir = { VICINAL_CIFAR10_DIR: path.join(__dirname, 'no-such-cifar-folder') };
+  const saved = process.env.VICINAL_CIFAR10_DIR;
+  process.env.VICINAL_CIFAR10_DIR = dir.VICINAL_CIFAR10_DIR;
+  try {
+    // the study as shipped needs the CIFAR-10 files: one UsageError naming the folder
+    t.throws(() => loadStudyWithOverrides('cifar-quick', []), { instanceOf: UsageError, message: /cifar-10-batches-bin|no-such-cifar-folder/ });
+    const { config, base } = loadStudyWithOverrides('cifar-quick', ['experiments[0].dataset={"name":"fashion-mnist-32","nTrain":100,"nTest":50}']);
+    t.is(config.experiments[0].dataset.name, 'fashion-mnist-32');
+    // the unchanged study does not validate here, so there is no change list to show, and no error either
+    t.is(base, null);
+  } finally {
+    if (saved === undefined) delete process.env.VICINAL_CIFAR10_DIR;
+    else process.env.VICINAL_CIFAR10_DIR = saved;
+  }
+});
