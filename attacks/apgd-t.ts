@@ -34,6 +34,30 @@ export function runnerUpClasses(logits: ArrayLike<number>, y: ArrayLike<number>,
   return out;
 }
 
+/** What a targeted search per runner-up class starts from, read once from the clean input. */
+export interface TargetedStart {
+  /** per row, the classes other than its label, by clean logit, largest first */
+  order: Int32Array[];
+  /** host copy of x, row-major */
+  xHost: Float32Array;
+  /** 1 where the clean input is already misclassified (those rows are left unchanged) */
+  wrong: Uint8Array;
+}
+
+export function targetedStart(ctx: AttackContext): TargetedStart {
+  const { x, y, numClasses: k } = ctx;
+  const cleanLogits = tf.tidy(() => ctx.f(x));
+  const z = cleanLogits.dataSync() as Float32Array;
+  cleanLogits.dispose();
+  const wrong = new Uint8Array(y.length);
+  for (let i = 0; i < y.length; i++) {
+    let pred = 0;
+    for (let j = 1; j < k; j++) if (z[i * k + j] > z[i * k + pred]) pred = j;
+    if (pred !== y[i]) wrong[i] = 1;
+  }
+  return { order: runnerUpClasses(z, y, k), xHost: (x.dataSync() as Float32Array).slice(), wrong };
+}
+
 /**
  * APGD-T (Croce & Hein 2020): APGD on the targeted DLR loss,
  * -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12), run once per target
@@ -68,18 +92,8 @@ export class ApgdTargetedAttack extends BaseAttack {
     const b = x.shape[0];
     const shape = x.shape.slice(1);
     const d = x.size / b;
-    const cleanLogits = tf.tidy(() => ctx.f(x));
-    const z = cleanLogits.dataSync() as Float32Array;
-    cleanLogits.dispose();
-    const order = runnerUpClasses(z, y, k);
-    const xHost = (x.dataSync() as Float32Array).slice();
+    const { order, xHost, wrong: found } = targetedStart(ctx);
     const out = xHost.slice();
-    const found = new Uint8Array(b);
-    for (let i = 0; i < b; i++) {
-      let pred = 0;
-      for (let j = 1; j < k; j++) if (z[i * k + j] > z[i * k + pred]) pred = j;
-      if (pred !== y[i]) found[i] = 1;
-    }
     const best = new Float64Array(b).fill(-Infinity);
     const nTargets = Math.min(this.settings.targetClasses, k - 1);
     const runs = this.settings.randomStart ? this.settings.restarts : 1;

@@ -3,7 +3,7 @@ import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
 import { Classifier } from '../contract/classifier';
 import { Norm } from '../contract/norms';
-import { runnerUpClasses, targetCount } from './apgd-t';
+import { targetCount, targetedStart } from './apgd-t';
 import { AttackContext, BaseAttack, requireInt, requirePositive } from './base';
 import { logitsObjectiveAndGradient } from './gradients';
 import { logitOf } from './losses';
@@ -264,18 +264,8 @@ export class FabTargetedAttack extends BaseAttack {
     const b = x.shape[0];
     const shape = x.shape.slice(1);
     const d = x.size / b;
-    const cleanLogits = tf.tidy(() => ctx.f(x));
-    const z = cleanLogits.dataSync() as Float32Array;
-    cleanLogits.dispose();
-    const order = runnerUpClasses(z, y, k);
-    const xHost = (x.dataSync() as Float32Array).slice();
+    const { order, xHost, wrong: done } = targetedStart(ctx);
     const out = xHost.slice();
-    const done = new Uint8Array(b);
-    for (let i = 0; i < b; i++) {
-      let pred = 0;
-      for (let j = 1; j < k; j++) if (z[i * k + j] > z[i * k + pred]) pred = j;
-      if (pred !== y[i]) done[i] = 1;
-    }
     const nTargets = Math.min(this.settings.targetClasses, k - 1);
     for (let r = 0; r < nTargets; r++) {
       for (let rep = 0; rep < this.settings.restarts; rep++) {

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { AttackContext, BaseAttack, gradientStep } from './base';
-import { AttackLoss } from './losses';
-import { AttackDescriptor, attackCost, LOSS_RULE, lossParam, marginCounterpart } from './types';
+import { AttackContext, gradientStep } from './base';
+import { SingleStepAttack, singleStepDescriptor } from './single-step';
 import { engineModelOf } from '../backend/onnx/engine';
 import { stepperFor } from '../backend/onnx/step-graph';
 
@@ -10,16 +9,9 @@ import { stepperFor } from '../backend/onnx/step-graph';
  * x' = clip(x + eps * sign(grad_x CE(f(x), y)), bounds). One gradient, no
  * randomness. Targeted: x - eps * sign(grad_x CE(f(x), target)).
  */
-export class FgsmAttack extends BaseAttack {
+export class FgsmAttack extends SingleStepAttack {
   readonly name = 'fgsm';
   readonly norm = 'linf' as const;
-  readonly settings: Readonly<{ steps: 1; loss: AttackLoss }>;
-
-  /** `loss`: the loss whose gradient gives the step (default cross-entropy, as published). */
-  constructor(loss: AttackLoss = 'ce') {
-    super();
-    this.settings = { steps: 1, loss };
-  }
 
   protected perturb(ctx: AttackContext): tf.Tensor {
     // On an engine classifier the step is one step-graph call (its output already projected; BaseAttack projects again).
@@ -35,18 +27,4 @@ export class FgsmAttack extends BaseAttack {
 }
 
 /** The `fgsm` entry of the attack registry. */
-export const fgsmDescriptor: AttackDescriptor = {
-  name: 'fgsm',
-  summary: 'Fast Gradient Sign Method (Goodfellow et al. 2015): one signed gradient step of size eps',
-  family: 'single-step',
-  norms: ['linf'],
-  params: { loss: LOSS_RULE },
-  // `loss` defaults to "ce" without appearing in the resolved parameters (so configs resolve as before); the settings record it.
-  defaults: () => ({}),
-  cost: () => attackCost(1, 1),
-  loss: (p) => lossParam(p, 'ce'),
-  scaleInvariant: (p) => lossParam(p, 'ce') !== 'ce',
-  argmaxOnly: false,
-  invariantCounterpart: marginCounterpart('fgsm', 'ce'),
-  make: (_norm, p) => new FgsmAttack(lossParam(p, 'ce')),
-};
+export const fgsmDescriptor = singleStepDescriptor('fgsm', 'Fast Gradient Sign Method (Goodfellow et al. 2015): one signed gradient step of size eps', 'linf', (loss) => new FgsmAttack(loss));

@@ -187,7 +187,7 @@ function mnistCnn(): tf.LayersModel {
 }
 
 /** max |a - ref| / max |ref| (non-finite values must match exactly): the measure of every engine check and test. */
-export function maxRel(a: Float32Array, ref: Float32Array): number {
+export function maxRel(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   let err = 0;
   let scale = 0;
   for (let i = 0; i < ref.length; i++) {

@@ -4,6 +4,7 @@ import { initBackend } from '../../backend/select';
 import { compileModel, LayersModelLike, Mode } from '../../backend/onnx/compile';
 import { differentiateCompiled } from '../../backend/onnx/grad/own-model';
 import { OrtData, SyncSession } from '../../backend/onnx/runtime';
+import { maxRel } from '../../backend/onnx/check';
 import { buildModel, ModelSpec } from '../../models/build';
 
 /**
@@ -17,16 +18,6 @@ import { buildModel, ModelSpec } from '../../models/build';
 test.before(async () => {
   await initBackend('cpu');
 });
-
-const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let e = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    e = Math.max(e, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return e / m;
-};
 
 const CASES: [string, ModelSpec, number[]][] = [
   ['mlp', { arch: 'mlp', hidden: [32, 16] }, [28, 28, 1]],
@@ -71,15 +62,15 @@ for (const [name, spec, shape] of CASES) {
       const back = new SyncSession(d.split.backward);
       try {
         const got = both.run({ x: [x, [n, ...shape]], ...weights, dy: [dy, [n, 10]] });
-        t.true(rel(got.logits.data as Float32Array, logitsRef) <= 1e-5, 'logits');
+        t.true(maxRel(got.logits.data as Float32Array, logitsRef) <= 1e-5, 'logits');
         const saved = save.run({ x: [x, [n, ...shape]], ...weights });
         const residuals: Feeds = {};
         for (const r of d.split.residuals) residuals[r] = [saved[r].data, saved[r].dims];
         const split = back.run({ ...residuals, x: [x, [n, ...shape]], ...weights, dy: [dy, [n, 10]] });
         t.deepEqual(Array.from(saved.logits.data as Float32Array), Array.from(got.logits.data as Float32Array));
         for (const g of Object.values(d.gradients)) {
-          t.true(rel(got[g].data as Float32Array, want(g)) <= 1e-4, `${g}: combined vs tfjs ${rel(got[g].data as Float32Array, want(g)).toExponential(2)}`);
-          t.true(rel(split[g].data as Float32Array, got[g].data as Float32Array) <= 1e-6, `${g}: split vs combined`);
+          t.true(maxRel(got[g].data as Float32Array, want(g)) <= 1e-4, `${g}: combined vs tfjs ${maxRel(got[g].data as Float32Array, want(g)).toExponential(2)}`);
+          t.true(maxRel(split[g].data as Float32Array, got[g].data as Float32Array) <= 1e-6, `${g}: split vs combined`);
         }
         if (mode === 'input') {
           const baked = differentiateCompiled(compiled, mode, weightData);
@@ -91,7 +82,7 @@ for (const [name, spec, shape] of CASES) {
           const bo = bb.run({ ...rf, x: [x, [n, ...shape]], dy: [dy, [n, 10]] });
           bs.dispose();
           bb.dispose();
-          t.true(rel(bo[baked.gradients.x].data as Float32Array, dxRef) <= 1e-4, 'baked split dx');
+          t.true(maxRel(bo[baked.gradients.x].data as Float32Array, dxRef) <= 1e-4, 'baked split dx');
           // Baked kernels are folded into the backward graph, not passed as residuals.
           t.false(
             baked.split.residuals.some((r) => o[r].dims.length === 4 && !(o[r].data instanceof Uint8Array) && o[r].dims[0] !== n),

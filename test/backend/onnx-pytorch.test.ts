@@ -7,6 +7,7 @@ import { loadOnnxFile, onnxClassifier, onnxGradientClassifier, OnnxGradientError
 import { parseModel } from '../../backend/onnx/graph';
 import { differentiate } from '../../backend/onnx/grad/differentiate';
 import { SyncSession } from '../../backend/onnx/runtime';
+import { maxRel } from '../../backend/onnx/check';
 import { UsageError } from '../../contract/errors';
 import { GraphBuilder } from '../../backend/onnx/proto';
 import { FIXTURES, NAMES, readFixture } from './pytorch-fixtures';
@@ -21,16 +22,6 @@ import { FIXTURES, NAMES, readFixture } from './pytorch-fixtures';
  */
 
 const read = (name: string) => readFixture(name);
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let e = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    e = Math.max(e, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return e / m;
-}
 
 test.before(async () => {
   await initBackend('cpu');
@@ -72,12 +63,12 @@ for (const name of NAMES) {
       const x = tf.tensor(f.x, [n, ...f.inputShape]);
       const onehot = tf.oneHot(f.labels, classes);
       const logits = classify(x);
-      const el = relErr(logits.dataSync(), f.logits);
+      const el = maxRel(logits.dataSync(), f.logits);
       t.true(el <= 1e-4, `logits: ${el.toExponential(2)}`);
       // The gradient as attacks take it: tfjs's summed cross-entropy on top of the classifier.
       const g = tf.grad((v: tf.Tensor) => tf.losses.softmaxCrossEntropy(onehot, classify(v), undefined, undefined, tf.Reduction.SUM))(x);
       const gd = g.dataSync() as Float32Array;
-      const eg = relErr(gd, f.gradient);
+      const eg = maxRel(gd, f.gradient);
       t.true(eg <= 1e-4, `gradient: ${eg.toExponential(2)}`);
       // FGSM: the same adversarial input per example as PyTorch's clamp(x + eps sign(grad), 0, 1), and the same predictions on it.
       const sign = (v: number) => (v > 0 ? 1 : v < 0 ? -1 : 0);
@@ -104,7 +95,7 @@ for (const name of NAMES) {
       const s = new SyncSession(d.model);
       const out = s.run({ x: [Float32Array.from(f.x), [n, ...f.inputShape]], labels: [BigInt64Array.from(f.labels.map(BigInt)), [n]] });
       s.dispose();
-      t.true(relErr(out[d.gradients.x].data as Float32Array, f.gradient) <= 1e-4);
+      t.true(maxRel(out[d.gradients.x].data as Float32Array, f.gradient) <= 1e-4);
       tf.dispose([x, onehot, logits, g, adv]);
     } finally {
       model.dispose();

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/select';
 import type { LayersModelLike } from '../../backend/onnx/compile';
 import { engineClassifier, engineTrainClassifier, releaseOnnxModel } from '../../backend/onnx/engine';
+import { maxRel } from '../../backend/onnx/check';
 import { checkBatchIndependence } from '../../eval/sanity';
 import { buildModel, ModelSpec } from '../../models/build';
 
@@ -20,17 +21,6 @@ test.before(async () => {
 
 const SHAPE = [8, 8, 3];
 const K = 5;
-
-/** max |a - b| / max |b| */
-const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let e = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    e = Math.max(e, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return e / m;
-};
 
 const CASES: [string, ModelSpec][] = [
   ['resnet-8 width 4', { arch: 'resnet', depth: 8, width: 4 }],
@@ -74,10 +64,10 @@ for (const [name, spec] of CASES) {
     const dy = tf.randomNormal([7, K], 0, 1, 'float32', 6);
     const ref = m.predict(x) as tf.Tensor;
     const got = f(x);
-    t.true(rel(got.dataSync(), ref.dataSync()) <= 1e-4, `logits ${rel(got.dataSync(), ref.dataSync())}`);
+    t.true(maxRel(got.dataSync(), ref.dataSync()) <= 1e-4, `logits ${maxRel(got.dataSync(), ref.dataSync())}`);
     const dxRef = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(m.apply(v) as tf.Tensor, dy)))(x);
     const dx = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), dy)))(x);
-    t.true(rel(dx.dataSync(), dxRef.dataSync()) <= 1e-4, `dx ${rel(dx.dataSync(), dxRef.dataSync())}`);
+    t.true(maxRel(dx.dataSync(), dxRef.dataSync()) <= 1e-4, `dx ${maxRel(dx.dataSync(), dxRef.dataSync())}`);
     // Example 2 alone and in its batch of 7: the same logits (moving statistics, not the batch's).
     const alone = f(tf.slice(x, [2], [1])).dataSync();
     const inBatch = got.dataSync().slice(2 * K, 3 * K);
@@ -119,18 +109,18 @@ for (const [name, spec] of CASES) {
     const ref = run((x) => m.apply(x, { training: true }) as tf.Tensor);
     const got = run(engineTrainClassifier(like));
     t.is(got.firstGrads.length, trainable.length);
-    got.firstGrads.forEach((g, i) => t.true(rel(g, ref.firstGrads[i]) <= 1e-4, `${trainable[i].name}: ${rel(g, ref.firstGrads[i])}`));
+    got.firstGrads.forEach((g, i) => t.true(maxRel(g, ref.firstGrads[i]) <= 1e-4, `${trainable[i].name}: ${maxRel(g, ref.firstGrads[i])}`));
     const close = (a: Float32Array[], b: Float32Array[], what: string) =>
       a.forEach((v, i) =>
         t.true(
           v.every((e, j) => Math.abs(e - b[i][j]) <= 1e-5 * Math.max(1, Math.abs(b[i][j]))),
-          `${what} ${i}: ${rel(v, b[i])}`,
+          `${what} ${i}: ${maxRel(v, b[i])}`,
         ),
       );
     close(got.afterFirst, ref.afterFirst, 'moving statistic after one step');
     close(got.afterAll, ref.afterAll, 'moving statistic after three steps');
     // The statistics moved (the check above compares updates, not two unchanged copies).
-    t.true(rel(ref.afterAll[0], init[m.weights.findIndex((w) => w.originalName.endsWith('moving_mean'))].dataSync()) > 1e-3);
+    t.true(maxRel(ref.afterAll[0], init[m.weights.findIndex((w) => w.originalName.endsWith('moving_mean'))].dataSync()) > 1e-3);
     tf.dispose([...init, ...batches.flatMap((b) => [b.x, b.y])]);
     releaseOnnxModel(like);
     m.dispose();

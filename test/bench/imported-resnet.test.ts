@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/select';
 import { loadOnnxFile, onnxGradientClassifier } from '../../backend/onnx/file-model';
 import { parseModel } from '../../backend/onnx/graph';
+import { maxRel } from '../../backend/onnx/check';
 import { lossInputGradient } from '../../attacks/gradients';
 import { RESNET20_ONNX } from '../../bench/imported-resnet';
 
@@ -28,16 +29,6 @@ const floats = (b64: string) => {
   const b = Buffer.from(b64, 'base64');
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 };
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let e = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    e = Math.max(e, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return e / m;
-}
 
 test.before(async () => {
   await initBackend('cpu');
@@ -67,14 +58,14 @@ test('engine input gradient and logits on resnet20.onnx equal PyTorch 1.13 withi
     const logits = f(x).dataSync();
     const g = tf.transpose(lossInputGradient(f, x, y), [0, 3, 1, 2]).dataSync();
     const want = floats(ref.grad);
-    const eLogits = relErr(logits, floats(ref.logits));
-    const eGrad = relErr(g, want);
+    const eLogits = maxRel(logits, floats(ref.logits));
+    const eGrad = maxRel(g, want);
     t.log(`relative error: logits ${eLogits.toExponential(2)}, input gradient ${eGrad.toExponential(2)}`);
     t.true(eLogits < 1e-4, `logits ${eLogits}`);
     t.true(eGrad < 1e-4, `input gradient ${eGrad}`);
     // not vacuous: the gradient is nonzero everywhere it matters and differs between examples
     t.true(Math.max(...want.map(Math.abs)) > 1e-4); // an untrained net: small but far above float32 noise
-    const e01 = relErr(want.slice(0, c * h * w), want.slice(c * h * w, 2 * c * h * w));
+    const e01 = maxRel(want.slice(0, c * h * w), want.slice(c * h * w, 2 * c * h * w));
     t.true(e01 > 0.1, `examples 0 and 1 differ by ${e01}`);
   } finally {
     model.dispose();

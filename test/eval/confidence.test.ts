@@ -1,14 +1,12 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../backend/select';
 import { Classifier } from '../../contract/classifier';
 import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
 import { attackLoss, scaleInvariantCounterpart, scaleLogits } from '../../eval/confidence';
 import { EvalConfig } from '../../eval/config';
 import { evaluateModel } from '../../eval/evaluate';
-import { asClassifier } from '../../models/predict';
-import { trainedMnistMlp } from '../models/trained-mnist';
+import { trainedMnistMlpOnWasm } from '../models/trained-mnist';
 
 // The confidence confound: an ERM MNIST MLP whose logits are multiplied by 100 has the same
 // predictions, so the same true robustness, but CE attacks see a saturated loss.
@@ -17,9 +15,7 @@ let model: tf.LayersModel;
 let f: Classifier;
 
 test.before(async () => {
-  await initBackend('wasm');
-  ({ dataset, model } = trainedMnistMlp(3));
-  f = asClassifier(model);
+  ({ dataset, model, f } = await trainedMnistMlpOnWasm(3));
 });
 
 test.after.always(() => model?.dispose());

@@ -5,7 +5,6 @@ import { worstOfCandidates } from '../../attacks/base';
 import { FgsmAttack } from '../../attacks/fgsm';
 import { attackObjective } from '../../attacks/losses';
 import { createAttack } from '../../attacks/registry';
-import { initBackend } from '../../backend/select';
 import { Classifier } from '../../contract/classifier';
 import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
@@ -13,8 +12,7 @@ import { scaleInvariantAttack, scaleLogits } from '../../eval/confidence';
 import { EvalConfig } from '../../eval/config';
 import { evaluateModelDetailed } from '../../eval/evaluate';
 import { attackRows, confidenceChecks, largeBatchOutcome, runAccuracy } from '../../eval/sanity-runs';
-import { asClassifier } from '../../models/predict';
-import { trainedMnistMlp } from '../models/trained-mnist';
+import { trainedMnistMlpOnWasm } from '../models/trained-mnist';
 
 // Every reuse of the sanity checks against recomputing, on a trained MNIST MLP (issue 22 part 3).
 let dataset: Dataset;
@@ -22,9 +20,7 @@ let model: tf.LayersModel;
 let f: Classifier;
 
 test.before(async () => {
-  await initBackend('wasm');
-  ({ dataset, model } = trainedMnistMlp(3));
-  f = asClassifier(model);
+  ({ dataset, model, f } = await trainedMnistMlpOnWasm(3));
 });
 
 test.after.always(() => model?.dispose());

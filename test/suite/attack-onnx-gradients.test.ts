@@ -7,8 +7,7 @@ import * as path from 'path';
 import { initBackend } from '../../backend/select';
 import { GraphBuilder } from '../../backend/onnx/proto';
 import { UsageError } from '../../contract/errors';
-import { parseArgs } from '../../suite/args';
-import { command } from '../../suite/commands/attack';
+import { attackOnWasm, readJson } from './attack-in-process';
 import { FIXTURES, readFixture } from '../backend/pytorch-fixtures';
 import { npyBytes, writeNpz } from '../data/file-writers';
 
@@ -48,30 +47,13 @@ test.before(async () => {
 
 test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `vicinal attack` in process; returns the exit code and what it printed. */
-async function attack(argv: string[]): Promise<{ code: number; text: string }> {
-  const printed: string[] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => {
-    printed.push(args.map(String).join(' '));
-  };
-  try {
-    const { flags, positional } = parseArgs(command.spec, [...argv, '--backend', 'wasm']);
-    const code = await command.main(flags, positional);
-    return { code, text: printed.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
-
-const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 const preds = (r: { examples: Record<string, number>[] }, key: string) => r.examples.map((e) => e[key]);
 
 test.serial("fgsm on the PyTorch ResNet block: per-example predictions equal PyTorch's FGSM, dynamic and fixed batch; autoattack at 0.031 is no weaker", async (t) => {
   // The issue's form: files:FORMAT:FILE.
   const data = `files:npz:${writeData('resnet.npz', nhwc())}`;
   const out = path.join(dir, 'fgsm.json');
-  const a = await attack(['--model', RESNET, '--data', data, '--attack', 'fgsm', '--eps', String(fx.fgsm.eps), '--n', String(N), '--out', out]);
+  const a = await attackOnWasm(['--model', RESNET, '--data', data, '--attack', 'fgsm', '--eps', String(fx.fgsm.eps), '--n', String(N), '--out', out]);
   t.is(a.code, 0, a.text);
   const r = readJson(out);
   t.deepEqual(preds(r, FGSM_KEY), fx.fgsm.predictions);
@@ -89,12 +71,15 @@ test.serial("fgsm on the PyTorch ResNet block: per-example predictions equal PyT
 
   // The same weights exported with the batch fixed at 3: 8 examples run in chunks of 3 (the last padded).
   const fixed = path.join(dir, 'fixed.json');
-  t.is((await attack(['--model', path.join(FIXTURES, 'resnet-trained-batch3.onnx'), '--data', data, '--attack', 'fgsm', '--eps', String(fx.fgsm.eps), '--n', String(N), '--out', fixed])).code, 0);
+  t.is(
+    (await attackOnWasm(['--model', path.join(FIXTURES, 'resnet-trained-batch3.onnx'), '--data', data, '--attack', 'fgsm', '--eps', String(fx.fgsm.eps), '--n', String(N), '--out', fixed])).code,
+    0,
+  );
   t.deepEqual(preds(readJson(fixed), FGSM_KEY), fx.fgsm.predictions);
 
   // The issue's command: autoattack at 8/255-ish radius.
   const aaOut = path.join(dir, 'aa.json');
-  const aa = await attack(['--model', RESNET, '--data', data, '--attack', 'autoattack', '--eps', '0.031', '--n', String(N), '--out', aaOut]);
+  const aa = await attackOnWasm(['--model', RESNET, '--data', data, '--attack', 'autoattack', '--eps', '0.031', '--n', String(N), '--out', aaOut]);
   t.is(aa.code, 0, aa.text);
   const fgsmRobust = r.summary.attacks[0].robustAccuracy;
   const aaRobust = readJson(aaOut).summary.attacks[0].robustAccuracy;
@@ -102,7 +87,7 @@ test.serial("fgsm on the PyTorch ResNet block: per-example predictions equal PyT
   t.true(aaRobust <= fgsmRobust, `autoattack ${aaRobust} > fgsm ${fgsmRobust}`);
   // FGSM already breaks every example at 0.03; at 0.01 some survive it, and autoattack is no weaker there either.
   const small = path.join(dir, 'small.json');
-  t.is((await attack(['--model', RESNET, '--data', data, '--attack', 'fgsm,autoattack', '--eps', '0.01', '--n', String(N), '--out', small])).code, 0);
+  t.is((await attackOnWasm(['--model', RESNET, '--data', data, '--attack', 'fgsm,autoattack', '--eps', '0.01', '--n', String(N), '--out', small])).code, 0);
   const [f01, aa01] = readJson(small).summary.attacks.map((x: { robustAccuracy: number }) => x.robustAccuracy);
   t.log(`at eps 0.01: fgsm ${f01}, autoattack ${aa01}`);
   t.true(aa01 <= f01 && f01 > 0, `fgsm ${f01}, autoattack ${aa01}`);
@@ -117,7 +102,7 @@ test.serial('--mean/--std: a graph that expects normalised input is attacked in 
   )}`;
   const out = path.join(dir, 'normalised.json');
   const eps = 0.25 * fx.fgsm.eps;
-  const a = await attack(['--model', RESNET, '--data', data, '--mean', '0.5,0.5,0.5', '--std', '0.25', '--bounds', '0.5,0.75', '--attack', 'fgsm', '--eps', String(eps), '--out', out]);
+  const a = await attackOnWasm(['--model', RESNET, '--data', data, '--mean', '0.5,0.5,0.5', '--std', '0.25', '--bounds', '0.5,0.75', '--attack', 'fgsm', '--eps', String(eps), '--out', out]);
   t.is(a.code, 0, a.text);
   const r = readJson(out);
   t.deepEqual(preds(r, `fgsm@linf:${eps}.pred`), fx.fgsm.predictions);
@@ -132,7 +117,10 @@ test.serial('--mean/--std: a graph that expects normalised input is attacked in 
     nhwc((v, c) => v * std[c] + mean[c]),
   )}`;
   const out2 = path.join(dir, 'channels.json');
-  t.is((await attack(['--model', RESNET, '--data', perChannel, '--mean', mean.join(','), '--std', std.join(','), '--bounds', '-1,3', '--attack', 'noise', '--eps', '0.01', '--out', out2])).code, 0);
+  t.is(
+    (await attackOnWasm(['--model', RESNET, '--data', perChannel, '--mean', mean.join(','), '--std', std.join(','), '--bounds', '-1,3', '--attack', 'noise', '--eps', '0.01', '--out', out2])).code,
+    0,
+  );
   const k = fx.logits.length / N;
   const ce = Array.from({ length: N }, (_, i) => {
     const row = fx.logits.slice(i * k, i * k + k);
@@ -146,7 +134,7 @@ test.serial('--mean/--std: a graph that expects normalised input is attacked in 
 test.serial('bad --layout, --bounds, --mean/--std are one-line usage errors', async (t) => {
   const data = `npz:${writeData('bad.npz', nhwc())}`;
   const base = ['--model', RESNET, '--data', data, '--attack', 'fgsm', '--eps', '0.03'];
-  const msg = async (extra: string[]) => (await t.throwsAsync(attack([...base, ...extra]), { instanceOf: UsageError }))?.message ?? '';
+  const msg = async (extra: string[]) => (await t.throwsAsync(attackOnWasm([...base, ...extra]), { instanceOf: UsageError }))?.message ?? '';
   t.regex(await msg(['--layout', 'flat']), /takes inputs of shape \[3, 8, 8\].*does not fit layout flat/);
   t.regex(await msg(['--layout', 'chw']), /invalid --layout "chw"; allowed: nchw, nhwc, flat/);
   t.regex(await msg(['--bounds', '1,0']), /--bounds takes lo,hi with lo < hi/);
@@ -154,7 +142,7 @@ test.serial('bad --layout, --bounds, --mean/--std are one-line usage errors', as
   t.regex(await msg(['--mean', '0.1,0.2']), /--mean takes 1 or 3 values/);
   // Named explicitly, the layout the graph declares is the one read from it.
   const out = path.join(dir, 'nchw.json');
-  t.is((await attack([...base, '--layout', 'nchw', '--n', String(N), '--out', out])).code, 0);
+  t.is((await attackOnWasm([...base, '--layout', 'nchw', '--n', String(N), '--out', out])).code, 0);
   t.deepEqual(preds(readJson(out), 'fgsm@linf:0.03.pred'), fx.fgsm.predictions);
 });
 
@@ -176,7 +164,7 @@ test.serial(
       y: npyBytes([6], [0, 1, 2, 0, 1, 2], 'int64'),
     });
     const out = path.join(dir, 'pow.json');
-    const e = await t.throwsAsync(attack(['--model', file, '--data', `npz:${npz}`, '--attack', 'pgd', '--eps', '0.1', '--out', out]), { instanceOf: UsageError });
+    const e = await t.throwsAsync(attackOnWasm(['--model', file, '--data', `npz:${npz}`, '--attack', 'pgd', '--eps', '0.1', '--out', out]), { instanceOf: UsageError });
     t.regex(e?.message ?? '', /^.*pow\.onnx: no input gradients: node "n_Pow\w*" \(Pow\): no gradient rule for op Pow/);
     t.false(e?.message.includes('\n'));
     t.false(fs.existsSync(out));
@@ -191,7 +179,7 @@ test.serial(
     );
     t.false(fs.existsSync(out));
     // Square needs no gradients: it runs on the forward graph, without the gradient sanity checks.
-    const sq = await attack(['--model', file, '--data', `npz:${npz}`, '--attack', 'square', '--eps', '0.1', '--params', 'square.queries=20', '--out', out]);
+    const sq = await attackOnWasm(['--model', file, '--data', `npz:${npz}`, '--attack', 'square', '--eps', '0.1', '--params', 'square.queries=20', '--out', out]);
     t.is(sq.code, 0);
     const s = readJson(out);
     t.is(s.onnx.gradients, false);

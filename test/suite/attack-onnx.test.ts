@@ -14,9 +14,8 @@ import { buildModel } from '../../models/build';
 import { saveModel } from '../../models/io';
 import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
-import { parseArgs } from '../../suite/args';
 import { cli } from '../../suite/cli';
-import { command } from '../../suite/commands/attack';
+import { attackOnWasm, readJson } from './attack-in-process';
 import { npyBytes, writeNpz } from '../data/file-writers';
 
 /**
@@ -46,36 +45,18 @@ test.before(async () => {
 
 test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `vicinal attack` in process; returns the exit code and what it printed. */
-async function attack(argv: string[]): Promise<{ code: number; text: string }> {
-  const printed: string[] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => {
-    printed.push(args.map(String).join(' '));
-  };
-  try {
-    const { flags, positional } = parseArgs(command.spec, [...argv, '--backend', 'wasm']);
-    const code = await command.main(flags, positional);
-    return { code, text: printed.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
-
-const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
-
 test.serial('square on the .onnx file prints results and sanity flags and matches square on the TF.js model example by example; --save-adv keeps the inputs behind the outcomes', async (t) => {
   const onnxOut = path.join(dir, 'onnx.json');
   const tfjsOut = path.join(dir, 'tfjs.json');
   const adv = path.join(dir, 'adv.npz');
-  const a = await attack(['--model', onnxFile, '--data', 'mnist', ...SQUARE, '--out', onnxOut, '--save-adv', adv]);
+  const a = await attackOnWasm(['--model', onnxFile, '--data', 'mnist', ...SQUARE, '--out', onnxOut, '--save-adv', adv]);
   t.is(a.code, 0);
   t.regex(a.text, /clean accuracy [\d.]+% on 50 test examples/);
   t.regex(a.text, /square +linf +0\.1 +[\d.]+%/);
   t.regex(a.text, /sanity flags: /);
   t.notRegex(a.text, /model output: probabilities/, 'logits are not reported as probabilities');
   // The TF.js model without the sanity runs (they do not touch the attack's random stream).
-  const b = await attack(['--model', tfjsDir, '--data', 'mnist', ...SQUARE, '--out', tfjsOut, '--sanity=false']);
+  const b = await attackOnWasm(['--model', tfjsDir, '--data', 'mnist', ...SQUARE, '--out', tfjsOut, '--sanity=false']);
   t.is(b.code, 0);
   const onnx = readJson(onnxOut);
   const tfjs = readJson(tfjsOut);
@@ -143,8 +124,8 @@ test.serial('gradient attacks and probes on the .onnx file agree with the TF.js 
   const argv = ['--data', 'mnist', '--attack', 'fgsm,pgd', '--eps', '0.1', '--n', '30', '--params', 'pgd.steps=10', '--sanity=false', '--probes'];
   const onnxOut = path.join(dir, 'onnx-grad.json');
   const tfjsOut = path.join(dir, 'tfjs-grad.json');
-  t.is((await attack(['--model', onnxFile, ...argv, '--out', onnxOut])).code, 0);
-  t.is((await attack(['--model', tfjsDir, ...argv, '--out', tfjsOut])).code, 0);
+  t.is((await attackOnWasm(['--model', onnxFile, ...argv, '--out', onnxOut])).code, 0);
+  t.is((await attackOnWasm(['--model', tfjsDir, ...argv, '--out', tfjsOut])).code, 0);
   const onnx = readJson(onnxOut);
   const tfjs = readJson(tfjsOut);
   for (const key of ['fgsm@linf:0.1.pred', 'pgd@linf:0.1.pred']) {
@@ -163,9 +144,9 @@ test.serial('--data npz:test.npz (test-only file data) works with a .onnx model:
   writeNpz(npz, { x: npyBytes([N, 28, 28], ds.test.x.subarray(0, N * 784)), y: npyBytes([N], ds.test.y.subarray(0, N), 'int64') });
   const fromFile = path.join(dir, 'file.json');
   const fromMnist = path.join(dir, 'mnist.json');
-  const a = await attack(['--model', onnxFile, '--data', `npz:${npz}`, '--attack', 'noise', '--eps', '0.1', '--n', String(N), '--out', fromFile]);
+  const a = await attackOnWasm(['--model', onnxFile, '--data', `npz:${npz}`, '--attack', 'noise', '--eps', '0.1', '--n', String(N), '--out', fromFile]);
   t.is(a.code, 0);
-  const b = await attack(['--model', onnxFile, '--data', 'mnist', '--attack', 'noise', '--eps', '0.1', '--n', String(N), '--out', fromMnist]);
+  const b = await attackOnWasm(['--model', onnxFile, '--data', 'mnist', '--attack', 'noise', '--eps', '0.1', '--n', String(N), '--out', fromMnist]);
   t.is(b.code, 0);
   const f = readJson(fromFile);
   const m = readJson(fromMnist);
@@ -220,10 +201,10 @@ test.serial('an .onnx file that outputs probabilities is detected, reported, and
   const argv = ['--data', 'mnist', '--attack', 'square', '--eps', '0.1', '--n', String(n), '--params', 'square.queries=100', '--sanity=false'];
   const pOut = path.join(dir, 'probs.json');
   const zOut = path.join(dir, 'logits.json');
-  const a = await attack(['--model', probsFile, ...argv, '--out', pOut]);
+  const a = await attackOnWasm(['--model', probsFile, ...argv, '--out', pOut]);
   t.is(a.code, 0);
   t.regex(a.text, /model output: probabilities \(every row of the first \d+ test outputs is >= 0 and sums to 1\); the attacks use log\(p\)/);
-  t.is((await attack(['--model', onnxFile, ...argv, '--out', zOut])).code, 0);
+  t.is((await attackOnWasm(['--model', onnxFile, ...argv, '--out', zOut])).code, 0);
   const p = readJson(pOut);
   const z = readJson(zOut);
   t.is(p.output.kind, 'probabilities');
