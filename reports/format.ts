@@ -110,6 +110,7 @@ export function groupFacts(g: RunSummary['groups'][number]): [string, string][] 
   const facts: [string, string][] = [
     ['dataset', fmtSettings(g.dataset)],
     ['model', fmtSettings(g.model)],
+    ['training recipe', g.recipe],
     ['sizes', `train ${g.sizes.train ?? '?'}, test ${g.sizes.test ?? '?'}, attacked/probed ${g.sizes.evaluated ?? '?'}`],
   ];
   for (const a of g.attacks) {

@@ -18,6 +18,7 @@ import type { AdversarialGrid } from './adversarial-grid';
 import type { Figures2D, VicinityPanel } from './figures2d';
 import { GroupFindings, findingColumns, findingsContext, flagWhereText, runFindings, summarizeFlags } from './findings';
 import { columnSections, fmtCellParts, fmtDiff, fmtNumber, fmtSeconds, groupFacts, headerFacts, isStatusCell, rowStatusLine } from './format';
+import { recipeHeaderLines } from './recipe';
 import { Cell, Column, GroupSummary, RunSummary, probeFamily } from './summary';
 import * as S from './svg';
 
@@ -400,6 +401,7 @@ export function renderHtml(s: RunSummary, figures: Figures2D[] = [], grids: Adve
   const body = [
     h('h1', S.esc(title)),
     h('p', S.esc(lead), { class: 'note' }),
+    ...recipeHeaderLines(s.groups).map((l) => h('p', S.esc(l), { class: 'note recipe' })),
     findingsSection(s),
     ...s.groups.map((g) =>
       groupSection(

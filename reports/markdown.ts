@@ -10,6 +10,7 @@
  */
 import { findingColumns, findingsContext, flagWhereText, runFindings, summarizeFlags } from './findings';
 import { fmtCellParts, fmtDiff, fmtSeconds, columnSections, groupFacts, headerFacts, rowStatusLine } from './format';
+import { recipeHeaderLines } from './recipe';
 import { Cell, Column, GroupSummary, RunSummary } from './summary';
 
 export function mdEscape(s: string): string {
@@ -80,6 +81,8 @@ export function renderMarkdown(s: RunSummary): string {
   const h = s.header;
   out.push(`# vicinal report: ${mdEscape(h.study)}`, '');
   out.push(`${mdEscape(`${h.source}; backend ${h.backend}; seeds ${h.seeds.join(', ')}; wall time ${fmtSeconds(h.wallSeconds)}; ${h.jobs.ok} of ${h.jobs.planned} jobs ok`)}. Run details below.`, '');
+  for (const l of recipeHeaderLines(s.groups)) out.push(`- ${mdEscape(l)}`);
+  if (s.groups.length) out.push('');
   out.push(...findingsSection(s));
   out.push('## Summary tables', '');
   for (const g of s.groups) {

@@ -18,6 +18,7 @@ import type { Norm } from '../contract/norms';
 import { parseBallKey, parseProbeKey, probeColumnKey, robustColumnKey, robustKey, worstColumnKey } from '../contract/keys';
 import { attackLabel } from '../attacks/types';
 import { isPointsDataset } from '../data/registry';
+import { trainingRecipeLine } from './recipe';
 
 export const SUMMARY_FORMAT = 'vicinal-summary/2';
 export const BASELINE = 'erm';
@@ -132,6 +133,10 @@ export interface GroupSummary {
   group: string;
   dataset: Record<string, unknown>;
   model: Record<string, unknown>;
+  /** The train config the results recorded (ModelIdentity.train, less the per-row seed); null when no result has one (not trained yet, or an imported model). */
+  train: Record<string, unknown> | null;
+  /** That config in words (recipe.ts): what every report's header names. */
+  recipe: string;
   /** Sizes from the dataset identity and the eval results. */
   sizes: { train: number | null; test: number | null; evaluated: number | null };
   /** The baseline scheme label, or null when the group has no erm row. */
@@ -472,6 +477,7 @@ interface GroupFacts {
   settings: Map<string, Record<string, unknown>>;
   dataset: Record<string, unknown>;
   model: Record<string, unknown>;
+  train: Record<string, unknown> | null;
   /** Smallest number of examples evaluated by a successful eval job. */
   evaluated: number | null;
   /** The successful eval results, in scheme then seed order. */
@@ -481,7 +487,7 @@ interface GroupFacts {
 
 /** Reads every (scheme, seed) of a group: the first identity found names the dataset, model and scheme settings. */
 function collectGroupResults(gj: GroupJobs, results: LoadedRun['results']): { schemes: SchemeResults[]; facts: GroupFacts } {
-  const facts: GroupFacts = { settings: new Map(), dataset: {}, model: {}, evaluated: null, evalResults: [], flags: [] };
+  const facts: GroupFacts = { settings: new Map(), dataset: {}, model: {}, train: null, evaluated: null, evalResults: [], flags: [] };
   const schemes: SchemeResults[] = [];
   for (const scheme of gj.schemes) {
     const seeds: SeedResults[] = [];
@@ -493,6 +499,10 @@ function collectGroupResults(gj: GroupJobs, results: LoadedRun['results']): { sc
         if (!facts.settings.has(scheme)) facts.settings.set(scheme, identity.scheme.settings ?? {});
         if (Object.keys(facts.dataset).length === 0) facts.dataset = { ...identity.dataset };
         if (Object.keys(facts.model).length === 0) facts.model = { ...identity.model };
+        if (!facts.train && identity.train) {
+          const { seed: _seed, ...train } = identity.train;
+          facts.train = train;
+        }
       }
       const evr = sr.eval;
       if (evr && evr.status === 'ok') {
@@ -650,6 +660,8 @@ function summarizeGroup(gj: GroupJobs, results: LoadedRun['results']): GroupSumm
     group: gj.group,
     dataset,
     model: facts.model,
+    train: facts.train,
+    recipe: trainingRecipeLine(facts.train),
     sizes: {
       train: typeof dataset.nTrain === 'number' ? dataset.nTrain : null,
       test: typeof dataset.nTest === 'number' ? dataset.nTest : null,

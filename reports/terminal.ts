@@ -16,6 +16,7 @@
 import { table, getBorderCharacters } from 'table';
 import { FlagSummary, findingColumns, findingsContext, flagWhereText, gradientColumn, runFindings, summarizeFlags } from './findings';
 import { groupAnswer, schemeSentences } from './headline';
+import { recipeHeaderLines } from './recipe';
 import { columnSections, fmtCellParts, fmtDiff, fmtSigned, fmtSeconds, fmtValue, groupFacts, headerFacts, isStatusCell, rowStatusLine, verdictTag, wrapText } from './format';
 import { Cell, Column, GroupSummary, RunSummary } from './summary';
 
@@ -145,7 +146,7 @@ function compactHeader(s: RunSummary, width: number): string[] {
   const j = h.jobs;
   const jobs = `${j.planned} jobs: ${j.ok} ok${j.diverged ? `, ${j.diverged} diverged` : ''}${j.failed ? `, ${j.failed} failed` : ''}${j.missing ? `, ${j.missing} without result` : ''}`;
   const line = `${h.study} (${h.source}); backend ${h.backend}${h.gpu ? ' (gpu)' : ''}, tfjs ${h.tfjsVersion}; seeds ${h.seeds.join(', ')}; wall time ${fmtSeconds(h.wallSeconds)}; ${jobs}; run folder ${h.dir}`;
-  return wrapText(line, width, '  ', '  ');
+  return [...wrapText(line, width, '  ', '  '), ...recipeHeaderLines(s.groups).flatMap((l) => wrapText(l, width, '  ', '    '))];
 }
 
 function compactGroup(g: GroupSummary, width: number): string[] {
@@ -184,6 +185,7 @@ export function renderTerminal(s: RunSummary, o: TerminalOptions = {}): string {
     const facts = headerFacts(s.header);
     const w = Math.max(...facts.map(([k]) => k.length));
     for (const [k, v] of facts) out.push(`  ${k.padEnd(w)}  ${v}`);
+    for (const l of recipeHeaderLines(s.groups)) out.push(`  ${l}`);
   } else out.push(...compactHeader(s, width));
   out.push('', ...findingsLines(s, width, Boolean(o.detail)), '');
   if (!s.flags.length) out.push('Sanity flags: none raised.');

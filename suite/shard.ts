@@ -63,6 +63,12 @@ export function planHash(jobs: readonly { id: string }[]): string {
 // ---------------------------------------------------------------------------
 // Cost model
 
+/**
+ * Share of examples assumed to survive a composite attack's first stage
+ * (AutoAttack's APGD-CE): its later stages (APGD-T, FAB-T, Square) attack only those.
+ */
+const COMPOSITE_SURVIVORS = 0.25;
+
 /** Input shape, classes and default sizes of a dataset spec, from the dataset registry (the cost model only needs sizes). */
 function datasetSizes(spec: SpecLike['dataset']): { shape: number[]; classes: number; nTrain: number; nTest: number } {
   let d: ReturnType<typeof datasetDescriptor> | null = null;
@@ -84,6 +90,53 @@ function datasetSizes(spec: SpecLike['dataset']): { shape: number[]; classes: nu
 }
 
 /**
+ * The measured ResNet-20 figures the ResNet rates are derived from: the onnx
+ * engine (what `auto` picks without CUDA), one worker, one ORT thread, on the
+ * shared 2-core AMD EPYC. FLOPs per example come from models/resnet.ts
+ * (resnetForwardFlops: 81.1 MFLOP forward for ResNet-20 width 16 on 32x32x3).
+ */
+export const RESNET_ENGINE_MEASURED = {
+  /**
+   * Training images/s of ResNet-20 width 16 at batch 128 (one SGD step, BatchNorm in training mode):
+   * the median of the four interleaved rounds (104.1, 76.2, 125.7, 117.6 images/s, load 2-3.5) of
+   * bench/BASELINE.md "ResNet-20 training on the onnx engine vs PyTorch 1.13 CPU",
+   * `node dist/bench/resnet-train.js --batch 128 --reps 5`.
+   */
+  trainImagesPerSec: (104.1 + 117.6) / 2,
+  /**
+   * Milliseconds of PGD-10 (random start, 10 gradient steps) on a batch of 128 through the engine's
+   * ResNet-20 (the PyTorch export; its projection shortcuts add about 1% of FLOPs): the median of the
+   * least loaded run (load 4.0-4.5) in bench/BASELINE.md "Imported ResNet-20 (PyTorch export) vs
+   * PyTorch 1.13 CPU", `node dist/suite/cli.js bench --models mlp --batches 128 --max-time 0.3 --resnet-rounds 3 --resnet-reps 5`.
+   */
+  pgd10Batch128Ms: 3340,
+} as const;
+
+/**
+ * cifar-quick measured end to end on the engine (docs/profiles.md, "The cifar
+ * profiles"): the Fashion-MNIST stand-in padded to 32x32x3 in place of
+ * CIFAR-10 (same shapes and sizes, so the same FLOPs: 10,000 training and
+ * 1,000 test images), 2 workers on 2 idle cores, commit ff5dd82:
+ * `/usr/bin/time -v node dist/suite/cli.js run cifar-quick --set
+ * 'experiments[0].dataset={"name":"fashion-mnist-32","nTrain":10000,"nTest":1000}'
+ * --workers 2 --no-cache --out /tmp/cq`. Not used to fit any rate: the check
+ * the ResNet rates are held to (test/suite/shard-resnet.test.ts).
+ */
+export const CIFAR_QUICK_MEASURED = {
+  /** 14 min 7 s (/usr/bin/time; the manifest's own count: 841 s). */
+  wallSeconds: 14 * 60 + 7,
+  workers: 2,
+  /** The result files' wallSeconds of the three training and the three eval jobs. */
+  trainJobSeconds: [374.8, 392.9, 376.2],
+  evalJobSeconds: [89.2, 109.2, 104.4],
+} as const;
+
+/** Forward FLOPs per example of the ResNet-20 the measurements timed. */
+const RESNET20_FLOPS = resnetForwardFlops({ arch: 'resnet', depth: 20, width: 16 }, [32, 32, 3], 10);
+/** Gradient-pass equivalents per example of the measured PGD-10, as the cost model counts an attack (attackPasses). */
+const PGD10_PASSES = attackPasses({ name: 'pgd', params: { steps: 10 } }, 'linf', 10);
+
+/**
  * Per-architecture weights (one worker, the engine `auto` picks here: onnx): seconds per GFLOP of
  * training work (forward + backward + update at the training batch size) and
  * of attack work (forward + backward at the eval batch size: larger batches,
@@ -93,7 +146,11 @@ function datasetSizes(spec: SpecLike['dataset']): { shape: number[]; classes: nu
  * and MNIST MLP) on the shared 2-core machine, halved as a guess at an idle
  * machine (see docs/scale-out.md); the CNN's were scaled to the one
  * nightly CNN training job (62 s) and eval job (1,484 s) measured in a run
- * of bench/slices/nightly-erm-seed0.yaml (docs/performance.md).
+ * of bench/slices/nightly-erm-seed0.yaml (docs/performance.md). The ResNets'
+ * are the measured ResNet-20 engine throughputs (RESNET_ENGINE_MEASURED) per
+ * GFLOP, with no per-step or per-pass term (the measured batch-128 figures
+ * already include it): a ResNet job's estimate is its FLOPs times a rate,
+ * so it scales with depth, width, epochs and examples as the FLOP count does.
  * Only ratios matter for the assignment; the absolute figures only for the
  * predictions that --dry-run prints and the manifests record.
  */
@@ -101,6 +158,12 @@ export const COST_WEIGHTS = {
   linear: { trainSecPerGflop: 0.167, evalSecPerGflop: 0.0233, stepSec: 0.0009, passSec: 0.0007 },
   mlp: { trainSecPerGflop: 0.167, evalSecPerGflop: 0.0233, stepSec: 0.0009, passSec: 0.0007 },
   cnn: { trainSecPerGflop: 0.042, evalSecPerGflop: 0.027, stepSec: 0.002, passSec: 0.002 },
+  resnet: {
+    trainSecPerGflop: 1e9 / (RESNET_ENGINE_MEASURED.trainImagesPerSec * 3 * RESNET20_FLOPS),
+    evalSecPerGflop: RESNET_ENGINE_MEASURED.pgd10Batch128Ms / 1000 / ((128 * PGD10_PASSES * 3 * RESNET20_FLOPS) / 1e9),
+    stepSec: 0,
+    passSec: 0,
+  },
   /** Per job: worker dispatch, dataset build, model load/save. */
   jobSec: 0.5,
   /** Probes and sanity checks, in attack-pass equivalents per evaluated example. */
@@ -108,7 +171,15 @@ export const COST_WEIGHTS = {
   sanityPasses: 30,
 } as const;
 
-type ArchKey = 'linear' | 'mlp' | 'cnn';
+/** Where each architecture's rate comes from, in a line (printed by --dry-run for the architectures a plan trains). */
+export const COST_CALIBRATION: Record<ArchKey, string> = {
+  linear: 'linear/MLP rates fitted to a 1-worker quick run (docs/scale-out.md)',
+  mlp: 'linear/MLP rates fitted to a 1-worker quick run (docs/scale-out.md)',
+  cnn: 'CNN rates scaled to one nightly CNN train and eval job (docs/performance.md)',
+  resnet: `ResNet rates: FLOPs (models/resnet.ts) at the measured ResNet-20 engine throughput, ${RESNET_ENGINE_MEASURED.trainImagesPerSec.toFixed(1)} training images/s and PGD-10 in ${RESNET_ENGINE_MEASURED.pgd10Batch128Ms} ms per 128 images (bench/BASELINE.md, one worker on a shared 2-core machine); checked against cifar-quick measured end to end on the Fashion-MNIST stand-in, ${CIFAR_QUICK_MEASURED.wallSeconds} s wall with ${CIFAR_QUICK_MEASURED.workers} workers (docs/profiles.md)`,
+};
+
+type ArchKey = 'linear' | 'mlp' | 'cnn' | 'resnet';
 
 interface SpecLike {
   dataset?: { name?: string; nTrain?: number; nTest?: number };
@@ -148,12 +219,6 @@ export function forwardFlops(model: SpecLike['model'], dataset: SpecLike['datase
 }
 
 /**
- * Share of examples assumed to survive a composite attack's first stage
- * (AutoAttack's APGD-CE): its later stages (APGD-T, FAB-T, Square) attack only those.
- */
-const COMPOSITE_SURVIVORS = 0.25;
-
-/**
  * Gradient-pass equivalents per example of one attack at one epsilon, from
  * its descriptor's cost (attacks/types.ts AttackCost): a forward pass counts
  * a third of a gradient pass (forward + backward). `classes`: of the
@@ -166,8 +231,7 @@ function attackPasses(a: AttackSpec, norm: Norm, classes: number): number {
 
 function archOf(spec: SpecLike): ArchKey {
   const a = spec.model?.arch;
-  // ResNets are convolutions: the CNN's rate (calibrated on the small CNN, not on a ResNet; docs/profiles.md, the cifar profiles).
-  if (a === 'resnet' || a === 'preact-resnet') return 'cnn';
+  if (a === 'resnet' || a === 'preact-resnet') return 'resnet';
   return a === 'cnn' || a === 'linear' ? a : 'mlp';
 }
 
@@ -256,6 +320,59 @@ export function measuredCosts(jobs: readonly PlannedJob[], runDir: string): Cost
     seconds.set(j.id, (est.get(j.id) as number) * (r.m / r.e));
   }
   return { seconds, source: `measured in ${runDir} (${[...seconds.keys()].filter((id) => run.results.has(id)).length} of ${jobs.length} jobs)` };
+}
+
+/**
+ * Predicted wall seconds of running `jobs` with `workers` workers, by
+ * replaying the runner's dispatch (suite/runner.ts) on the estimated costs:
+ * each free worker takes the first job in plan order whose dependencies have
+ * finished. A dependency outside `jobs` (another shard's) counts as done.
+ */
+export function estimateWallSeconds(jobs: readonly PlannedJob[], seconds: ReadonlyMap<string, number>, workers: number): number {
+  const inPlan = new Set(jobs.map((j) => j.id));
+  const doneAt = new Map<string, number>();
+  const queue = [...jobs];
+  const free = new Array<number>(Math.max(1, workers)).fill(0);
+  while (queue.length) {
+    const w = free.indexOf(Math.min(...free));
+    const now = free[w];
+    const readyAt = (j: PlannedJob) => Math.max(0, ...j.dependsOn.filter((d) => inPlan.has(d)).map((d) => doneAt.get(d) ?? Infinity));
+    // The first job ready now; else the worker waits for the earliest one to become ready.
+    let idx = queue.findIndex((j) => readyAt(j) <= now);
+    if (idx < 0) {
+      const next = Math.min(...queue.map(readyAt));
+      if (!Number.isFinite(next)) throw new Error(`jobs with unsatisfiable dependencies: ${queue.map((j) => j.label).join(', ')}`);
+      idx = queue.findIndex((j) => readyAt(j) === next);
+    }
+    const job = queue.splice(idx, 1)[0];
+    const start = Math.max(now, readyAt(job));
+    free[w] = start + (seconds.get(job.id) ?? 0);
+    doneAt.set(job.id, free[w]);
+  }
+  return Math.max(...free);
+}
+
+/** "4.31 h" from an hour on, else minutes and seconds. */
+function hoursText(sec: number): string {
+  return sec >= 3600 ? `${(sec / 3600).toFixed(2)} h` : `${Math.floor(sec / 60)} min ${Math.round(sec % 60)} s`;
+}
+
+/**
+ * What --dry-run says a plan will cost: one-worker time by job kind, the
+ * predicted wall time with `workers` workers, and where the rates of the
+ * architectures it trains come from.
+ */
+export function costEstimateLines(jobs: readonly PlannedJob[], cost: CostModel, workers: number): string[] {
+  const byKind = { train: 0, eval: 0 };
+  for (const j of jobs) byKind[j.kind] += cost.seconds.get(j.id) ?? 0;
+  const wall = estimateWallSeconds(jobs, cost.seconds, workers);
+  const archs = new Set<ArchKey>();
+  for (const j of jobs) if (j.kind === 'train') archs.add(archOf(j.spec as SpecLike));
+  const lines = [
+    `estimated cost: ${hoursText(byKind.train + byKind.eval)} of 1-worker time (train ${hoursText(byKind.train)}, eval ${hoursText(byKind.eval)}); about ${hoursText(wall)} wall with ${workers} worker${workers === 1 ? '' : 's'} (costs: ${cost.source})`,
+  ];
+  for (const a of new Set([...archs].map((x) => COST_CALIBRATION[x]))) lines.push(`  calibration: ${a}`);
+  return lines;
 }
 
 // ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import { validateStudyNames } from '../validate';
 import { RunOutcome, runStudy } from '../runner';
 import { LOCK_FILE, readManifest, ScaleOutManifest, ShardInfo } from '../../contract/run-folder';
 import { acquireRunLock, refuseIfLocked } from '../run-lock';
-import { assignShards, estimateCosts, measuredCosts, parseShard, planHash, shardInfo, ShardSpec } from '../shard';
+import { assignShards, costEstimateLines, estimateCosts, measuredCosts, parseShard, planHash, shardInfo, ShardSpec } from '../shard';
 import { refuseDefectiveBackend } from '../../backend/verify';
 import { finishRunReport } from '../../reports/run-report';
 import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
@@ -63,7 +63,7 @@ export const command: Command = {
     const hash = planHash(jobs);
     const shard = shardOf(jobs, hash, previous, study.shardSpec, flags.weights === undefined ? null : String(flags.weights), out);
     if (flags['dry-run']) {
-      printPlan(study.source, jobs, hash, backend.name, shard);
+      printPlan(study.source, jobs, hash, backend.name, shard, workers);
       if (study.base) for (const line of planChanges(planStudy({ ...study.base, backend: config.backend }, backend.name), jobs)) console.log(line);
       return EXIT.ok;
     }
@@ -159,7 +159,7 @@ function shardOf(jobs: Job[], hash: string, previous: ScaleOutManifest | null, s
 }
 
 /** --dry-run: the plan (or this shard's share of it) with its hash and predicted time, one job a line. */
-function printPlan(source: string, jobs: Job[], hash: string, backendName: string, shard: ShardInfo | null): void {
+function printPlan(source: string, jobs: Job[], hash: string, backendName: string, shard: ShardInfo | null, workers: number): void {
   const mine = shard ? new Set(shard.jobIds) : null;
   const shown = mine ? jobs.filter((j) => mine.has(j.id)) : jobs;
   console.log(`${source}: ${jobs.length} jobs on backend ${backendName}, plan ${hash.slice(0, 16)}`);
@@ -168,6 +168,7 @@ function printPlan(source: string, jobs: Job[], hash: string, backendName: strin
       `shard ${shard.index}/${shard.count}: ${shown.length} jobs, predicted ${shard.predictedSeconds.toFixed(1)} s of 1-worker time (every shard: ${shard.predictedSecondsAll.map((x) => x.toFixed(1)).join(', ')} s; costs: ${shard.costSource})`,
     );
   }
+  for (const line of costEstimateLines(shown, estimateCosts(jobs), workers)) console.log(line);
   for (const j of shown) console.log(`  ${j.id}  ${j.kind.padEnd(5)}  ${j.label}`);
 }
 

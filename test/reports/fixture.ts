@@ -16,6 +16,8 @@ export interface FixtureGroup {
   group: string;
   dataset: Record<string, number | string>;
   model: Record<string, unknown>;
+  /** The train config the results record (ModelIdentity.train, seed added per job). Default { epochs: 3 }. */
+  train?: Record<string, unknown>;
 }
 
 export interface FixtureOptions {
@@ -128,7 +130,7 @@ export function makeRun(o: FixtureOptions = {}): LoadedRun {
         const base = `${g.group}/${scheme}/seed${seed}`;
         const trainId = `t${jobs.length.toString(16).padStart(6, '0')}`;
         const evalId = `e${jobs.length.toString(16).padStart(6, '0')}`;
-        const identity = { dataset: g.dataset, model: g.model, scheme: { name: scheme.replace(/\(.*$/, ''), settings: {} }, train: { epochs: 3 }, seed };
+        const identity = { dataset: g.dataset, model: g.model, scheme: { name: scheme.replace(/\(.*$/, ''), settings: {} }, train: { ...(g.train ?? { epochs: 3 }), seed }, seed };
         jobs.push({
           id: trainId,
           kind: 'train',
