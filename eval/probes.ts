@@ -24,6 +24,8 @@ import { project, rowNorm, steepestDirection } from '../attacks/types';
 import { Norm } from '../contract/norms';
 import { ballKey, probeKey } from '../contract/keys';
 import { EVAL_DEFAULTS } from './defaults';
+import { engineModelOf } from '../backend/onnx/engine';
+import { stepperFor } from '../backend/onnx/step-graph';
 
 export type DualNorm = 'l1' | 'l2';
 
@@ -168,16 +170,27 @@ export function localLipschitz(
 
   // Objective per row: ||g||_1 (linf) or ||g||_2^2 / 2 (l2; same ascent direction as ||g||_2, no sqrt at g = 0).
   const objective = (g: tf.Tensor): tf.Tensor => (dual === 'l1' ? tf.sum(tf.abs(g)) : tf.mul(tf.sum(tf.square(g)), 0.5));
-  const inputGrad = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => tf.sum(crossEntropyTwiceDifferentiable(f(z), t)))(xb);
-  const ascentDoubleBackprop = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => objective(inputGrad(z, t)))(xb);
+  const tapeGrad = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => tf.sum(crossEntropyTwiceDifferentiable(f(z), t)))(xb);
+  // On the onnx engine an input gradient is one call of the cross-entropy's step graph (backend/onnx/step-graph.ts,
+  // kind "eval") on typed arrays instead of a taped forward and a backward run; the finite difference's two
+  // displaced points go through it as one batch. Double backprop cannot pass the engine (it throws, as before).
+  const stepper = stepperFor(engineModelOf(f), { norm, loss: 'ce', targeted: false });
+  const engineGrad = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor =>
+    tf.tensor((stepper as NonNullable<typeof stepper>).evaluate(xb.dataSync() as Float32Array, t.dataSync() as Float32Array, 1).grad, xb.shape);
+  const inputGrad = stepper ? engineGrad : tapeGrad;
+  const gradPair = (a: tf.Tensor, b: tf.Tensor, t: tf.Tensor2D): [tf.Tensor, tf.Tensor] => {
+    if (!stepper) return [tapeGrad(a, t), tapeGrad(b, t)];
+    const both = engineGrad(tf.concat([a, b], 0), tf.concat([t, t], 0) as tf.Tensor2D);
+    return tf.split(both, 2, 0) as [tf.Tensor, tf.Tensor];
+  };
+  const ascentDoubleBackprop = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => objective(tapeGrad(z, t)))(xb);
   const ascentFiniteDifference = (xb: tf.Tensor, t: tf.Tensor2D, g: tf.Tensor): tf.Tensor =>
     tf.tidy(() => {
       // d objective / d g: sign(g) for the L1 norm, g for ||g||^2 / 2.
       const u = dual === 'l1' ? tf.sign(g) : g;
       const un = rowNorm(u, 'l2');
       const dir = tf.div(u, tf.reshape(tf.maximum(un, 1e-30), [xb.shape[0], ...xb.shape.slice(1).map(() => 1)]));
-      const plus = inputGrad(tf.add(xb, tf.mul(dir, fdRadius)), t);
-      const minus = inputGrad(tf.sub(xb, tf.mul(dir, fdRadius)), t);
+      const [plus, minus] = gradPair(tf.add(xb, tf.mul(dir, fdRadius)), tf.sub(xb, tf.mul(dir, fdRadius)), t);
       // H dir; scaled by ||u|| to estimate H u (only the direction is used for the step).
       return tf.mul(tf.div(tf.sub(plus, minus), 2 * fdRadius), tf.reshape(un, [xb.shape[0], ...xb.shape.slice(1).map(() => 1)]));
     });
