@@ -1,7 +1,7 @@
 /**
  * What the step graph saves the probes and adversarial training on the onnx
  * engine, interleaved round by round in one process (each variant sees the
- * same machine load; medians over rounds):
+ * same machine load, in alternating order; medians over rounds):
  *
  * - probes: runProbes (the eval's probe stage: gradient norms, local
  *   Lipschitz at each eps, first-order check, margins) on an ERM MNIST MLP
@@ -98,7 +98,8 @@ async function main(): Promise<void> {
   const counts: Record<string, string> = {};
   const record = (k: string, ms: number) => (times[k] ??= []).push(ms);
   for (let r = 0; r < rounds; r++) {
-    for (const fast of [false, true]) {
+    // the order alternates round by round (neither variant always runs first)
+    for (const fast of r % 2 ? [true, false] : [false, true]) {
       setStepGraphEnabled(fast);
       const runs0 = engineModelOf(f)?.runs ?? 0;
       const t0 = process.hrtime.bigint();
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
       counts[`probes ${fast ? 'step graph' : 'tape'}`] = `${(engineModelOf(f)?.runs ?? 0) - runs0} engine calls`;
       setStepGraphEnabled(true);
     }
-    for (const variant of ['tape', 'baked', 'inputs'] as const) {
+    for (const variant of r % 2 ? (['inputs', 'baked', 'tape'] as const) : (['tape', 'baked', 'inputs'] as const)) {
       const model = buildModel({ arch: 'mlp', hidden: [256, 256] }, small.inputShape, small.numClasses, 0);
       setStepGraphEnabled(variant !== 'tape');
       const b0 = builds();

@@ -63,6 +63,23 @@ function batched(n: number, batchSize: number, columns: number, fn: (s: number, 
   return out;
 }
 
+/**
+ * On the onnx engine, the cross-entropy's step graph (backend/onnx/step-graph.ts, kind "eval": loss,
+ * logits and input gradient in one engine call on typed arrays, soft targets included); null elsewhere.
+ * The eval kind does not depend on the norm: "linf" names the one session every probe shares.
+ */
+function ceStepper(f: Classifier) {
+  return stepperFor(engineModelOf(f), { norm: 'linf', loss: 'ce', targeted: false });
+}
+
+/** Logits, per-example cross-entropy and its input gradient: one step graph call on the engine, else one taped pass. */
+function ceAndGradient(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D): { logits: tf.Tensor2D; loss: tf.Tensor1D; grad: tf.Tensor } {
+  const stepper = ceStepper(f);
+  if (!stepper) return logitsLossAndGradient(f, x, targets);
+  const r = stepper.evaluate(x.dataSync() as Float32Array, targets.dataSync() as Float32Array, 1);
+  return { logits: tf.tensor2d(r.logits, targets.shape), loss: tf.tensor1d(r.loss), grad: tf.tensor(r.grad, x.shape) };
+}
+
 export interface GradientNormRows {
   /** Cross-entropy against the targets. */
   loss: Float32Array;
@@ -82,7 +99,7 @@ export function gradientNorms(f: Classifier, x: Float32Array, inputShape: number
   checkTargets(targets, n, numClasses);
   const [loss, l1, l2, linf] = batched(n, batchSize, 4, (s, e) => {
     const xb = tf.tensor(x.subarray(s * d, e * d), [e - s, ...inputShape]);
-    const { logits, loss: l, grad } = logitsLossAndGradient(f, xb, targetTensor(targets, numClasses, s, e));
+    const { logits, loss: l, grad } = ceAndGradient(f, xb, targetTensor(targets, numClasses, s, e));
     logits.dispose();
     return tf.stack([l, rowNorm(grad, 'l1'), rowNorm(grad, 'l2'), rowNorm(grad, 'linf')], 1) as tf.Tensor2D;
   });
@@ -174,7 +191,7 @@ export function localLipschitz(
   // On the onnx engine an input gradient is one call of the cross-entropy's step graph (backend/onnx/step-graph.ts,
   // kind "eval") on typed arrays instead of a taped forward and a backward run; the finite difference's two
   // displaced points go through it as one batch. Double backprop cannot pass the engine (it throws, as before).
-  const stepper = stepperFor(engineModelOf(f), { norm, loss: 'ce', targeted: false });
+  const stepper = ceStepper(f);
   const engineGrad = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor =>
     tf.tensor((stepper as NonNullable<typeof stepper>).evaluate(xb.dataSync() as Float32Array, t.dataSync() as Float32Array, 1).grad, xb.shape);
   const inputGrad = stepper ? engineGrad : tapeGrad;
@@ -292,7 +309,7 @@ export function firstOrderCheck(
   const [predicted, predictedStep, measured] = batched(y.length, batchSize, 3, (s, e) => {
     const xb = tf.tensor(x.subarray(s * d, e * d), [e - s, ...inputShape]);
     const t = tf.oneHot(tf.tensor1d(y.subarray(s, e), 'int32'), numClasses).toFloat() as tf.Tensor2D;
-    const { logits, loss, grad } = logitsLossAndGradient(f, xb, t);
+    const { logits, loss, grad } = ceAndGradient(f, xb, t);
     logits.dispose();
     const xAdv = project(tf.add(xb, tf.mul(steepestDirection(grad, norm), eps)), xb, eps, norm, bounds);
     const lossAdv = crossEntropyPerExample(f(xAdv), t);

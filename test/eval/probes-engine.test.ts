@@ -12,7 +12,7 @@ import { engineClassifier, engineModelOf, releaseOnnxModel } from '../../backend
 import { LayersModelLike } from '../../backend/onnx/compile';
 import { maxRel } from '../../backend/onnx/check';
 import { setStepGraphEnabled } from '../../backend/onnx/step-graph';
-import { localLipschitz, LipschitzResult } from '../../eval/probes';
+import { firstOrderCheck, gradientNorms, localLipschitz, LipschitzResult } from '../../eval/probes';
 import { buildModel, ModelSpec } from '../../models/build';
 import { Norm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
@@ -75,3 +75,47 @@ for (const [arch, spec] of SPECS) {
     });
   }
 }
+
+test.serial('gradient norms (hard and soft targets) and the first-order check through the step graph equal the tape path on the engine, one engine call per batch', (t) => {
+  const model = buildModel({ arch: 'mlp', hidden: [32, 16] }, [28, 28, 1], 10, 9);
+  const f = engineClassifier(like(model));
+  const n = 10;
+  const rng = new Rng(4);
+  const x = Float32Array.from({ length: n * 784 }, () => rng.uniform());
+  const y = Int32Array.from({ length: n }, (_, i) => (3 * i) % 10);
+  // soft rows (mixup-like): two classes 0.7 / 0.3
+  const soft = new Float32Array(n * 10);
+  for (let i = 0; i < n; i++) {
+    soft[i * 10 + (i % 10)] += 0.7;
+    soft[i * 10 + ((i + 3) % 10)] += 0.3;
+  }
+  const runs = () => engineModelOf(f)?.runs ?? 0;
+  const both = <T>(fn: () => T): { fast: T; slow: T; calls: [number, number] } => {
+    const r0 = runs();
+    const fast = fn();
+    const r1 = runs();
+    setStepGraphEnabled(false);
+    try {
+      const slow = fn();
+      return { fast, slow, calls: [r1 - r0, runs() - r1] };
+    } finally {
+      setStepGraphEnabled(true);
+    }
+  };
+  for (const targets of [y, soft]) {
+    const g = both(() => gradientNorms(f, x, [28, 28, 1], targets, 10, 4));
+    for (const k of ['loss', 'l1', 'l2', 'linf'] as const) t.true(maxRel(g.fast[k], g.slow[k]) <= 1e-5, `${k}: ${maxRel(g.fast[k], g.slow[k])}`);
+    t.true(
+      g.fast.l1.every((v) => v > 0),
+      'nonzero gradients (the comparison is not vacuous)',
+    );
+    t.deepEqual(g.calls, [3, 6], 'three batches: one call each, against a forward-save and a backward');
+  }
+  for (const norm of ['linf', 'l2'] as Norm[]) {
+    const fo = both(() => firstOrderCheck(f, x, y, [28, 28, 1], 10, { lo: 0, hi: 1 }, norm === 'linf' ? 0.05 : 1, norm, 4));
+    for (const k of ['predicted', 'predictedStep', 'measured'] as const) t.true(maxRel(fo.fast[k], fo.slow[k]) <= 1e-5, `${norm} ${k}: ${maxRel(fo.fast[k], fo.slow[k])}`);
+    t.deepEqual(fo.calls, [6, 9], 'per batch: the step graph call and the forward at the FGSM point');
+  }
+  releaseOnnxModel(like(model));
+  model.dispose();
+});
