@@ -11,7 +11,10 @@ import { initBackend } from '../../backend/select';
 import { engineModelOf, releaseOnnxModel } from '../../backend/onnx/engine';
 import { LayersModelLike } from '../../backend/onnx/compile';
 import { loadOrt } from '../../backend/onnx/runtime';
-import { setStepGraphEnabled } from '../../backend/onnx/step-graph';
+import { setStepGraphEnabled, Stepper } from '../../backend/onnx/step-graph';
+import { engineClassifier } from '../../backend/onnx/engine';
+import { maxRel } from '../../backend/onnx/check';
+import * as tf from '@tensorflow/tfjs';
 import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { Dataset } from '../../data/types';
@@ -114,4 +117,38 @@ test.serial('pgd-at on the engine builds its step graph session once, however ma
   t.is(long.sessions, short.sessions);
   // the engine's own training and input-gradient sessions plus one step graph, nothing per step
   t.true(long.sessions <= 8, `${long.sessions}`);
+});
+
+test.serial('a step graph with the weights as inputs equals the baked one (pgd, eval, apgd), also after the weights change, in one session', (t) => {
+  const model = buildModel({ arch: 'cnn', filters: [4, 8] }, [28, 28, 1], 10, 2);
+  const m = engineModelOf(engineClassifier(model as unknown as LayersModelLike));
+  if (!m) throw new Error('no engine model');
+  const n = 3;
+  const rng = new Rng(6);
+  const x0 = Float32Array.from({ length: n * 784 }, () => rng.uniform());
+  const x = x0.map((v) => Math.min(1, Math.max(0, v + 0.05 * (rng.uniform() - 0.5))));
+  const g = Float32Array.from({ length: n * 784 }, () => rng.normal());
+  const tRows = Float32Array.from({ length: n * 10 }, (_, i) => (i % 10 === Math.floor(i / 10) ? 1 : 0));
+  const inp = { x, x0, t: tRows, step: Float32Array.of(0.01, 0.02, 0.03), dir: 1 as const, eps: 0.1, lo: 0, hi: 1 };
+  const outputs = (s: Stepper) => {
+    const p = s.step(inp);
+    const e = s.evaluate(x, tRows, 1);
+    const a = s.momentum({ ...inp, xPrev: x0, g, a: 0.75 });
+    return [p.xNext, p.loss, p.logits, e.loss, e.logits, e.grad, a.xNext, a.loss, a.grad];
+  };
+  const inputs = new Stepper(m, 'linf', 'dlr', true);
+  for (const version of ['initial', 'changed']) {
+    if (version === 'changed') model.setWeights(model.getWeights().map((w) => tf.mul(w, 1.1)));
+    const want = outputs(new Stepper(m, 'linf', 'dlr'));
+    const s0 = sessionsBuilt;
+    const got = outputs(inputs);
+    // built on first use (each build also loads the differentiator's shape probe), never again
+    if (version === 'initial') t.true(sessionsBuilt - s0 > 0);
+    else t.is(sessionsBuilt - s0, 0, 'new weights, no new session');
+    t.log(`${version}: max rel difference ${Math.max(...got.map((v, i) => maxRel(v, want[i]))).toExponential(1)}`);
+    // the baked graph is constant-folded by onnxruntime: float rounding differs (the DLR ratio amplifies it)
+    got.forEach((v, i) => t.true(maxRel(v, want[i]) <= 1e-4, `${version} output ${i}: ${maxRel(v, want[i])}`));
+  }
+  releaseOnnxModel(model as unknown as LayersModelLike);
+  model.dispose();
 });
