@@ -32,11 +32,15 @@ export interface PgdConfig {
    * The attack loss that `objective` computes (attackObjective's, the
    * direction included; without `objective`, "ce" of `targets`). When set, an
    * engine classifier runs each iteration as one step graph
-   * (backend/onnx/step-graph.ts) where that loss has one. The attacks set it;
-   * adversarial training does not: its weights change every batch, and a
-   * step graph has them baked in (rebuilt on each change).
+   * (backend/onnx/step-graph.ts) where that loss has one.
    */
   loss?: AttackLoss;
+  /**
+   * The step graph reads the model's weights as inputs (one session for every
+   * weight version) instead of having them baked in (one session per
+   * version): adversarial training sets it, its weights change every batch.
+   */
+  weightsAsInputs?: boolean;
 }
 
 /**
@@ -77,7 +81,7 @@ export function pgdPerturb(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D, bo
   if (!Number.isFinite(cfg.eps) || cfg.eps < 0) throw new Error(`pgd: eps must be a finite number >= 0, got ${cfg.eps}`);
   const sign = cfg.objective ? 1 : cfg.targeted ? -1 : 1;
   const objective = cfg.objective;
-  const stepper = cfg.loss ? stepperFor(engineModelOf(f), { norm: cfg.norm, loss: cfg.loss, targeted: cfg.targeted === true }) : null;
+  const stepper = cfg.loss ? stepperFor(engineModelOf(f), { norm: cfg.norm, loss: cfg.loss, targeted: cfg.targeted === true, weightsAsInputs: cfg.weightsAsInputs }) : null;
   if (stepper) return pgdStepGraph(stepper, x, targets, bounds, cfg, rng, steps, stepSize, cfg.targeted ? -1 : 1);
   return tf.tidy(() => {
     let xAdv = cfg.randomStart === false ? x.clone() : project(randomInBall(x, cfg.eps, cfg.norm, rng), x, cfg.eps, cfg.norm, bounds);

@@ -9,7 +9,7 @@ import { BackendChoice, BackendInfo } from '../contract/results';
 import { checkGradients, GradientCheckReport } from './gradient-check';
 import { checkOpConformance, OpConformanceReport } from './conformance';
 import { onnxEngineEnabled } from './onnx/engine';
-import { checkOnnxEngine, EngineCheckReport } from './onnx/check';
+import { checkOnnxEngine, EngineCheckReport, StepReference } from './onnx/check';
 
 export interface BackendVerification {
   backend: string;
@@ -22,11 +22,15 @@ export interface BackendVerification {
   failing: string[];
 }
 
-/** Runs both checks on the current backend (the host tfjs backend under the onnx engine), and the engine's check when it is selected. */
-export async function verifyBackend(): Promise<BackendVerification> {
+/**
+ * Runs both checks on the current backend (the host tfjs backend under the onnx engine), and the engine's check when it is
+ * selected; given the attacks' step reference (attacks/step-reference.ts, as `vicinal doctor` passes it), the engine's
+ * check covers every attack step graph too.
+ */
+export async function verifyBackend(stepReference?: StepReference): Promise<BackendVerification> {
   const ops = await checkOpConformance();
   const gradients = await checkGradients();
-  const engine = onnxEngineEnabled() ? await checkOnnxEngine() : undefined;
+  const engine = onnxEngineEnabled() ? await checkOnnxEngine(undefined, stepReference) : undefined;
   return {
     backend: engine ? `onnx (tfjs ops on ${gradients.backend})` : gradients.backend,
     ops,

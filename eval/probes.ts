@@ -24,6 +24,8 @@ import { project, rowNorm, steepestDirection } from '../attacks/types';
 import { Norm } from '../contract/norms';
 import { ballKey, probeKey } from '../contract/keys';
 import { EVAL_DEFAULTS } from './defaults';
+import { engineModelOf } from '../backend/onnx/engine';
+import { stepperFor } from '../backend/onnx/step-graph';
 
 export type DualNorm = 'l1' | 'l2';
 
@@ -61,6 +63,23 @@ function batched(n: number, batchSize: number, columns: number, fn: (s: number, 
   return out;
 }
 
+/**
+ * On the onnx engine, the cross-entropy's step graph (backend/onnx/step-graph.ts, kind "eval": loss,
+ * logits and input gradient in one engine call on typed arrays, soft targets included); null elsewhere.
+ * The eval kind does not depend on the norm: "linf" names the one session every probe shares.
+ */
+function ceStepper(f: Classifier) {
+  return stepperFor(engineModelOf(f), { norm: 'linf', loss: 'ce', targeted: false });
+}
+
+/** Logits, per-example cross-entropy and its input gradient: one step graph call on the engine, else one taped pass. */
+function ceAndGradient(f: Classifier, x: tf.Tensor, targets: tf.Tensor2D): { logits: tf.Tensor2D; loss: tf.Tensor1D; grad: tf.Tensor } {
+  const stepper = ceStepper(f);
+  if (!stepper) return logitsLossAndGradient(f, x, targets);
+  const r = stepper.evaluate(x.dataSync() as Float32Array, targets.dataSync() as Float32Array, 1);
+  return { logits: tf.tensor2d(r.logits, targets.shape), loss: tf.tensor1d(r.loss), grad: tf.tensor(r.grad, x.shape) };
+}
+
 export interface GradientNormRows {
   /** Cross-entropy against the targets. */
   loss: Float32Array;
@@ -80,7 +99,7 @@ export function gradientNorms(f: Classifier, x: Float32Array, inputShape: number
   checkTargets(targets, n, numClasses);
   const [loss, l1, l2, linf] = batched(n, batchSize, 4, (s, e) => {
     const xb = tf.tensor(x.subarray(s * d, e * d), [e - s, ...inputShape]);
-    const { logits, loss: l, grad } = logitsLossAndGradient(f, xb, targetTensor(targets, numClasses, s, e));
+    const { logits, loss: l, grad } = ceAndGradient(f, xb, targetTensor(targets, numClasses, s, e));
     logits.dispose();
     return tf.stack([l, rowNorm(grad, 'l1'), rowNorm(grad, 'l2'), rowNorm(grad, 'linf')], 1) as tf.Tensor2D;
   });
@@ -168,16 +187,27 @@ export function localLipschitz(
 
   // Objective per row: ||g||_1 (linf) or ||g||_2^2 / 2 (l2; same ascent direction as ||g||_2, no sqrt at g = 0).
   const objective = (g: tf.Tensor): tf.Tensor => (dual === 'l1' ? tf.sum(tf.abs(g)) : tf.mul(tf.sum(tf.square(g)), 0.5));
-  const inputGrad = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => tf.sum(crossEntropyTwiceDifferentiable(f(z), t)))(xb);
-  const ascentDoubleBackprop = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => objective(inputGrad(z, t)))(xb);
+  const tapeGrad = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => tf.sum(crossEntropyTwiceDifferentiable(f(z), t)))(xb);
+  // On the onnx engine an input gradient is one call of the cross-entropy's step graph (backend/onnx/step-graph.ts,
+  // kind "eval") on typed arrays instead of a taped forward and a backward run; the finite difference's two
+  // displaced points go through it as one batch. Double backprop cannot pass the engine (it throws, as before).
+  const stepper = ceStepper(f);
+  const engineGrad = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor =>
+    tf.tensor((stepper as NonNullable<typeof stepper>).evaluate(xb.dataSync() as Float32Array, t.dataSync() as Float32Array, 1).grad, xb.shape);
+  const inputGrad = stepper ? engineGrad : tapeGrad;
+  const gradPair = (a: tf.Tensor, b: tf.Tensor, t: tf.Tensor2D): [tf.Tensor, tf.Tensor] => {
+    if (!stepper) return [tapeGrad(a, t), tapeGrad(b, t)];
+    const both = engineGrad(tf.concat([a, b], 0), tf.concat([t, t], 0) as tf.Tensor2D);
+    return tf.split(both, 2, 0) as [tf.Tensor, tf.Tensor];
+  };
+  const ascentDoubleBackprop = (xb: tf.Tensor, t: tf.Tensor2D): tf.Tensor => tf.grad((z: tf.Tensor) => objective(tapeGrad(z, t)))(xb);
   const ascentFiniteDifference = (xb: tf.Tensor, t: tf.Tensor2D, g: tf.Tensor): tf.Tensor =>
     tf.tidy(() => {
       // d objective / d g: sign(g) for the L1 norm, g for ||g||^2 / 2.
       const u = dual === 'l1' ? tf.sign(g) : g;
       const un = rowNorm(u, 'l2');
       const dir = tf.div(u, tf.reshape(tf.maximum(un, 1e-30), [xb.shape[0], ...xb.shape.slice(1).map(() => 1)]));
-      const plus = inputGrad(tf.add(xb, tf.mul(dir, fdRadius)), t);
-      const minus = inputGrad(tf.sub(xb, tf.mul(dir, fdRadius)), t);
+      const [plus, minus] = gradPair(tf.add(xb, tf.mul(dir, fdRadius)), tf.sub(xb, tf.mul(dir, fdRadius)), t);
       // H dir; scaled by ||u|| to estimate H u (only the direction is used for the step).
       return tf.mul(tf.div(tf.sub(plus, minus), 2 * fdRadius), tf.reshape(un, [xb.shape[0], ...xb.shape.slice(1).map(() => 1)]));
     });
@@ -279,7 +309,7 @@ export function firstOrderCheck(
   const [predicted, predictedStep, measured] = batched(y.length, batchSize, 3, (s, e) => {
     const xb = tf.tensor(x.subarray(s * d, e * d), [e - s, ...inputShape]);
     const t = tf.oneHot(tf.tensor1d(y.subarray(s, e), 'int32'), numClasses).toFloat() as tf.Tensor2D;
-    const { logits, loss, grad } = logitsLossAndGradient(f, xb, t);
+    const { logits, loss, grad } = ceAndGradient(f, xb, t);
     logits.dispose();
     const xAdv = project(tf.add(xb, tf.mul(steepestDirection(grad, norm), eps)), xb, eps, norm, bounds);
     const lossAdv = crossEntropyPerExample(f(xAdv), t);

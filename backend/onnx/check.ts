@@ -14,13 +14,25 @@
  * projection sum(logits * R). A second table runs the MNIST MLP on inputs made
  * of +-0, tiny, subnormal and huge values (backend/conformance.ts's SPECIAL),
  * logits and input gradients vs cpu.
+ *
+ * With a StepReference (the attacks' losses, steepestDirection and project:
+ * attacks/step-reference.ts, passed in because this layer cannot import the
+ * attacks), every attack step graph (backend/onnx/step-graph.ts) is checked
+ * too: each kind (pgd, eval, apgd) x norm (linf, l2) x loss (ce, margin, dlr,
+ * dlr-targeted), both directions, its outputs (x_next, loss, logits, grad)
+ * vs the same iteration computed by that reference on the tfjs cpu backend
+ * (<= 1e-4 relative), on ordinary inputs (a dense 4-class model and a conv
+ * 3-class model) and on +-0, tiny, subnormal and huge inputs.
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../data/rng';
 import { SPECIAL } from '../conformance';
-import { engineClassifier, engineTrainClassifier, releaseOnnxModel } from './engine';
+import { engineClassifier, engineModelOf, engineTrainClassifier, releaseOnnxModel } from './engine';
 import { LayersModelLike } from './compile';
 import { loadOrt, ortExecutionProvider, ortThreads } from './runtime';
+import { STEP_LOSSES, StepKind, StepLoss, Stepper } from './step-graph';
+import type { Bounds } from '../../data/types';
+import type { Norm } from '../../contract/norms';
 
 export interface EngineCheckRow {
   model: string;
@@ -277,8 +289,232 @@ function inputData(c: EngineCase, shape: number[], rng: Rng): Float32Array {
   return out;
 }
 
-/** Runs every case; the host tfjs backend is restored afterwards. */
-export async function checkOnnxEngine(cases: EngineCase[] = engineCases()): Promise<EngineCheckReport> {
+/** The tensor code a step graph reproduces (attacks/step-reference.ts): the tfjs reference of checkStepGraphs. */
+export interface StepReference {
+  /** Per row dir * L(logits, t); `u` the labels' one-hot rows of "dlr-targeted" (t its targets). */
+  objective(loss: StepLoss, logits: tf.Tensor2D, t: tf.Tensor2D, dir: number, u?: tf.Tensor2D): tf.Tensor1D;
+  steepest(g: tf.Tensor, norm: Norm): tf.Tensor;
+  project(v: tf.Tensor, x0: tf.Tensor, eps: number, norm: Norm, bounds: Bounds): tf.Tensor;
+}
+
+export const STEP_KINDS: readonly StepKind[] = ['pgd', 'eval', 'apgd'];
+
+interface StepCase {
+  name: string;
+  build: () => tf.LayersModel;
+  batch: number;
+  input: 'normal' | 'special';
+}
+
+/** The step graph cases: 4 classes (DLR-T's four largest), 3 classes on a conv (rank-4 rows, pi4 = pi3), and the special values. */
+export function stepCases(): StepCase[] {
+  const cases = engineCases();
+  const pick = (name: string) => (cases.find((c) => c.name === name) as EngineCase).build;
+  return [
+    { name: 'dense relu + dense, 4 classes', batch: 4, input: 'normal', build: pick('dense relu + dense (no bias)') },
+    { name: 'conv2d 3x3 same relu, 3 classes', batch: 3, input: 'normal', build: pick('conv2d 3x3 stride 1 same, relu') },
+    // 4 rows of 9: each of the 36 special values once
+    { name: 'dense relu + dense on +-0, tiny, subnormal, huge', batch: 4, input: 'special', build: pick('dense relu + dense (no bias)') },
+  ];
+}
+
+interface StepData {
+  x: Float32Array;
+  x0: Float32Array;
+  xPrev: Float32Array;
+  g: Float32Array;
+  t: Float32Array;
+  u: Float32Array;
+  step: Float32Array;
+  a: number;
+  eps: number;
+  bounds: Bounds;
+}
+
+/** One iteration of `kind` by the reference (on the current tfjs backend): what the step graph outputs. */
+function referenceStep(ref: StepReference, model: tf.LayersModel, kind: StepKind, norm: Norm, loss: StepLoss, dir: 1 | -1, d: StepData, xShape: number[]): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  tf.tidy(() => {
+    const n = xShape[0];
+    const x = tf.tensor(d.x, xShape);
+    const x0 = tf.tensor(d.x0, xShape);
+    const t = tf.tensor2d(d.t, [n, d.t.length / n]);
+    const u = tf.tensor2d(d.u, [n, d.u.length / n]);
+    const step = tf.tensor(d.step, [n, ...xShape.slice(1).map(() => 1)]);
+    const objective = (v: tf.Tensor) => ref.objective(loss, model.apply(v) as tf.Tensor2D, t, dir, u);
+    const at = (v: tf.Tensor) => {
+      out.loss = objective(v).dataSync() as Float32Array;
+      out.logits = (model.apply(v) as tf.Tensor).dataSync() as Float32Array;
+      return tf.grad((w: tf.Tensor) => tf.sum(objective(w)))(v);
+    };
+    const proj = (v: tf.Tensor) => ref.project(v, x0, d.eps, norm, d.bounds);
+    if (kind === 'eval') out.grad = at(x).dataSync() as Float32Array;
+    else if (kind === 'pgd') {
+      const g = at(x);
+      out.grad = g.dataSync() as Float32Array; // not an output of the graph: masks linf's sign of float noise
+      out.x_next = proj(tf.add(x, tf.mul(ref.steepest(g, norm), step))).dataSync() as Float32Array;
+    } else {
+      const z = proj(tf.add(x, tf.mul(ref.steepest(tf.tensor(d.g, xShape), norm), step)));
+      const xn = proj(tf.add(x, tf.add(tf.mul(tf.sub(z, x), d.a), tf.mul(tf.sub(x, tf.tensor(d.xPrev, xShape)), 1 - d.a))));
+      out.x_next = xn.dataSync() as Float32Array;
+      out.grad = at(xn).dataSync() as Float32Array;
+    }
+  });
+  return out;
+}
+
+/**
+ * linf PGD's x_next steps by sign(grad): where the reference gradient is float noise around zero
+ * (|g| <= 1e-5 of its row's largest, or the row is zero) the engine's sign may differ; those
+ * coordinates are left out (taken from the engine), every other one compared.
+ */
+function maskSignNoise(engine: Float32Array, ref: Float32Array, g: Float32Array, n: number): Float32Array {
+  const d = g.length / n;
+  const masked = ref.slice();
+  for (let r = 0; r < n; r++) {
+    let rowMax = 0;
+    for (let i = r * d; i < (r + 1) * d; i++) rowMax = Math.max(rowMax, Math.abs(g[i]));
+    for (let i = r * d; i < (r + 1) * d; i++) if (!(Math.abs(g[i]) > 1e-5 * rowMax)) masked[i] = engine[i];
+  }
+  return masked;
+}
+
+/**
+ * Rows where the untargeted DLR is constant: the label's logit ranks third, so the margin equals the
+ * denominator and the objective is +-1. The exact gradient is zero there (the engine's quotient rule
+ * cancels exactly); the reference's is float noise, and a step along it (l2: normalised) is noise too.
+ */
+function constantDlrRows(loss: StepLoss, logits: Float32Array, t: Float32Array, n: number): boolean[] {
+  const k = logits.length / n;
+  return Array.from({ length: n }, (_, r) => {
+    if (loss !== 'dlr' || k < 3) return false;
+    const y = t.subarray(r * k, (r + 1) * k).indexOf(1);
+    const zy = logits[r * k + y];
+    let above = 0;
+    for (let j = 0; j < k; j++) if (logits[r * k + j] > zy) above++;
+    return above === 2;
+  });
+}
+
+/**
+ * On constant-DLR rows a gradient is accepted where it is no larger than the reference's noise, and
+ * x_next (a step along noise: linf its sign, l2 it normalised) where it is one step at most from x
+ * in the norm, inside the bounds.
+ */
+function maskConstantRows(engine: Float32Array, ref: Float32Array, rows: boolean[], step?: { x: Float32Array; size: Float32Array; norm: Norm; bounds: Bounds }): Float32Array {
+  const d = ref.length / rows.length;
+  const masked = ref.slice();
+  rows.forEach((constant, r) => {
+    if (!constant) return;
+    let noise = 0;
+    let moved = 0;
+    let inBounds = true;
+    for (let i = r * d; i < (r + 1) * d; i++) {
+      noise = Math.max(noise, Math.abs(ref[i]));
+      if (step) {
+        const dx = Math.abs(engine[i] - step.x[i]);
+        moved = step.norm === 'linf' ? Math.max(moved, dx) : moved + dx * dx;
+        inBounds &&= engine[i] >= step.bounds.lo && engine[i] <= step.bounds.hi;
+      }
+    }
+    if (step) {
+      const length = step.norm === 'linf' ? moved : Math.sqrt(moved);
+      if (inBounds && length <= step.size[r] * (1 + 1e-5) + 1e-6) masked.set(engine.subarray(r * d, (r + 1) * d), r * d);
+      return;
+    }
+    for (let i = r * d; i < (r + 1) * d; i++) if (Math.abs(engine[i]) <= noise) masked[i] = engine[i];
+  });
+  return masked;
+}
+
+/** checkOnnxEngine's step graph rows: one per case, kind, norm and loss (both directions; the worst output). */
+export async function checkStepGraphs(ref: StepReference, cases: StepCase[] = stepCases()): Promise<EngineCheckRow[]> {
+  const host = tf.getBackend();
+  const rows: EngineCheckRow[] = [];
+  const rng = new Rng(SEED + 1);
+  for (const c of cases) {
+    const model = c.build();
+    const inShape = (model.inputs[0].shape as number[]).slice(1);
+    const xShape = [c.batch, ...inShape];
+    const k = (model.outputs[0].shape as number[])[1];
+    const size = xShape.reduce((a, b) => a * b, 1);
+    const special = c.input === 'special';
+    // ordinary: x0 in the bounds [-2, 2] (some clipped), x inside the ball; special: x = x0, the bounds the float range
+    const bounds = special ? { lo: -3.4e38, hi: 3.4e38 } : { lo: -2, hi: 2 };
+    const clip = (v: number) => Math.min(bounds.hi, Math.max(bounds.lo, v));
+    const x0 = Float32Array.from({ length: size }, (_, i) => (special ? SPECIAL[i % SPECIAL.length] : clip(rng.normal())));
+    const near = (scale: number) => (special ? x0.slice() : x0.map((v) => clip(v + scale * (rng.uniform() - 0.5))));
+    const oneHot = (cls: (r: number) => number) => Float32Array.from({ length: c.batch * k }, (_, i) => (i % k === cls(Math.floor(i / k)) ? 1 : 0));
+    const base = { x0, t: oneHot((r) => r % k), u: oneHot((r) => (r + 1) % k), g: Float32Array.from({ length: size }, () => rng.normal()), a: 0.75 };
+    const m = engineModelOf(engineClassifier(model as unknown as LayersModelLike));
+    try {
+      if (!m) throw new Error('no engine model');
+      for (const norm of ['linf', 'l2'] as Norm[]) {
+        const eps = norm === 'linf' ? 0.1 : 1.5;
+        // special: steps of 1e-3 of the ordinary ones, so the rows stay special values (a longer step moved a tiny row
+        // to a point where this model has a single active ReLU: the scale-invariant DLR's gradient is then exactly zero
+        // and both sides return float noise)
+        const stepScale = (norm === 'linf' ? 0.02 : 0.4) * (special ? 1e-3 : 1);
+        const data: StepData = { ...base, x: near(eps / 2), xPrev: near(eps / 2), step: Float32Array.from({ length: c.batch }, (_, r) => stepScale * (r + 1)), eps, bounds };
+        for (const loss of STEP_LOSSES) {
+          const stepper = new Stepper(m, norm, loss);
+          const u = loss === 'dlr-targeted' ? data.u : undefined;
+          for (const kind of STEP_KINDS) {
+            let worst = 0;
+            const quantities = kind === 'eval' ? ['loss', 'logits', 'grad'] : kind === 'pgd' ? ['x_next', 'loss', 'logits'] : ['x_next', 'loss', 'logits', 'grad'];
+            try {
+              for (const dir of [1, -1] as const) {
+                const inp = { x: data.x, x0, t: data.t, u, step: data.step, dir, eps, lo: bounds.lo, hi: bounds.hi };
+                const got: Record<string, Float32Array> =
+                  kind === 'eval'
+                    ? { ...stepper.evaluate(data.x, data.t, dir, u) }
+                    : kind === 'pgd'
+                      ? { ...stepper.step(inp) }
+                      : { ...stepper.momentum({ ...inp, xPrev: data.xPrev, g: data.g, a: data.a }) };
+                got.x_next = got.xNext;
+                await tf.setBackend('cpu');
+                const want = referenceStep(ref, model, kind, norm, loss, dir, data, xShape);
+                await tf.setBackend(host);
+                if (kind === 'pgd' && norm === 'linf') want.x_next = maskSignNoise(got.x_next, want.x_next, want.grad, c.batch);
+                const constant = constantDlrRows(loss, want.logits, data.t, c.batch);
+                if (kind === 'pgd') want.x_next = maskConstantRows(got.x_next, want.x_next, constant, { x: data.x, size: data.step, norm, bounds });
+                else want.grad = maskConstantRows(got.grad, want.grad, constant);
+                for (const q of quantities) worst = Math.max(worst, maxRel(got[q], want[q]));
+              }
+              rows.push({
+                model: `step ${kind} ${norm} ${loss} on ${c.name}`,
+                quantity: quantities.join(','),
+                shape: `x[${xShape.join(',')}]`,
+                maxRelErrVsCpu: worst,
+                maxRelErrVsFiniteDiff: NaN,
+                ok: false,
+              });
+            } catch (e) {
+              rows.push({
+                model: `step ${kind} ${norm} ${loss} on ${c.name}`,
+                quantity: '-',
+                shape: `x[${xShape.join(',')}]`,
+                maxRelErrVsCpu: Infinity,
+                maxRelErrVsFiniteDiff: Infinity,
+                ok: false,
+                error: e instanceof Error ? e.message.split('\n')[0] : String(e),
+              });
+            } finally {
+              if (tf.getBackend() !== host) await tf.setBackend(host);
+            }
+          }
+        }
+      }
+    } finally {
+      releaseOnnxModel(model as unknown as LayersModelLike);
+      model.dispose();
+    }
+  }
+  return rows;
+}
+
+/** Runs every case (and, given the attacks' reference, every step graph); the host tfjs backend is restored afterwards. */
+export async function checkOnnxEngine(cases: EngineCase[] = engineCases(), stepReference?: StepReference): Promise<EngineCheckReport> {
   const ort = loadOrt();
   const host = tf.getBackend();
   const rows: EngineCheckRow[] = [];
@@ -320,6 +556,7 @@ export async function checkOnnxEngine(cases: EngineCase[] = engineCases()): Prom
       model.dispose();
     }
   }
+  if (stepReference) rows.push(...(await checkStepGraphs(stepReference)));
   for (const row of rows) {
     row.ok = !row.error && row.maxRelErrVsCpu <= ENGINE_TOL_VS_CPU && (Number.isNaN(row.maxRelErrVsFiniteDiff) || row.maxRelErrVsFiniteDiff <= ENGINE_TOL_VS_FD);
   }
@@ -336,7 +573,7 @@ export async function checkOnnxEngine(cases: EngineCase[] = engineCases()): Prom
 export function formatEngineReport(r: EngineCheckReport): string {
   const fmt = (v: number) => (Number.isNaN(v) ? '-' : v === Infinity ? 'inf' : v.toExponential(1));
   const lines = [
-    `onnx engine ${r.engine}: logits, input and weight gradients vs the tfjs cpu backend (<= ${r.tolerance.vsCpu} relative) and finite differences (<= ${r.tolerance.vsFiniteDiff})`,
+    `onnx engine ${r.engine}: logits, input and weight gradients vs the tfjs cpu backend (<= ${r.tolerance.vsCpu} relative) and finite differences (<= ${r.tolerance.vsFiniteDiff})${r.rows.some((row) => row.model.startsWith('step ')) ? "; every attack step graph's outputs vs the attacks' own tfjs code on cpu" : ''}`,
     ...r.rows.map(
       (row) =>
         `  ${row.ok ? 'ok  ' : 'FAIL'} ${row.model.padEnd(58)} ${row.quantity.padEnd(9)} vs cpu ${fmt(row.maxRelErrVsCpu).padStart(7)}  vs fd ${fmt(row.maxRelErrVsFiniteDiff).padStart(7)}  ${row.shape}${row.error ? `  ${row.error}` : ''}`,

@@ -98,10 +98,14 @@ export function stepGraphEnabled(): boolean {
   return enabled;
 }
 
-/** Builds the step graph's ModelProto for `m`'s current weights (weightFeeds() gives them). */
-export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
+/**
+ * Builds the step graph's ModelProto for `m`'s current weights (weightFeeds() gives them), or, with
+ * `weightsAsInputs`, one that reads the weights as graph inputs named as weightFeeds() names them (one
+ * session for every weight version: adversarial training's inner attack, whose weights change every batch).
+ */
+export function buildStepGraph(m: OnnxModel, spec: StepSpec, weightsAsInputs = false): Uint8Array {
   const feeds = m.weightFeeds();
-  const baked = m.compiled.weights.map((w) => feeds[w.name][0] as Float32Array);
+  const baked = weightsAsInputs ? undefined : m.compiled.weights.map((w) => feeds[w.name][0] as Float32Array);
   const d = differentiateCompiled(m.compiled, 'input', baked);
   if (d.seed !== 'dy') throw new Error(`step graph: expected a cotangent seed, got "${d.seed}"`);
   const ir = parseModel(d.model);
@@ -254,6 +258,7 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec): Uint8Array {
   if (spec.loss === 'dlr-targeted') inputs.push({ name: 'u', elemType: FLOAT, dims: ['batch', k] });
   if (spec.kind !== 'eval') inputs.push(xLike('x0'), perRow('step'), scalar('eps'), scalar('lo'), scalar('hi'));
   if (spec.kind === 'apgd') inputs.push(xLike('x_prev'), xLike('g'), perRow('a'), perRow('b'));
+  if (weightsAsInputs) for (const w of m.compiled.weights) if (ir.inputs.some((i) => i.name === w.name)) inputs.push({ name: w.name, elemType: FLOAT, dims: w.shape });
   const outputs = [
     { name: 'loss', elemType: FLOAT, dims: ['batch'] },
     { name: logits, elemType: FLOAT, dims: ['batch', k] },
@@ -272,17 +277,27 @@ function asFloat32(d: Float32Array): Float32Array {
   return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
 }
 
-/** Runs attack iterations of `m` through its step graphs (each built on first use and after any weight change). */
+/**
+ * Runs attack iterations of `m` through its step graphs (each built on first use and after any weight
+ * change; with `weightsAsInputs`, built once and fed the current weights).
+ */
 export class Stepper {
   constructor(
     readonly model: OnnxModel,
     readonly norm: Norm,
     readonly loss: StepLoss,
+    readonly weightsAsInputs = false,
   ) {}
 
   private run(kind: StepKind, feeds: Record<string, [OrtData, readonly number[]]>) {
     const m = this.model;
-    m.weightFeeds();
+    const weights = m.weightFeeds();
+    if (this.weightsAsInputs) {
+      const key = `stepw-${kind}-${this.norm}-${this.loss}`;
+      const session = m.ownedSession(key, key, () => buildStepGraph(m, { norm: this.norm, loss: this.loss, kind }, true));
+      m.runs++;
+      return session.run({ ...feeds, ...weights });
+    }
     const prefix = `step-${kind}-${this.norm}-${this.loss}-`;
     const session = m.ownedSession(`${prefix}v${m.weightsVersion}`, prefix, () => buildStepGraph(m, { norm: this.norm, loss: this.loss, kind }));
     m.runs++;
@@ -331,9 +346,9 @@ export class Stepper {
   }
 }
 
-/** A stepper for `m`, or null where the step graph does not apply (disabled, or a loss it does not have). */
-export function stepperFor(m: OnnxModel | undefined, spec: { norm: Norm; loss: string; targeted: boolean }): Stepper | null {
+/** A stepper for `m`, or null where the step graph does not apply (disabled, or a loss it does not have); `weightsAsInputs` as Stepper's. */
+export function stepperFor(m: OnnxModel | undefined, spec: { norm: Norm; loss: string; targeted: boolean; weightsAsInputs?: boolean }): Stepper | null {
   if (!enabled || !m || !(STEP_LOSSES as readonly string[]).includes(spec.loss)) return null;
   if (spec.loss === 'dlr' && spec.targeted) return null; // the targeted DLR is "dlr-targeted"
-  return new Stepper(m, spec.norm, spec.loss as StepLoss);
+  return new Stepper(m, spec.norm, spec.loss as StepLoss, spec.weightsAsInputs === true);
 }

@@ -103,7 +103,9 @@ export const adversarial: SchemeFactory = (params, dataset) => {
   const p = resolveAdversarialParams(params, dataset);
   const set = dataset.train;
   const K = dataset.numClasses;
-  const cfg: PgdConfig = { norm: 'linf', eps: p.eps, steps: p.steps, stepSize: p.stepSize, randomStart: true };
+  // On the onnx engine each PGD iteration is one call of the cross-entropy's step graph, which reads the
+  // weights as inputs (they change every batch); elsewhere the loss is unused (the tape path).
+  const cfg: PgdConfig = { norm: 'linf', eps: p.eps, steps: p.steps, stepSize: p.stepSize, randomStart: true, loss: 'ce', weightsAsInputs: true };
   return {
     name: 'adversarial',
     settings: { ...p, norm: 'linf', randomStart: true },

@@ -5,6 +5,7 @@ import { formatGradientReport } from '../../backend/gradient-check';
 import { formatConformanceReport } from '../../backend/conformance';
 import { verifyBackend } from '../../backend/verify';
 import { formatEngineReport } from '../../backend/onnx/check';
+import { STEP_REFERENCE } from '../../attacks/step-reference';
 import { EXIT, UsageError } from '../../contract/errors';
 import { backendFlagSpec, parseBackendFlag } from '../backend-flag';
 
@@ -26,7 +27,7 @@ export const command: Command = {
       restoreStockWasmKernels();
       info.patchedKernels = info.patchedKernels.filter((k) => !(PATCHED_WASM_KERNELS as readonly string[]).includes(k));
     }
-    const v = await verifyBackend();
+    const v = await verifyBackend(STEP_REFERENCE);
     if (flags.json) console.log(JSON.stringify({ ...v, backendInfo: info }, null, 1));
     else {
       console.log(`backend ${info.name} (${info.package}, tfjs ${info.tfjsVersion}${info.gpu ? ', GPU' : ''}); patched kernels: ${info.patchedKernels.join(', ') || 'none'}`);
