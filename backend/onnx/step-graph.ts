@@ -287,6 +287,8 @@ export class Stepper {
     const session = m.ownedSession(`${prefix}v${m.weightsVersion}`, prefix, () => buildStepGraph(m, { norm: this.norm, loss: this.loss, kind }));
     m.runs++;
     m.bakedRuns++;
+    // every kind runs the network forward and backward to the input once
+    m.passRows.gradient += feeds.t[1][0];
     return session.run(feeds);
   }
 
