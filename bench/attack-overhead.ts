@@ -21,6 +21,9 @@
  * load; a figure is the median over rounds.
  */
 import * as tf from '@tensorflow/tfjs';
+import { table } from 'table';
+import * as fs from 'fs';
+import * as inspector from 'inspector';
 import * as os from 'os';
 import { lossInputGradient } from '../attacks/gradients';
 import { AttackSpec, buildAttack, resolveAttackParams } from '../attacks/registry';
@@ -53,9 +56,11 @@ export interface AttackOverheadOptions {
   eps: number;
   /** Adam steps (batch 128, lr 1e-3) on MNIST before measuring. */
   trainSteps: number;
+  /** Writes a V8 CPU profile of the timed attack runs only (no training, warm-up or reference passes) to this file; read it with bench/cpu-profile-groups.ts. */
+  profile?: string;
 }
 
-export const ATTACK_OVERHEAD_DEFAULTS: AttackOverheadOptions = { attacks: Object.keys(ATTACK_OVERHEAD_TASKS), batches: [128, 512], rounds: 2, eps: 0.05, trainSteps: 300 };
+export const ATTACK_OVERHEAD_DEFAULTS: AttackOverheadOptions = { attacks: Object.keys(ATTACK_OVERHEAD_TASKS), batches: [128, 512], rounds: 1, eps: 0.05, trainSteps: 300 };
 
 /** One attack's figure at one model and batch. */
 export interface AttackOverheadFigure {
@@ -147,11 +152,18 @@ export function attackOverheadFigures(spec: ModelSpec, arch: string, o: AttackOv
   for (let s = 0; s < o.trainSteps; s++) {
     tf.tidy(() => {
       const idx = Int32Array.from({ length: 128 }, () => rng.int(dataset.train.y.length));
-      const xb = tf.tensor(
-        Float32Array.from({ length: 128 * d }, (_, i) => dataset.train.x[idx[Math.floor(i / d)] * d + (i % d)]),
-        [128, ...dataset.inputShape],
-      );
-      const yb = tf.oneHot(tf.tensor1d(Int32Array.from(idx, (j) => dataset.train.y[j]), 'int32'), dataset.numClasses).toFloat() as tf.Tensor2D;
+      const rows = new Float32Array(128 * d);
+      idx.forEach((j, i) => rows.set(dataset.train.x.subarray(j * d, (j + 1) * d), i * d));
+      const xb = tf.tensor(rows, [128, ...dataset.inputShape]);
+      const yb = tf
+        .oneHot(
+          tf.tensor1d(
+            Int32Array.from(idx, (j) => dataset.train.y[j]),
+            'int32',
+          ),
+          dataset.numClasses,
+        )
+        .toFloat() as tf.Tensor2D;
       opt.minimize(() => crossEntropy(trainF(xb), yb));
     });
   }
@@ -198,11 +210,12 @@ export function attackOverheadFigures(spec: ModelSpec, arch: string, o: AttackOv
     const load: number[] = [];
     const passes: Record<string, { gradient: number; forward: number }> = {};
     const broken: Record<string, number> = {};
-    for (let round = 0; round < o.rounds; round++) {
-      load.push(os.loadavg()[0]);
+    const reference = () => {
       ms.forward.push(perCallMs(forward));
       ms['input-grad'].push(perCallMs(inputGrad));
       ms['step-grad'].push(perCallMs(stepGrad));
+    };
+    const attackRound = () => {
       for (const a of o.attacks) {
         const t0 = nowMs();
         const c = countPasses(like, batch, () => attacks[a].attack.run(f, x, y, dataset.bounds, o.eps, new Rng(1)));
@@ -214,11 +227,46 @@ export function attackOverheadFigures(spec: ModelSpec, arch: string, o: AttackOv
         passes[a] = p;
         broken[a] = c.result.success.reduce((acc, s) => acc + s, 0) / batch;
       }
+    };
+    if (o.profile) {
+      // the profile holds the attack runs only: the reference passes are timed first
+      for (let round = 0; round < o.rounds; round++) reference();
+      const session = new inspector.Session();
+      session.connect();
+      // inspector's post calls back synchronously on the main thread
+      const post = (method: string, params: object = {}): unknown => {
+        let out: unknown = null;
+        session.post(method, params, (err, res) => {
+          if (err) throw err;
+          out = res;
+        });
+        return out;
+      };
+      post('Profiler.enable');
+      post('Profiler.setSamplingInterval', { interval: 200 });
+      post('Profiler.start');
+      for (let round = 0; round < o.rounds; round++) {
+        load.push(os.loadavg()[0]);
+        attackRound();
+      }
+      const { profile } = post('Profiler.stop') as { profile: object };
+      const file = o.batches.length > 1 ? o.profile.replace(/(\.cpuprofile)?$/, `-${arch}-b${batch}.cpuprofile`) : o.profile;
+      fs.writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      log(`  wrote ${file}`);
+    } else {
+      for (let round = 0; round < o.rounds; round++) {
+        load.push(os.loadavg()[0]);
+        reference();
+        attackRound();
+      }
     }
     const fwdMs = median(ms.forward);
     const gradMs = median(ms['input-grad']);
     const stepGradMs = median(ms['step-grad']);
-    log(`  attack-overhead ${arch} b${batch}: forward ${fwdMs.toFixed(2)} ms, input-grad ${gradMs.toFixed(2)} ms, step-graph gradient ${stepGradMs.toFixed(2)} ms, clean accuracy ${(100 * cleanAccuracy).toFixed(1)}%`);
+    log(
+      `  attack-overhead ${arch} b${batch}: forward ${fwdMs.toFixed(2)} ms, input-grad ${gradMs.toFixed(2)} ms, step-graph gradient ${stepGradMs.toFixed(2)} ms, clean accuracy ${(100 * cleanAccuracy).toFixed(1)}%`,
+    );
     for (const a of o.attacks) {
       const meanMs = median(ms[a]);
       const overhead = overheadRatio(meanMs, passes[a], gradMs, fwdMs);
@@ -251,8 +299,8 @@ export function attackOverheadFigures(spec: ModelSpec, arch: string, o: AttackOv
   return figures;
 }
 
-/** The attack-overhead figures as a table (rows as formatted by the bench's `table`). */
-export function attackOverheadRows(figures: AttackOverheadFigure[]): string[][] {
+/** The attack-overhead figures as a table. */
+export function formatAttackOverhead(figures: AttackOverheadFigure[]): string {
   const rows: string[][] = [['attack', 'model', 'batch', 'ms', 'G', 'F', 'input-grad ms', 'forward ms', 'passes ms', 'overhead', 'step-grad ms', 'vs step-grad', 'broken', 'load']];
   for (const r of figures) {
     rows.push([
@@ -272,5 +320,5 @@ export function attackOverheadRows(figures: AttackOverheadFigure[]): string[][] 
       r.load.map((v) => v.toFixed(1)).join('/'),
     ]);
   }
-  return rows;
+  return table(rows);
 }
