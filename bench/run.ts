@@ -29,6 +29,7 @@ import { describeEnvironment } from '../backend/environment';
 import { writeJsonAtomic } from '../contract/run-folder';
 import { ImportedResnetOptions, ImportedResnetResult, runImportedResnet } from './imported-resnet';
 import { resnetTrainFigures } from './resnet-train';
+import { ATTACK_OVERHEAD_DEFAULTS, AttackOverheadFigure, AttackOverheadOptions, attackOverheadFigures } from './attack-overhead';
 
 export interface BenchFigure {
   task: string;
@@ -53,6 +54,10 @@ export interface BenchOptions {
   out: string;
   /** The exported ResNet-20 vs PyTorch (bench/imported-resnet.ts), with these settings over its defaults; absent or false: skipped. */
   importedResnet?: Partial<ImportedResnetOptions> | false;
+  /** The iterative attacks' overhead over their network passes (bench/attack-overhead.ts) on o.models and o.batches, with these settings over its defaults; absent or false: skipped. */
+  attackOverhead?: Partial<Omit<AttackOverheadOptions, 'batches'>> | false;
+  /** false: only the attack-overhead tasks (no throughput figures, matMul ceiling or leak check). Default true. */
+  throughput?: boolean;
 }
 
 const MODEL_SPECS: Record<string, ModelSpec> = { mlp: { arch: 'mlp', hidden: [256, 256] }, cnn: { arch: 'cnn', filters: [16, 32] } };
@@ -140,9 +145,14 @@ export function onnxLeakCheck(): Record<string, number> {
   };
 }
 
-export async function runBench(
-  o: BenchOptions,
-): Promise<{ figures: BenchFigure[]; ceiling: { shape: string; gflops: number }[]; e2e: Record<string, number>[]; backend: BackendInfo; importedResnet: ImportedResnetResult | null }> {
+export async function runBench(o: BenchOptions): Promise<{
+  figures: BenchFigure[];
+  ceiling: { shape: string; gflops: number }[];
+  e2e: Record<string, number>[];
+  backend: BackendInfo;
+  importedResnet: ImportedResnetResult | null;
+  attackOverhead: AttackOverheadFigure[];
+}> {
   const backend = await initBackend(o.backend);
   const figures: BenchFigure[] = [];
   // Under the onnx engine the tfjs ops run on a host backend (wasm here): the
@@ -165,7 +175,8 @@ export async function runBench(
     }
   };
   const extra: Record<string, number> = {};
-  for (const arch of o.models) {
+  const throughput = o.throughput !== false;
+  for (const arch of throughput ? o.models : []) {
     if (arch === 'resnet20') figures.push(...(onnx ? resnetTrainFigures(o.batches, (name, fn) => measure(name, fn, o.maxTime, 2)) : []));
     if (arch === 'resnet20') continue;
     const model = buildModel(MODEL_SPECS[arch], [28, 28, 1], 10, 0);
@@ -206,6 +217,22 @@ export async function runBench(
         tf.tidy(() => {
           optE.minimize(() => crossEntropy((fet as (x: tf.Tensor) => tf.Tensor2D)(x), y));
         });
+      });
+      // Forward pass (logits only).
+      add('forward', 'naive', () => {
+        const z = model.predict(x) as tf.Tensor;
+        z.dataSync();
+        z.dispose();
+      });
+      add('forward', 'vicinal', () => {
+        const z = f(x);
+        z.dataSync();
+        z.dispose();
+      });
+      add('forward', 'onnx', () => {
+        const z = (fe as (x: tf.Tensor) => tf.Tensor2D)(x);
+        z.dataSync();
+        z.dispose();
       });
       // Input gradient of the loss.
       add('input-grad', 'naive', () => {
@@ -275,7 +302,7 @@ export async function runBench(
   }
   setImpl('vicinal');
   let onnxLeak: Record<string, number> | null = null;
-  if (onnx && o.models.some((m) => m !== 'resnet20')) {
+  if (throughput && onnx && o.models.some((m) => m !== 'resnet20')) {
     onnxLeak = onnxLeakCheck();
     process.stderr.write(
       `  onnx engine leak check (MLP b128 PGD): RSS ${onnxLeak.rssAfter10MB.toFixed(0)} MB after 10 steps, ${onnxLeak.rssAfter1000MB.toFixed(0)} MB after 1000; ` +
@@ -283,7 +310,13 @@ export async function runBench(
     );
   }
   setOnnxEngineEnabled(backend.name === 'onnx');
-  const ceiling = matMulCeiling(o.maxTime);
+  const attackOverhead =
+    onnx && o.attackOverhead
+      ? o.models
+          .filter((m) => m !== 'resnet20')
+          .flatMap((arch) => attackOverheadFigures(MODEL_SPECS[arch], arch, { ...ATTACK_OVERHEAD_DEFAULTS, ...o.attackOverhead, batches: o.batches }, (line) => process.stderr.write(`${line}\n`)))
+      : [];
+  const ceiling = throughput ? matMulCeiling(o.maxTime) : [];
   const e2e: Record<string, number>[] = [];
   if (o.e2e) {
     for (const workers of [1, 2]) {
@@ -303,9 +336,9 @@ export async function runBench(
     }
   }
   const importedResnet = onnx && o.importedResnet ? runImportedResnet(o.importedResnet) : null;
-  const result = { figures, ceiling, e2e, backend, trainGflops: extra, onnxLeak, importedResnet, env: describeEnvironment(backend), settings: o, date: new Date().toISOString() };
+  const result = { figures, ceiling, e2e, backend, trainGflops: extra, onnxLeak, importedResnet, attackOverhead, env: describeEnvironment(backend), settings: o, date: new Date().toISOString() };
   writeJsonAtomic(o.out, result);
-  return { figures, ceiling, e2e, backend, importedResnet };
+  return { figures, ceiling, e2e, backend, importedResnet, attackOverhead };
 }
 
 export function formatBench(figures: BenchFigure[]): string {

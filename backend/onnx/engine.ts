@@ -91,6 +91,13 @@ export class OnnxModel {
   runs = 0;
   /** ORT runs made on sessions with the weights baked in (a subset of runs) */
   bakedRuns = 0;
+  /**
+   * Rows through the network in attack mode, by kind of pass: `forward`
+   * (logits only) and `gradient` (a backward to the input, or one step-graph
+   * call: forward and backward in one run). A save run is counted by the
+   * backward that follows it. bench/attack-overhead.ts reads them.
+   */
+  readonly passRows = { forward: 0, gradient: 0 };
   /** Bumped whenever a weight copy is refreshed (its variable got new data). */
   private weightVersion = 0;
   private lastAttackVersion = -1;
@@ -231,6 +238,7 @@ export class OnnxModel {
 
   forward(x: Float32Array, n: number): Float32Array {
     const { session, feeds } = this.pick('forward');
+    this.passRows.forward += n;
     const out = session.run({ x: [x, [n, ...this.compiled.inputShape]], ...feeds });
     return out.logits.data as Float32Array;
   }
@@ -259,7 +267,10 @@ export class OnnxModel {
     if (saved.baked) this.bakedRuns++;
     const d = this.diff(mode, saved.baked);
     const out = session.run({ ...saved.feeds, ...feeds, [d.seed]: [dlogits, [n, this.compiled.numClasses]] });
-    if (mode === 'input') return { dx: out[d.gradients.x].data as Float32Array };
+    if (mode === 'input') {
+      this.passRows.gradient += n;
+      return { dx: out[d.gradients.x].data as Float32Array };
+    }
     const r: Record<string, Float32Array> = {};
     this.compiled.weights.forEach((w, i) => {
       if (w.trainable) r[this.compiled.weightGradNames[i]] = out[d.gradients[w.name]].data as Float32Array;

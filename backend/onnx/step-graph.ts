@@ -132,9 +132,13 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec, weightsAsInputs = f
   const logits = d.output;
   if (logits !== 'logits') throw new Error(`step graph: expected the forward's output "logits", got "${logits}"`);
   const grad = d.gradients.x;
-  // APGD evaluates the point its step makes: the network reads that instead of the input x.
-  const evalAt = spec.kind === 'apgd' ? 'vstep/x_eval' : 'x';
-  const network = ir.nodes.map((n) => (evalAt === 'x' ? n : { ...n, inputs: n.inputs.map((v) => (v === 'x' ? evalAt : v)) }));
+  // APGD evaluates the point its step makes: the network reads that (the output x_next itself, so that
+  // no Identity copies it out) instead of the input x.
+  const evalAt = spec.kind === 'apgd' ? 'x_next' : 'x';
+  const network = withoutOutputCopy(
+    ir.nodes.map((n) => (evalAt === 'x' ? n : { ...n, inputs: n.inputs.map((v) => (v === 'x' ? evalAt : v)) })),
+    grad,
+  );
 
   /** One-hot float rows of the r largest logits, largest first (losses.ts largestLogits: first maximum, larger ones masked). */
   const rankPicks = (list: IrNode[], r: number): string[] => {
@@ -242,7 +246,6 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec, weightsAsInputs = f
     const z = project(before, op(before, 'Add', ['x', op(before, 'Mul', [steepest(before, 'g'), 'step'])]));
     const blend = op(before, 'Add', [op(before, 'Mul', [op(before, 'Sub', [z, 'x']), 'a']), op(before, 'Mul', [op(before, 'Sub', ['x', 'x_prev']), 'b'])]);
     project(before, op(before, 'Add', ['x', blend]), evalAt);
-    op(after, 'Identity', [evalAt], {}, 'x_next');
   }
 
   const firstBackward = network.findIndex((n) => n.name.startsWith('vgrad/'));
@@ -266,6 +269,22 @@ export function buildStepGraph(m: OnnxModel, spec: StepSpec, weightsAsInputs = f
   if (spec.kind !== 'pgd') outputs.push({ name: grad, elemType: FLOAT, dims: xDims });
   if (spec.kind !== 'eval') outputs.push(xLike('x_next'));
   return encodeModel({ ...ir, nodes, inputs, outputs }, `step-${spec.kind}-${spec.norm}-${spec.loss}`);
+}
+
+/**
+ * `nodes` with the Identity that copies a value into `name` removed, its
+ * producer writing `name` directly, where nothing else reads the copied
+ * value (the differentiator names the input gradient by such a copy, an
+ * extra pass over an input-sized tensor per call; ORT keeps an Identity
+ * that feeds a graph output).
+ */
+function withoutOutputCopy(nodes: IrNode[], name: string): IrNode[] {
+  const copy = nodes.find((n) => n.opType === 'Identity' && n.outputs[0] === name);
+  if (!copy) return nodes;
+  const from = copy.inputs[0];
+  const producer = nodes.find((n) => n.outputs.includes(from));
+  if (!producer || nodes.some((n) => n !== copy && n.inputs.includes(from))) return nodes;
+  return nodes.filter((n) => n !== copy).map((n) => (n === producer ? { ...n, outputs: n.outputs.map((o) => (o === from ? name : o)) } : n));
 }
 
 /**
@@ -302,6 +321,8 @@ export class Stepper {
     const session = m.ownedSession(`${prefix}v${m.weightsVersion}`, prefix, () => buildStepGraph(m, { norm: this.norm, loss: this.loss, kind }));
     m.runs++;
     m.bakedRuns++;
+    // every kind runs the network forward and backward to the input once
+    m.passRows.gradient += feeds.t[1][0];
     return session.run(feeds);
   }
 

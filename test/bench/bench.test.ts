@@ -11,7 +11,7 @@ import { formatImportedResnet, ImportedResnetResult } from '../../bench/imported
 test('bench measures every implementation (naive, vicinal wasm, onnx engine) of every task and leaves the verified kernels in place', async (t) => {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-bench-')), 'b.json');
   const r = await runBench({ backend: 'wasm', batches: [8], models: ['mlp'], maxTime: 0.05, e2e: false, out, importedResnet: { batch: 2, reps: 1, rounds: 2 } });
-  const tasks = ['train-step', 'input-grad', 'fgsm', 'pgd-10'];
+  const tasks = ['train-step', 'forward', 'input-grad', 'fgsm', 'pgd-10'];
   t.deepEqual(r.figures.map((f) => `${f.task}/${f.impl}`).sort(), tasks.flatMap((k) => [`${k}/naive`, `${k}/onnx`, `${k}/vicinal`]).sort());
   for (const f of r.figures) t.true(f.meanMs > 0 && f.samples >= 5 && Number.isFinite(f.rmePct), JSON.stringify(f));
   const saved = JSON.parse(fs.readFileSync(out, 'utf8'));
