@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { engineModelOf } from '../backend/onnx/engine';
 import { Rng } from '../data/rng';
 import { Bounds } from '../data/types';
 import { AttackLoss, attackObjective, crossEntropyPerExample } from './losses';
@@ -222,6 +223,14 @@ export abstract class BaseAttack implements Attack {
  * label (and target) per row inside [0, classes), inputs inside the bounds.
  * Throws plain Errors naming the attack.
  */
+/** The number of classes read off one row's logits (an engine model states it, saving that pass). */
+function classesByProbe(f: Classifier, x: tf.Tensor): number {
+  const probe = tf.tidy(() => f(tf.slice(x, 0, 1)));
+  const k = probe.shape[1];
+  probe.dispose();
+  return k;
+}
+
 export function validateAttackCall(name: string, f: Classifier, x: tf.Tensor, y: Int32Array, bounds: Bounds, eps: number, targets?: Int32Array): number {
   const b = x.shape[0];
   if (!Number.isFinite(eps) || eps < 0) throw new Error(`${name}: eps must be a finite number >= 0, got ${eps}`);
@@ -234,9 +243,7 @@ export function validateAttackCall(name: string, f: Classifier, x: tf.Tensor, y:
   const ok = inside.dataSync()[0] === 1;
   inside.dispose();
   if (!ok) throw new Error(`${name}: inputs lie outside the bounds [${bounds.lo}, ${bounds.hi}]`);
-  const probe = tf.tidy(() => f(tf.slice(x, 0, 1)));
-  const numClasses = probe.shape[1];
-  probe.dispose();
+  const numClasses = engineModelOf(f)?.compiled.numClasses ?? classesByProbe(f, x);
   for (let i = 0; i < b; i++) {
     if (!(y[i] >= 0 && y[i] < numClasses)) throw new Error(`${name}: label ${y[i]} of row ${i} outside [0, ${numClasses})`);
     if (targets && !(targets[i] >= 0 && targets[i] < numClasses)) throw new Error(`${name}: target ${targets[i]} of row ${i} outside [0, ${numClasses})`);

@@ -69,7 +69,7 @@ export interface AttackOverheadFigure {
   batch: number;
   /** Median ms of one Attack.run over the rounds. */
   meanMs: number;
-  /** Gradient and forward passes the run made, in batches (rows / batch; the one-row probe of the classes included). */
+  /** Gradient and forward passes the run made, in batches (rows / batch). */
   gradientPasses: number;
   forwardPasses: number;
   /** Median ms of one input gradient / one forward pass at this batch, measured in the same rounds. */

@@ -125,6 +125,12 @@ export interface EvalJobResult {
   wallSeconds: number;
   /** Wall seconds per stage: clean, each attack key, probes, sanity (where an eval job's time goes). */
   stageSeconds?: Record<string, number>;
+  /**
+   * On the onnx engine: per stage (as stageSeconds) the example rows that went through the network,
+   * `gradient` (a backward to the input, or one step-graph call) and `forward` (logits only): the
+   * job's cost in network passes, which does not depend on the machine's load.
+   */
+  stagePasses?: Record<string, { gradient: number; forward: number }>;
   /** Per sanity check that runs attacks: what it re-ran and what it reused from the evaluation's own attack runs. Absent in results written before it existed. */
   sanityRuns?: SanityRunRecord[];
   env: Environment;

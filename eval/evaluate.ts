@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { buildAttack, buildTransferAttack } from '../attacks/registry';
 import { Attack, AttackStageLog, mergeStageLogs } from '../attacks/types';
 import { worstCaseCorrect } from '../attacks/worst-case';
+import { engineModelOf } from '../backend/onnx/engine';
 import { Classifier } from '../contract/classifier';
 import { robustKey, worstCaseKey } from '../contract/keys';
 import { AttackSummary, EvalJobResult, SanityFlag, SanityRunRecord } from '../contract/results';
@@ -25,6 +26,8 @@ export interface EvalDetails {
   config: ResolvedEvalConfig;
   /** Wall seconds per stage and per attack key. */
   seconds: Record<string, number>;
+  /** On the onnx engine: per stage and attack key, the example rows through the network by kind of pass (load-independent cost). */
+  passes?: Record<string, StagePasses>;
   /** Composite attacks (autoattack): per attack key, robust accuracy after each stage over all examples. */
   stageLogs?: Record<string, AttackStageLog[]>;
   /** With keepAdversarial k: per attack key, the adversarial inputs of the first k examples, [k, ...inputShape] row-major. */
@@ -64,10 +67,11 @@ interface Planned {
 export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: EvalConfig, rng: Rng, options: DetailedEvalOptions = {}): EvalDetails {
   const c = resolveEvalConfig(config, dataset, options);
   const seconds: Record<string, number> = {};
+  const meter = passMeter(f);
   const progress = options.onProgress ?? (() => undefined);
   const timed = <T>(name: string, run: () => T): T => {
     const t0 = Date.now();
-    const out = run();
+    const out = meter.count(name, run);
     seconds[name] = (seconds[name] ?? 0) + (Date.now() - t0) / 1000;
     return out;
   };
@@ -77,7 +81,7 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
   const stageLogs: Record<string, AttackStageLog[]> = {};
   const keep = Math.min(n, Math.max(0, options.keepAdversarial ?? c.saveAdversarial));
   const adversarial: Record<string, Float32Array> | undefined = keep > 0 ? {} : undefined;
-  const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds, stageLogs, adversarial && { rows: keep, byKey: adversarial });
+  const perAttack = runAttacks(f, dataset, c, clean.correct, rng.fork('attacks'), options, progress, seconds, meter, stageLogs, adversarial && { rows: keep, byKey: adversarial });
   const summaries: AttackSummary[] = perAttack.map((r) => ({
     attack: r.attack,
     norm: r.norm,
@@ -135,6 +139,7 @@ export function evaluateModelDetailed(f: Classifier, dataset: Dataset, config: E
     probes,
     config: c,
     seconds,
+    ...(meter.passes ? { passes: meter.passes } : {}),
     ...(Object.keys(stageLogs).length ? { stageLogs } : {}),
     ...(adversarial ? { adversarial } : {}),
   };
@@ -222,6 +227,7 @@ function runAttacks(
   options: EvalOptions,
   progress: NonNullable<EvalOptions['onProgress']>,
   seconds: Record<string, number>,
+  meter: PassMeter,
   stageLogs: Record<string, AttackStageLog[]>,
   adversarial?: { rows: number; byKey: Record<string, Float32Array> },
 ): RunRecord[] {
@@ -256,7 +262,7 @@ function runAttacks(
       planned.forEach((p, i) => {
         const ta = Date.now();
         progress({ stage: 'attack', detail: p.key, done: runs++, total: totalRuns });
-        const out = p.attack.run(f, xb, yb, dataset.bounds, p.eps, attackRng.fork(`${p.key}#${s}`));
+        const out = meter.count(p.key, () => p.attack.run(f, xb, yb, dataset.bounds, p.eps, attackRng.fork(`${p.key}#${s}`)));
         // Read back only the batches that hold kept rows.
         if (adversarial && s < adversarial.rows) {
           const rows = Math.min(e, adversarial.rows) - s;
@@ -279,6 +285,36 @@ function runAttacks(
     }
   }
   return perAttack;
+}
+
+/** Example rows through the network during one stage, by kind of pass (OnnxModel.passRows). */
+export interface StagePasses {
+  gradient: number;
+  forward: number;
+}
+
+/** Counts, per stage, the passes `f`'s engine model makes (every classifier wrapping it included); no counts off the engine. */
+interface PassMeter {
+  passes: Record<string, StagePasses> | null;
+  count<T>(stage: string, run: () => T): T;
+}
+
+function passMeter(f: Classifier): PassMeter {
+  const rows = engineModelOf(f)?.passRows;
+  if (!rows) return { passes: null, count: (_stage, run) => run() };
+  const passes: Record<string, StagePasses> = {};
+  return {
+    passes,
+    count(stage, run) {
+      const g0 = rows.gradient;
+      const f0 = rows.forward;
+      const out = run();
+      const p = (passes[stage] ??= { gradient: 0, forward: 0 });
+      p.gradient += rows.gradient - g0;
+      p.forward += rows.forward - f0;
+      return out;
+    },
+  };
 }
 
 /** One attack at one eps over the evaluated examples, with what the sanity checks may reuse. */

@@ -53,6 +53,7 @@ export async function runEvalJob(job: EvalJob, ctx: JobContext): Promise<EvalJob
       ...core,
       wallSeconds: (Date.now() - t0) / 1000,
       stageSeconds: Object.fromEntries(Object.entries(details.seconds).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
+      ...(details.passes ? { stagePasses: details.passes } : {}),
       env: ctx.env,
     };
   } finally {
