@@ -96,10 +96,82 @@ export interface DifferenceExplanation {
   pixelsDiffer: number;
   maxPixelDiff: number;
   margin: { stepGraph: number; tape: number };
-  cleanGradient: { signsDiffer: number; largestRelative: number; maxRelDiff: number };
+  cleanGradient: {
+    signsDiffer: number;
+    largestRelative: number;
+    maxRelDiff: number;
+    /** 1 - p_label at the clean input, in float64 (CE saturates in float32 below about 6e-8, the spacing of floats under 1). */
+    oneMinusP: number | null;
+    /** Cosine of each path's gradient with the float64 one (an MLP of Dense layers only; null otherwise). */
+    cosFloat64: { stepGraph: number; tape: number } | null;
+  };
 }
 
-export function explainDifference(f: Classifier, dataset: Dataset, batchSize: number, index: number, advStepGraph: Float32Array, advTape: Float32Array, label: number): DifferenceExplanation {
+/**
+ * The clean CE input gradient of a Flatten + Dense (ReLU hidden, linear
+ * output) model in float64, with p - onehot formed without cancellation
+ * (p_label - 1 = -sum of the other p); null for any other architecture.
+ */
+export function denseMlpGradient64(model: tf.LayersModel, x: Float32Array, label: number): { grad: Float64Array; oneMinusP: number } | null {
+  const dense = model.layers.filter((l) => l.getClassName() === 'Dense');
+  if (dense.length === 0 || model.layers.some((l) => !['Dense', 'Flatten', 'InputLayer'].includes(l.getClassName()))) return null;
+  const acts = dense.map((l) => (l.getConfig() as { activation?: string }).activation ?? 'linear');
+  if (acts.slice(0, -1).some((a) => a !== 'relu') || acts[acts.length - 1] !== 'linear') return null;
+  const ws = dense.map((l) => l.getWeights().map((w) => ({ shape: w.shape, v: Float64Array.from(w.dataSync()) })));
+  const hs: Float64Array[] = [Float64Array.from(x)];
+  ws.forEach(([w, b], li) => {
+    const [nIn, nOut] = w.shape;
+    const h = new Float64Array(nOut);
+    const prev = hs[hs.length - 1];
+    for (let k = 0; k < nOut; k++) {
+      let a = b.v[k];
+      for (let j = 0; j < nIn; j++) a += prev[j] * w.v[j * nOut + k];
+      h[k] = li < ws.length - 1 ? Math.max(0, a) : a;
+    }
+    hs.push(h);
+  });
+  const z = hs[hs.length - 1];
+  const m = Math.max(...z);
+  const e = Array.from(z, (v) => Math.exp(v - m));
+  const sum = e.reduce((a, v) => a + v, 0);
+  const others = e.reduce((a, v, c) => (c === label ? a : a + v), 0) / sum;
+  let g = Float64Array.from(e, (v, c) => (c === label ? -others : v / sum));
+  for (let li = ws.length - 1; li >= 0; li--) {
+    const [w] = ws[li];
+    const [nIn, nOut] = w.shape;
+    const back = new Float64Array(nIn);
+    for (let j = 0; j < nIn; j++) {
+      let a = 0;
+      for (let k = 0; k < nOut; k++) a += w.v[j * nOut + k] * g[k];
+      back[j] = li > 0 && hs[li][j] <= 0 ? 0 : a;
+    }
+    g = back;
+  }
+  return { grad: g, oneMinusP: others };
+}
+
+const cosine = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let j = 0; j < a.length; j++) {
+    ab += a[j] * b[j];
+    aa += a[j] * a[j];
+    bb += b[j] * b[j];
+  }
+  return ab / Math.sqrt(aa * bb);
+};
+
+export function explainDifference(
+  f: Classifier,
+  dataset: Dataset,
+  batchSize: number,
+  index: number,
+  advStepGraph: Float32Array,
+  advTape: Float32Array,
+  label: number,
+  model?: tf.LayersModel,
+): DifferenceExplanation {
   const shape = dataset.inputShape;
   const d = inputSize(shape);
   const k = dataset.numClasses;
@@ -138,7 +210,19 @@ export function explainDifference(f: Classifier, dataset: Dataset, batchSize: nu
       largest = Math.max(largest, Math.max(Math.abs(gStep[j]), Math.abs(gTape[j])) / (rowMax || 1));
     }
   }
-  return { pixelsDiffer, maxPixelDiff, margin: { stepGraph: margins[0], tape: margins[1] }, cleanGradient: { signsDiffer, largestRelative: largest, maxRelDiff } };
+  const ref = model ? denseMlpGradient64(model, xs.subarray(row * d, (row + 1) * d), label) : null;
+  return {
+    pixelsDiffer,
+    maxPixelDiff,
+    margin: { stepGraph: margins[0], tape: margins[1] },
+    cleanGradient: {
+      signsDiffer,
+      largestRelative: largest,
+      maxRelDiff,
+      oneMinusP: ref ? ref.oneMinusP : null,
+      cosFloat64: ref ? { stepGraph: cosine(gStep, ref.grad), tape: cosine(gTape, ref.grad) } : null,
+    },
+  };
 }
 
 /** Example i's adversarial input under attack `key`, as evaluateModelDetailed kept it (keepAdversarial). */
@@ -175,7 +259,7 @@ export function stepGraphVsTape(
   return {
     stepGraph: on.d,
     tape: off.d,
-    rows: compareOutcomes(on.d.perExample.attacks, off.d.perExample.attacks),
+    rows: compareOutcomes([...on.d.perExample.attacks, ...on.d.perExample.worstCase], [...off.d.perExample.attacks, ...off.d.perExample.worstCase]),
     seconds: { stepGraph: on.seconds, tape: off.seconds },
     engineRuns: { stepGraph: on.runs, tape: off.runs },
   };
@@ -223,7 +307,8 @@ async function main(argv: string[]): Promise<void> {
           recorded: rec ? rec.reduce((s, v) => s + v, 0) / rec.length : null,
           stepGraphVsRecorded: rec ? rec.filter((v, i) => v !== r.stepGraph.perExample.attacks.find((p) => p.key === row.key)?.correct[i]).length : null,
           // what each path ended at on the examples that differ: predicted class and the attack's final loss
-          differing: row.differIndices.map((i) => ({
+          // (a worst-case row's differences are its attacks' differences, explained there)
+          differing: (r.stepGraph.adversarial?.[row.key] ? row.differIndices : []).map((i) => ({
             index: i,
             label: r.stepGraph.perExample.label[i],
             stepGraph: { pred: stepGraphRows?.pred[i], loss: stepGraphRows?.loss[i] },
@@ -251,7 +336,7 @@ async function main(argv: string[]): Promise<void> {
         );
         for (const e of x.differing)
           console.log(
-            `    example ${e.index}: margin ${e.margin.stepGraph.toFixed(4)} (step graph) ${e.margin.tape.toFixed(4)} (tape); ${e.pixelsDiffer} pixels differ (max ${e.maxPixelDiff.toFixed(3)}); clean gradient: ${e.cleanGradient.signsDiffer} signs differ, largest ${e.cleanGradient.largestRelative.toExponential(1)} of the row's max, max rel diff ${e.cleanGradient.maxRelDiff.toExponential(1)}`,
+            `    example ${e.index}: margin ${e.margin.stepGraph.toFixed(4)} (step graph) ${e.margin.tape.toFixed(4)} (tape); ${e.pixelsDiffer} pixels differ (max ${e.maxPixelDiff.toFixed(3)}); clean gradient: ${e.cleanGradient.signsDiffer} signs differ, largest ${e.cleanGradient.largestRelative.toExponential(1)} of the row's max, max rel diff ${e.cleanGradient.maxRelDiff.toExponential(1)}${e.cleanGradient.cosFloat64 ? `; 1-p ${e.cleanGradient.oneMinusP?.toExponential(1)}, cosine with float64 ${e.cleanGradient.cosFloat64.stepGraph.toFixed(3)} (step graph) ${e.cleanGradient.cosFloat64.tape.toFixed(3)} (tape)` : ''}`,
           );
       }
       models.push({
