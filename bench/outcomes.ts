@@ -321,6 +321,7 @@ async function main(argv: string[]): Promise<void> {
               adversarialRow(r.stepGraph, row.key, i, inputSize(dataset.inputShape)),
               adversarialRow(r.tape, row.key, i, inputSize(dataset.inputShape)),
               r.stepGraph.perExample.label[i],
+              model,
             ),
           })),
         };
