@@ -8,10 +8,15 @@
  *
  *   npx tsc -p . && node dist/bench/attack-convergence.js RUN [--data mnist] [--eps 0.05,0.1] [--n 500] [--backend onnx] [--shard I/N]
  *     [--only LABEL-PART] [--attacks JSON]   (other attacks than the run's, e.g. '[{"name":"pgd","params":{"restarts":2}}]')
+ *     [--tape] [--out FILE]
+ *
+ * On the onnx engine the attacks run through the step graph (backend/onnx/step-graph.ts)
+ * unless --tape; --out rewrites a JSON of every model's worst cases after each model.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { AttackSpec } from '../attacks/registry';
+import { setStepGraphEnabled, stepGraphEnabled } from '../backend/onnx/step-graph';
 import { initVerifiedBackend } from '../backend/verify';
 import { BackendChoice, TrainJobResult } from '../contract/results';
 import { datasetSpecFromSettings, loadDataset } from '../data/registry';
@@ -59,8 +64,13 @@ async function main(argv: string[]): Promise<void> {
     return ex?.attacks ?? manifest.config.attacks;
   };
   const only = flag(argv, 'only', '');
+  if (argv.includes('--tape')) setStepGraphEnabled(false);
+  const out = flag(argv, 'out', '');
+  const rows: Record<string, unknown>[] = [];
   const trains = manifest.jobs.filter((j: { kind: string; group: string; label: string }) => j.kind === 'train' && j.group.startsWith(`${data}/`) && j.label.includes(only));
-  console.log(`backend ${backend.name}; ${trains.length} models of ${data}; eps ${eps.join(', ')}; ${n} test examples; shard ${shard}/${shards}`);
+  console.log(
+    `backend ${backend.name}; ${trains.length} models of ${data}; eps ${eps.join(', ')}; ${n} test examples; shard ${shard}/${shards}; ${backend.name === 'onnx' && stepGraphEnabled() ? 'step graph' : 'tfjs tape'}`,
+  );
   let worstMove = 0;
   for (const [i, job] of trains.entries()) {
     if (i % shards !== shard - 1) continue;
@@ -74,13 +84,28 @@ async function main(argv: string[]): Promise<void> {
     const config = (attacks: AttackSpec[]): EvalConfig => ({ attacks, eps, nExamples: n, probes: { enabled: false }, sanity: { enabled: false } });
     const a = evaluateModel(f, dataset, config(base), new Rng(job.seed).fork('convergence'));
     const b = evaluateModel(f, dataset, config(doubled(base)), new Rng(job.seed).fork('convergence-doubled'));
-    const cells = eps.map((e) => {
-      const wa = a.worstCase.find((w) => w.eps === e)?.robustAccuracy ?? NaN;
-      const wb = b.worstCase.find((w) => w.eps === e)?.robustAccuracy ?? NaN;
-      worstMove = Math.max(worstMove, Math.abs(wa - wb));
-      return `eps ${e}: ${(100 * wa).toFixed(1)} -> ${(100 * wb).toFixed(1)} (${(100 * (wb - wa)).toFixed(1)})`;
-    });
+    const worst = eps.map((e) => ({
+      eps: e,
+      base: a.worstCase.find((w) => w.eps === e)?.robustAccuracy ?? NaN,
+      doubled: b.worstCase.find((w) => w.eps === e)?.robustAccuracy ?? NaN,
+    }));
+    for (const w of worst) worstMove = Math.max(worstMove, Math.abs(w.base - w.doubled));
+    const cells = worst.map((w) => `eps ${w.eps}: ${(100 * w.base).toFixed(1)} -> ${(100 * w.doubled).toFixed(1)} (${(100 * (w.doubled - w.base)).toFixed(1)})`);
     console.log(`${job.label}: worst case ${cells.join('; ')}`);
+    rows.push({ trainJobId: job.id, label: job.label, seed: job.seed, worst });
+    if (out) {
+      const record = {
+        date: new Date().toISOString(),
+        command: `node dist/bench/attack-convergence.js ${argv.join(' ')}`,
+        backend,
+        stepGraph: backend.name === 'onnx' && stepGraphEnabled(),
+        eps,
+        n,
+        largestMovePoints: 100 * worstMove,
+        models: rows,
+      };
+      fs.writeFileSync(out, `${JSON.stringify(record, null, 1)}\n`);
+    }
     model.dispose();
   }
   console.log(`largest move of the worst case when steps and restarts double: ${(100 * worstMove).toFixed(1)} points`);

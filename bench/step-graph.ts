@@ -19,6 +19,9 @@
  * ways and the per-example agreement.
  *
  *   node dist/bench/step-graph.js --outcomes [--epochs 3]
+ *
+ * bench/outcomes.ts does the same for every eval job of a finished run, on
+ * its trained models, with each job's own config and seeds.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
