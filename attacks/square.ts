@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { AttackContext, BaseAttack, requireInt } from './base';
 import { AttackLoss, attackObjective } from './losses';
+import { engineSquareScorer, SquareScores } from './square-engine';
+import { engineModelOf } from '../backend/onnx/engine';
+import { stepGraphEnabled } from '../backend/onnx/step-graph';
 import { AttackDescriptor, attackCost, LOSS_RULE, lossParam, marginCounterpart } from './types';
 import { Norm } from '../contract/norms';
 
@@ -189,30 +192,9 @@ export class SquareAttack extends BaseAttack {
     const score = new Float64Array(b).fill(-Infinity);
     const done = new Uint8Array(b);
 
-    /** Scores rows `rows` at the points `data` (rows.length x d): objective and success per row. */
-    const query = (rows: number[], data: Float32Array): { objective: Float32Array; success: Float32Array } => {
-      const m = rows.length;
-      const s = tf.tidy(() => {
-        const logits = ctx.f(tf.tensor(data, [m, ...shape]));
-        const yb = tf.tensor1d(
-          Int32Array.from(rows, (r) => y[r]),
-          'int32',
-        );
-        const tb = targets
-          ? tf.tensor1d(
-              Int32Array.from(rows, (r) => targets[r]),
-              'int32',
-            )
-          : null;
-        const objective = attackObjective(ctx.loss, logits, yb, tb);
-        const pred = tf.argMax(logits, -1);
-        const success = tb ? tf.equal(pred, tb) : tf.notEqual(pred, yb);
-        return tf.concat([objective, tf.cast(success, 'float32')]);
-      });
-      const v = s.dataSync() as Float32Array;
-      s.dispose();
-      return { objective: v.subarray(0, m), success: v.subarray(m) };
-    };
+    // On the engine a query is one forward on the typed array and host scoring (square-engine.ts); elsewhere tfjs ops.
+    const engine = stepGraphEnabled() ? engineModelOf(ctx.f) : undefined;
+    const query = engine ? engineSquareScorer(engine, ctx.loss, y, targets) : this.tfjsScorer(ctx, targets);
     /** Keeps, per row, the candidate when it succeeds or raises the score (the initial point is always taken). */
     const accept = (rows: number[], data: Float32Array, always: boolean): void => {
       const r = query(rows, data);
@@ -262,12 +244,13 @@ export class SquareAttack extends BaseAttack {
       accept(rows, init, true);
     }
 
+    const candidates = new Float32Array(b * d); // reused: every query overwrites the rows it sends
     for (let q = 1; q < this.settings.queries; q++) {
       rows = alive();
       if (rows.length === 0) break;
       const rescaled = this.settings.schedule === 'vicinal-rescaled';
       const p = rescaled ? squareFraction(q, this.settings.queries, this.settings.pInit) : squareFractionReference(q - 1, this.settings.pInit);
-      const cand = new Float32Array(rows.length * d);
+      const cand = candidates.subarray(0, rows.length * d);
       rows.forEach((row, r) => {
         const o = r * d;
         cand.set(best.subarray(row * d, (row + 1) * d), o);
@@ -277,6 +260,35 @@ export class SquareAttack extends BaseAttack {
       accept(rows, cand, false);
     }
     return tf.tensor(best, x.shape);
+  }
+
+  /** The tfjs query: the classifier on a tensor of the rows, then attackObjective and the success test as tfjs ops. */
+  private tfjsScorer(ctx: AttackContext, targets: Int32Array | null): (rows: number[], data: Float32Array) => SquareScores {
+    const { y } = ctx;
+    const shape = ctx.x.shape.slice(1);
+    return (rows, data) => {
+      const m = rows.length;
+      const s = tf.tidy(() => {
+        const logits = ctx.f(tf.tensor(data, [m, ...shape]));
+        const yb = tf.tensor1d(
+          Int32Array.from(rows, (r) => y[r]),
+          'int32',
+        );
+        const tb = targets
+          ? tf.tensor1d(
+              Int32Array.from(rows, (r) => targets[r]),
+              'int32',
+            )
+          : null;
+        const objective = attackObjective(ctx.loss, logits, yb, tb);
+        const pred = tf.argMax(logits, -1);
+        const success = tb ? tf.equal(pred, tb) : tf.notEqual(pred, yb);
+        return tf.concat([objective, tf.cast(success, 'float32')]);
+      });
+      const v = s.dataSync() as Float32Array;
+      s.dispose();
+      return { objective: v.subarray(0, m), success: Uint8Array.from(v.subarray(m)) };
+    };
   }
 
   /**
