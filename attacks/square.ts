@@ -198,14 +198,15 @@ export class SquareAttack extends BaseAttack {
     /** Keeps, per row, the candidate when it succeeds or raises the score (the initial point is always taken). */
     const accept = (rows: number[], data: Float32Array, always: boolean): void => {
       const r = query(rows, data);
-      rows.forEach((row, i) => {
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
         const ok = r.success[i] === 1;
         if (always || ok || r.objective[i] > score[row]) {
           best.set(data.subarray(i * d, (i + 1) * d), row * d);
           score[row] = r.objective[i];
           if (ok) done[row] = 1;
         }
-      });
+      }
     };
     const alive = (): number[] => {
       const rows: number[] = [];
@@ -245,18 +246,20 @@ export class SquareAttack extends BaseAttack {
     }
 
     const candidates = new Float32Array(b * d); // reused: every query overwrites the rows it sends
+    const signs = new Float64Array(c); // linfStep's scratch
+    const rescaled = this.settings.schedule === 'vicinal-rescaled';
     for (let q = 1; q < this.settings.queries; q++) {
       rows = alive();
       if (rows.length === 0) break;
-      const rescaled = this.settings.schedule === 'vicinal-rescaled';
       const p = rescaled ? squareFraction(q, this.settings.queries, this.settings.pInit) : squareFractionReference(q - 1, this.settings.pInit);
       const cand = candidates.subarray(0, rows.length * d);
-      rows.forEach((row, r) => {
+      for (let r = 0; r < rows.length; r++) {
         const o = r * d;
-        cand.set(best.subarray(row * d, (row + 1) * d), o);
-        if (this.norm === 'linf') this.linfStep(cand, o, xh, row * d, layout, p, eps, clip, rng, rescaled ? 10 : 1);
-        else this.l2Step(cand, o, xh, row * d, layout, p, eps, clip, rng);
-      });
+        const xo = rows[r] * d;
+        cand.set(best.subarray(xo, xo + d), o);
+        if (this.norm === 'linf') this.linfStep(cand, o, xh, xo, layout, p, eps, clip, rng, rescaled ? 10 : 1, signs);
+        else this.l2Step(cand, o, xh, xo, layout, p, eps, clip, rng);
+      }
       accept(rows, cand, false);
     }
     return tf.tensor(best, x.shape);
@@ -296,10 +299,21 @@ export class SquareAttack extends BaseAttack {
    * vertex of the ball around x (row at `xo`); up to `draws` draws while
    * the change would leave the candidate as it is.
    */
-  private linfStep(cand: Float32Array, o: number, xh: Float32Array, xo: number, layout: SquareLayout, p: number, eps: number, clip: (v: number) => number, rng: Rng, draws: number): void {
+  private linfStep(
+    cand: Float32Array,
+    o: number,
+    xh: Float32Array,
+    xo: number,
+    layout: SquareLayout,
+    p: number,
+    eps: number,
+    clip: (v: number) => number,
+    rng: Rng,
+    draws: number,
+    signs: Float64Array,
+  ): void {
     const { h, w, c } = layout;
     const [sh, sw] = squareWindow(layout, p, 1, false);
-    const signs = new Float64Array(c);
     let vh = 0;
     let vw = 0;
     for (let attempt = 0; attempt < draws; attempt++) {
@@ -322,12 +336,8 @@ export class SquareAttack extends BaseAttack {
       if (changes) break;
     }
     for (let i = vh; i < vh + sh; i++) {
-      for (let j = vw; j < vw + sw; j++) {
-        for (let ch = 0; ch < c; ch++) {
-          const k = (i * w + j) * c + ch;
-          cand[o + k] = clip(xh[xo + k] + signs[ch]);
-        }
-      }
+      const start = (i * w + vw) * c;
+      for (let k = start; k < start + sw * c; k++) cand[o + k] = clip(xh[xo + k] + signs[(k - start) % c]);
     }
   }
 
