@@ -158,7 +158,10 @@ export function squarePattern(a: number, b: number, rng: Rng): Float64Array {
  * `run`, so a seed fixes the result. The clean batch is scored first and
  * misclassified rows are returned unchanged. Cost: one clean forward pass,
  * then one forward pass per query on the rows still unbroken (plus a
- * read-back of their scores); the search itself is host work.
+ * read-back of their scores); the search itself is host work. On the onnx
+ * engine (engineModelOf(f), unless setStepGraphEnabled(false)) a query is
+ * one typed-array forward scored on the host (square-engine.ts), with the
+ * same per-example results as the tfjs query used elsewhere.
  */
 export class SquareAttack extends BaseAttack {
   readonly name = 'square';
@@ -247,6 +250,7 @@ export class SquareAttack extends BaseAttack {
 
     const candidates = new Float32Array(b * d); // reused: every query overwrites the rows it sends
     const signs = new Float64Array(c); // linfStep's scratch
+    const delta = this.norm === 'l2' ? new Float64Array(d) : signs; // l2Step's scratch (written in full each step)
     const rescaled = this.settings.schedule === 'vicinal-rescaled';
     for (let q = 1; q < this.settings.queries; q++) {
       rows = alive();
@@ -258,7 +262,7 @@ export class SquareAttack extends BaseAttack {
         const xo = rows[r] * d;
         cand.set(best.subarray(xo, xo + d), o);
         if (this.norm === 'linf') this.linfStep(cand, o, xh, xo, layout, p, eps, clip, rng, rescaled ? 10 : 1, signs);
-        else this.l2Step(cand, o, xh, xo, layout, p, eps, clip, rng);
+        else this.l2Step(cand, o, xh, xo, layout, p, eps, clip, rng, delta);
       }
       accept(rows, cand, false);
     }
@@ -347,11 +351,10 @@ export class SquareAttack extends BaseAttack {
    * channels) plus the energy windows 1 and 2 held; window 2 is zeroed;
    * then the perturbation is rescaled to radius eps and clipped.
    */
-  private l2Step(cand: Float32Array, o: number, xh: Float32Array, xo: number, layout: SquareLayout, p: number, eps: number, clip: (v: number) => number, rng: Rng): void {
+  private l2Step(cand: Float32Array, o: number, xh: Float32Array, xo: number, layout: SquareLayout, p: number, eps: number, clip: (v: number) => number, rng: Rng, delta: Float64Array): void {
     const { h, w, c } = layout;
     const d = h * w * c;
     const [sh, sw] = squareWindow(layout, p, 3, true);
-    const delta = new Float64Array(d);
     let total = 0;
     for (let k = 0; k < d; k++) {
       delta[k] = cand[o + k] - xh[xo + k];
