@@ -339,9 +339,17 @@ export class SquareAttack extends BaseAttack {
       }
       if (changes) break;
     }
+    // clip(v) written out (v < lo ? lo : min(v, hi), the same value): this loop is most of the host work per query
+    const lo = clip(Number.NEGATIVE_INFINITY);
+    const hi = clip(Number.POSITIVE_INFINITY);
     for (let i = vh; i < vh + sh; i++) {
       const start = (i * w + vw) * c;
-      for (let k = start; k < start + sw * c; k++) cand[o + k] = clip(xh[xo + k] + signs[(k - start) % c]);
+      for (let j = 0; j < sw * c; j += c) {
+        for (let ch = 0; ch < c; ch++) {
+          const v = xh[xo + start + j + ch] + signs[ch];
+          cand[o + start + j + ch] = v < lo ? lo : v > hi ? hi : v;
+        }
+      }
     }
   }
 

@@ -89,9 +89,8 @@ async function main(): Promise<void> {
         if (variants.includes('tfjs')) t.tfjs.push(timeMs(square(false)));
       }
       const base = median(t.forwards);
-      const e = median(t.engine);
-      const o = median(t.tfjs);
-      console.log(`| ${arch} | ${b} | ${base.toFixed(0)} | ${e.toFixed(0)} | ${(e / base).toFixed(3)} | ${o.toFixed(0)} | ${(o / base).toFixed(3)} | ${unbroken}/${b} |`);
+      const cell = (v: number[]) => (v.length ? `${median(v).toFixed(0)} | ${(median(v) / base).toFixed(3)}` : '- | -');
+      console.log(`| ${arch} | ${b} | ${base.toFixed(0)} | ${cell(t.engine)} | ${cell(t.tfjs)} | ${unbroken}/${b} |`);
       x.dispose();
     }
     releaseOnnxModel(model as unknown as LayersModelLike);
