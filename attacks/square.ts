@@ -339,7 +339,7 @@ export class SquareAttack extends BaseAttack {
       }
       if (changes) break;
     }
-    // clip(v) written out (v < lo ? lo : min(v, hi), the same value): this loop is most of the host work per query
+    // clip written out (no closure call): this loop is most of the host work per query
     const lo = clip(Number.NEGATIVE_INFINITY);
     const hi = clip(Number.POSITIVE_INFINITY);
     for (let i = vh; i < vh + sh; i++) {
@@ -347,7 +347,7 @@ export class SquareAttack extends BaseAttack {
       for (let j = 0; j < sw * c; j += c) {
         for (let ch = 0; ch < c; ch++) {
           const v = xh[xo + start + j + ch] + signs[ch];
-          cand[o + start + j + ch] = v < lo ? lo : v > hi ? hi : v;
+          cand[o + start + j + ch] = v < lo ? lo : Math.min(v, hi);
         }
       }
     }
