@@ -252,19 +252,48 @@ export class SquareAttack extends BaseAttack {
     const signs = new Float64Array(c); // linfStep's scratch
     const delta = this.norm === 'l2' ? new Float64Array(d) : signs; // l2Step's scratch (written in full each step)
     const rescaled = this.settings.schedule === 'vicinal-rescaled';
+    // Linf: between queries the candidate rows hold the unbroken rows' best points (refilled only when rows
+    // break); a query changes one window per row, then copies it to the best point or puts the old values back.
+    let held = -1;
+    let undo = new Float32Array(0);
+    const corners = new Int32Array(2 * b);
     for (let q = 1; q < this.settings.queries; q++) {
       rows = alive();
       if (rows.length === 0) break;
       const p = rescaled ? squareFraction(q, this.settings.queries, this.settings.pInit) : squareFractionReference(q - 1, this.settings.pInit);
       const cand = candidates.subarray(0, rows.length * d);
-      for (let r = 0; r < rows.length; r++) {
-        const o = r * d;
-        const xo = rows[r] * d;
-        cand.set(best.subarray(xo, xo + d), o);
-        if (this.norm === 'linf') this.linfStep(cand, o, xh, xo, layout, p, eps, clip, rng, rescaled ? 10 : 1, signs);
-        else this.l2Step(cand, o, xh, xo, layout, p, eps, clip, rng, delta);
+      if (this.norm === 'l2') {
+        for (let r = 0; r < rows.length; r++) {
+          cand.set(best.subarray(rows[r] * d, (rows[r] + 1) * d), r * d);
+          this.l2Step(cand, r * d, xh, rows[r] * d, layout, p, eps, clip, rng, delta);
+        }
+        accept(rows, cand, false);
+        continue;
       }
-      accept(rows, cand, false);
+      if (rows.length !== held) {
+        for (let r = 0; r < rows.length; r++) cand.set(best.subarray(rows[r] * d, (rows[r] + 1) * d), r * d);
+        held = rows.length;
+      }
+      const [sh, sw] = squareWindow(layout, p, 1, false);
+      const span = sw * c;
+      const win = sh * span;
+      if (undo.length < rows.length * win) undo = new Float32Array(rows.length * win);
+      for (let r = 0; r < rows.length; r++) this.linfStep(cand, r * d, xh, rows[r] * d, layout, p, eps, clip, rng, rescaled ? 10 : 1, signs, undo, r * win, corners, r);
+      const s = query(rows, cand);
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
+        const ok = s.success[i] === 1;
+        const keep = ok || s.objective[i] > score[row];
+        for (let ii = 0; ii < sh; ii++) {
+          const at = ((corners[2 * i] + ii) * w + corners[2 * i + 1]) * c;
+          if (keep) best.set(cand.subarray(i * d + at, i * d + at + span), row * d + at);
+          else cand.set(undo.subarray(i * win + ii * span, i * win + (ii + 1) * span), i * d + at);
+        }
+        if (keep) {
+          score[row] = s.objective[i];
+          if (ok) done[row] = 1;
+        }
+      }
     }
     return tf.tensor(best, x.shape);
   }
@@ -301,7 +330,8 @@ export class SquareAttack extends BaseAttack {
   /**
    * Linf: sets one random window of the candidate row (at `o`) to a random
    * vertex of the ball around x (row at `xo`); up to `draws` draws while
-   * the change would leave the candidate as it is.
+   * the change would leave the candidate as it is. The window's old values
+   * go to `undo` from `u`, its corner to corners[2r], corners[2r + 1].
    */
   private linfStep(
     cand: Float32Array,
@@ -315,6 +345,10 @@ export class SquareAttack extends BaseAttack {
     rng: Rng,
     draws: number,
     signs: Float64Array,
+    undo: Float32Array,
+    u: number,
+    corners: Int32Array,
+    r: number,
   ): void {
     const { h, w, c } = layout;
     const [sh, sw] = squareWindow(layout, p, 1, false);
@@ -342,8 +376,11 @@ export class SquareAttack extends BaseAttack {
     // clip written out (no closure call): this loop is most of the host work per query
     const lo = clip(Number.NEGATIVE_INFINITY);
     const hi = clip(Number.POSITIVE_INFINITY);
+    corners[2 * r] = vh;
+    corners[2 * r + 1] = vw;
     for (let i = vh; i < vh + sh; i++) {
       const start = (i * w + vw) * c;
+      undo.set(cand.subarray(o + start, o + start + sw * c), u + (i - vh) * sw * c);
       for (let j = 0; j < sw * c; j += c) {
         for (let ch = 0; ch < c; ch++) {
           const v = xh[xo + start + j + ch] + signs[ch];
