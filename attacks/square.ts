@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import { AttackContext, BaseAttack, requireInt } from './base';
 import { AttackLoss, attackObjective } from './losses';
+import { engineSquareScorer, SquareScores } from './square-engine';
+import { engineModelOf } from '../backend/onnx/engine';
+import { stepGraphEnabled } from '../backend/onnx/step-graph';
 import { AttackDescriptor, attackCost, LOSS_RULE, lossParam, marginCounterpart } from './types';
 import { Norm } from '../contract/norms';
 
@@ -155,7 +158,10 @@ export function squarePattern(a: number, b: number, rng: Rng): Float64Array {
  * `run`, so a seed fixes the result. The clean batch is scored first and
  * misclassified rows are returned unchanged. Cost: one clean forward pass,
  * then one forward pass per query on the rows still unbroken (plus a
- * read-back of their scores); the search itself is host work.
+ * read-back of their scores); the search itself is host work. On the onnx
+ * engine (engineModelOf(f), unless setStepGraphEnabled(false)) a query is
+ * one typed-array forward scored on the host (square-engine.ts), with the
+ * same per-example results as the tfjs query used elsewhere.
  */
 export class SquareAttack extends BaseAttack {
   readonly name = 'square';
@@ -189,41 +195,21 @@ export class SquareAttack extends BaseAttack {
     const score = new Float64Array(b).fill(-Infinity);
     const done = new Uint8Array(b);
 
-    /** Scores rows `rows` at the points `data` (rows.length x d): objective and success per row. */
-    const query = (rows: number[], data: Float32Array): { objective: Float32Array; success: Float32Array } => {
-      const m = rows.length;
-      const s = tf.tidy(() => {
-        const logits = ctx.f(tf.tensor(data, [m, ...shape]));
-        const yb = tf.tensor1d(
-          Int32Array.from(rows, (r) => y[r]),
-          'int32',
-        );
-        const tb = targets
-          ? tf.tensor1d(
-              Int32Array.from(rows, (r) => targets[r]),
-              'int32',
-            )
-          : null;
-        const objective = attackObjective(ctx.loss, logits, yb, tb);
-        const pred = tf.argMax(logits, -1);
-        const success = tb ? tf.equal(pred, tb) : tf.notEqual(pred, yb);
-        return tf.concat([objective, tf.cast(success, 'float32')]);
-      });
-      const v = s.dataSync() as Float32Array;
-      s.dispose();
-      return { objective: v.subarray(0, m), success: v.subarray(m) };
-    };
+    // On the engine a query is one forward on the typed array and host scoring (square-engine.ts); elsewhere tfjs ops.
+    const engine = stepGraphEnabled() ? engineModelOf(ctx.f) : undefined;
+    const query = engine ? engineSquareScorer(engine, ctx.loss, y, targets) : this.tfjsScorer(ctx, targets);
     /** Keeps, per row, the candidate when it succeeds or raises the score (the initial point is always taken). */
     const accept = (rows: number[], data: Float32Array, always: boolean): void => {
       const r = query(rows, data);
-      rows.forEach((row, i) => {
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
         const ok = r.success[i] === 1;
         if (always || ok || r.objective[i] > score[row]) {
           best.set(data.subarray(i * d, (i + 1) * d), row * d);
           score[row] = r.objective[i];
           if (ok) done[row] = 1;
         }
-      });
+      }
     };
     const alive = (): number[] => {
       const rows: number[] = [];
@@ -262,32 +248,110 @@ export class SquareAttack extends BaseAttack {
       accept(rows, init, true);
     }
 
+    const candidates = new Float32Array(b * d); // reused: every query overwrites the rows it sends
+    const signs = new Float64Array(c); // linfStep's scratch
+    const delta = this.norm === 'l2' ? new Float64Array(d) : signs; // l2Step's scratch (written in full each step)
+    const rescaled = this.settings.schedule === 'vicinal-rescaled';
+    // Linf: between queries the candidate rows hold the unbroken rows' best points (refilled only when rows
+    // break); a query changes one window per row, then copies it to the best point or puts the old values back.
+    let held = -1;
+    let undo = new Float32Array(0);
+    const corners = new Int32Array(2 * b);
     for (let q = 1; q < this.settings.queries; q++) {
       rows = alive();
       if (rows.length === 0) break;
-      const rescaled = this.settings.schedule === 'vicinal-rescaled';
       const p = rescaled ? squareFraction(q, this.settings.queries, this.settings.pInit) : squareFractionReference(q - 1, this.settings.pInit);
-      const cand = new Float32Array(rows.length * d);
-      rows.forEach((row, r) => {
-        const o = r * d;
-        cand.set(best.subarray(row * d, (row + 1) * d), o);
-        if (this.norm === 'linf') this.linfStep(cand, o, xh, row * d, layout, p, eps, clip, rng, rescaled ? 10 : 1);
-        else this.l2Step(cand, o, xh, row * d, layout, p, eps, clip, rng);
-      });
-      accept(rows, cand, false);
+      const cand = candidates.subarray(0, rows.length * d);
+      if (this.norm === 'l2') {
+        for (let r = 0; r < rows.length; r++) {
+          cand.set(best.subarray(rows[r] * d, (rows[r] + 1) * d), r * d);
+          this.l2Step(cand, r * d, xh, rows[r] * d, layout, p, eps, clip, rng, delta);
+        }
+        accept(rows, cand, false);
+        continue;
+      }
+      if (rows.length !== held) {
+        for (let r = 0; r < rows.length; r++) cand.set(best.subarray(rows[r] * d, (rows[r] + 1) * d), r * d);
+        held = rows.length;
+      }
+      const [sh, sw] = squareWindow(layout, p, 1, false);
+      const span = sw * c;
+      const win = sh * span;
+      if (undo.length < rows.length * win) undo = new Float32Array(rows.length * win);
+      for (let r = 0; r < rows.length; r++) this.linfStep(cand, r * d, xh, rows[r] * d, layout, p, eps, clip, rng, rescaled ? 10 : 1, signs, undo, r * win, corners, r);
+      const s = query(rows, cand);
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
+        const ok = s.success[i] === 1;
+        const keep = ok || s.objective[i] > score[row];
+        for (let ii = 0; ii < sh; ii++) {
+          const at = ((corners[2 * i] + ii) * w + corners[2 * i + 1]) * c;
+          if (keep) best.set(cand.subarray(i * d + at, i * d + at + span), row * d + at);
+          else cand.set(undo.subarray(i * win + ii * span, i * win + (ii + 1) * span), i * d + at);
+        }
+        if (keep) {
+          score[row] = s.objective[i];
+          if (ok) done[row] = 1;
+        }
+      }
     }
     return tf.tensor(best, x.shape);
+  }
+
+  /** The tfjs query: the classifier on a tensor of the rows, then attackObjective and the success test as tfjs ops. */
+  private tfjsScorer(ctx: AttackContext, targets: Int32Array | null): (rows: number[], data: Float32Array) => SquareScores {
+    const { y } = ctx;
+    const shape = ctx.x.shape.slice(1);
+    return (rows, data) => {
+      const m = rows.length;
+      const s = tf.tidy(() => {
+        const logits = ctx.f(tf.tensor(data, [m, ...shape]));
+        const yb = tf.tensor1d(
+          Int32Array.from(rows, (r) => y[r]),
+          'int32',
+        );
+        const tb = targets
+          ? tf.tensor1d(
+              Int32Array.from(rows, (r) => targets[r]),
+              'int32',
+            )
+          : null;
+        const objective = attackObjective(ctx.loss, logits, yb, tb);
+        const pred = tf.argMax(logits, -1);
+        const success = tb ? tf.equal(pred, tb) : tf.notEqual(pred, yb);
+        return tf.concat([objective, tf.cast(success, 'float32')]);
+      });
+      const v = s.dataSync() as Float32Array;
+      s.dispose();
+      return { objective: v.subarray(0, m), success: Uint8Array.from(v.subarray(m)) };
+    };
   }
 
   /**
    * Linf: sets one random window of the candidate row (at `o`) to a random
    * vertex of the ball around x (row at `xo`); up to `draws` draws while
-   * the change would leave the candidate as it is.
+   * the change would leave the candidate as it is. The window's old values
+   * go to `undo` from `u`, its corner to corners[2r], corners[2r + 1].
    */
-  private linfStep(cand: Float32Array, o: number, xh: Float32Array, xo: number, layout: SquareLayout, p: number, eps: number, clip: (v: number) => number, rng: Rng, draws: number): void {
+  private linfStep(
+    cand: Float32Array,
+    o: number,
+    xh: Float32Array,
+    xo: number,
+    layout: SquareLayout,
+    p: number,
+    eps: number,
+    clip: (v: number) => number,
+    rng: Rng,
+    draws: number,
+    signs: Float64Array,
+    undo: Float32Array,
+    u: number,
+    corners: Int32Array,
+    r: number,
+  ): void {
     const { h, w, c } = layout;
     const [sh, sw] = squareWindow(layout, p, 1, false);
-    const signs = new Float64Array(c);
     let vh = 0;
     let vw = 0;
     for (let attempt = 0; attempt < draws; attempt++) {
@@ -309,11 +373,18 @@ export class SquareAttack extends BaseAttack {
       }
       if (changes) break;
     }
+    // clip written out (no closure call): this loop is most of the host work per query
+    const lo = clip(Number.NEGATIVE_INFINITY);
+    const hi = clip(Number.POSITIVE_INFINITY);
+    corners[2 * r] = vh;
+    corners[2 * r + 1] = vw;
     for (let i = vh; i < vh + sh; i++) {
-      for (let j = vw; j < vw + sw; j++) {
+      const start = (i * w + vw) * c;
+      undo.set(cand.subarray(o + start, o + start + sw * c), u + (i - vh) * sw * c);
+      for (let j = 0; j < sw * c; j += c) {
         for (let ch = 0; ch < c; ch++) {
-          const k = (i * w + j) * c + ch;
-          cand[o + k] = clip(xh[xo + k] + signs[ch]);
+          const v = xh[xo + start + j + ch] + signs[ch];
+          cand[o + start + j + ch] = v < lo ? lo : Math.min(v, hi);
         }
       }
     }
@@ -325,11 +396,10 @@ export class SquareAttack extends BaseAttack {
    * channels) plus the energy windows 1 and 2 held; window 2 is zeroed;
    * then the perturbation is rescaled to radius eps and clipped.
    */
-  private l2Step(cand: Float32Array, o: number, xh: Float32Array, xo: number, layout: SquareLayout, p: number, eps: number, clip: (v: number) => number, rng: Rng): void {
+  private l2Step(cand: Float32Array, o: number, xh: Float32Array, xo: number, layout: SquareLayout, p: number, eps: number, clip: (v: number) => number, rng: Rng, delta: Float64Array): void {
     const { h, w, c } = layout;
     const d = h * w * c;
     const [sh, sw] = squareWindow(layout, p, 3, true);
-    const delta = new Float64Array(d);
     let total = 0;
     for (let k = 0; k < d; k++) {
       delta[k] = cand[o + k] - xh[xo + k];
