@@ -125,7 +125,7 @@ function batchCorrelation(c: Ctx, a: string, cv: string, groups: number, aChanne
  * x goes channels-last and padded once; each offset's strided Slice of it is [N*Ho*Wo, Ci] and
  * g as [Co, N*Ho*Wo] times it is that offset's [Co, Ci]. Faster in onnxruntime than
  * batchCorrelation's Conv, whose batch-sized kernel and tiny output make a skinny GEMM
- * (measured on ResNet-20: docs/notes/resnettrain.md).
+ * (ResNet-20 training backward 0.59x: bench/BASELINE.md).
  */
 function shiftedWeightGrad(c: Ctx, x: string, g: string, cin: number, cout: number, a: WindowAttrs): string {
   const [pt, pl, pb, pr] = a.pads;
