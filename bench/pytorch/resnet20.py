@@ -96,6 +96,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--reference")
     ap.add_argument("--no-train", action="store_true", help="skip the train-step timing")
+    ap.add_argument("--train-only", action="store_true", help="time the train step alone (no input-gradient, PGD-10 timing)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -130,8 +131,8 @@ def main():
 
     for p in model.parameters():
         p.requires_grad_(False)
-    r_grad = timed(input_grad, a.reps)
-    r_pgd = timed(pgd10, max(3, a.reps // 3))
+    r_grad = None if a.train_only else timed(input_grad, a.reps)
+    r_pgd = None if a.train_only else timed(pgd10, max(3, a.reps // 3))
     for p in model.parameters():
         p.requires_grad_(True)
 

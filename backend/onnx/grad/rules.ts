@@ -119,6 +119,34 @@ function batchCorrelation(c: Ctx, a: string, cv: string, groups: number, aChanne
   return op(c, 'Transpose', [out], { perm });
 }
 
+/**
+ * A 2-D, ungrouped conv weight gradient as one MatMul per kernel offset:
+ * dW[co, ci, i, j] = sum over (n, p, q) of g[n, co, p, q] x_pad[n, ci, p*s + i*d, q*s + j*d].
+ * x goes channels-last and padded once; each offset's strided Slice of it is [N*Ho*Wo, Ci] and
+ * g as [Co, N*Ho*Wo] times it is that offset's [Co, Ci]. Faster in onnxruntime than
+ * batchCorrelation's Conv, whose batch-sized kernel and tiny output make a skinny GEMM
+ * (ResNet-20 training backward 0.59x: bench/BASELINE.md).
+ */
+function shiftedWeightGrad(c: Ctx, x: string, g: string, cin: number, cout: number, a: WindowAttrs): string {
+  const [pt, pl, pb, pr] = a.pads;
+  let xl = op(c, 'Transpose', [x], { perm: [0, 2, 3, 1] });
+  if (pt || pl || pb || pr) xl = op(c, 'Pad', [xl, c.b.int64([0, pt, pl, 0, 0, pb, pr, 0])]);
+  const gm = op(c, 'Reshape', [op(c, 'Transpose', [g], { perm: [1, 0, 2, 3] }), c.b.int64([cout, -1])]);
+  const axes = c.b.int64([1, 2]);
+  const steps = c.b.int64(a.s);
+  const perOffset: string[] = [];
+  for (let i = 0; i < a.k[0]; i++) {
+    for (let j = 0; j < a.k[1]; j++) {
+      const begin = [i * a.d[0], j * a.d[1]];
+      const end = begin.map((b, t) => b + (a.outSp[t] - 1) * a.s[t] + 1);
+      const shifted = op(c, 'Slice', [xl, c.b.int64(begin), c.b.int64(end), axes, steps]);
+      perOffset.push(op(c, 'MatMul', [gm, op(c, 'Reshape', [shifted, c.b.int64([-1, cin])])]));
+    }
+  }
+  const stacked = perOffset.length === 1 ? perOffset[0] : op(c, 'Concat', perOffset, { axis: 1 });
+  return op(c, 'Transpose', [op(c, 'Reshape', [stacked, c.b.int64([cout, a.k[0], a.k[1], cin])])], { perm: [0, 3, 1, 2] });
+}
+
 /** ReduceSum of g over every axis but 1 (a per-channel bias gradient). */
 const channelSum = (c: Ctx, g: string, rank: number) => op(c, 'ReduceSum', [g, c.b.int64([0, ...range(2, rank)])], { keepdims: 0 });
 
@@ -172,7 +200,7 @@ const conv: GradRule = {
       }
     }
     if (c.needs[1]) {
-      out[1] = batchCorrelation(c, x, g, groups, cin, a.inSp, a.outSp, a.d, a.s, a.pads, a.k);
+      out[1] = groups === 1 && r === 2 ? shiftedWeightGrad(c, x, g, cin, wShape[0], a) : batchCorrelation(c, x, g, groups, cin, a.inSp, a.outSp, a.d, a.s, a.pads, a.k);
     }
     if (bias && c.needs[2]) out[2] = channelSum(c, g, r + 2);
     return out;
