@@ -252,11 +252,16 @@ export class SquareAttack extends BaseAttack {
     const signs = new Float64Array(c); // linfStep's scratch
     const delta = this.norm === 'l2' ? new Float64Array(d) : signs; // l2Step's scratch (written in full each step)
     const rescaled = this.settings.schedule === 'vicinal-rescaled';
-    // Linf: between queries the candidate rows hold the unbroken rows' best points (refilled only when rows
-    // break); a query changes one window per row, then copies it to the best point or puts the old values back.
-    let held = -1;
+    // Linf: the candidate rows are the unbroken rows' current points (best holds them again only when the rows
+    // are repacked after some broke, and at the end); a query changes one window per row and either keeps it
+    // (nothing to copy) or puts back the window's old values from `undo`, a small buffer that stays in cache.
+    // Square on a small network is bound by the memory traffic of these windows, so each is touched as little as possible.
+    let held: number[] = [];
     let undo = new Float32Array(0);
     const corners = new Int32Array(2 * b);
+    const syncBest = () => {
+      for (let r = 0; r < held.length; r++) best.set(candidates.subarray(r * d, (r + 1) * d), held[r] * d);
+    };
     for (let q = 1; q < this.settings.queries; q++) {
       rows = alive();
       if (rows.length === 0) break;
@@ -270,9 +275,10 @@ export class SquareAttack extends BaseAttack {
         accept(rows, cand, false);
         continue;
       }
-      if (rows.length !== held) {
+      if (rows.length !== held.length) {
+        syncBest();
         for (let r = 0; r < rows.length; r++) cand.set(best.subarray(rows[r] * d, (rows[r] + 1) * d), r * d);
-        held = rows.length;
+        held = rows;
       }
       const [sh, sw] = squareWindow(layout, p, 1, false);
       const span = sw * c;
@@ -283,18 +289,20 @@ export class SquareAttack extends BaseAttack {
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i];
         const ok = s.success[i] === 1;
-        const keep = ok || s.objective[i] > score[row];
-        for (let ii = 0; ii < sh; ii++) {
-          const at = ((corners[2 * i] + ii) * w + corners[2 * i + 1]) * c;
-          if (keep) best.set(cand.subarray(i * d + at, i * d + at + span), row * d + at);
-          else cand.set(undo.subarray(i * win + ii * span, i * win + (ii + 1) * span), i * d + at);
-        }
-        if (keep) {
+        if (ok || s.objective[i] > score[row]) {
           score[row] = s.objective[i];
           if (ok) done[row] = 1;
+          continue;
+        }
+        // plain loops, not subarray().set(): a window line is a few floats
+        for (let ii = 0; ii < sh; ii++) {
+          const at = i * d + ((corners[2 * i] + ii) * w + corners[2 * i + 1]) * c;
+          const from = i * win + ii * span - at;
+          for (let k = at; k < at + span; k++) cand[k] = undo[from + k];
         }
       }
     }
+    syncBest();
     return tf.tensor(best, x.shape);
   }
 
@@ -331,7 +339,7 @@ export class SquareAttack extends BaseAttack {
    * Linf: sets one random window of the candidate row (at `o`) to a random
    * vertex of the ball around x (row at `xo`); up to `draws` draws while
    * the change would leave the candidate as it is. The window's old values
-   * go to `undo` from `u`, its corner to corners[2r], corners[2r + 1].
+   * go to `undo` from `u` (line by line), its corner to corners[2r], corners[2r + 1].
    */
   private linfStep(
     cand: Float32Array,
@@ -378,13 +386,26 @@ export class SquareAttack extends BaseAttack {
     const hi = clip(Number.POSITIVE_INFINITY);
     corners[2 * r] = vh;
     corners[2 * r + 1] = vw;
+    const span = sw * c;
+    const shift = xo - o; // from the candidate's index to x's
     for (let i = vh; i < vh + sh; i++) {
-      const start = (i * w + vw) * c;
-      undo.set(cand.subarray(o + start, o + start + sw * c), u + (i - vh) * sw * c);
-      for (let j = 0; j < sw * c; j += c) {
+      const start = o + (i * w + vw) * c;
+      const back = u + (i - vh) * span - start; // from the candidate's index to undo's
+      if (c === 1) {
+        // one channel (MNIST-like): one sign for the window, no channel loop
+        const s = signs[0];
+        for (let k = start; k < start + span; k++) {
+          undo[back + k] = cand[k];
+          const v = xh[shift + k] + s;
+          cand[k] = v < lo ? lo : Math.min(v, hi);
+        }
+        continue;
+      }
+      for (let j = start; j < start + span; j += c) {
         for (let ch = 0; ch < c; ch++) {
-          const v = xh[xo + start + j + ch] + signs[ch];
-          cand[o + start + j + ch] = v < lo ? lo : Math.min(v, hi);
+          undo[back + j + ch] = cand[j + ch];
+          const v = xh[shift + j + ch] + signs[ch];
+          cand[j + ch] = v < lo ? lo : Math.min(v, hi);
         }
       }
     }
