@@ -45,25 +45,52 @@ export const FAB_T_STANDARD = { steps: 100, targetClasses: 9, restarts: 1, alpha
  * piecewise linear and increasing, so each pivot's h tells on which side
  * of it the level lies.
  */
-export function boxHyperplaneStep(t: ArrayLike<number>, w: ArrayLike<number>, v: number, lo: number, hi: number, norm: Norm): Float64Array {
+/** Scratch arrays of boxHyperplaneStep for inputs of d coordinates, reused across calls (FAB calls it twice per row and iteration). */
+export interface BoxStepScratch {
+  room: Float64Array;
+  /** |w_i| room_i: what coordinate i gives when it saturates */
+  cap: Float64Array;
+  breakpoint: Float64Array;
+  slope: Float64Array;
+  undecided: Int32Array;
+}
+
+export function boxStepScratch(d: number): BoxStepScratch {
+  return { room: new Float64Array(d), cap: new Float64Array(d), breakpoint: new Float64Array(d), slope: new Float64Array(d), undecided: new Int32Array(d) };
+}
+
+export function boxHyperplaneStep(
+  t: ArrayLike<number>,
+  w: ArrayLike<number>,
+  v: number,
+  lo: number,
+  hi: number,
+  norm: Norm,
+  out?: Float64Array,
+  scratch?: BoxStepScratch,
+): Float64Array {
   const d = t.length;
-  const step = new Float64Array(d);
+  const step = out ?? new Float64Array(d);
+  if (out) step.fill(0);
   if (v === 0) return step;
+  const { room, cap, breakpoint, slope, undecided } = scratch ?? boxStepScratch(d);
+  const linf = norm === 'linf';
   // Moving coordinate i by -sign(v w_i) lowers |value| by a_i per unit.
   const s = v > 0 ? 1 : -1;
   const need = Math.abs(v);
-  const room = new Float64Array(d);
-  const breakpoint = new Float64Array(d);
-  const slope = new Float64Array(d);
-  const undecided = new Int32Array(d);
   let n = 0;
   for (let i = 0; i < d; i++) {
     const wi = s * w[i];
-    if (wi === 0) continue;
+    if (wi === 0) {
+      slope[i] = 0; // scratch is reused: mark the coordinate as never moving
+      continue;
+    }
     const a = Math.abs(wi);
-    room[i] = wi > 0 ? Math.max(0, t[i] - lo) : Math.max(0, hi - t[i]);
-    breakpoint[i] = norm === 'linf' ? room[i] : room[i] / a;
-    slope[i] = norm === 'linf' ? a : a * a;
+    const u = wi > 0 ? Math.max(0, t[i] - lo) : Math.max(0, hi - t[i]);
+    room[i] = u;
+    cap[i] = a * u;
+    breakpoint[i] = linf ? u : u / a;
+    slope[i] = linf ? a : a * a;
     undecided[n++] = i;
   }
   // Coordinates known to saturate below the level (their full a_i u_i), and the slope of those known not to.
@@ -82,7 +109,7 @@ export function boxHyperplaneStep(t: ArrayLike<number>, w: ArrayLike<number>, v:
     for (let k = begin; k < end; k++) {
       const i = undecided[k];
       if (breakpoint[i] < p) {
-        lowSat += Math.abs(w[i]) * room[i];
+        lowSat += cap[i];
         undecided[k] = undecided[mid];
         undecided[mid++] = i;
       } else highSlope += slope[i];
@@ -97,7 +124,7 @@ export function boxHyperplaneStep(t: ArrayLike<number>, w: ArrayLike<number>, v:
       let k = mid;
       for (let j = mid; j < end; j++) {
         const i = undecided[j];
-        if (breakpoint[i] === p) saturated += Math.abs(w[i]) * room[i];
+        if (breakpoint[i] === p) saturated += cap[i];
         else undecided[k++] = i;
       }
       begin = mid;
@@ -107,7 +134,7 @@ export function boxHyperplaneStep(t: ArrayLike<number>, w: ArrayLike<number>, v:
   const level = freeSlope > 0 ? (need - saturated) / freeSlope : Infinity;
   for (let i = 0; i < d; i++) {
     if (slope[i] === 0) continue;
-    const free = norm === 'linf' ? level : level * Math.abs(w[i]);
+    const free = linf ? level : level * Math.abs(w[i]);
     step[i] = (s * w[i] > 0 ? -1 : 1) * Math.min(free, room[i]);
   }
   return step;
@@ -171,6 +198,11 @@ function fabRun(p: FabRunProblem, s: FabTargetedSettings): { adv: Float32Array; 
   }
   const adv = x0.slice();
   const dist = new Float64Array(m).fill(Infinity);
+  // Per-row scratch, reused by every row and iteration (the host work is most of FAB's time on small networks).
+  const step1 = new Float64Array(d);
+  const step2 = new Float64Array(d);
+  const delta = new Float64Array(d);
+  const scratch = boxStepScratch(d);
   const yT = tf.tensor1d(y, 'int32');
   const tT = tf.tensor1d(targets, 'int32');
   try {
@@ -191,12 +223,15 @@ function fabRun(p: FabRunProblem, s: FabTargetedSettings): { adv: Float32Array; 
         // The linearisation's value at x0: diff + w.(x0 - x1).
         let v0 = diff[r];
         for (let i = 0; i < d; i++) v0 += w[i] * (from0[i] - from1[i]);
-        const d1 = boxHyperplaneStep(from1, w, diff[r], lo, hi, norm);
-        const d2 = boxHyperplaneStep(from0, w, v0, lo, hi, norm);
+        const d1 = boxHyperplaneStep(from1, w, diff[r], lo, hi, norm, step1, scratch);
+        const d2 = boxHyperplaneStep(from0, w, v0, lo, hi, norm, step2, scratch);
         const a1 = Math.max(normOf(d1, norm), 1e-8);
         const a2 = Math.max(normOf(d2, norm), 1e-8);
         const alpha = Math.min(Math.max(a1 / (a1 + a2), 0), s.alphaMax);
-        for (let i = 0; i < d; i++) x1[o + i] = clip((from1[i] + s.eta * d1[i]) * (1 - alpha) + (from0[i] + s.eta * d2[i]) * alpha);
+        for (let i = 0; i < d; i++) {
+          const z = (from1[i] + s.eta * d1[i]) * (1 - alpha) + (from0[i] + s.eta * d2[i]) * alpha;
+          x1[o + i] = z < lo ? lo : Math.min(z, hi);
+        }
       }
       const predT = tf.tidy(() => tf.argMax(p.f(tf.tensor(x1, [m, ...shape])), -1));
       const pred = predT.dataSync() as Int32Array;
@@ -204,7 +239,6 @@ function fabRun(p: FabRunProblem, s: FabTargetedSettings): { adv: Float32Array; 
       for (let r = 0; r < m; r++) {
         if (pred[r] === y[r]) continue;
         const o = r * d;
-        const delta = new Float64Array(d);
         for (let i = 0; i < d; i++) delta[i] = x1[o + i] - x0[o + i];
         const t = normOf(delta, norm);
         if (t < dist[r]) {

@@ -36,6 +36,7 @@ import { Rng } from '../data/rng';
 import { EVAL_DEFAULTS } from '../eval/defaults';
 import { buildModel, ModelSpec } from '../models/build';
 import { crossEntropy } from '../models/loss';
+import { median } from './script-args';
 
 /** The attacks as the eval jobs run them (issue 22): name in the bench -> registry spec. */
 export const ATTACK_OVERHEAD_TASKS: Record<string, AttackSpec> = {
@@ -108,11 +109,6 @@ export function countPasses<T>(model: LayersModelLike, batch: number, fn: () => 
   const result = fn();
   return { result, gradient: (rows.gradient - g0) / batch, forward: (rows.forward - f0) / batch };
 }
-
-const median = (v: number[]): number => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 

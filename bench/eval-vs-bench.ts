@@ -47,16 +47,12 @@ import { buildModel } from '../models/build';
 import { asClassifier } from '../models/predict';
 import { erm } from '../models/schemes/erm';
 import { trainModel } from '../models/train';
+import { median } from './script-args';
 
 function flag(argv: string[], name: string, fallback: string): string {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
 }
-
-const median = (v: number[]): number => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main(argv: string[]): Promise<void> {
   const backend = await initBackend(flag(argv, 'backend', 'onnx') as BackendChoice);

@@ -19,6 +19,7 @@ import { loadOrt, ortThreads } from '../backend/onnx/runtime';
 import { lossInputGradient } from '../attacks/gradients';
 import { pgdPerturb } from '../attacks/pgd';
 import { Rng } from '../data/rng';
+import { median } from './script-args';
 
 /** The committed export (bench/models/, next to the compiled bench/ under dist/). */
 export const RESNET20_ONNX = path.join(__dirname, '..', '..', 'bench', 'models', 'resnet20.onnx');
@@ -83,8 +84,6 @@ function timed(fn: () => void, reps: number): Timing {
   times.sort((a, b) => a - b);
   return { medianMs: times[times.length >> 1], minMs: times[0], reps };
 }
-
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 
 /** Why PyTorch cannot run here, or null when it can. */
 function pytorchUnavailable(): string | null {

@@ -34,12 +34,7 @@ import { adversarial } from '../models/schemes/adversarial';
 import { erm } from '../models/schemes/erm';
 import { Scheme } from '../models/schemes/types';
 import { trainModel } from '../models/train';
-
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
-}
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+import { arg, median } from './script-args';
 
 /** Counts ORT session builds (every SyncSession constructs one native InferenceSession). */
 function countSessionBuilds(): () => number {

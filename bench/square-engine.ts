@@ -22,21 +22,9 @@ import { initBackend } from '../backend/select';
 import { Norm } from '../contract/norms';
 import { Rng } from '../data/rng';
 import { buildModel, ModelSpec } from '../models/build';
+import { arg, median, timeMs } from './script-args';
 
 const SPECS: Record<string, ModelSpec> = { mlp: { arch: 'mlp', hidden: [256, 256] }, cnn: { arch: 'cnn', filters: [16, 32] } };
-
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
-}
-
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-
-function timeMs(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
 
 async function main(): Promise<void> {
   const queries = Number(arg('queries', '1000'));

@@ -6,19 +6,13 @@
  */
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../backend/select';
 import { BAKE_AFTER, engineClassifier, onnxModelFor, releaseOnnxModel } from '../../backend/onnx/engine';
-import { LayersModelLike } from '../../backend/onnx/compile';
 import { buildModel, ModelSpec } from '../../models/build';
 import { onCpu } from './on-cpu';
 import { maxRel } from '../../backend/onnx/check';
+import { requireOnnxEngine, like } from './engine-setup';
 
-const like = (m: tf.LayersModel) => m as unknown as LayersModelLike;
-
-test.before(async () => {
-  const info = await initBackend('onnx');
-  if (info.name !== 'onnx') throw new Error(`expected the onnx engine, got ${info.name}`);
-});
+test.before(requireOnnxEngine);
 
 /** Logits and the input gradient of sum(logits * r). */
 function logitsAndDx(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, r: tf.Tensor) {

@@ -7,16 +7,13 @@
  */
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../backend/select';
 import { checkStepGraphs, ENGINE_TOL_VS_CPU, STEP_KINDS, stepCases, StepReference } from '../../backend/onnx/check';
 import { liveOnnxSessions } from '../../backend/onnx/engine';
 import { STEP_LOSSES } from '../../backend/onnx/step-graph';
 import { STEP_REFERENCE } from '../../attacks/step-reference';
+import { requireOnnxEngine } from './engine-setup';
 
-test.before(async () => {
-  const info = await initBackend('onnx');
-  if (info.name !== 'onnx') throw new Error(`expected the onnx engine, got ${info.name}`);
-});
+test.before(requireOnnxEngine);
 
 test.serial(
   'every step graph (pgd, eval, apgd x linf, l2 x ce, margin, dlr, dlr-targeted) agrees with the attacks tfjs code on cpu within 1e-4, on ordinary and on +-0, tiny, subnormal, huge inputs',

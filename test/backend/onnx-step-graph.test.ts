@@ -6,9 +6,7 @@
  */
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../backend/select';
 import { engineClassifier, engineModelOf, releaseOnnxModel } from '../../backend/onnx/engine';
-import { LayersModelLike } from '../../backend/onnx/compile';
 import { maxRel } from '../../backend/onnx/check';
 import { setStepGraphEnabled, STEP_LOSSES, Stepper } from '../../backend/onnx/step-graph';
 import { createAttack } from '../../attacks/registry';
@@ -21,18 +19,11 @@ import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
 import { Norm } from '../../contract/norms';
 import { onCpu } from './on-cpu';
+import { requireOnnxEngine, SMALL_ENGINE_SPECS, like } from './engine-setup';
 
-const like = (m: tf.LayersModel) => m as unknown as LayersModelLike;
+test.before(requireOnnxEngine);
 
-test.before(async () => {
-  const info = await initBackend('onnx');
-  if (info.name !== 'onnx') throw new Error(`expected the onnx engine, got ${info.name}`);
-});
-
-const SPECS: [string, ModelSpec][] = [
-  ['mlp', { arch: 'mlp', hidden: [32, 16] }],
-  ['cnn', { arch: 'cnn', filters: [4, 8] }],
-];
+const SPECS = SMALL_ENGINE_SPECS;
 
 for (const [arch, spec] of SPECS) {
   for (const norm of ['linf', 'l2'] as Norm[]) {

@@ -3,10 +3,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../backend/select';
 import { checkOnnxEngine } from '../../backend/onnx/check';
 import { engineClassifier, engineTrainClassifier, liveOnnxSessions, onnxEngineEnabled, releaseOnnxModel } from '../../backend/onnx/engine';
-import { compileModel, LayersModelLike, UnsupportedModelError } from '../../backend/onnx/compile';
+import { compileModel, UnsupportedModelError } from '../../backend/onnx/compile';
 import { SyncSession } from '../../backend/onnx/runtime';
 
 import { createAttack } from '../../attacks/registry';
@@ -18,13 +17,9 @@ import { erm } from '../../models/schemes/erm';
 import { trainModel } from '../../models/train';
 import { saveModel } from '../../models/io';
 import { cli } from '../../suite/cli';
+import { requireOnnxEngine, like } from './engine-setup';
 
-const like = (m: tf.LayersModel) => m as unknown as LayersModelLike;
-
-test.before(async () => {
-  const info = await initBackend('onnx');
-  if (info.name !== 'onnx') throw new Error(`expected the onnx engine, got ${info.name}`);
-});
+test.before(requireOnnxEngine);
 
 test.serial('the engine agrees with the tfjs cpu backend (<= 1e-4) and finite differences on every layer type and the MNIST shapes', async (t) => {
   const r = await checkOnnxEngine();

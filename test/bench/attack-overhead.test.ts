@@ -6,18 +6,15 @@
  */
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../backend/select';
 import { engineClassifier, releaseOnnxModel } from '../../backend/onnx/engine';
 import { LayersModelLike } from '../../backend/onnx/compile';
 import { attackDescriptor, buildAttack, resolveAttackParams } from '../../attacks/registry';
 import { ATTACK_OVERHEAD_TASKS, attackOverheadFigures, countPasses, formatAttackOverhead, overheadRatio } from '../../bench/attack-overhead';
 import { Rng } from '../../data/rng';
 import { buildModel } from '../../models/build';
+import { requireOnnxEngine } from '../backend/engine-setup';
 
-test.before(async () => {
-  const info = await initBackend('onnx');
-  if (info.name !== 'onnx') throw new Error(`expected the onnx engine, got ${info.name}`);
-});
+test.before(requireOnnxEngine);
 
 test.serial('the engine counts the passes cost() states for attacks that break no row (tiny eps, labels the clean predictions)', (t) => {
   const b = 6;

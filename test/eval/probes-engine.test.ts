@@ -6,28 +6,18 @@
  * graph disabled) within float rounding, with fewer engine calls.
  */
 import test from 'ava';
-import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../backend/select';
 import { engineClassifier, engineModelOf, releaseOnnxModel } from '../../backend/onnx/engine';
-import { LayersModelLike } from '../../backend/onnx/compile';
 import { maxRel } from '../../backend/onnx/check';
 import { setStepGraphEnabled } from '../../backend/onnx/step-graph';
 import { firstOrderCheck, gradientNorms, localLipschitz, LipschitzResult } from '../../eval/probes';
-import { buildModel, ModelSpec } from '../../models/build';
+import { buildModel } from '../../models/build';
 import { Norm } from '../../contract/norms';
 import { Rng } from '../../data/rng';
+import { requireOnnxEngine, SMALL_ENGINE_SPECS, like } from '../backend/engine-setup';
 
-const like = (m: tf.LayersModel) => m as unknown as LayersModelLike;
+test.before(requireOnnxEngine);
 
-test.before(async () => {
-  const info = await initBackend('onnx');
-  if (info.name !== 'onnx') throw new Error(`expected the onnx engine, got ${info.name}`);
-});
-
-const SPECS: [string, ModelSpec][] = [
-  ['mlp', { arch: 'mlp', hidden: [32, 16] }],
-  ['cnn', { arch: 'cnn', filters: [4, 8] }],
-];
+const SPECS = SMALL_ENGINE_SPECS;
 
 for (const [arch, spec] of SPECS) {
   for (const norm of ['linf', 'l2'] as Norm[]) {

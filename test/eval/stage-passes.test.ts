@@ -13,11 +13,9 @@ import { loadDataset } from '../../data/registry';
 import { Rng } from '../../data/rng';
 import { evaluateModelDetailed } from '../../eval/evaluate';
 import { buildModel } from '../../models/build';
+import { requireOnnxEngine } from '../backend/engine-setup';
 
-test.before(async () => {
-  const info = await initBackend('onnx');
-  if (info.name !== 'onnx') throw new Error(`expected the onnx engine, got ${info.name}`);
-});
+test.before(requireOnnxEngine);
 
 test('stage passes on the engine equal the attacks cost() per example; the clean pass is one gradient per example', (t) => {
   const dataset = loadDataset({ name: 'moons', nTest: 90 });
