@@ -28,6 +28,20 @@ export interface FabTargetedSettings {
 /** AutoAttack's standard FAB-T (Croce & Hein 2020, "fab-t" of the standard version). */
 export const FAB_T_STANDARD = { steps: 100, targetClasses: 9, restarts: 1, alphaMax: 0.1, eta: 1.05, beta: 0.9 } as const;
 
+/** Scratch arrays of boxHyperplaneStep for inputs of d coordinates, reused across calls (FAB calls it twice per row and iteration). */
+export interface BoxStepScratch {
+  room: Float64Array;
+  /** |w_i| room_i: what coordinate i gives when it saturates */
+  cap: Float64Array;
+  breakpoint: Float64Array;
+  slope: Float64Array;
+  undecided: Int32Array;
+}
+
+export function boxStepScratch(d: number): BoxStepScratch {
+  return { room: new Float64Array(d), cap: new Float64Array(d), breakpoint: new Float64Array(d), slope: new Float64Array(d), undecided: new Int32Array(d) };
+}
+
 /**
  * The shortest step d (in `norm`, linf or l2) from the point t that reaches
  * the hyperplane {z : w.(z - t) = -v} while t + d stays in [lo, hi]; v is
@@ -43,32 +57,10 @@ export const FAB_T_STANDARD = { steps: 100, targetClasses: 9, restarts: 1, alpha
  * Both levels are found exactly in expected O(d) by a quickselect over the
  * breakpoints (u_i, or u_i / a_i): h(level) = sum a_i r_i is continuous,
  * piecewise linear and increasing, so each pivot's h tells on which side
- * of it the level lies.
+ * of it the level lies. With `out` and `scratch` (boxStepScratch(d)) it
+ * writes into `out` and allocates nothing.
  */
-/** Scratch arrays of boxHyperplaneStep for inputs of d coordinates, reused across calls (FAB calls it twice per row and iteration). */
-export interface BoxStepScratch {
-  room: Float64Array;
-  /** |w_i| room_i: what coordinate i gives when it saturates */
-  cap: Float64Array;
-  breakpoint: Float64Array;
-  slope: Float64Array;
-  undecided: Int32Array;
-}
-
-export function boxStepScratch(d: number): BoxStepScratch {
-  return { room: new Float64Array(d), cap: new Float64Array(d), breakpoint: new Float64Array(d), slope: new Float64Array(d), undecided: new Int32Array(d) };
-}
-
-export function boxHyperplaneStep(
-  t: ArrayLike<number>,
-  w: ArrayLike<number>,
-  v: number,
-  lo: number,
-  hi: number,
-  norm: Norm,
-  out?: Float64Array,
-  scratch?: BoxStepScratch,
-): Float64Array {
+export function boxHyperplaneStep(t: ArrayLike<number>, w: ArrayLike<number>, v: number, lo: number, hi: number, norm: Norm, out?: Float64Array, scratch?: BoxStepScratch): Float64Array {
   const d = t.length;
   const step = out ?? new Float64Array(d);
   if (out) step.fill(0);
