@@ -145,8 +145,9 @@ const PGD10_PASSES = attackPasses({ name: 'pgd', params: { steps: 10 } }, 'linf'
  * are fitted to the median job times of a 1-worker `quick` run (two-moons
  * and MNIST MLP) on the shared 2-core machine, halved as a guess at an idle
  * machine (see docs/scale-out.md); the CNN's were scaled to the one
- * nightly CNN training job (62 s) and eval job (1,484 s) measured in a run
- * of bench/slices/nightly-erm-seed0.yaml (docs/performance.md). The ResNets'
+ * nightly CNN training job (33.4 s) and eval job (1,179.9 s) measured on an
+ * idle machine in a run of bench/slices/nightly-cnn-erm-seed0.yaml
+ * (docs/performance.md; 62 s and 1,484 s before, on a loaded machine). The ResNets'
  * are the measured ResNet-20 engine throughputs (RESNET_ENGINE_MEASURED) per
  * GFLOP, with no per-step or per-pass term (the measured batch-128 figures
  * already include it): a ResNet job's estimate is its FLOPs times a rate,
@@ -157,7 +158,7 @@ const PGD10_PASSES = attackPasses({ name: 'pgd', params: { steps: 10 } }, 'linf'
 export const COST_WEIGHTS = {
   linear: { trainSecPerGflop: 0.167, evalSecPerGflop: 0.0233, stepSec: 0.0009, passSec: 0.0007 },
   mlp: { trainSecPerGflop: 0.167, evalSecPerGflop: 0.0233, stepSec: 0.0009, passSec: 0.0007 },
-  cnn: { trainSecPerGflop: 0.042, evalSecPerGflop: 0.027, stepSec: 0.002, passSec: 0.002 },
+  cnn: { trainSecPerGflop: 0.0206, evalSecPerGflop: 0.0151, stepSec: 0.002, passSec: 0.002 },
   resnet: {
     trainSecPerGflop: 1e9 / (RESNET_ENGINE_MEASURED.trainImagesPerSec * 3 * RESNET20_FLOPS),
     evalSecPerGflop: RESNET_ENGINE_MEASURED.pgd10Batch128Ms / 1000 / ((128 * PGD10_PASSES * 3 * RESNET20_FLOPS) / 1e9),
@@ -175,7 +176,7 @@ export const COST_WEIGHTS = {
 export const COST_CALIBRATION: Record<ArchKey, string> = {
   linear: 'linear/MLP rates fitted to a 1-worker quick run (docs/scale-out.md)',
   mlp: 'linear/MLP rates fitted to a 1-worker quick run (docs/scale-out.md)',
-  cnn: 'CNN rates scaled to one nightly CNN train and eval job (docs/performance.md)',
+  cnn: 'CNN rates scaled to one nightly CNN train and eval job measured on an idle machine (docs/performance.md)',
   resnet: `ResNet rates: FLOPs (models/resnet.ts) at the measured ResNet-20 engine throughput, ${RESNET_ENGINE_MEASURED.trainImagesPerSec.toFixed(1)} training images/s and PGD-10 in ${RESNET_ENGINE_MEASURED.pgd10Batch128Ms} ms per 128 images (bench/BASELINE.md, one worker on a shared 2-core machine); checked against cifar-quick measured end to end on the Fashion-MNIST stand-in, ${CIFAR_QUICK_MEASURED.wallSeconds} s wall with ${CIFAR_QUICK_MEASURED.workers} workers (docs/profiles.md)`,
 };
 
