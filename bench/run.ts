@@ -14,7 +14,7 @@ import * as path from 'path';
 import { table } from 'table';
 import { pgdPerturb } from '../attacks/pgd';
 import { lossInputGradient } from '../attacks/gradients';
-import { buildModel, ModelSpec } from '../models/build';
+import { buildModel } from '../models/build';
 import { registerWasmKernels, restoreStockWasmKernels } from '../backend/kernels/wasm';
 import { registerWasmMatMulFastPath, unregisterWasmMatMulFastPath } from '../backend/kernels/wasm-matmul';
 import { crossEntropy } from '../models/loss';
@@ -30,6 +30,7 @@ import { writeJsonAtomic } from '../contract/run-folder';
 import { ImportedResnetOptions, ImportedResnetResult, runImportedResnet } from './imported-resnet';
 import { resnetTrainFigures } from './resnet-train';
 import { ATTACK_OVERHEAD_DEFAULTS, AttackOverheadFigure, AttackOverheadOptions, attackOverheadFigures } from './attack-overhead';
+import { BENCH_MODEL_SPECS } from './script-args';
 
 export interface BenchFigure {
   task: string;
@@ -59,8 +60,6 @@ export interface BenchOptions {
   /** false: only the attack-overhead tasks (no throughput figures, matMul ceiling or leak check). Default true. */
   throughput?: boolean;
 }
-
-const MODEL_SPECS: Record<string, ModelSpec> = { mlp: { arch: 'mlp', hidden: [256, 256] }, cnn: { arch: 'cnn', filters: [16, 32] } };
 
 function measure(name: string, fn: () => void, maxTime: number, warmUp = 1): { meanMs: number; rmePct: number; samples: number } {
   for (let i = 0; i < warmUp; i++) fn(); // warm-up: kernel set-up, first allocations
@@ -114,7 +113,7 @@ function modelFlopsPerExample(model: tf.LayersModel): number {
  * 128). Not a timed test: it is printed and saved with the figures.
  */
 export function onnxLeakCheck(): Record<string, number> {
-  const model = buildModel(MODEL_SPECS.mlp, [28, 28, 1], 10, 0);
+  const model = buildModel(BENCH_MODEL_SPECS.mlp, [28, 28, 1], 10, 0);
   const f = engineClassifier(model as unknown as LayersModelLike);
   const x = tf.randomUniform([128, 28, 28, 1], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([128], 0, 10, 'int32', 2), 10).toFloat() as tf.Tensor2D;
@@ -179,7 +178,7 @@ export async function runBench(o: BenchOptions): Promise<{
   for (const arch of throughput ? o.models : []) {
     if (arch === 'resnet20') figures.push(...(onnx ? resnetTrainFigures(o.batches, (name, fn) => measure(name, fn, o.maxTime, 2)) : []));
     if (arch === 'resnet20') continue;
-    const model = buildModel(MODEL_SPECS[arch], [28, 28, 1], 10, 0);
+    const model = buildModel(BENCH_MODEL_SPECS[arch], [28, 28, 1], 10, 0);
     const f = asClassifier(model);
     const fe = onnx ? engineClassifier(model as unknown as LayersModelLike) : null;
     const fet = onnx ? engineTrainClassifier(model as unknown as LayersModelLike) : null;
@@ -314,7 +313,9 @@ export async function runBench(o: BenchOptions): Promise<{
     onnx && o.attackOverhead
       ? o.models
           .filter((m) => m !== 'resnet20')
-          .flatMap((arch) => attackOverheadFigures(MODEL_SPECS[arch], arch, { ...ATTACK_OVERHEAD_DEFAULTS, ...o.attackOverhead, batches: o.batches }, (line) => process.stderr.write(`${line}\n`)))
+          .flatMap((arch) =>
+            attackOverheadFigures(BENCH_MODEL_SPECS[arch], arch, { ...ATTACK_OVERHEAD_DEFAULTS, ...o.attackOverhead, batches: o.batches }, (line) => process.stderr.write(`${line}\n`)),
+          )
       : [];
   const ceiling = throughput ? matMulCeiling(o.maxTime) : [];
   const e2e: Record<string, number>[] = [];

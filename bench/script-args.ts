@@ -1,7 +1,11 @@
 /**
- * What the stand-alone bench scripts (`node dist/bench/<name>.js ...`) share:
- * reading `--name value` flags, the median of repeated timings, and timing one call.
+ * What the bench scripts share: their two MNIST architectures, reading
+ * `--name value` flags, the median of repeated timings, and timing one call.
  */
+import { ModelSpec } from '../models/build';
+
+/** The bench's MNIST MLP (256-256) and CNN (16, 32 filters), by the names `--models` takes. */
+export const BENCH_MODEL_SPECS: Record<string, ModelSpec> = { mlp: { arch: 'mlp', hidden: [256, 256] }, cnn: { arch: 'cnn', filters: [16, 32] } };
 
 /** The value after `--name` on the command line, or `def` when absent. */
 export function arg(name: string, def: string): string {

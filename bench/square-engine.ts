@@ -21,10 +21,8 @@ import { setStepGraphEnabled } from '../backend/onnx/step-graph';
 import { initBackend } from '../backend/select';
 import { Norm } from '../contract/norms';
 import { Rng } from '../data/rng';
-import { buildModel, ModelSpec } from '../models/build';
-import { arg, median, timeMs } from './script-args';
-
-const SPECS: Record<string, ModelSpec> = { mlp: { arch: 'mlp', hidden: [256, 256] }, cnn: { arch: 'cnn', filters: [16, 32] } };
+import { buildModel } from '../models/build';
+import { BENCH_MODEL_SPECS, arg, median, timeMs } from './script-args';
 
 async function main(): Promise<void> {
   const queries = Number(arg('queries', '1000'));
@@ -40,7 +38,7 @@ async function main(): Promise<void> {
   console.log('| model | batch | forwards ms | engine path ms | ratio | tfjs path ms | ratio | unbroken |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const arch of models) {
-    const model = buildModel(SPECS[arch], [28, 28, 1], 10, 0);
+    const model = buildModel(BENCH_MODEL_SPECS[arch], [28, 28, 1], 10, 0);
     const f = engineClassifier(model as unknown as LayersModelLike);
     const m = engineModelOf(f);
     if (!m) throw new Error('square-engine bench: no engine model');

@@ -35,20 +35,18 @@ import type { LayersModelLike } from '../backend/onnx/compile';
 import { setStepGraphEnabled, stepperFor } from '../backend/onnx/step-graph';
 import { initBackend } from '../backend/select';
 import { Rng } from '../data/rng';
-import { buildModel, ModelSpec } from '../models/build';
+import { buildModel } from '../models/build';
 import { loadDataset } from '../data/registry';
 import { evaluateModelDetailed } from '../eval/evaluate';
 import { asClassifier } from '../models/predict';
 import { erm } from '../models/schemes/erm';
 import { trainModel } from '../models/train';
-import { arg, median, timeMs } from './script-args';
-
-const SPECS: Record<string, ModelSpec> = { mlp: { arch: 'mlp', hidden: [256, 256] }, cnn: { arch: 'cnn', filters: [16, 32] } };
+import { BENCH_MODEL_SPECS, arg, median, timeMs } from './script-args';
 
 /** The --outcomes check (see the module comment). */
 function outcomes(): void {
   const dataset = loadDataset({ name: 'mnist' });
-  const model = buildModel(SPECS.mlp, dataset.inputShape, dataset.numClasses, 0);
+  const model = buildModel(BENCH_MODEL_SPECS.mlp, dataset.inputShape, dataset.numClasses, 0);
   trainModel(model, dataset, erm({}, dataset, new Rng(0)), { epochs: Number(arg('epochs', '3')), seed: 0, evalEveryEpoch: false });
   const f = asClassifier(model);
   const run = (on: boolean) => {
@@ -96,7 +94,7 @@ async function main(): Promise<void> {
   const bounds = { lo: 0, hi: 1 };
   const rows: Record<string, number | string>[] = [];
   for (const arch of models) {
-    const model = buildModel(SPECS[arch], [28, 28, 1], 10, 0);
+    const model = buildModel(BENCH_MODEL_SPECS[arch], [28, 28, 1], 10, 0);
     const f = engineClassifier(model as unknown as LayersModelLike);
     const stepper = stepperFor(engineModelOf(f), { norm: 'linf', loss: 'ce', targeted: false });
     if (!stepper) throw new Error('step-graph bench: no stepper for the engine classifier');

@@ -23,9 +23,7 @@ import { requireOnnxEngine, SMALL_ENGINE_SPECS, like } from './engine-setup';
 
 test.before(requireOnnxEngine);
 
-const SPECS = SMALL_ENGINE_SPECS;
-
-for (const [arch, spec] of SPECS) {
+for (const [arch, spec] of SMALL_ENGINE_SPECS) {
   for (const norm of ['linf', 'l2'] as Norm[]) {
     for (const loss of STEP_LOSSES) {
       test.serial(`${arch} ${norm} ${loss}: one step graph call equals the tfjs cpu iteration (loss, logits, x_next within 1e-4) for both directions`, async (t) => {

@@ -17,9 +17,7 @@ import { requireOnnxEngine, SMALL_ENGINE_SPECS, like } from '../backend/engine-s
 
 test.before(requireOnnxEngine);
 
-const SPECS = SMALL_ENGINE_SPECS;
-
-for (const [arch, spec] of SPECS) {
+for (const [arch, spec] of SMALL_ENGINE_SPECS) {
   for (const norm of ['linf', 'l2'] as Norm[]) {
     test.serial(`${arch} ${norm}: the local-Lipschitz probe through the step graph equals the tape path on the engine (1e-5 relative), in fewer engine calls`, (t) => {
       const model = buildModel(spec, [28, 28, 1], 10, 7);
