@@ -30,7 +30,7 @@ import { ATTACK_NAMES, attackDefaults, attackDescriptor } from '../attacks/regis
 import { parseProbeColumnKey } from '../contract/keys';
 import type { Norm } from '../contract/norms';
 import { fmtNumber, fmtSigned, fmtValue } from './format';
-import { formatP } from './stats';
+import { TestSetCI, formatP } from './stats';
 import { BASELINE, Cell, CellStatus, Column, FlagRecord, GroupSummary, RunSummary } from './summary';
 
 export type FindingMetric = 'clean' | 'worst' | 'gradient';
@@ -62,6 +62,8 @@ export interface Finding {
   delta: number | null;
   lo: number | null;
   hi: number | null;
+  /** With one paired seed: Newcombe's paired 95% CI of Δ over the test examples (test-set noise only); null otherwise. */
+  testCI: TestSetCI | null;
   /** Seeds in the paired difference, and the seeds planned. */
   pairedSeeds: number[];
   plannedSeeds: number[];
@@ -199,6 +201,7 @@ function finding(g: GroupSummary, baseline: string, row: GroupSummary['rows'][nu
     delta: d && d.n > 0 ? d.mean : null,
     lo: d?.lo ?? null,
     hi: d?.hi ?? null,
+    testCI: d?.testCI ?? null,
     pairedSeeds: paired,
     plannedSeeds: cell.seedStatus.map((s) => s.seed),
     excluded: excludedSeeds(row.scheme, cell, baseline, base, paired),
@@ -236,7 +239,11 @@ export function seedsText(f: Finding): string {
 function deltaText(f: Finding, withUnit = true): string {
   const unit = f.unit === 'accuracy' && withUnit ? ' points' : '';
   const d = fmtSigned(f.delta as number, f.unit) + unit;
-  if (f.verdict === 'n=1, no CI') return `${d}, one seed (no CI, not called significant)`;
+  if (f.verdict === 'n=1, no CI') {
+    if (!f.testCI) return `${d}, one seed (no CI, not called significant)`;
+    const t = f.testCI;
+    return `${d} [${fmtSigned(t.lo, f.unit)}, ${fmtSigned(t.hi, f.unit)}] over the test set only (one seed: not called significant)`;
+  }
   const ci = f.lo !== null && f.hi !== null ? ` [${fmtSigned(f.lo, f.unit)}, ${fmtSigned(f.hi, f.unit)}]` : '';
   // The CI alone excludes 0 but the paired test disagrees: say why it is not significant.
   const ciExcludes = f.lo !== null && f.hi !== null && (f.lo > 0 || f.hi < 0);

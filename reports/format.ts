@@ -3,7 +3,7 @@
  * place decides how a value, a CI, a difference and a status read.
  * Accuracies are shown in percent; differences of accuracies in percentage points.
  */
-import { MeanCI, formatP } from './stats';
+import { MeanCI, TestSetCI, formatP } from './stats';
 import { attackLabel } from '../attacks/types';
 import { Cell, Column, DiffVsBaseline, RunHeader, RunSummary, probeFamily } from './summary';
 
@@ -38,6 +38,15 @@ export function fmtMeanCI(s: MeanCI, unit: Column['unit']): string {
   return `${fmtValue(s.mean, unit)} ± ${fmtSpread(s.halfWidth, unit)}`;
 }
 
+/**
+ * A one-seed interval over test examples: "n=1; test CI 77.9–86.4" for an
+ * accuracy, "n=1; test CI [−9.6, +1.6]" for a difference (in points).
+ */
+export function fmtTestCI(ci: TestSetCI, unit: Column['unit'], signedBounds: boolean): string {
+  if (signedBounds) return `n=1; test CI [${signed(ci.lo, unit)}, ${signed(ci.hi, unit)}]`;
+  return `n=1; test CI ${fmtValue(ci.lo, unit)}–${fmtValue(ci.hi, unit)}`;
+}
+
 /** True when the cell shows a status word instead of a number. */
 export function isStatusCell(cell: Cell): boolean {
   return !cell.stat || cell.status === 'diverged' || cell.status === 'failed' || cell.status === 'missing' || cell.status === 'n/a';
@@ -46,7 +55,9 @@ export function isStatusCell(cell: Cell): boolean {
 /** The cell's value (a number only for seeds that succeeded; otherwise the status word) and its note. */
 export function fmtCellParts(cell: Cell, col: Column): { value: string; note: string | null } {
   if (isStatusCell(cell)) return { value: cell.status === 'n/a' ? '–' : cell.status, note: cell.status === 'n/a' ? null : (cell.note ?? null) };
-  return { value: fmtMeanCI(cell.stat as MeanCI, col.unit), note: cell.status === 'partial' ? `[${cell.note}]` : null };
+  const stat = cell.stat as MeanCI;
+  if (stat.halfWidth === null && cell.testCI) return { value: `${fmtValue(stat.mean, col.unit)} (${fmtTestCI(cell.testCI, col.unit, false)})`, note: null };
+  return { value: fmtMeanCI(stat, col.unit), note: cell.status === 'partial' ? `[${cell.note}]` : null };
 }
 
 /** Value and note on one line. */
@@ -63,10 +74,10 @@ export function verdictTag(d: DiffVsBaseline): string {
   return 'ns';
 }
 
-/** "Δ −0.4 [−1.0, +0.2] p=0.31 ns" (accuracy in points); "Δ +1.2 (n=1, no CI) p=0.04 n=1". */
+/** "Δ −0.4 [−1.0, +0.2] p=0.31 ns" (accuracy in points); one seed: "Δ +1.2 (n=1; test CI [−0.9, +3.3]) p=0.04 n=1", or "(n=1, no CI)" without per-example data. */
 export function fmtDiff(d: DiffVsBaseline | null, col: Column): string {
   if (!d) return '';
-  const ci = d.lo === null || d.hi === null ? `(${d.note ?? 'no CI'})` : `[${signed(d.lo, col.unit)}, ${signed(d.hi, col.unit)}]`;
+  const ci = d.lo !== null && d.hi !== null ? `[${signed(d.lo, col.unit)}, ${signed(d.hi, col.unit)}]` : d.testCI ? `(${fmtTestCI(d.testCI, col.unit, true)})` : `(${d.note ?? 'no CI'})`;
   const fp = d.test ? formatP(d.test.p) : '';
   const p = d.test ? (fp.startsWith('<') ? ` p${fp}` : ` p=${fp}`) : '';
   return `Δ ${signed(d.mean, col.unit)} ${ci}${p} ${verdictTag(d)}`;

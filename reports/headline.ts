@@ -103,8 +103,8 @@ export function groupAnswer(gf: GroupFindings): string {
   return `${head}${parts.join('; ')}${tail}.`;
 }
 
-/** "significant", "not significant", "one seed, no CI". */
-const verdictText = (f: Finding) => (f.verdict === 'n=1, no CI' ? 'one seed, no CI' : f.verdict);
+/** "significant", "not significant", "one seed, no CI" (or "one seed, test-set CI only" when per-example data gave one). */
+const verdictText = (f: Finding) => (f.verdict === 'n=1, no CI' ? (f.testCI ? 'one seed, test-set CI only' : 'one seed, no CI') : f.verdict);
 
 /** The worst-case clauses of one scheme, by verdict: "significantly more robust at ε=0.1 and 0.2 (+15.0, +22.9 points)". */
 function worstClauses(worst: Finding[]): string[] {
@@ -114,7 +114,7 @@ function worstClauses(worst: Finding[]): string[] {
     ['significantly more robust', (f) => f.significant && f.direction > 0],
     ['significantly less robust', (f) => f.significant && f.direction < 0],
     ['no significant change', (f) => f.delta !== null && !f.significant && f.verdict !== 'n=1, no CI'],
-    ['robust accuracy on one seed (no CI)', (f) => f.verdict === 'n=1, no CI'],
+    [`robust accuracy on one seed (${worst.some((f) => f.testCI) ? 'test-set CI only' : 'no CI'})`, (f) => f.verdict === 'n=1, no CI'],
   ];
   for (const [what, pick] of kinds) {
     const fs = worst.filter((f) => f.delta !== null && pick(f));

@@ -480,3 +480,118 @@ export function formatP(p: number): string {
   if (p >= 0.1) return p.toFixed(2);
   return p.toPrecision(2);
 }
+
+/**
+ * Standard normal CDF. For |x| <= 10: 1/2 + pdf(x) * sum_k x^(2k+1) / (2k+1)!!
+ * (every term has the sign of x, so nothing cancels; relative error ~1e-15 in
+ * the centre). Beyond 10 the tail is below 1e-23: 0 or 1.
+ */
+export function normalCdf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (x > 10) return 1;
+  if (x < -10) return 0;
+  let term = x;
+  let sum = x;
+  for (let k = 1; k < 500 && Math.abs(term) > 1e-17 * Math.abs(sum); k++) {
+    term *= (x * x) / (2 * k + 1);
+    sum += term;
+  }
+  return 0.5 + (Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI)) * sum;
+}
+
+/** Quantile of the standard normal: Newton's method on `normalCdf`, safeguarded by bisection, for p in (0, 1). */
+export function normalQuantile(p: number): number {
+  if (!(p > 0 && p < 1)) throw new Error(`probability must be in (0, 1), got ${p}`);
+  if (p === 0.5) return 0;
+  if (p < 0.5) return -normalQuantile(1 - p);
+  let lo = 0;
+  let hi = 10;
+  let x = 1;
+  for (let i = 0; i < 200; i++) {
+    const f = normalCdf(x) - p;
+    if (f === 0) return x;
+    if (f > 0) hi = x;
+    else lo = x;
+    let next = x - f / (Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI));
+    if (!(next > lo && next < hi)) next = (lo + hi) / 2;
+    if (Math.abs(next - x) <= 1e-14 * Math.max(1, x)) return next;
+    x = next;
+  }
+  return x;
+}
+
+/**
+ * A confidence interval over test examples, for a comparison made on one
+ * seed: it measures test-set noise only (another seed's model is not in it).
+ */
+export interface TestSetCI {
+  /** "wilson": an accuracy (Wilson score interval); "newcombe-paired": a difference of accuracies on the same examples. */
+  method: 'wilson' | 'newcombe-paired';
+  lo: number;
+  hi: number;
+  level: number;
+  /** Test examples the interval rests on. */
+  examples: number;
+}
+
+/** The Wilson score interval of a proportion k / n (no continuity correction). */
+export function wilsonCI(k: number, n: number, level = 0.95): TestSetCI {
+  if (!Number.isInteger(k) || !Number.isInteger(n) || n < 1 || k < 0 || k > n) throw new Error(`Wilson interval needs integers 0 <= k <= n, n >= 1; got k=${k}, n=${n}`);
+  const z = normalQuantile((1 + level) / 2);
+  const p = k / n;
+  const z2n = (z * z) / n;
+  const centre = (p + z2n / 2) / (1 + z2n);
+  const half = (z / (1 + z2n)) * Math.sqrt((p * (1 - p)) / n + z2n / (4 * n));
+  // At k = 0 or k = n the bound is exactly 0 or 1 in exact arithmetic.
+  return { method: 'wilson', lo: k === 0 ? 0 : centre - half, hi: k === n ? 1 : centre + half, level, examples: n };
+}
+
+/**
+ * Newcombe's square-and-add interval for the difference of two paired
+ * proportions (Newcombe 1998, Stat Med 17:2635; the form recommended by
+ * Fagerland, Lydersen & Laake 2014): the two marginal Wilson intervals,
+ * combined with the estimated correlation phi of the two proportions, where
+ * ad - bc is shrunk towards 0 by n/2 when positive. Counts over the same n
+ * examples: `both` right under a and b, `aOnly`, `bOnly`, `neither`.
+ * Estimates a - b = (aOnly - bOnly) / n.
+ */
+export function newcombePairedCI(both: number, aOnly: number, bOnly: number, neither: number, level = 0.95): TestSetCI {
+  const counts = [both, aOnly, bOnly, neither];
+  if (counts.some((c) => !Number.isInteger(c) || c < 0)) throw new Error(`paired counts must be integers >= 0, got (${counts.join(', ')})`);
+  const n = both + aOnly + bOnly + neither;
+  if (n < 1) throw new Error('paired counts must cover at least one example');
+  const ka = both + aOnly;
+  const kb = both + bOnly;
+  const pa = ka / n;
+  const pb = kb / n;
+  const wa = wilsonCI(ka, n, level);
+  const wb = wilsonCI(kb, n, level);
+  let phi = 0;
+  const margins = ka * (n - ka) * kb * (n - kb);
+  if (margins > 0) {
+    const cross = both * neither - aOnly * bOnly;
+    const shrunk = cross > n / 2 ? cross - n / 2 : Math.min(cross, 0);
+    phi = shrunk / Math.sqrt(margins);
+  }
+  const d = pa - pb;
+  const la = pa - wa.lo;
+  const ua = wa.hi - pa;
+  const lb = pb - wb.lo;
+  const ub = wb.hi - pb;
+  const lo = d - Math.sqrt(Math.max(0, la * la + ub * ub - 2 * phi * la * ub));
+  const hi = d + Math.sqrt(Math.max(0, lb * lb + ua * ua - 2 * phi * lb * ua));
+  return { method: 'newcombe-paired', lo, hi, level, examples: n };
+}
+
+/** The paired 2x2 counts of two per-example correctness vectors (1/0) over their common prefix. */
+export function pairedCounts(a: readonly number[], b: readonly number[]): { both: number; aOnly: number; bOnly: number; neither: number } {
+  const n = Math.min(a.length, b.length);
+  const c = { both: 0, aOnly: 0, bOnly: 0, neither: 0 };
+  for (let i = 0; i < n; i++) {
+    if (a[i] && b[i]) c.both++;
+    else if (a[i]) c.aOnly++;
+    else if (b[i]) c.bOnly++;
+    else c.neither++;
+  }
+  return c;
+}

@@ -13,7 +13,7 @@
  */
 import { Distribution, EvalJobResult, JobStatus, PlannedJob, RunManifest, SanityFlag, TrainJobResult } from '../contract/results';
 import { LoadedRun } from '../contract/run-folder';
-import { MeanCI, PairedDiff, SignFlipTest, Verdict, meanCI, pairedDiff, signFlipTest, verdict } from './stats';
+import { MeanCI, PairedDiff, SignFlipTest, TestSetCI, Verdict, meanCI, newcombePairedCI, pairedCounts, pairedDiff, signFlipTest, verdict, wilsonCI } from './stats';
 import type { Norm } from '../contract/norms';
 import { parseBallKey, parseProbeKey, probeColumnKey, robustColumnKey, robustKey, worstColumnKey } from '../contract/keys';
 import { attackLabel } from '../attacks/types';
@@ -66,6 +66,8 @@ export interface DiffVsBaseline extends PairedDiff {
   /** Paired sign-flip test of the same difference over test examples, summed over the paired seeds; null without per-example data. */
   test: SignFlipTest | null;
   verdict: Verdict;
+  /** With one paired seed (no seed CI): Newcombe's paired 95% CI of the same difference over the test examples (test-set noise only); null otherwise. */
+  testCI: TestSetCI | null;
 }
 
 export interface Cell {
@@ -78,6 +80,8 @@ export interface Cell {
   seedStatus: { seed: number; status: SeedStatus }[];
   /** Mean and 95% CI across the successful seeds; null when there are none. */
   stat: MeanCI | null;
+  /** With one seed (no seed CI): the Wilson 95% CI of the accuracy over the test examples (test-set noise only); null otherwise. */
+  testCI: TestSetCI | null;
   /** Paired difference vs the baseline; null for the baseline row or without a baseline. */
   diff: DiffVsBaseline | null;
   /** Part of the column's best set. */
@@ -188,6 +192,7 @@ export interface RunSummary {
 
 export const METHODS = [
   'Values are means over seeds with a 95% Student-t confidence interval (t quantile with n-1 df); with one seed: "n=1, no CI".',
+  'With one seed an accuracy also gets a 95% CI over the test examples only ("test CI": Wilson score interval; for Δ, Newcombe\'s paired square-and-add interval on the same examples). It measures test-set noise, not training noise, so it never makes a difference significant.',
   'Δ is the paired difference scheme − erm over the seeds both finished (same seed = same data order and initialisation), with its 95% t CI.',
   'p: two-sided paired sign-flip permutation test of the same difference over test examples: per example d = Σ over the paired seeds of (correct under the scheme − correct under erm); the statistic Σ d (= seeds × examples × the accuracy difference, so it points the same way as Δ) is compared with its distribution when the sign of every d is flipped at random. Exact, or 20,000 seeded Monte Carlo draws beyond a work limit (recorded); with one seed it equals the exact McNemar test.',
   'A difference is significant when its CI excludes 0, p < 0.05 (where per-example data exist) and the test points the same way as Δ; with one seed nothing is called significant. No multiple-comparison correction.',
@@ -361,6 +366,7 @@ export function compareCells(
   diff: PairedDiff;
   test: SignFlipTest | null;
   verdict: Verdict;
+  testCI: TestSetCI | null;
 } {
   const am = new Map(a.values.map((v) => [v.seed, v.value]));
   const bm = new Map(b.values.map((v) => [v.seed, v.value]));
@@ -370,7 +376,12 @@ export function compareCells(
   // The test only when every paired seed has per-example data on both sides: it sums over the same seeds as Δ.
   const complete = diff.seeds.length > 0 && diff.seeds.every((s) => ca.has(s) && cb.has(s));
   const test = complete ? signFlipTest(ca, cb) : null;
-  return { diff, test, verdict: verdict(diff, test) };
+  let testCI: TestSetCI | null = null;
+  if (complete && diff.seeds.length === 1) {
+    const k = pairedCounts(ca.get(diff.seeds[0]) as number[], cb.get(diff.seeds[0]) as number[]);
+    if (k.both + k.aOnly + k.bOnly + k.neither > 0) testCI = newcombePairedCI(k.both, k.aOnly, k.bOnly, k.neither);
+  }
+  return { diff, test, verdict: verdict(diff, test), testCI };
 }
 
 /** The planned jobs of one group (dataset/model): schemes in report order, seeds, jobs by key. */
@@ -553,6 +564,17 @@ function buildColumns(evalResults: EvalJobResult[]): { columns: Column[]; attack
 /** Per-example correctness vectors: scheme -> column key -> seed -> vector. */
 type CorrectOf = Map<string, Map<string, Map<number, number[]>>>;
 
+/** The Wilson CI over test examples of a one-seed accuracy cell whose per-example vector gives its value; null otherwise. */
+function oneSeedTestCI(col: Column, values: SeedValue[], correct: Map<number, number[]>): TestSetCI | null {
+  if (col.unit !== 'accuracy' || values.length !== 1) return null;
+  const v = correct.get(values[0].seed);
+  if (!v || v.length === 0) return null;
+  const k = v.reduce((a, x) => a + (x ? 1 : 0), 0);
+  // The interval must be about the number shown: a vector that does not give the value has no interval.
+  if (Math.abs(k / v.length - values[0].value) > 1e-9) return null;
+  return wilsonCI(k, v.length);
+}
+
 /** One cell: per-seed values and statuses, mean and CI; the per-example vectors of its seeds on the side. */
 function buildCell(col: Column, seeds: SeedResults[]): { cell: Cell; correct: Map<number, number[]> } {
   const values: SeedValue[] = [];
@@ -578,6 +600,7 @@ function buildCell(col: Column, seeds: SeedResults[]): { cell: Cell; correct: Ma
     values,
     seedStatus,
     stat: values.length ? meanCI(values.map((v) => v.value)) : null,
+    testCI: oneSeedTestCI(col, values, correct),
     diff: null,
     best: false,
   };
@@ -622,7 +645,7 @@ function addBaselineDiffs(rows: SchemeRow[], columns: Column[], baseline: string
       const cell = row.cells[col.key];
       if (!cell.stat || !base.cells[col.key].stat) continue;
       const cmp = compareCells(cellSide(row, col.key, correctOf), cellSide(base, col.key, correctOf));
-      cell.diff = { ...cmp.diff, baseline: base.scheme, test: cmp.test, verdict: cmp.verdict };
+      cell.diff = { ...cmp.diff, baseline: base.scheme, test: cmp.test, verdict: cmp.verdict, testCI: cmp.testCI };
     }
   }
 }

@@ -194,7 +194,15 @@ test('a scheme that diverged in every seed gets one sentence saying so; one seed
   t.false(one.findings.some((f) => f.significant));
   for (const x of one.sentences) {
     t.notRegex(x, /, significant|not significant/);
-    t.regex(x, /one seed \(no CI, not called significant\)/);
+    t.regex(x, /one seed \(no CI, not called significant\)|\[[^\]]+\] over the test set only \(one seed: not called significant\)/);
+  }
+  // Accuracies carry the test-set interval around their Δ; gradient norms (no per-example correctness) do not.
+  for (const f of one.findings) {
+    if (f.metric === 'gradient') t.is(f.testCI, null);
+    else {
+      const ci = f.testCI!;
+      t.true(ci.lo <= (f.delta as number) && (f.delta as number) <= ci.hi && ci.examples > 0, f.column);
+    }
   }
 
   const noErm = groupFindings(summarizeRun(makeRun({ groups: MNIST, seeds: [0, 1], schemes: ['mixup', 'mixup-asym'] })).groups[0]);

@@ -10,6 +10,10 @@ import {
   SIGN_FLIP_SEED,
   SignFlipTest,
   meanCI,
+  newcombePairedCI,
+  normalCdf,
+  normalQuantile,
+  pairedCounts,
   pairedDiff,
   signFlipTest,
   studentTCdf,
@@ -17,6 +21,7 @@ import {
   tTestP,
   verdict,
   welchDiff,
+  wilsonCI,
 } from '../../reports/stats';
 import { compareCells } from '../../reports/summary';
 
@@ -377,4 +382,77 @@ test('calibration: the sign-flip test over 3 seeds rejects at most ~5% under the
   }
   t.true(rejected / trials <= 0.05 + 0.012, `rejection rate ${rejected / trials}`);
   t.true(rejected / trials > 0.02, 'not absurdly conservative');
+});
+
+test('normal CDF and quantile: known values and inverse of each other', (t) => {
+  t.true(close(normalCdf(0), 0.5, 1e-16));
+  t.true(close(normalCdf(1), 0.8413447460685429, 1e-15));
+  t.true(close(normalCdf(-1.96), 0.024997895148220435, 1e-15));
+  t.true(close(normalCdf(3), 0.9986501019683699, 1e-15));
+  t.true(close(normalQuantile(0.975), 1.959963984540054, 1e-12));
+  t.true(close(normalQuantile(0.995), 2.5758293035489004, 1e-12));
+  t.true(close(normalQuantile(0.05), -1.6448536269514722, 1e-12));
+  for (const p of [1e-6, 0.01, 0.3, 0.7, 0.9, 0.999999]) t.true(close(normalCdf(normalQuantile(p)), p, 1e-13 * Math.max(1, p / (1 - p))), `p=${p}`);
+  t.throws(() => normalQuantile(1), { message: /\(0, 1\)/ });
+});
+
+test('Wilson interval: the published value for 13/16 (0.5699 to 0.9341) and exact ends at 0/n and n/n', (t) => {
+  // Fagerland, Lydersen & Laake, Statistical Analysis of Contingency Tables (2017), ch. 2 example.
+  const w = wilsonCI(13, 16);
+  t.is(w.lo.toFixed(4), '0.5699');
+  t.is(w.hi.toFixed(4), '0.9341');
+  t.is(wilsonCI(0, 50).lo, 0);
+  t.is(wilsonCI(50, 50).hi, 1);
+  // At 0/n the upper bound is z^2 / (n + z^2).
+  const z = normalQuantile(0.975);
+  t.true(close(wilsonCI(0, 50).hi, (z * z) / (50 + z * z), 1e-15));
+  t.throws(() => wilsonCI(3, 2), { message: /0 <= k <= n/ });
+});
+
+test('Newcombe paired interval: the published value for the Cavo et al. table (-0.1186 to -0.0046), and swapping a and b mirrors it', (t) => {
+  // Fagerland, Lydersen & Laake (2017), ch. 8: pairs [[59, 6], [16, 80]], Newcombe square-and-add.
+  const ci = newcombePairedCI(59, 6, 16, 80);
+  t.is(ci.lo.toFixed(4), '-0.1186');
+  t.is(ci.hi.toFixed(4), '-0.0046');
+  t.is(ci.examples, 161);
+  const m = newcombePairedCI(59, 16, 6, 80);
+  t.true(close(m.lo, -ci.hi, 1e-15) && close(m.hi, -ci.lo, 1e-15));
+  fc.assert(
+    fc.property(fc.nat(300), fc.nat(40), fc.nat(40), fc.nat(300), (a, b, c, d) => {
+      fc.pre(a + b + c + d > 0);
+      const x = newcombePairedCI(a, b, c, d);
+      const delta = (b - c) / (a + b + c + d);
+      return x.lo <= delta + 1e-12 && delta <= x.hi + 1e-12 && x.lo >= -1 - 1e-12 && x.hi <= 1 + 1e-12;
+    }),
+  );
+});
+
+test('Wilson and Newcombe paired intervals cover the true value about 95% of the time (seeded simulation, 200 examples)', (t) => {
+  // Two correlated classifiers: per example, both right 0.70, a only 0.08, b only 0.04, neither 0.18; true a - b = 0.04, true accuracy of a 0.78.
+  const rng = new Rng(7);
+  const reps = 4000;
+  let coverDiff = 0;
+  let coverAcc = 0;
+  for (let r = 0; r < reps; r++) {
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const u = rng.uniform();
+      a.push(u < 0.78 ? 1 : 0);
+      b.push(u < 0.7 || (u >= 0.78 && u < 0.82) ? 1 : 0);
+    }
+    const c = pairedCounts(a, b);
+    const d = newcombePairedCI(c.both, c.aOnly, c.bOnly, c.neither);
+    if (d.lo <= 0.04 && 0.04 <= d.hi) coverDiff++;
+    const w = wilsonCI(c.both + c.aOnly, 200);
+    if (w.lo <= 0.78 && 0.78 <= w.hi) coverAcc++;
+  }
+  t.log(`coverage: difference ${coverDiff / reps}, accuracy ${coverAcc / reps}`);
+  // Binomial sd of a 95% coverage estimate over 4,000 draws is 0.0034; Newcombe's paired interval is known to run slightly conservative.
+  t.true(coverDiff / reps > 0.93 && coverDiff / reps < 0.985);
+  t.true(coverAcc / reps > 0.93 && coverAcc / reps < 0.97);
+});
+
+test('pairedCounts: the 2x2 table of two correctness vectors over their common prefix', (t) => {
+  t.deepEqual(pairedCounts([1, 1, 0, 0, 1], [1, 0, 1, 0]), { both: 1, aOnly: 1, bOnly: 1, neither: 1 });
 });

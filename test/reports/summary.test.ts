@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import { loadRun, resultPath, writeJsonAtomic } from '../../contract/run-folder';
 import { summarizeRun } from '../../reports/summary';
 import { groupFacts } from '../../reports/format';
+import { newcombePairedCI, wilsonCI } from '../../reports/stats';
 import { cleanupFixtures, makeRun } from './fixture';
 
 test.after.always(cleanupFixtures);
@@ -233,6 +234,35 @@ test('worst case test uses per-example survival of every attack', (t) => {
     d.test!.perSeed.map((x) => [x.seed, x.b, x.c]),
     [[0, b, c]],
   );
+});
+
+test("one seed: a worst-case cell carries the Wilson interval of its own survivals, its Δ the Newcombe paired interval of the two models' survivals on the same examples; two seeds: neither", (t) => {
+  const run = makeRun({ seeds: [0] });
+  const s = summarizeRun(run);
+  const g = s.groups[0];
+  const survivals = (scheme: string) => {
+    const row = g.rows.find((r) => r.scheme === scheme)!;
+    const ev = run.results.get(row.seeds[0].evalJobId as string);
+    if (ev?.kind !== 'eval') throw new Error('no eval');
+    const f = ev.robustCorrect['fgsm@linf:0.2'];
+    const p = ev.robustCorrect['pgd@linf:0.2'];
+    return f.map((x, i) => (x && p[i] ? 1 : 0));
+  };
+  const a = survivals('mixup-asym');
+  const e = survivals('erm');
+  const cell = g.rows.find((r) => r.scheme === 'mixup-asym')!.cells['worst@linf:0.2'];
+  const k = a.filter((x) => x).length;
+  t.deepEqual(cell.testCI, wilsonCI(k, a.length));
+  t.true(cell.testCI!.lo < k / a.length && k / a.length < cell.testCI!.hi);
+  const both = a.filter((x, i) => x && e[i]).length;
+  const asymOnly = a.filter((x, i) => x && !e[i]).length;
+  const ermOnly = a.filter((x, i) => !x && e[i]).length;
+  t.deepEqual(cell.diff!.testCI, newcombePairedCI(both, asymOnly, ermOnly, a.length - both - asymOnly - ermOnly));
+  t.is(cell.diff!.verdict.significant, false);
+  // Probes have no per-example correctness: no interval.
+  t.is(g.rows[0].cells['probe:grad-l1/test'].testCI, null);
+  const two = summarizeRun(makeRun({ seeds: [0, 1] })).groups[0];
+  for (const r of two.rows) for (const c of Object.values(r.cells)) t.true(c.testCI === null && (c.diff?.testCI ?? null) === null);
 });
 
 test('header: backend, gpu, tfjs, seeds, attack settings, sizes, wall time, flags', (t) => {
