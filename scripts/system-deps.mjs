@@ -39,7 +39,14 @@ const SYSTEM_PACKAGES = [
   {
     package: 'dataset-fashion-mnist',
     provides: '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz',
-    tests: ['test/data/fashion-mnist.test.ts', 'test/models/fashion-accuracy.test.ts', 'test/data/cifar.test.ts', 'test/models/resnet.test.ts', 'test/models/resnet-standin.test.ts', 'test/suite/cifar-quick-standin.test.ts'],
+    tests: [
+      'test/data/fashion-mnist.test.ts',
+      'test/models/fashion-accuracy.test.ts',
+      'test/data/cifar.test.ts',
+      'test/models/resnet.test.ts',
+      'test/models/resnet-standin.test.ts',
+      'test/suite/cifar-quick-standin.test.ts',
+    ],
     why: 'the fashion-mnist dataset reads the original IDX files it installs (data/datasets/fashion-mnist.ts)',
   },
   {
