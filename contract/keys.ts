@@ -32,6 +32,19 @@ export function epsText(eps: number): string {
   return String(eps === 0 ? 0 : eps);
 }
 
+/**
+ * ε for people to read: its key text when that is short ("0.1", "0.2", which
+ * is also 51/255), else "8/255" when ε is exactly the double k/255 for an
+ * integer k in 1..254 (how image radii are written: 2/255, 4/255, 8/255),
+ * else the key text. Display only: keys keep `epsText`.
+ */
+export function epsLabel(eps: number): string {
+  const text = epsText(eps);
+  if (text.length <= 6) return text;
+  const k = Math.round(eps * 255);
+  return k >= 1 && k <= 254 && k / 255 === eps ? `${k}/255` : text;
+}
+
 /** The ε of a key's text: the number whose canonical string it is, else null. */
 export function parseEpsText(text: string): number | null {
   if (text === '') return null;

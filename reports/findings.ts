@@ -27,7 +27,7 @@
  * batch dependence also qualify clean accuracy.
  */
 import { ATTACK_NAMES, attackDefaults, attackDescriptor } from '../attacks/registry';
-import { parseProbeColumnKey } from '../contract/keys';
+import { epsLabel, parseProbeColumnKey } from '../contract/keys';
 import type { Norm } from '../contract/norms';
 import { fmtNumber, fmtSigned, fmtValue } from './format';
 import { TestSetCI, formatP } from './stats';
@@ -259,7 +259,7 @@ export function noDataText(f: Finding): string {
 }
 
 function epsTag(f: Finding, normTags: boolean): string {
-  return `ε=${f.eps}${normTags ? ` (${f.norm === 'l2' ? 'ℓ2' : 'ℓ∞'})` : ''}`;
+  return `ε=${f.eps === null ? f.eps : epsLabel(f.eps)}${normTags ? ` (${f.norm === 'l2' ? 'ℓ2' : 'ℓ∞'})` : ''}`;
 }
 
 export function gradientName(probe: string): string {

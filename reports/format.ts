@@ -3,6 +3,7 @@
  * place decides how a value, a CI, a difference and a status read.
  * Accuracies are shown in percent; differences of accuracies in percentage points.
  */
+import { epsLabel } from '../contract/keys';
 import { MeanCI, TestSetCI, formatP } from './stats';
 import { attackLabel } from '../attacks/types';
 import { Cell, Column, DiffVsBaseline, RunHeader, RunSummary, probeFamily } from './summary';
@@ -125,7 +126,7 @@ export function groupFacts(g: RunSummary['groups'][number]): [string, string][] 
     ['sizes', `train ${g.sizes.train ?? '?'}, test ${g.sizes.test ?? '?'}, attacked/probed ${g.sizes.evaluated ?? '?'}`],
   ];
   for (const a of g.attacks) {
-    const varying = a.perEps.length ? `; per ε: ${a.perEps.map((p) => `ε=${p.eps}: ${fmtSettings(p.settings)}`).join('; ')}` : '';
+    const varying = a.perEps.length ? `; per ε: ${a.perEps.map((p) => `ε=${epsLabel(p.eps)}: ${fmtSettings(p.settings)}`).join('; ')}` : '';
     facts.push([`attack ${attackLabel(a.attack, a.settings)}`, `${a.norm}, ε ∈ {${a.eps.join(', ')}}; ${fmtSettings(a.settings)}${varying}`]);
   }
   if (!g.baseline) facts.push(['baseline', 'no erm row in this group: no differences computed']);

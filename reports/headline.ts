@@ -11,6 +11,7 @@
  * more robust than erm at any ε; all four are significantly less robust at
  * ε=0.1 (−3.4 to −6.9 points)".
  */
+import { epsLabel } from '../contract/keys';
 import { fmtSigned, fmtValue, fmtNumber } from './format';
 import { Finding, GroupFindings, noDataText, plural, seedsText } from './findings';
 import { BASELINE } from './summary';
@@ -28,7 +29,7 @@ const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
 /** "ε=0.1", "ε=0.1 and 0.2"; with ℓ∞ and ℓ2 columns in one group each ε names its norm. */
 function epsText(fs: Finding[]): string {
   const normTags = new Set(fs.map((f) => f.norm)).size > 1;
-  return `ε=${listText(unique(fs.map((f) => (normTags ? `${f.eps} (${f.norm === 'l2' ? 'ℓ2' : 'ℓ∞'})` : String(f.eps)))))}`;
+  return `ε=${listText(unique(fs.map((f) => (normTags ? `${epsLabel(f.eps as number)} (${f.norm === 'l2' ? 'ℓ2' : 'ℓ∞'})` : epsLabel(f.eps as number)))))}`;
 }
 
 /** "−3.4 points" or "−3.4 to −6.9 points" (smallest change first); the findings share a direction. */
@@ -127,7 +128,7 @@ function worstClauses(worst: Finding[]): string[] {
 
 /** Where a qualified finding sits: "ε=0.1", "clean accuracy", "gradient norm". */
 function findingPlace(f: Finding): string {
-  return f.metric === 'worst' ? `ε=${f.eps}` : f.metric === 'clean' ? 'clean accuracy' : 'gradient norm';
+  return f.metric === 'worst' ? `ε=${epsLabel(f.eps as number)}` : f.metric === 'clean' ? 'clean accuracy' : 'gradient norm';
 }
 
 /** "; qualified: gradient-masking on mixup seed 1 (ε=0.1)", or "". */

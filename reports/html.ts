@@ -13,7 +13,7 @@
  * the methods. Series elements carry data-series="<scheme>"; axis labels
  * carry data-axis.
  */
-import { epsText, parseBallKey } from '../contract/keys';
+import { epsLabel, parseBallKey } from '../contract/keys';
 import type { AdversarialGrid } from './adversarial-grid';
 import type { Figures2D, VicinityPanel } from './figures2d';
 import { GroupFindings, findingColumns, findingsContext, flagWhereText, runFindings, summarizeFlags } from './findings';
@@ -124,7 +124,7 @@ const LOCATION_COLORS: Record<string, string> = { train: '#0072B2', test: '#D55E
 function locationLabel(loc: string, family: string): string {
   if (loc === 'train' || loc === 'test' || loc === 'vicinal') return `at ${loc} points`;
   const ball = parseBallKey(loc);
-  if (ball) return `${ball.norm === 'l2' ? 'ℓ2' : ball.norm === 'linf' ? 'ℓ∞' : ball.norm} ε=${epsText(ball.eps)}`;
+  if (ball) return `${ball.norm === 'l2' ? 'ℓ2' : ball.norm === 'linf' ? 'ℓ∞' : ball.norm} ε=${epsLabel(ball.eps)}`;
   return loc || family;
 }
 
@@ -388,10 +388,14 @@ export function adversarialGridSection(grid: AdversarialGrid): string {
       return h('tr', h('th', S.esc(label)) + cells.join(''), { 'data-scheme': r.scheme });
     })
     .join('');
-  const note = `Left: the clean test image; right: the adversarial one at ${grid.norm} ε=${grid.eps} (the ε where the baseline's worst case is nearest half its clean accuracy), from the first attack that fools the model, else the last attack. Predictions are the model's.`;
-  return h('div', h('h3', `Clean and adversarial examples (ε=${grid.eps})`) + h('p', S.esc(note), { class: 'note' }) + h('div', h('table', head + body, { class: 'examples' }), { class: 'scroll' }), {
-    'data-part': 'adversarial-examples',
-  });
+  const note = `Left: the clean test image; right: the adversarial one at ${grid.norm} ε=${epsLabel(grid.eps)} (the ε where the baseline's worst case is nearest half its clean accuracy), from the first attack that fools the model, else the last attack. Predictions are the model's.`;
+  return h(
+    'div',
+    h('h3', `Clean and adversarial examples (ε=${epsLabel(grid.eps)})`) + h('p', S.esc(note), { class: 'note' }) + h('div', h('table', head + body, { class: 'examples' }), { class: 'scroll' }),
+    {
+      'data-part': 'adversarial-examples',
+    },
+  );
 }
 
 export function renderHtml(s: RunSummary, figures: Figures2D[] = [], grids: AdversarialGrid[] = []): string {

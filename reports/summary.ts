@@ -15,7 +15,7 @@ import { Distribution, EvalJobResult, JobStatus, PlannedJob, RunManifest, Sanity
 import { LoadedRun } from '../contract/run-folder';
 import { MeanCI, PairedDiff, SignFlipTest, TestSetCI, Verdict, meanCI, newcombePairedCI, pairedCounts, pairedDiff, signFlipTest, verdict, wilsonCI } from './stats';
 import type { Norm } from '../contract/norms';
-import { parseBallKey, parseProbeKey, probeColumnKey, robustColumnKey, robustKey, worstColumnKey } from '../contract/keys';
+import { epsLabel, parseBallKey, parseProbeKey, probeColumnKey, robustColumnKey, robustKey, worstColumnKey } from '../contract/keys';
 import { attackLabel } from '../attacks/types';
 import { isPointsDataset } from '../data/registry';
 import { trainingRecipeLine } from './recipe';
@@ -229,9 +229,9 @@ function columnLabel(c: Omit<Column, 'label' | 'best'>, attackName?: string): st
     case 'clean':
       return 'clean';
     case 'robust':
-      return `${attackName ?? c.attack} ${normTag(c.norm)}ε=${c.eps}`;
+      return `${attackName ?? c.attack} ${normTag(c.norm)}ε=${epsLabel(c.eps as number)}`;
     case 'worst':
-      return `worst ${normTag(c.norm)}ε=${c.eps}`;
+      return `worst ${normTag(c.norm)}ε=${epsLabel(c.eps as number)}`;
     default:
       return c.probe as string;
   }

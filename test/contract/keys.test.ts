@@ -2,6 +2,7 @@ import test from 'ava';
 import * as fc from 'fast-check';
 import {
   ballKey,
+  epsLabel,
   epsText,
   parseBallKey,
   parseEpsText,
@@ -119,4 +120,27 @@ test('summary column keys: robust, worst and probe columns keep their pinned spe
   fc.assert(fc.property(attack, norm, eps, (a, n, e) => robustColumnKey(a, n, e) === `robust:${robustKey(a, n, e)}` && worstColumnKey(n, e).endsWith(`@${ballKey(n, e)}`)));
   fc.assert(fc.property(fc.string(), (p) => parseProbeColumnKey(probeColumnKey(p)) === p));
   t.is(parseProbeColumnKey('worst@linf:0.1'), null);
+});
+
+test('epsLabel: k/255 exactly when ε is the double k/255 (the CIFAR radii read 2/255, 4/255, 8/255), else the key text', (t) => {
+  t.is(epsLabel(2 / 255), '2/255');
+  t.is(epsLabel(0.03137254901960784), '8/255');
+  t.is(epsLabel(0.1), '0.1');
+  t.is(epsLabel(0.3), '0.3');
+  // 0.2 is also exactly 51/255: its short decimal wins.
+  t.is(epsLabel(0.2), '0.2');
+  t.is(51 / 255, 0.2);
+  t.is(epsLabel(1), '1');
+  t.is(epsLabel(0), '0');
+  // One ulp off k/255 is not k/255.
+  t.is(epsLabel(8 / 255 + 2 ** -57), String(8 / 255 + 2 ** -57));
+  fc.assert(fc.property(fc.integer({ min: 1, max: 254 }), (k) => epsLabel(k / 255) === (String(k / 255).length <= 6 ? String(k / 255) : `${k}/255`)));
+  // A label never stands for another double: parsing k/255 gives ε back.
+  fc.assert(
+    fc.property(fc.double({ min: 0, max: 2, noNaN: true }), (e) => {
+      const l = epsLabel(e);
+      const back = l.includes('/') ? Number(l.split('/')[0]) / 255 : Number(l);
+      return back === e || (e === 0 && back === 0);
+    }),
+  );
 });
