@@ -92,17 +92,17 @@ function datasetSizes(spec: SpecLike['dataset']): { shape: number[]; classes: nu
 /**
  * The measured ResNet-20 figures the ResNet rates are derived from: the onnx
  * engine (what `auto` picks without CUDA), one worker, one ORT thread, on the
- * shared 2-core AMD EPYC. FLOPs per example come from models/resnet.ts
+ * 2-core AMD EPYC. FLOPs per example come from models/resnet.ts
  * (resnetForwardFlops: 81.1 MFLOP forward for ResNet-20 width 16 on 32x32x3).
  */
 export const RESNET_ENGINE_MEASURED = {
   /**
    * Training images/s of ResNet-20 width 16 at batch 128 (one SGD step, BatchNorm in training mode):
-   * the median of the four interleaved rounds (104.1, 76.2, 125.7, 117.6 images/s, load 2-3.5) of
-   * bench/BASELINE.md "ResNet-20 training on the onnx engine vs PyTorch 1.13 CPU",
-   * `node dist/bench/resnet-train.js --batch 128 --reps 5`.
+   * 128 images over the median step of the nine idle rounds (557-650 ms, median 579 ms) of
+   * bench/BASELINE.md "Re-measured on an idle machine (2026-12-05)",
+   * `node dist/bench/resnet-train.js --batch 128 --reps 5` (commit f38d452).
    */
-  trainImagesPerSec: (104.1 + 117.6) / 2,
+  trainImagesPerSec: 128 / 0.579,
   /**
    * Milliseconds of PGD-10 (random start, 10 gradient steps) on a batch of 128 through the engine's
    * ResNet-20 (the PyTorch export; its projection shortcuts add about 1% of FLOPs): the median of the
@@ -116,19 +116,19 @@ export const RESNET_ENGINE_MEASURED = {
  * cifar-quick measured end to end on the engine (docs/profiles.md, "The cifar
  * profiles"): the Fashion-MNIST stand-in padded to 32x32x3 in place of
  * CIFAR-10 (same shapes and sizes, so the same FLOPs: 10,000 training and
- * 1,000 test images), 2 workers on 2 idle cores, commit ff5dd82:
+ * 1,000 test images), 2 workers on 2 idle cores, commit 5fcf93c (2026-12-05):
  * `/usr/bin/time -v node dist/suite/cli.js run cifar-quick --set
  * 'experiments[0].dataset={"name":"fashion-mnist-32","nTrain":10000,"nTest":1000}'
  * --workers 2 --no-cache --out /tmp/cq`. Not used to fit any rate: the check
  * the ResNet rates are held to (test/suite/shard-resnet.test.ts).
  */
 export const CIFAR_QUICK_MEASURED = {
-  /** 14 min 7 s (/usr/bin/time; the manifest's own count: 841 s). */
-  wallSeconds: 14 * 60 + 7,
+  /** 10 min 51 s (/usr/bin/time; the manifest's own count: 645.9 s). */
+  wallSeconds: 10 * 60 + 51,
   workers: 2,
   /** The result files' wallSeconds of the three training and the three eval jobs. */
-  trainJobSeconds: [374.8, 392.9, 376.2],
-  evalJobSeconds: [89.2, 109.2, 104.4],
+  trainJobSeconds: [282.1, 290.4, 272.0],
+  evalJobSeconds: [100.7, 103.1, 90.9],
 } as const;
 
 /** Forward FLOPs per example of the ResNet-20 the measurements timed. */
