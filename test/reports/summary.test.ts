@@ -204,6 +204,16 @@ test('schemes within the noise of the top share the best mark', (t) => {
   t.true(marked.length >= 2, `marked: ${marked.join(',')}`);
 });
 
+/** Seed 0's per-example survival of both fixture attacks (fgsm and pgd) at linf 0.2, read from the result files. */
+function worstSurvivalsAt02(run: ReturnType<typeof makeRun>, s: ReturnType<typeof summarizeRun>, scheme: string): number[] {
+  const row = s.groups[0].rows.find((r) => r.scheme === scheme)!;
+  const ev = run.results.get(row.seeds[0].evalJobId as string);
+  if (ev?.kind !== 'eval') throw new Error('no eval');
+  const f = ev.robustCorrect['fgsm@linf:0.2'];
+  const p = ev.robustCorrect['pgd@linf:0.2'];
+  return f.map((x, i) => (x && p[i] ? 1 : 0));
+}
+
 test('worst case test uses per-example survival of every attack', (t) => {
   const run = makeRun({ seeds: [0] });
   const s = summarizeRun(run);
@@ -211,16 +221,8 @@ test('worst case test uses per-example survival of every attack', (t) => {
   const d = asym.cells['worst@linf:0.2'].diff!;
   t.truthy(d.test);
   // Reconstruct from the result files.
-  const vec = (scheme: string) => {
-    const row = s.groups[0].rows.find((r) => r.scheme === scheme)!;
-    const ev = run.results.get(row.seeds[0].evalJobId as string);
-    if (ev?.kind !== 'eval') throw new Error('no eval');
-    const f = ev.robustCorrect['fgsm@linf:0.2'];
-    const p = ev.robustCorrect['pgd@linf:0.2'];
-    return f.map((x, i) => (x && p[i] ? 1 : 0));
-  };
-  const a = vec('mixup-asym');
-  const e = vec('erm');
+  const a = worstSurvivalsAt02(run, s, 'mixup-asym');
+  const e = worstSurvivalsAt02(run, s, 'erm');
   let b = 0;
   let c = 0;
   a.forEach((x, i) => {
@@ -240,16 +242,8 @@ test("one seed: a worst-case cell carries the Wilson interval of its own surviva
   const run = makeRun({ seeds: [0] });
   const s = summarizeRun(run);
   const g = s.groups[0];
-  const survivals = (scheme: string) => {
-    const row = g.rows.find((r) => r.scheme === scheme)!;
-    const ev = run.results.get(row.seeds[0].evalJobId as string);
-    if (ev?.kind !== 'eval') throw new Error('no eval');
-    const f = ev.robustCorrect['fgsm@linf:0.2'];
-    const p = ev.robustCorrect['pgd@linf:0.2'];
-    return f.map((x, i) => (x && p[i] ? 1 : 0));
-  };
-  const a = survivals('mixup-asym');
-  const e = survivals('erm');
+  const a = worstSurvivalsAt02(run, s, 'mixup-asym');
+  const e = worstSurvivalsAt02(run, s, 'erm');
   const cell = g.rows.find((r) => r.scheme === 'mixup-asym')!.cells['worst@linf:0.2'];
   const k = a.filter((x) => x).length;
   t.deepEqual(cell.testCI, wilsonCI(k, a.length));
