@@ -53,14 +53,15 @@ export function modelLabel(m: { arch: string; hidden?: number[]; filters?: numbe
  */
 export function planStudy(study: StudyConfig, backendName: string): Job[] {
   const schemes = expandSchemes(study.schemes);
+  const groups = trainedGroupLabels(study);
   const jobs: Job[] = [];
-  for (const ex of study.experiments) {
-    for (const model of ex.models) {
+  study.experiments.forEach((ex, ei) => {
+    ex.models.forEach((model, mi) => {
       if (isOnnxModel(model)) {
         jobs.push(...importedModelJobs(study, ex, model, backendName));
-        continue;
+        return;
       }
-      const group = `${ex.dataset.name}/${modelLabel(model)}`;
+      const group = groups.get(`${ei}.${mi}`) as string;
       const trainIds = new Map<string, string>();
       for (const seed of study.seeds) {
         for (const s of schemes) {
@@ -120,9 +121,36 @@ export function planStudy(study: StudyConfig, backendName: string): Job[] {
           });
         }
       }
+    });
+  });
+  return jobs;
+}
+
+/**
+ * The report group of each trained model, keyed "experiment.model" (indices):
+ * "dataset/model", and where two entries would share that (the same dataset
+ * and architecture at other sizes or recipes) "dataset/model#k" with k the
+ * 1-based experiment number, so a report never merges two of them into one
+ * table ("#k.m" when they share an experiment too).
+ */
+function trainedGroupLabels(study: StudyConfig): Map<string, string> {
+  const base = new Map<string, string>();
+  study.experiments.forEach((ex, ei) =>
+    ex.models.forEach((model, mi) => {
+      if (!isOnnxModel(model)) base.set(`${ei}.${mi}`, `${ex.dataset.name}/${modelLabel(model)}`);
+    }),
+  );
+  const count = (label: string) => [...base.values()].filter((l) => l === label).length;
+  const out = new Map<string, string>();
+  for (const [key, label] of base) {
+    const [ei, mi] = key.split('.').map(Number);
+    if (count(label) === 1) out.set(key, label);
+    else {
+      const sameExperiment = [...base].filter(([k, l]) => l === label && k.startsWith(`${ei}.`)).length > 1;
+      out.set(key, `${label}#${ei + 1}${sameExperiment ? `.${mi + 1}` : ''}`);
     }
   }
-  return jobs;
+  return out;
 }
 
 /** The group of a study's imported models on a dataset: their rows sit side by side in one report table. */

@@ -177,7 +177,7 @@ export const COST_CALIBRATION: Record<ArchKey, string> = {
   linear: 'linear/MLP rates fitted to a 1-worker quick run (docs/scale-out.md)',
   mlp: 'linear/MLP rates fitted to a 1-worker quick run (docs/scale-out.md)',
   cnn: 'CNN rates scaled to one nightly CNN train and eval job measured on an idle machine (docs/performance.md)',
-  resnet: `ResNet rates: FLOPs (models/resnet.ts) at the measured ResNet-20 engine throughput, ${RESNET_ENGINE_MEASURED.trainImagesPerSec.toFixed(1)} training images/s and PGD-10 in ${RESNET_ENGINE_MEASURED.pgd10Batch128Ms} ms per 128 images (bench/BASELINE.md, one worker on a shared 2-core machine); checked against cifar-quick measured end to end on the Fashion-MNIST stand-in, ${CIFAR_QUICK_MEASURED.wallSeconds} s wall with ${CIFAR_QUICK_MEASURED.workers} workers (docs/profiles.md)`,
+  resnet: `ResNet rates: FLOPs (models/resnet.ts) at the measured ResNet-20 engine throughput, ${RESNET_ENGINE_MEASURED.trainImagesPerSec.toFixed(1)} training images/s and PGD-10 in ${RESNET_ENGINE_MEASURED.pgd10Batch128Ms} ms per 128 images (bench/BASELINE.md: the training rate idle, PGD-10 on a shared 2-core machine; one worker); checked against cifar-quick measured end to end on the Fashion-MNIST stand-in, ${CIFAR_QUICK_MEASURED.wallSeconds} s wall with ${CIFAR_QUICK_MEASURED.workers} workers (docs/profiles.md)`,
 };
 
 type ArchKey = 'linear' | 'mlp' | 'cnn' | 'resnet';

@@ -115,6 +115,29 @@ test('job ids are deterministic hashes of the resolved settings', (t) => {
   for (const j of a.filter((x) => x.kind === 'eval')) t.true(j.dependsOn.includes(j.trainJobId as string));
 });
 
+test('two experiments with the same dataset and architecture (other sizes or recipes) get distinct report groups; the job ids do not change', (t) => {
+  const one = tiny();
+  const plain = planStudy(validateStudy(one, 't'), 'wasm');
+  t.deepEqual([...new Set(plain.map((j) => j.group))], ['moons/mlp-8']);
+  const two = tiny();
+  two.experiments.push({ ...two.experiments[0], dataset: { name: 'moons', nTrain: 200, nTest: 50 } });
+  two.experiments.push({ dataset: { name: 'circles', nTrain: 100, nTest: 50 }, models: [{ arch: 'mlp', hidden: [8] }], eval: { eps: [0.1] } });
+  const jobs = planStudy(validateStudy(two, 't'), 'wasm');
+  t.deepEqual([...new Set(jobs.map((j) => j.group))], ['moons/mlp-8#1', 'moons/mlp-8#2', 'circles/mlp-8']);
+  // The first experiment's jobs are the same jobs as before: only their group label says which experiment they are.
+  t.deepEqual(
+    jobs.filter((j) => j.group === 'moons/mlp-8#1').map((j) => j.id),
+    plain.map((j) => j.id),
+  );
+  // Every (group, scheme, seed) names one train job, so a report cannot merge two models.
+  const train = jobs.filter((j) => j.kind === 'train');
+  t.is(new Set(train.map((j) => `${j.group}|${j.schemeLabel}|${j.seed}`)).size, train.length);
+  // The same model twice in one experiment: experiment and model number.
+  const twice = tiny();
+  twice.experiments[0].models.push({ arch: 'mlp', hidden: [8] });
+  t.deepEqual([...new Set(planStudy(validateStudy(twice, 't'), 'wasm').map((j) => j.group))], ['moons/mlp-8#1.1', 'moons/mlp-8#1.2']);
+});
+
 test('CLI: bad config exits 2 with one line and writes nothing', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vicinal-cfg-'));
   const cfg = path.join(dir, 'bad.json');
