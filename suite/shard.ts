@@ -104,6 +104,14 @@ export const RESNET_ENGINE_MEASURED = {
    */
   trainImagesPerSec: 128 / 0.579,
   /**
+   * Training images/s of PreAct ResNet-18 width 64 (the `cifar` profile's model) at batch 128 through
+   * models/train.ts (crop-flip, momentum, weight decay 1e-4, step schedule): the median of three idle runs
+   * (30.2, 30.7, 29.2 images/s on 1,280, 2,560 and 2,560 stand-in images after a warm-up epoch), commit 430cb91.
+   * Its wider convolutions run at about 1.9x ResNet-20's GFLOP/s, so extrapolating ResNet-20 by FLOPs
+   * overstated its training time that much.
+   */
+  preactTrainImagesPerSec: 30.2,
+  /**
    * Milliseconds of PGD-10 (random start, 10 gradient steps) on a batch of 128 through the engine's
    * ResNet-20 (the PyTorch export; its projection shortcuts add about 1% of FLOPs): the median of the
    * least loaded run (load 4.0-4.5) in bench/BASELINE.md "Imported ResNet-20 (PyTorch export) vs
@@ -133,6 +141,8 @@ export const CIFAR_QUICK_MEASURED = {
 
 /** Forward FLOPs per example of the ResNet-20 the measurements timed. */
 const RESNET20_FLOPS = resnetForwardFlops({ arch: 'resnet', depth: 20, width: 16 }, [32, 32, 3], 10);
+/** Forward FLOPs per example of the PreAct ResNet-18 the measurement timed. */
+const PREACT18_FLOPS = resnetForwardFlops({ arch: 'preact-resnet', depth: 18, width: 64 }, [32, 32, 3], 10);
 /** Gradient-pass equivalents per example of the measured PGD-10, as the cost model counts an attack (attackPasses). */
 const PGD10_PASSES = attackPasses({ name: 'pgd', params: { steps: 10 } }, 'linf', 10);
 
@@ -149,7 +159,7 @@ const PGD10_PASSES = attackPasses({ name: 'pgd', params: { steps: 10 } }, 'linf'
  * idle machine in a run of bench/slices/nightly-cnn-erm-seed0.yaml
  * (docs/performance.md; 62 s and 1,484 s before, on a loaded machine). The ResNets'
  * are the measured ResNet-20 engine throughputs (RESNET_ENGINE_MEASURED) per
- * GFLOP, with no per-step or per-pass term (the measured batch-128 figures
+ * GFLOP (PreAct ResNets train at their own measured rate), with no per-step or per-pass term (the measured batch-128 figures
  * already include it): a ResNet job's estimate is its FLOPs times a rate,
  * so it scales with depth, width, epochs and examples as the FLOP count does.
  * Only ratios matter for the assignment; the absolute figures only for the
@@ -161,6 +171,13 @@ export const COST_WEIGHTS = {
   cnn: { trainSecPerGflop: 0.0206, evalSecPerGflop: 0.0151, stepSec: 0.002, passSec: 0.002 },
   resnet: {
     trainSecPerGflop: 1e9 / (RESNET_ENGINE_MEASURED.trainImagesPerSec * 3 * RESNET20_FLOPS),
+    evalSecPerGflop: RESNET_ENGINE_MEASURED.pgd10Batch128Ms / 1000 / ((128 * PGD10_PASSES * 3 * RESNET20_FLOPS) / 1e9),
+    stepSec: 0,
+    passSec: 0,
+  },
+  /** PreAct ResNets: their own measured training rate; the attack rate is ResNet-20's (not measured for PreAct). */
+  preact: {
+    trainSecPerGflop: 1e9 / (RESNET_ENGINE_MEASURED.preactTrainImagesPerSec * 3 * PREACT18_FLOPS),
     evalSecPerGflop: RESNET_ENGINE_MEASURED.pgd10Batch128Ms / 1000 / ((128 * PGD10_PASSES * 3 * RESNET20_FLOPS) / 1e9),
     stepSec: 0,
     passSec: 0,
@@ -177,10 +194,11 @@ export const COST_CALIBRATION: Record<ArchKey, string> = {
   linear: 'linear/MLP rates fitted to a 1-worker quick run (docs/scale-out.md)',
   mlp: 'linear/MLP rates fitted to a 1-worker quick run (docs/scale-out.md)',
   cnn: 'CNN rates scaled to one nightly CNN train and eval job measured on an idle machine (docs/performance.md)',
+  preact: `PreAct ResNet rates: training at the measured PreAct ResNet-18 engine throughput, ${RESNET_ENGINE_MEASURED.preactTrainImagesPerSec} training images/s (idle, one worker); attacks at ResNet-20's PGD-10 rate per GFLOP (not measured for PreAct, likely high)`,
   resnet: `ResNet rates: FLOPs (models/resnet.ts) at the measured ResNet-20 engine throughput, ${RESNET_ENGINE_MEASURED.trainImagesPerSec.toFixed(1)} training images/s and PGD-10 in ${RESNET_ENGINE_MEASURED.pgd10Batch128Ms} ms per 128 images (bench/BASELINE.md: the training rate idle, PGD-10 on a shared 2-core machine; one worker); checked against cifar-quick measured end to end on the Fashion-MNIST stand-in, ${CIFAR_QUICK_MEASURED.wallSeconds} s wall with ${CIFAR_QUICK_MEASURED.workers} workers (docs/profiles.md)`,
 };
 
-type ArchKey = 'linear' | 'mlp' | 'cnn' | 'resnet';
+type ArchKey = 'linear' | 'mlp' | 'cnn' | 'resnet' | 'preact';
 
 interface SpecLike {
   dataset?: { name?: string; nTrain?: number; nTest?: number };
@@ -232,7 +250,8 @@ function attackPasses(a: AttackSpec, norm: Norm, classes: number): number {
 
 function archOf(spec: SpecLike): ArchKey {
   const a = spec.model?.arch;
-  if (a === 'resnet' || a === 'preact-resnet') return 'resnet';
+  if (a === 'resnet') return 'resnet';
+  if (a === 'preact-resnet') return 'preact';
   return a === 'cnn' || a === 'linear' ? a : 'mlp';
 }
 
