@@ -57,8 +57,8 @@ export function isStatusCell(cell: Cell): boolean {
 export function fmtCellParts(cell: Cell, col: Column): { value: string; note: string | null } {
   if (isStatusCell(cell)) return { value: cell.status === 'n/a' ? '–' : cell.status, note: cell.status === 'n/a' ? null : (cell.note ?? null) };
   const stat = cell.stat as MeanCI;
-  if (stat.halfWidth === null && cell.testCI) return { value: `${fmtValue(stat.mean, col.unit)} (${fmtTestCI(cell.testCI, col.unit, false)})`, note: null };
-  return { value: fmtMeanCI(stat, col.unit), note: cell.status === 'partial' ? `[${cell.note}]` : null };
+  const value = stat.halfWidth === null && cell.testCI ? `${fmtValue(stat.mean, col.unit)} (${fmtTestCI(cell.testCI, col.unit, false)})` : fmtMeanCI(stat, col.unit);
+  return { value, note: cell.status === 'partial' ? `[${cell.note}]` : null };
 }
 
 /** Value and note on one line. */

@@ -145,6 +145,8 @@ const RESNET20_FLOPS = resnetForwardFlops({ arch: 'resnet', depth: 20, width: 16
 const PREACT18_FLOPS = resnetForwardFlops({ arch: 'preact-resnet', depth: 18, width: 64 }, [32, 32, 3], 10);
 /** Gradient-pass equivalents per example of the measured PGD-10, as the cost model counts an attack (attackPasses). */
 const PGD10_PASSES = attackPasses({ name: 'pgd', params: { steps: 10 } }, 'linf', 10);
+/** Seconds per GFLOP of attack work: the measured ResNet-20 PGD-10 (every ResNet's attack rate). */
+const RESNET_EVAL_SEC_PER_GFLOP = RESNET_ENGINE_MEASURED.pgd10Batch128Ms / 1000 / ((128 * PGD10_PASSES * 3 * RESNET20_FLOPS) / 1e9);
 
 /**
  * Per-architecture weights (one worker, the engine `auto` picks here: onnx): seconds per GFLOP of
@@ -171,14 +173,14 @@ export const COST_WEIGHTS = {
   cnn: { trainSecPerGflop: 0.0206, evalSecPerGflop: 0.0151, stepSec: 0.002, passSec: 0.002 },
   resnet: {
     trainSecPerGflop: 1e9 / (RESNET_ENGINE_MEASURED.trainImagesPerSec * 3 * RESNET20_FLOPS),
-    evalSecPerGflop: RESNET_ENGINE_MEASURED.pgd10Batch128Ms / 1000 / ((128 * PGD10_PASSES * 3 * RESNET20_FLOPS) / 1e9),
+    evalSecPerGflop: RESNET_EVAL_SEC_PER_GFLOP,
     stepSec: 0,
     passSec: 0,
   },
   /** PreAct ResNets: their own measured training rate; the attack rate is ResNet-20's (not measured for PreAct). */
   preact: {
     trainSecPerGflop: 1e9 / (RESNET_ENGINE_MEASURED.preactTrainImagesPerSec * 3 * PREACT18_FLOPS),
-    evalSecPerGflop: RESNET_ENGINE_MEASURED.pgd10Batch128Ms / 1000 / ((128 * PGD10_PASSES * 3 * RESNET20_FLOPS) / 1e9),
+    evalSecPerGflop: RESNET_EVAL_SEC_PER_GFLOP,
     stepSec: 0,
     passSec: 0,
   },

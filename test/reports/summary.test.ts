@@ -2,7 +2,7 @@ import test from 'ava';
 import * as fs from 'fs';
 import { loadRun, resultPath, writeJsonAtomic } from '../../contract/run-folder';
 import { summarizeRun } from '../../reports/summary';
-import { groupFacts } from '../../reports/format';
+import { fmtCellParts, groupFacts } from '../../reports/format';
 import { newcombePairedCI, wilsonCI } from '../../reports/stats';
 import { cleanupFixtures, makeRun } from './fixture';
 
@@ -257,6 +257,18 @@ test("one seed: a worst-case cell carries the Wilson interval of its own surviva
   t.is(g.rows[0].cells['probe:grad-l1/test'].testCI, null);
   const two = summarizeRun(makeRun({ seeds: [0, 1] })).groups[0];
   for (const r of two.rows) for (const c of Object.values(r.cells)) t.true(c.testCI === null && (c.diff?.testCI ?? null) === null);
+});
+
+test('two planned seeds, one diverged: the surviving seed gets a test-set CI and the cell still says it is partial', (t) => {
+  const g = summarizeRun(makeRun({ seeds: [0, 1], diverged: [{ scheme: 'mixup', seed: 1 }] })).groups[0];
+  const cell = g.rows.find((r) => r.scheme === 'mixup')!.cells.clean;
+  const col = g.columns.find((c) => c.key === 'clean')!;
+  t.is(cell.status, 'partial');
+  t.truthy(cell.testCI);
+  const parts = fmtCellParts(cell, col);
+  t.regex(parts.value, /\(n=1; test CI [\d.]+–[\d.]+\)/);
+  t.is(parts.note, `[${cell.note}]`);
+  t.regex(parts.note ?? '', /1\/2 seeds \(1 diverged\)/);
 });
 
 test('header: backend, gpu, tfjs, seeds, attack settings, sizes, wall time, flags', (t) => {
